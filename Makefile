@@ -1,0 +1,34 @@
+# Two commands a newcomer needs: `make demo` (the export end to end against the embedded
+# ConnectWise sandbox) and `make test` (lint + the whole suite). Both build .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test lint format bench clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
+	touch $@
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
+	$(BIN)/pytest
+
+demo: $(INSTALLED)
+	$(BIN)/python scripts/demo.py
+
+bench: $(INSTALLED)
+	$(BIN)/python bench/export_memory.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .ruff_cache

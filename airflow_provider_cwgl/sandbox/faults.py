@@ -1,0 +1,149 @@
+"""Fault injection and the request log of the sandbox.
+
+Faults are rules matched per request on method and API path (``fnmatch`` patterns such as
+``finance/accounting/export`` or ``company/*``). Each applies to the next ``times`` matching calls,
+to a random ``rate`` of them, or to all of them; several may apply to one call.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FaultRule:
+    path: str = "*"
+    method: str = "*"
+    status: int | None = None
+    retry_after: float | None = None
+    drop: bool = False
+    malformed: bool = False
+    latency: float = 0.0
+    slow_body: float = 0.0
+    times: int | None = None
+    rate: float | None = None
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return fnmatch.fnmatchcase(method, self.method.upper()) and fnmatch.fnmatchcase(path, self.path)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What the server does to one request: the merged effect of every rule that fired."""
+
+    latency: float = 0.0
+    status: int | None = None
+    retry_after: float | None = None
+    drop: bool = False
+    malformed: bool = False
+    slow_body: float = 0.0
+
+
+class Faults:
+    """The fault rules in force. Safe to change while the server runs."""
+
+    def __init__(self, seed: int = 0, latency: float = 0.0) -> None:
+        self.latency = latency  # added to every request
+        self._rules: list[FaultRule] = []
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+
+    def add(self, **rule: object) -> FaultRule:
+        """Add a rule; e.g. ``add(path="finance/accounting/export", status=503, times=2)``."""
+        new = FaultRule(**rule)  # type: ignore[arg-type]
+        with self._lock:
+            self._rules.append(new)
+        return new
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+            self.latency = 0.0
+
+    def for_request(self, method: str, path: str) -> Fault:
+        latency = self.latency
+        status = retry_after = None
+        drop = malformed = False
+        slow = 0.0
+        with self._lock:
+            for rule in self._rules:
+                if not rule.matches(method, path):
+                    continue
+                if rule.times is not None and rule.hits >= rule.times:
+                    continue
+                if rule.rate is not None and self._rng.random() >= rule.rate:
+                    continue
+                rule.hits += 1
+                latency += rule.latency
+                slow = max(slow, rule.slow_body)
+                drop = drop or rule.drop
+                malformed = malformed or rule.malformed
+                if rule.status is not None and status is None:
+                    status, retry_after = rule.status, rule.retry_after
+        return Fault(latency, status, retry_after, drop, malformed, slow)
+
+
+_ID_SEGMENT = re.compile(r"/\d+(?=/|$)")
+
+
+@dataclass
+class RequestRecord:
+    method: str
+    path: str
+    query: str
+    status: int = 0
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """``GET company/companies/{id}``: the path with numeric ids folded, for counting."""
+        return f"{self.method} {_ID_SEGMENT.sub('/{id}', '/' + self.path)[1:]}"
+
+
+class RequestLog:
+    """Every request the sandbox saw, with the peak number in flight at once."""
+
+    def __init__(self) -> None:
+        self.records: list[RequestRecord] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._lock = threading.Lock()
+
+    def begin(self, method: str, path: str, query: str) -> RequestRecord:
+        record = RequestRecord(method, path, query)
+        with self._lock:
+            self.records.append(record)
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        return record
+
+    def end(self, record: RequestRecord, status: int) -> None:
+        with self._lock:
+            record.status = status
+            record.finished = time.monotonic()
+            self.in_flight -= 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self.records.clear()
+            self.peak_in_flight = self.in_flight
+
+    def counts(self) -> Counter[str]:
+        with self._lock:
+            return Counter(r.endpoint for r in self.records)
+
+    def count(self, method: str, pattern: str) -> int:
+        """How many requests matched ``method`` and the path pattern (fnmatch)."""
+        with self._lock:
+            return sum(1 for r in self.records if r.method == method and fnmatch.fnmatchcase(r.path, pattern))
+
+    def __len__(self) -> int:
+        return len(self.records)

@@ -1,0 +1,196 @@
+"""The sandbox's in-memory ConnectWise: reference records, unposted GL documents and batches.
+
+Plain Python, no HTTP: ``server.py`` serves it and tests may inspect or change it directly.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+
+from airflow_provider_cwgl.sandbox.jsonio import dumps
+
+# Which export flag brings each GLExport root collection in.
+SECTION_KIND: dict[str, str] = {
+    "transactions": "invoices",
+    "expenses": "expenses",
+    "expenseBills": "expenses",
+    "purchaseTransactions": "procurement",
+    "adjustmentTransactions": "procurement",
+    "inventoryTransfers": "procurement",
+}
+EXPORT_ORDER = (
+    "vendors",
+    "customers",
+    "transactions",
+    "expenses",
+    "expenseBills",
+    "purchaseTransactions",
+    "adjustmentTransactions",
+    "inventoryTransfers",
+)
+UNPOSTED_ENDPOINT = {
+    "invoices": "unpostedinvoices",
+    "expenses": "unpostedexpenses",
+    "procurement": "unpostedprocurement",
+}
+BASE_PLACEHOLDER = "__CWBASE__/"
+
+
+@dataclass
+class GLDocument:
+    """One unposted GL document: a GLExport transaction, expense, bill or purchase, with its filters."""
+
+    key: str
+    section: str
+    body: dict[str, Any]
+    location_id: int
+    document_date: date
+    gl_entry_ids: frozenset[int]
+    unposted: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return SECTION_KIND[self.section]
+
+
+@dataclass
+class Party:
+    """A ``customers`` or ``vendors`` row, exported when any of its documents is."""
+
+    section: str
+    body: dict[str, Any]
+    document_keys: set[str]
+
+
+@dataclass
+class Batch:
+    id: int
+    identifier: str
+    flags: dict[str, bool]
+    processed_record_ids: list[int]
+    document_keys: list[str]
+    created: datetime
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    invoices: bool = False
+    expenses: bool = False
+    procurement: bool = False
+    thru_date: date | None = None
+    location_id: int | None = None
+    included: dict[str, set[Any]] = field(default_factory=dict)
+    excluded: dict[str, set[Any]] = field(default_factory=dict)
+
+    def admits(self, doc: GLDocument, today: date) -> bool:
+        if not getattr(self, doc.kind):
+            return False
+        if doc.document_date > (self.thru_date or today):
+            return False
+        if self.location_id is not None and doc.location_id != self.location_id:
+            return False
+        record_id = doc.unposted["id"]
+        if self.included.get(doc.kind) and record_id not in self.included[doc.kind]:
+            return False
+        return record_id not in self.excluded.get(doc.kind, set())
+
+
+class SandboxStore:
+    """Everything the sandbox serves. Thread-safe for the server's worker threads."""
+
+    def __init__(self) -> None:
+        self.resources: dict[str, dict[int, dict[str, Any]]] = {}
+        # "company/companies/{}/sites" -> parent id -> child id -> record
+        self.children: dict[str, dict[int, dict[int, dict[str, Any]]]] = {}
+        self.documents: list[GLDocument] = []
+        self.parties: list[Party] = []
+        self.batches: dict[int, Batch] = {}
+        self.posted: set[str] = set()
+        self.today: date = datetime.now(timezone.utc).date()
+        self.lock = threading.RLock()
+
+    # -- building -------------------------------------------------------------------------------
+    def add(self, collection: str, record: dict[str, Any]) -> dict[str, Any]:
+        self.resources.setdefault(collection, {})[record["id"]] = record
+        return record
+
+    def add_child(self, collection: str, parent_id: int, record: dict[str, Any]) -> dict[str, Any]:
+        self.children.setdefault(collection, {}).setdefault(parent_id, {})[record["id"]] = record
+        return record
+
+    def remove(self, collection: str, record_id: int) -> None:
+        """Delete a record, e.g. to test a reference that points at nothing."""
+        self.resources.get(collection, {}).pop(record_id, None)
+
+    # -- queries --------------------------------------------------------------------------------
+    def unposted_documents(self) -> list[GLDocument]:
+        with self.lock:
+            return [d for d in self.documents if d.key not in self.posted]
+
+    def select(self, flt: ExportFilter) -> list[GLDocument]:
+        return [d for d in self.unposted_documents() if flt.admits(d, self.today)]
+
+    def export_chunks(self, documents: Iterable[GLDocument], base_url: str) -> Iterator[str]:
+        """The GLExport JSON for ``documents``, as text chunks (one per record) for streaming."""
+        docs = list(documents)
+        keys = {d.key for d in docs}
+        by_section: dict[str, list[dict[str, Any]]] = {s: [] for s in EXPORT_ORDER}
+        for party in self.parties:
+            if party.document_keys & keys:
+                by_section[party.section].append(party.body)
+        for doc in docs:
+            by_section[doc.section].append(doc.body)
+        yield '{"exportSettings":{}'
+        for section in EXPORT_ORDER:
+            yield f',"{section}":['
+            for i, body in enumerate(by_section[section]):
+                text = dumps(body).replace(BASE_PLACEHOLDER, base_url)
+                yield text if i == 0 else "," + text
+            yield "]"
+        yield "}"
+
+    def create_batch(self, identifier: str, flags: dict[str, bool], record_ids: list[int]) -> Batch:
+        with self.lock:
+            wanted = set(record_ids)
+            docs = [d for d in self.unposted_documents() if d.gl_entry_ids & wanted]
+            batch = Batch(
+                id=max(self.batches, default=0) + 1,
+                identifier=identifier,
+                flags=flags,
+                processed_record_ids=list(record_ids),
+                document_keys=[d.key for d in docs],
+                created=datetime.now(timezone.utc),
+            )
+            self.batches[batch.id] = batch
+            self.posted.update(batch.document_keys)
+            return batch
+
+    def batch_documents(self, batch: Batch) -> list[GLDocument]:
+        keys = set(batch.document_keys)
+        return [d for d in self.documents if d.key in keys]
+
+    def batch_record(self, batch: Batch, base_url: str) -> dict[str, Any]:
+        return {
+            "id": batch.id,
+            "batchIdentifier": batch.identifier,
+            "exportInvoicesFlag": batch.flags.get("invoices", False),
+            "exportExpensesFlag": batch.flags.get("expenses", False),
+            "exportProductsFlag": batch.flags.get("procurement", False),
+            "closedFlag": False,
+            "_info": {
+                "lastUpdated": batch.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "updatedBy": "sandbox",
+                "entries_href": f"{base_url}finance/accounting/batches/{batch.id}/entries",
+            },
+        }
+
+    def batch_entries(self, batch: Batch) -> list[dict[str, Any]]:
+        entries = []
+        for doc in self.batch_documents(batch):
+            for gl_id in sorted(doc.gl_entry_ids):
+                entries.append({"id": gl_id, "accountType": doc.section, "name": doc.key})
+        return entries

@@ -1,0 +1,46 @@
+"""Test set-up: an isolated Airflow home with SQLite, and the ConnectWise sandbox fixtures."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="cwgl-airflow-home-")
+# Airflow reads these at import time, so they are set before anything imports it.
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+
+import pytest  # noqa: E402
+
+from airflow_provider_cwgl.connectwise import ConnectWiseSettings, RetryPolicy  # noqa: E402
+from airflow_provider_cwgl.sandbox import Sandbox  # noqa: E402
+
+pytest_plugins = ["airflow_provider_cwgl.sandbox.pytest_plugin"]
+
+FAST_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_max=0.05, default_retry_after=0.05)
+
+
+def settings_for(sandbox: Sandbox, **overrides: object) -> ConnectWiseSettings:
+    """Client settings that reach ``sandbox``, with retries fast enough for tests."""
+    creds = sandbox.credentials
+    values: dict[str, object] = {
+        "site": sandbox.url,
+        "company_id": creds["company_id"],
+        "public_key": creds["public_key"],
+        "private_key": creds["private_key"],
+        "client_id": creds["client_id"],
+        "timeout": 5.0,
+        "retry": FAST_RETRY,
+    }
+    values.update(overrides)
+    return ConnectWiseSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return REPO / "tests" / "fixtures"

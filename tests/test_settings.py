@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_cwgl.connectwise import ConnectWiseConfigError, ConnectWiseSettings, RetryPolicy
+
+GOOD = {"site": "api-na.myconnectwise.net", "company_id": "acme", "public_key": "pub", "private_key": "priv",
+        "client_id": "c1d2"}
+
+
+def make(**overrides: object) -> ConnectWiseSettings:
+    return ConnectWiseSettings(**{**GOOD, **overrides})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("site", "expected"),
+    [
+        ("api-na.myconnectwise.net", "https://api-na.myconnectwise.net"),
+        ("https://cw.example.com/", "https://cw.example.com"),
+        ("  https://cw.example.com:8443 ", "https://cw.example.com:8443"),
+        ("http://127.0.0.1:8123", "http://127.0.0.1:8123"),
+        ("http://localhost:9000", "http://localhost:9000"),
+    ],
+)
+def test_site_forms(site: str, expected: str) -> None:
+    assert make(site=site).site == expected
+
+
+@pytest.mark.parametrize(
+    ("site", "fragment"),
+    [
+        ("", "is required"),
+        ("http://cw.example.com", "only allowed for loopback"),
+        ("ftp://cw.example.com", "scheme must be https"),
+        ("https://cw.example.com/v4_6_release/apis/3.0", "must be only the site"),
+        ("https://user:pw@cw.example.com", "must be only the site"),
+        ("cw example.com", "not a valid site"),
+        ("https://cw.example.com:99999", "invalid port"),
+    ],
+)
+def test_bad_site_names_host(site: str, fragment: str) -> None:
+    with pytest.raises(ConnectWiseConfigError) as info:
+        make(site=site)
+    assert info.value.setting == "host"
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["company_id", "public_key", "private_key", "client_id"])
+@pytest.mark.parametrize("value", ["", "   ", None])
+def test_missing_credentials_name_the_field(name: str, value: object) -> None:
+    with pytest.raises(ConnectWiseConfigError) as info:
+        make(**{name: value})
+    assert info.value.setting == name
+
+
+def test_company_id_rejects_plus() -> None:
+    with pytest.raises(ConnectWiseConfigError, match="company_id"):
+        make(company_id="acme+pub")
+
+
+def test_codebase_is_normalized_and_checked() -> None:
+    assert make(codebase="/v2025_1").codebase == "v2025_1/"
+    with pytest.raises(ConnectWiseConfigError, match="codebase"):
+        make(codebase="v2025 1/../x")
+
+
+def test_api_version_and_timeout_are_checked() -> None:
+    assert make(api_version="2025.1").accept_header() == "application/vnd.connectwise.com+json; version=2025.1"
+    assert make().accept_header() == "application/json"
+    with pytest.raises(ConnectWiseConfigError, match="api_version"):
+        make(api_version="latest")
+    with pytest.raises(ConnectWiseConfigError, match="timeout"):
+        make(timeout=0)
+
+
+def test_private_key_and_client_id_not_in_repr() -> None:
+    text = repr(make(private_key="s3cr3t-value", client_id="client-guid-value"))
+    assert "s3cr3t-value" not in text and "client-guid-value" not in text
+
+
+def test_retry_policy_validation() -> None:
+    with pytest.raises(ConnectWiseConfigError, match="max_attempts"):
+        RetryPolicy(max_attempts=0)
+    with pytest.raises(ConnectWiseConfigError, match="backoff_base"):
+        RetryPolicy(backoff_base=-1)
