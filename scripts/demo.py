@@ -1,0 +1,1 @@
+print("The export operator is not built yet.")

@@ -1,0 +1,112 @@
+"""ConnectWiseHook and provider registration, through Airflow's own connection handling."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from urllib.parse import quote
+
+import pytest
+
+from airflow_provider_cwgl import DISTRIBUTION_NAME, get_provider_info
+from airflow_provider_cwgl.connectwise import ConnectWiseConfigError
+from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
+from airflow_provider_cwgl.sandbox import Sandbox
+
+
+def set_conn(monkeypatch: pytest.MonkeyPatch, value: str, conn_id: str = "connectwise_default") -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+
+
+def uri_for(sandbox: Sandbox) -> str:
+    creds = sandbox.credentials
+    return (f"connectwise://http://{quote(creds['public_key'], safe='')}:{quote(creds['private_key'], safe='')}"
+            f"@127.0.0.1:{sandbox.port}/?company_id={creds['company_id']}&client_id={creds['client_id']}")
+
+
+def test_json_and_uri_connections_give_the_same_settings(cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, json.dumps(cw_sandbox.connection()))
+    from_json = ConnectWiseHook().settings
+    set_conn(monkeypatch, uri_for(cw_sandbox))
+    from_uri = ConnectWiseHook().settings
+    assert from_json == from_uri
+    assert from_json.site == cw_sandbox.url
+    assert from_json.company_id == cw_sandbox.credentials["company_id"]
+
+
+def test_login_may_carry_the_company(cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = cw_sandbox.connection()
+    conn["login"] = f"{conn['extra'].pop('company_id')}+{conn['login']}"
+    set_conn(monkeypatch, json.dumps(conn))
+    settings = ConnectWiseHook().settings
+    assert settings.company_id == cw_sandbox.credentials["company_id"]
+    assert settings.public_key == cw_sandbox.credentials["public_key"]
+
+
+def test_test_connection_reports_success_and_failure(cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, json.dumps(cw_sandbox.connection()))
+    ok, message = ConnectWiseHook().test_connection()
+    assert ok, message
+    assert cw_sandbox.codebase in message
+    bad = cw_sandbox.connection()
+    bad["password"] = "not-the-key-123456"
+    set_conn(monkeypatch, json.dumps(bad))
+    ok, message = ConnectWiseHook().test_connection()
+    assert not ok
+    assert "401" in message and "not-the-key-123456" not in message
+
+
+def test_hook_does_no_work_in_init(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", raising=False)
+    hook = ConnectWiseHook(connectwise_conn_id="does_not_exist")  # must not look the connection up
+    assert hook.connectwise_conn_id == "does_not_exist"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda c: c["extra"].pop("company_id"), "extra.company_id"),
+        (lambda c: c["extra"].pop("client_id"), "extra.client_id"),
+        (lambda c: c.pop("login"), "login (the public key)"),
+        (lambda c: c.pop("password"), "password (the private key)"),
+        (lambda c: c.update(host="http://cw.example.com"), "host (the ConnectWise site)"),
+        (lambda c: c["extra"].update(timeout="soon"), "extra.timeout"),
+    ],
+)
+def test_bad_connection_names_the_field_before_any_request(
+    cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, mutate: object, field: str
+) -> None:
+    conn = cw_sandbox.connection()
+    mutate(conn)  # type: ignore[operator]
+    set_conn(monkeypatch, json.dumps(conn))
+    with pytest.raises(ConnectWiseConfigError) as info:
+        ConnectWiseHook().get_conn()
+    assert f"connection 'connectwise_default' {field}" in str(info.value)
+    assert len(cw_sandbox.log) == 0
+
+
+def test_provider_info_shape() -> None:
+    info = get_provider_info()
+    assert info["package-name"] == DISTRIBUTION_NAME
+    conn_type = info["connection-types"][0]
+    assert conn_type["connection-type"] == ConnectWiseHook.conn_type
+    assert conn_type["hook-class-name"] == f"{ConnectWiseHook.__module__}.{ConnectWiseHook.__qualname__}"
+    assert set(conn_type["conn-fields"]) == {"company_id", "client_id", "codebase", "api_version", "timeout"}
+    assert conn_type["conn-fields"]["client_id"]["schema"]["format"] == "password"
+
+
+def test_airflow_discovers_the_provider_and_connection_type() -> None:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    providers = subprocess.run([sys.executable, "-m", "airflow", "providers", "list", "-o", "json"],
+                               capture_output=True, text=True, env=env, timeout=120, check=True)
+    assert DISTRIBUTION_NAME in [p["package_name"] for p in json.loads(providers.stdout)]
+    hooks = subprocess.run([sys.executable, "-m", "airflow", "providers", "hooks", "-o", "json"],
+                           capture_output=True, text=True, env=env, timeout=120, check=True)
+    rows = {h["connection_type"]: h for h in json.loads(hooks.stdout)}
+    assert rows["connectwise"]["class"] == "airflow_provider_cwgl.hooks.connectwise.ConnectWiseHook"
+
+
+def test_settings_error_type_is_a_value_error() -> None:
+    assert issubclass(ConnectWiseConfigError, ValueError)
