@@ -25,7 +25,9 @@ class RecordingSleep:
         self.delays.append(seconds)
 
 
-def client_for(sandbox: Sandbox, sleep: RecordingSleep | None = None, **overrides: object) -> ConnectWiseClient:
+def client_for(
+    sandbox: Sandbox, sleep: RecordingSleep | None = None, **overrides: object
+) -> ConnectWiseClient:
     return ConnectWiseClient(settings_for(sandbox, **overrides), sleep=sleep or RecordingSleep())
 
 
@@ -67,8 +69,10 @@ def test_wrong_key_is_401_not_retried_and_secret_free(cw_sandbox: Sandbox) -> No
 def test_missing_client_id_is_refused_by_sandbox(cw_sandbox: Sandbox) -> None:
     response = httpx.get(
         cw_sandbox.api_url + "system/info",
-        auth=(f"{cw_sandbox.credentials['company_id']}+{cw_sandbox.credentials['public_key']}",
-              cw_sandbox.credentials["private_key"]),
+        auth=(
+            f"{cw_sandbox.credentials['company_id']}+{cw_sandbox.credentials['public_key']}",
+            cw_sandbox.credentials["private_key"],
+        ),
     )
     assert response.status_code == 401
     assert set(response.json()) == {"code", "message", "errors"}
@@ -113,8 +117,11 @@ def test_list_follows_every_page(cw_sandbox: Sandbox) -> None:
 
 def test_list_passes_conditions_and_fields(cw_sandbox: Sandbox) -> None:
     with client_for(cw_sandbox) as client:
-        records = list(client.list("company/companies", conditions="id in (1, 3) OR identifier = \"C0005\"",
-                                   fields="id,identifier"))
+        records = list(
+            client.list(
+                "company/companies", conditions='id in (1, 3) OR identifier = "C0005"', fields="id,identifier"
+            )
+        )
     assert sorted(r["id"] for r in records) == [1, 3, 5]
     assert all(set(r) == {"id", "identifier", "_info"} - {"_info"} for r in records)
 
@@ -164,10 +171,14 @@ def test_5xx_longer_than_budget_fails_with_attempt_count(cw_sandbox: Sandbox) ->
     assert cw_sandbox.log.count("GET", "system/info") == 4
 
 
-@pytest.mark.parametrize(("path", "status"), [("company/companies/999999", 404),
-                                               ("company/companies?conditions=id%20%3D%3D", 400)])
+@pytest.mark.parametrize(
+    ("path", "status"), [("company/companies/999999", 404), ("company/companies?conditions=id%20%3D%3D", 400)]
+)
 def test_client_errors_are_not_retried(cw_sandbox: Sandbox, path: str, status: int) -> None:
-    with pytest.raises(ConnectWiseError) as info, client_for(cw_sandbox, codebase=cw_sandbox.codebase) as client:
+    with (
+        pytest.raises(ConnectWiseError) as info,
+        client_for(cw_sandbox, codebase=cw_sandbox.codebase) as client,
+    ):
         if "?" in path:
             client.get("company/companies", params={"conditions": "id =="})
         else:
@@ -204,16 +215,22 @@ def test_read_timeout_is_retried_then_reported(cw_sandbox: Sandbox) -> None:
 
 
 @pytest.mark.parametrize("fault", [{"drop": True}, {"malformed": True}, {"slow_body": 0.01}])
-def test_post_to_file_streams_and_retries_truncated_bodies(cw_sandbox: Sandbox, fault: dict[str, object]) -> None:
+def test_post_to_file_streams_and_retries_truncated_bodies(
+    cw_sandbox: Sandbox, fault: dict[str, object]
+) -> None:
     cw_sandbox.faults.add(path="finance/accounting/export", times=2, **fault)
     dest = io.BytesIO()
     with client_for(cw_sandbox) as client:
-        size = client.post_to_file("finance/accounting/export", {"exportInvoicesFlag": True}, dest,
-                                   verify=lambda f: json.load(f))
+        size = client.post_to_file(
+            "finance/accounting/export", {"exportInvoicesFlag": True}, dest, verify=lambda f: json.load(f)
+        )
     data = json.loads(dest.getvalue())
     assert size == len(dest.getvalue())
-    assert len(data["transactions"]) == sum(1 for d in cw_sandbox.store.documents if d.section == "transactions"
-                                            and d.document_date <= cw_sandbox.store.today)
+    assert len(data["transactions"]) == sum(
+        1
+        for d in cw_sandbox.store.documents
+        if d.section == "transactions" and d.document_date <= cw_sandbox.store.today
+    )
     expected_requests = 1 if "slow_body" in fault else 3
     assert cw_sandbox.log.count("POST", "finance/accounting/export") == expected_requests
 

@@ -22,11 +22,15 @@ def set_conn(monkeypatch: pytest.MonkeyPatch, value: str, conn_id: str = "connec
 
 def uri_for(sandbox: Sandbox) -> str:
     creds = sandbox.credentials
-    return (f"connectwise://http://{quote(creds['public_key'], safe='')}:{quote(creds['private_key'], safe='')}"
-            f"@127.0.0.1:{sandbox.port}/?company_id={creds['company_id']}&client_id={creds['client_id']}")
+    return (
+        f"connectwise://http://{quote(creds['public_key'], safe='')}:{quote(creds['private_key'], safe='')}"
+        f"@127.0.0.1:{sandbox.port}/?company_id={creds['company_id']}&client_id={creds['client_id']}"
+    )
 
 
-def test_json_and_uri_connections_give_the_same_settings(cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_json_and_uri_connections_give_the_same_settings(
+    cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     set_conn(monkeypatch, json.dumps(cw_sandbox.connection()))
     from_json = ConnectWiseHook().settings
     set_conn(monkeypatch, uri_for(cw_sandbox))
@@ -45,7 +49,9 @@ def test_login_may_carry_the_company(cw_sandbox: Sandbox, monkeypatch: pytest.Mo
     assert settings.public_key == cw_sandbox.credentials["public_key"]
 
 
-def test_test_connection_reports_success_and_failure(cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_test_connection_reports_success_and_failure(
+    cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     set_conn(monkeypatch, json.dumps(cw_sandbox.connection()))
     ok, message = ConnectWiseHook().test_connection()
     assert ok, message
@@ -99,11 +105,23 @@ def test_provider_info_shape() -> None:
 
 def test_airflow_discovers_the_provider_and_connection_type() -> None:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    providers = subprocess.run([sys.executable, "-m", "airflow", "providers", "list", "-o", "json"],
-                               capture_output=True, text=True, env=env, timeout=120, check=True)
+    providers = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "list", "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
     assert DISTRIBUTION_NAME in [p["package_name"] for p in json.loads(providers.stdout)]
-    hooks = subprocess.run([sys.executable, "-m", "airflow", "providers", "hooks", "-o", "json"],
-                           capture_output=True, text=True, env=env, timeout=120, check=True)
+    hooks = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "hooks", "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
     rows = {h["connection_type"]: h for h in json.loads(hooks.stdout)}
     assert rows["connectwise"]["class"] == "airflow_provider_cwgl.hooks.connectwise.ConnectWiseHook"
 

@@ -4,8 +4,13 @@ import pytest
 
 from airflow_provider_cwgl.connectwise import ConnectWiseConfigError, ConnectWiseSettings, RetryPolicy
 
-GOOD = {"site": "api-na.myconnectwise.net", "company_id": "acme", "public_key": "pub", "private_key": "priv",
-        "client_id": "c1d2"}
+GOOD = {
+    "site": "api-na.myconnectwise.net",
+    "company_id": "acme",
+    "public_key": "pub",
+    "private_key": "priv",
+    "client_id": "c1d2",
+}
 
 
 def make(**overrides: object) -> ConnectWiseSettings:
@@ -65,7 +70,9 @@ def test_codebase_is_normalized_and_checked() -> None:
 
 
 def test_api_version_and_timeout_are_checked() -> None:
-    assert make(api_version="2025.1").accept_header() == "application/vnd.connectwise.com+json; version=2025.1"
+    assert (
+        make(api_version="2025.1").accept_header() == "application/vnd.connectwise.com+json; version=2025.1"
+    )
     assert make().accept_header() == "application/json"
     with pytest.raises(ConnectWiseConfigError, match="api_version"):
         make(api_version="latest")

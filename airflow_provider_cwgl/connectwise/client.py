@@ -155,7 +155,10 @@ class ConnectWiseClient:
             response, page = self.request("GET", path, params=params)
             if not isinstance(page, list):
                 raise ConnectWiseError(
-                    method="GET", path=path, status=response.status_code, code="UnexpectedBody",
+                    method="GET",
+                    path=path,
+                    status=response.status_code,
+                    code="UnexpectedBody",
                     message="expected a JSON array from a list endpoint",
                 )
             yield from page
@@ -251,7 +254,11 @@ class ConnectWiseClient:
             exc = state.outcome.exception() if state.outcome else None
             log.warning(
                 "ConnectWise %s %s attempt %d/%d failed (%s); retrying in %.1fs",
-                method, path, state.attempt_number, policy.max_attempts, _describe(exc),
+                method,
+                path,
+                state.attempt_number,
+                policy.max_attempts,
+                _describe(exc),
                 state.next_action.sleep if state.next_action else 0.0,
             )
 
@@ -272,8 +279,12 @@ class ConnectWiseClient:
                 raise
             except (httpx.TransportError, _MalformedBody) as exc:
                 raise ConnectWiseError(
-                    method=method, path=path, status=None, code=type(exc).__name__,
-                    message=_describe(exc), attempts=retrying.statistics.get("attempt_number", 1),
+                    method=method,
+                    path=path,
+                    status=None,
+                    code=type(exc).__name__,
+                    message=_describe(exc),
+                    attempts=retrying.statistics.get("attempt_number", 1),
                 ) from exc
 
         return run
@@ -310,8 +321,13 @@ def _http_error(response: httpx.Response, method: str, path: str) -> ConnectWise
     elif response.content:
         message = response.text[:200]
     return ConnectWiseError(
-        method=method, path=path, status=response.status_code, code=code, message=message,
-        errors=errors, retry_after=_retry_after(response),
+        method=method,
+        path=path,
+        status=response.status_code,
+        code=code,
+        message=message,
+        errors=errors,
+        retry_after=_retry_after(response),
     )
 
 

@@ -34,7 +34,9 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise ConnectWiseConfigError("max_attempts", f"must be an integer >= 1, got {self.max_attempts!r}")
+            raise ConnectWiseConfigError(
+                "max_attempts", f"must be an integer >= 1, got {self.max_attempts!r}"
+            )
         for name in ("backoff_base", "backoff_max", "default_retry_after", "max_retry_after"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0:
@@ -65,14 +67,18 @@ class ConnectWiseSettings:
             if not isinstance(value, str) or not value.strip():
                 raise ConnectWiseConfigError(name, "is required and must be a non-empty string")
         if "+" in self.company_id or ":" in self.company_id:
-            raise ConnectWiseConfigError("company_id", "must not contain '+' or ':' (give the bare login company)")
+            raise ConnectWiseConfigError(
+                "company_id", "must not contain '+' or ':' (give the bare login company)"
+            )
         object.__setattr__(self, "site", normalize_site(self.site))
         if self.codebase is not None:
             object.__setattr__(self, "codebase", normalize_codebase(self.codebase))
         if self.api_version is not None and not re.fullmatch(r"\d{4}\.\d{1,2}", str(self.api_version)):
             raise ConnectWiseConfigError("api_version", f"must look like 2025.1, got {self.api_version!r}")
         if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or self.timeout <= 0:
-            raise ConnectWiseConfigError("timeout", f"must be a positive number of seconds, got {self.timeout!r}")
+            raise ConnectWiseConfigError(
+                "timeout", f"must be a positive number of seconds, got {self.timeout!r}"
+            )
 
     @property
     def basic_username(self) -> str:
@@ -87,17 +93,22 @@ class ConnectWiseSettings:
 def normalize_site(site: Any) -> str:
     """Return ``scheme://host[:port]`` for a ConnectWise site given as a host or URL."""
     if not isinstance(site, str) or not site.strip():
-        raise ConnectWiseConfigError("host", "is required: the ConnectWise site, e.g. api-na.myconnectwise.net")
+        raise ConnectWiseConfigError(
+            "host", "is required: the ConnectWise site, e.g. api-na.myconnectwise.net"
+        )
     raw = site.strip()
     parts = urlsplit(raw if "://" in raw else f"https://{raw}")
     if parts.scheme not in ("http", "https"):
-        raise ConnectWiseConfigError("host", f"scheme must be https (or http for loopback), got {parts.scheme!r}")
+        raise ConnectWiseConfigError(
+            "host", f"scheme must be https (or http for loopback), got {parts.scheme!r}"
+        )
     host = parts.hostname or ""
     if not host or not _HOSTNAME_RE.match(host.strip("[]")) and not _is_ip(host):
         raise ConnectWiseConfigError("host", f"{raw!r} is not a valid site, e.g. api-na.myconnectwise.net")
     if parts.path.strip("/") or parts.query or parts.fragment or parts.username or parts.password:
         raise ConnectWiseConfigError(
-            "host", f"{raw!r} must be only the site (no path, query or credentials), e.g. api-na.myconnectwise.net"
+            "host",
+            f"{raw!r} must be only the site (no path, query or credentials), e.g. api-na.myconnectwise.net",
         )
     try:
         port = parts.port

@@ -179,12 +179,16 @@ class GLExportXmlWriter:
         data = data[:head_end].replace(_XSI_DECLARATION, b"", 1) + data[head_end:]
         out.write(b"\n" + INDENT.encode() * level + data)
 
-    def _element(self, tag: str, value: dict[str, Any], model: str | None, path: tuple[str, ...]) -> etree._Element:
+    def _element(
+        self, tag: str, value: dict[str, Any], model: str | None, path: tuple[str, ...]
+    ) -> etree._Element:
         element = etree.Element(_tag(tag), nsmap={"xsi": XSI})
         self._fill(element, value, model, path)
         return element
 
-    def _fill(self, element: etree._Element, value: dict[str, Any], model: str | None, path: tuple[str, ...]) -> None:
+    def _fill(
+        self, element: etree._Element, value: dict[str, Any], model: str | None, path: tuple[str, ...]
+    ) -> None:
         for key, child in value.items():
             if key == "_info":
                 continue

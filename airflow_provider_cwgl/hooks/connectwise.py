@@ -61,7 +61,9 @@ class ConnectWiseHook(BaseHook):
         except Exception as exc:  # the UI shows the message; it never carries credentials
             return False, str(exc)
         version = info.get("version") if isinstance(info, dict) else None
-        return True, f"Connected to ConnectWise {version or ''} (codebase {client.codebase})".replace("  ", " ")
+        return True, f"Connected to ConnectWise {version or ''} (codebase {client.codebase})".replace(
+            "  ", " "
+        )
 
     # Airflow < 3.2 built connection forms from these methods; 3.2+ reads get_provider_info().
     @classmethod

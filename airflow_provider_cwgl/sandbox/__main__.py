@@ -19,11 +19,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8123, help="0 picks a free port (default 8123)")
     parser.add_argument("--seed", type=int, default=42, help="data generator seed (default 42)")
     parser.add_argument(
-        "--scale", default="250",
+        "--scale",
+        default="250",
         help="'sample' for the spec's two sample documents, or a number of invoice transactions (default 250)",
     )
-    parser.add_argument("--anchor", type=date.fromisoformat, default=date(2026, 3, 1),
-                        help="generated documents are dated in the 30 days up to this date (default 2026-03-01)")
+    parser.add_argument(
+        "--anchor",
+        type=date.fromisoformat,
+        default=date(2026, 3, 1),
+        help="generated documents are dated in the 30 days up to this date (default 2026-03-01)",
+    )
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every request")
     parser.add_argument("--print-connection", choices=["json", "uri"], default="json")
     args = parser.parse_args(argv)
@@ -40,10 +45,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"AIRFLOW_CONN_CONNECTWISE_DEFAULT='{json.dumps(conn)}'", flush=True)
     else:
         extra = "&".join(f"{k}={quote(str(v))}" for k, v in conn["extra"].items())
-        print(f"AIRFLOW_CONN_CONNECTWISE_DEFAULT='connectwise://http://{quote(conn['login'], safe='')}:"
-              f"{quote(conn['password'], safe='')}@{args.host}:{sandbox.port}/?{extra}'", flush=True)
-    print(f"ConnectWise sandbox on {sandbox.url} (API {sandbox.api_url}); "
-          f"{len(store.documents)} unposted documents. Ctrl-C stops it.", file=sys.stderr, flush=True)
+        print(
+            f"AIRFLOW_CONN_CONNECTWISE_DEFAULT='connectwise://http://{quote(conn['login'], safe='')}:"
+            f"{quote(conn['password'], safe='')}@{args.host}:{sandbox.port}/?{extra}'",
+            flush=True,
+        )
+    print(
+        f"ConnectWise sandbox on {sandbox.url} (API {sandbox.api_url}); "
+        f"{len(store.documents)} unposted documents. Ctrl-C stops it.",
+        file=sys.stderr,
+        flush=True,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

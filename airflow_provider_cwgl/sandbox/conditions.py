@@ -52,7 +52,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
             break
         match = _TOKEN_RE.match(text, pos)
         if not match or match.end() == pos:
-            raise ConditionError(f"cannot read conditions near {text[pos:pos + 20]!r}")
+            raise ConditionError(f"cannot read conditions near {text[pos : pos + 20]!r}")
         kind = match.lastgroup or ""
         tokens.append((kind, match.group(kind)))
         pos = match.end()

@@ -84,8 +84,14 @@ def sample_store() -> SandboxStore:
             location_id=1,
             document_date=date(2011, 6, 20),
             gl_entry_ids=frozenset(gl_ids),
-            unposted={"id": txn["id"], "invoiceNumber": txn["documentNumber"], "locationId": 1,
-                      "company": txn["company"], "invoiceDate": txn["documentDate"], "total": txn["total"]},
+            unposted={
+                "id": txn["id"],
+                "invoiceNumber": txn["documentNumber"],
+                "locationId": 1,
+                "company": txn["company"],
+                "invoiceDate": txn["documentDate"],
+                "total": txn["total"],
+            },
         )
     )
     for row in invoice_export["customers"]:
@@ -101,9 +107,14 @@ def sample_store() -> SandboxStore:
             location_id=1,
             document_date=date(2014, 5, 1),
             gl_entry_ids=frozenset(d["id"] for d in purchase["purchaseDetail"]),
-            unposted={"id": 1299, "unpostedProductId": "1299", "locationId": 1,
-                      "purchaseOrder": {"id": 44, "name": purchase["documentNumber"]},
-                      "purchaseDate": purchase["purchaseDate"], "total": purchase["total"]},
+            unposted={
+                "id": 1299,
+                "unpostedProductId": "1299",
+                "locationId": 1,
+                "purchaseOrder": {"id": 44, "name": purchase["documentNumber"]},
+                "purchaseDate": purchase["purchaseDate"],
+                "total": purchase["total"],
+            },
         )
     )
     for row in procurement_export["vendors"]:
@@ -114,51 +125,126 @@ def sample_store() -> SandboxStore:
 def _sample_references(store: SandboxStore) -> None:
     store.add("system/locations", {"id": 1, "name": "Tampa Office", "ownerLevelId": 1, "structureLevel": 2})
     store.add("system/locations", {"id": 2, "name": "Main", "ownerLevelId": 1, "structureLevel": 2})
-    for cid, ident, name in ((8, "AngryFoxCo", "Angry Fox, Co."), (3, "CONNECTWISE", "ConnectWise"),
-                             (6, "BlueLightCo", "Blue Light, Co."), (134, "ZYNK0001", "Zynk Software Limited GBP")):
-        store.add("company/companies", {"id": cid, "identifier": ident, "name": name, "status": {"id": 1, "name": "Active"}})
+    for cid, ident, name in (
+        (8, "AngryFoxCo", "Angry Fox, Co."),
+        (3, "CONNECTWISE", "ConnectWise"),
+        (6, "BlueLightCo", "Blue Light, Co."),
+        (134, "ZYNK0001", "Zynk Software Limited GBP"),
+    ):
+        store.add(
+            "company/companies",
+            {"id": cid, "identifier": ident, "name": name, "status": {"id": 1, "name": "Active"}},
+        )
     store.add_child("company/companies/{}/sites", 8, {"id": 7, "name": "Main", "company": {"id": 8}})
     store.add_child("company/companies/{}/sites", 3, {"id": 2, "name": "Main", "company": {"id": 3}})
     store.add_child("company/companies/{}/sites", 6, {"id": 5, "name": "Main", "company": {"id": 6}})
     store.add_child("company/companies/{}/sites", 134, {"id": 136, "name": "Main", "company": {"id": 134}})
-    store.add("company/companies/types", {"id": 1, "name": "Customer", "defaultFlag": True, "vendorFlag": False})
-    store.add("company/companies/types", {"id": 6, "name": "Vendor", "defaultFlag": False, "vendorFlag": True})
-    store.add("company/contacts", {"id": 20, "firstName": "Robert", "lastName": "Storts", "company": {"id": 8}})
-    store.add("company/contacts", {"id": 2, "firstName": "Arnie", "lastName": "Bellini", "company": {"id": 3}})
-    store.add("company/contacts", {"id": 179, "firstName": "Chris", "lastName": "Hotchkiss", "company": {"id": 134}})
+    store.add(
+        "company/companies/types", {"id": 1, "name": "Customer", "defaultFlag": True, "vendorFlag": False}
+    )
+    store.add(
+        "company/companies/types", {"id": 6, "name": "Vendor", "defaultFlag": False, "vendorFlag": True}
+    )
+    store.add(
+        "company/contacts", {"id": 20, "firstName": "Robert", "lastName": "Storts", "company": {"id": 8}}
+    )
+    store.add(
+        "company/contacts", {"id": 2, "firstName": "Arnie", "lastName": "Bellini", "company": {"id": 3}}
+    )
+    store.add(
+        "company/contacts", {"id": 179, "firstName": "Chris", "lastName": "Hotchkiss", "company": {"id": 134}}
+    )
     store.add("finance/billingTerms", {"id": 2, "name": "Net 10", "xref": "Net 10", "dueDays": 10})
     store.add("finance/taxCodes", {"id": 11, "identifier": "T1", "description": "Standard VAT"})
     store.add("procurement/unitOfMeasures", {"id": 2, "name": "Hour"})
     store.add("procurement/unitOfMeasures", {"id": 13, "name": "Each"})
-    store.add("procurement/catalog", {"id": 743, "identifier": "PATCH10", "description": "10ft Patch Cable",
-                                      "price": Decimal("7"), "cost": Decimal("0.25")})
+    store.add(
+        "procurement/catalog",
+        {
+            "id": 743,
+            "identifier": "PATCH10",
+            "description": "10ft Patch Cable",
+            "price": Decimal("7"),
+            "cost": Decimal("0.25"),
+        },
+    )
     store.add("procurement/subcategories", {"id": 24, "name": "Miscellaneous"})
     store.add("procurement/shipmentmethods", {"id": 9, "name": "USPS Priority"})
-    store.add("finance/invoices", {"id": 125, "invoiceNumber": "119", "type": "Miscellaneous",
-                                   "company": {"id": 8, "identifier": "AngryFoxCo"},
-                                   "billToCompany": ref("company/companies", 8, "company", identifier="AngryFoxCo"),
-                                   "billToSite": site_ref(8, 7, "Main"),
-                                   "location": ref("system/locations", 1, "location", name="Tampa Office"),
-                                   "territory": ref("system/locations", 2, "location", name="Main"),
-                                   "agreement": None, "total": Decimal("10")})
-    store.add("procurement/purchaseorders", {"id": 44, "poNumber": "COMPANYBPO",
-                                             "vendorCompany": {"id": 3, "identifier": "CONNECTWISE"},
-                                             "taxCode": ref("finance/taxCodes", 11, "taxCode", name="Standard VAT"),
-                                             "total": Decimal("12.5")})
+    store.add(
+        "finance/invoices",
+        {
+            "id": 125,
+            "invoiceNumber": "119",
+            "type": "Miscellaneous",
+            "company": {"id": 8, "identifier": "AngryFoxCo"},
+            "billToCompany": ref("company/companies", 8, "company", identifier="AngryFoxCo"),
+            "billToSite": site_ref(8, 7, "Main"),
+            "location": ref("system/locations", 1, "location", name="Tampa Office"),
+            "territory": ref("system/locations", 2, "location", name="Main"),
+            "agreement": None,
+            "total": Decimal("10"),
+        },
+    )
+    store.add(
+        "procurement/purchaseorders",
+        {
+            "id": 44,
+            "poNumber": "COMPANYBPO",
+            "vendorCompany": {"id": 3, "identifier": "CONNECTWISE"},
+            "taxCode": ref("finance/taxCodes", 11, "taxCode", name="Standard VAT"),
+            "total": Decimal("12.5"),
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # The generator
 
-_FIRST = ["Ana", "Björn", "Chloé", "Dmitri", "Eve", "Fatima", "Gráinne", "Hiro", "Ilse", "José", "Kai", "Łukasz"]
+_FIRST = [
+    "Ana",
+    "Björn",
+    "Chloé",
+    "Dmitri",
+    "Eve",
+    "Fatima",
+    "Gráinne",
+    "Hiro",
+    "Ilse",
+    "José",
+    "Kai",
+    "Łukasz",
+]
 _LAST = ["O'Brien", "Müller", "Nguyễn", "Smith & Sons", "Zoë", "Park", "Ødegaard", "García", "Kowalski"]
-_COMPANY_WORDS = ["Angry Fox", "Blue Light", "Café Crème", "Dunder <Mifflin>", "Eagle & Hawk", "Fjörd",
-                  "\"Quoted\" Systems", "Søren IT", "Zürich Data", "Tōkyō Net", "Acme", "Globex", "Initech"]
+_COMPANY_WORDS = [
+    "Angry Fox",
+    "Blue Light",
+    "Café Crème",
+    "Dunder <Mifflin>",
+    "Eagle & Hawk",
+    "Fjörd",
+    '"Quoted" Systems',
+    "Søren IT",
+    "Zürich Data",
+    "Tōkyō Net",
+    "Acme",
+    "Globex",
+    "Initech",
+]
 _LOCATIONS = ["Tampa Office", "London Office", "Sydney Office", "Toronto Office", "Zürich Office"]
-_CURRENCIES = [("USD", "$", "US Dollar"), ("GBP", "£", "Pound Sterling"), ("EUR", "€", "Euro"),
-               ("CAD", "$", "Canadian Dollar"), ("AUD", "$", "Australian Dollar")]
-_TAX_LEVELS = [("T0", Decimal("0")), ("T1", Decimal("0.2")), ("T5", Decimal("0.05")), ("T8", Decimal("0.0825")),
-               ("T13", Decimal("0.13"))]
+_CURRENCIES = [
+    ("USD", "$", "US Dollar"),
+    ("GBP", "£", "Pound Sterling"),
+    ("EUR", "€", "Euro"),
+    ("CAD", "$", "Canadian Dollar"),
+    ("AUD", "$", "Australian Dollar"),
+]
+_TAX_LEVELS = [
+    ("T0", Decimal("0")),
+    ("T1", Decimal("0.2")),
+    ("T5", Decimal("0.05")),
+    ("T8", Decimal("0.0825")),
+    ("T13", Decimal("0.13")),
+]
 
 
 class _Ids:
@@ -220,78 +306,160 @@ def _memo(rng: random.Random) -> str:
     if choice < 0.08:
         return "Vertical\x0btab and bell\x07 from a pasted e-mail"
     if choice < 0.3:
-        return f"Work for {rng.choice(_FIRST)} {rng.choice(_LAST)} <urgent> & \"priority\""
+        return f'Work for {rng.choice(_FIRST)} {rng.choice(_LAST)} <urgent> & "priority"'
     return rng.choice(["", "Monthly services", "Hardware", "Consulting", "Café visit", "Réparation"])
 
 
 def _references(store: SandboxStore, rng: random.Random, companies: int) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    data["locations"] = [store.add("system/locations", {"id": i, "name": name, "ownerLevelId": 1,
-                                                        "structureLevel": 2, "reportsTo": None})
-                         for i, name in enumerate(_LOCATIONS, start=1)]
-    data["currencies"] = [store.add("finance/currencies", {"id": i, "currencyCode": code, "symbol": sym,
-                                                           "name": name, "numberOfDecimals": 2})
-                          for i, (code, sym, name) in enumerate(_CURRENCIES, start=1)]
-    data["taxCodes"] = [store.add("finance/taxCodes", {"id": i, "identifier": code, "description": f"Tax {code}",
-                                                       "rate": rate})
-                        for i, (code, rate) in enumerate(_TAX_LEVELS, start=10)]
-    data["terms"] = [store.add("finance/billingTerms", {"id": i, "name": f"Net {d}", "xref": f"Net {d}",
-                                                        "dueDays": d})
-                     for i, d in enumerate((10, 30, 45), start=1)]
-    data["types"] = [store.add("company/companies/types", {"id": 1, "name": "Customer", "vendorFlag": False}),
-                     store.add("company/companies/types", {"id": 6, "name": "Vendor", "vendorFlag": True})]
-    data["members"] = [store.add("system/members", {"id": i, "identifier": f"m{i}",
-                                                    "firstName": rng.choice(_FIRST), "lastName": rng.choice(_LAST),
-                                                    "dailyCapacity": Decimal("8")})
-                       for i in range(1, 16)]
-    data["uoms"] = [store.add("procurement/unitOfMeasures", {"id": 2, "name": "Hour"}),
-                    store.add("procurement/unitOfMeasures", {"id": 13, "name": "Each"})]
-    data["subcategories"] = [store.add("procurement/subcategories", {"id": i, "name": n})
-                             for i, n in enumerate(("Miscellaneous", "Cables", "Licences"), start=20)]
-    data["shipments"] = [store.add("procurement/shipmentmethods", {"id": i, "name": n})
-                         for i, n in enumerate(("USPS Priority", "UPS Ground", "Courier"), start=9)]
-    data["warehouses"] = [store.add("procurement/warehouses", {"id": i, "name": f"Warehouse {i}",
-                                                               "lockedFlag": False}) for i in (1, 2)]
-    data["bins"] = [store.add("procurement/warehouseBins", {"id": i, "name": f"Bin {i}",
-                                                            "warehouse": ref("procurement/warehouses", 1 + i % 2,
-                                                                             "warehouse", name=f"Warehouse {1 + i % 2}")})
-                    for i in range(1, 7)]
-    data["classes"] = [store.add("expense/classifications", {"id": i, "name": n})
-                       for i, n in enumerate(("Reimbursable", "Non-Reimbursable"), start=1)]
-    data["catalog"] = [store.add("procurement/catalog", {"id": i, "identifier": f"SKU{i}",
-                                                         "description": f"Catalog item {i} — {rng.choice(_COMPANY_WORDS)}",
-                                                         "price": _money(rng, 5, 500), "cost": _money(rng, 1, 100),
-                                                         "subcategory": {"id": 20}})
-                       for i in range(700, 760)]
+    data["locations"] = [
+        store.add(
+            "system/locations",
+            {"id": i, "name": name, "ownerLevelId": 1, "structureLevel": 2, "reportsTo": None},
+        )
+        for i, name in enumerate(_LOCATIONS, start=1)
+    ]
+    data["currencies"] = [
+        store.add(
+            "finance/currencies",
+            {"id": i, "currencyCode": code, "symbol": sym, "name": name, "numberOfDecimals": 2},
+        )
+        for i, (code, sym, name) in enumerate(_CURRENCIES, start=1)
+    ]
+    data["taxCodes"] = [
+        store.add(
+            "finance/taxCodes", {"id": i, "identifier": code, "description": f"Tax {code}", "rate": rate}
+        )
+        for i, (code, rate) in enumerate(_TAX_LEVELS, start=10)
+    ]
+    data["terms"] = [
+        store.add("finance/billingTerms", {"id": i, "name": f"Net {d}", "xref": f"Net {d}", "dueDays": d})
+        for i, d in enumerate((10, 30, 45), start=1)
+    ]
+    data["types"] = [
+        store.add("company/companies/types", {"id": 1, "name": "Customer", "vendorFlag": False}),
+        store.add("company/companies/types", {"id": 6, "name": "Vendor", "vendorFlag": True}),
+    ]
+    data["members"] = [
+        store.add(
+            "system/members",
+            {
+                "id": i,
+                "identifier": f"m{i}",
+                "firstName": rng.choice(_FIRST),
+                "lastName": rng.choice(_LAST),
+                "dailyCapacity": Decimal("8"),
+            },
+        )
+        for i in range(1, 16)
+    ]
+    data["uoms"] = [
+        store.add("procurement/unitOfMeasures", {"id": 2, "name": "Hour"}),
+        store.add("procurement/unitOfMeasures", {"id": 13, "name": "Each"}),
+    ]
+    data["subcategories"] = [
+        store.add("procurement/subcategories", {"id": i, "name": n})
+        for i, n in enumerate(("Miscellaneous", "Cables", "Licences"), start=20)
+    ]
+    data["shipments"] = [
+        store.add("procurement/shipmentmethods", {"id": i, "name": n})
+        for i, n in enumerate(("USPS Priority", "UPS Ground", "Courier"), start=9)
+    ]
+    data["warehouses"] = [
+        store.add("procurement/warehouses", {"id": i, "name": f"Warehouse {i}", "lockedFlag": False})
+        for i in (1, 2)
+    ]
+    data["bins"] = [
+        store.add(
+            "procurement/warehouseBins",
+            {
+                "id": i,
+                "name": f"Bin {i}",
+                "warehouse": ref(
+                    "procurement/warehouses", 1 + i % 2, "warehouse", name=f"Warehouse {1 + i % 2}"
+                ),
+            },
+        )
+        for i in range(1, 7)
+    ]
+    data["classes"] = [
+        store.add("expense/classifications", {"id": i, "name": n})
+        for i, n in enumerate(("Reimbursable", "Non-Reimbursable"), start=1)
+    ]
+    data["catalog"] = [
+        store.add(
+            "procurement/catalog",
+            {
+                "id": i,
+                "identifier": f"SKU{i}",
+                "description": f"Catalog item {i} — {rng.choice(_COMPANY_WORDS)}",
+                "price": _money(rng, 5, 500),
+                "cost": _money(rng, 1, 100),
+                "subcategory": {"id": 20},
+            },
+        )
+        for i in range(700, 760)
+    ]
     data["companies"] = []
     site_ids = _Ids(1000)
     contact_ids = _Ids(5000)
     for i in range(1, companies + 1):
         word = _COMPANY_WORDS[i % len(_COMPANY_WORDS)]
-        company = store.add("company/companies", {
-            "id": i, "identifier": f"C{i:04d}", "name": f"{word} {i}", "status": {"id": 1, "name": "Active"},
-            "accountNumber": f"ACC{i:05d}", "phoneNumber": f"555-{i:04d}",
-            "currency": ref("finance/currencies", 1 + i % len(_CURRENCIES), "currency"),
-        })
-        sites = [store.add_child("company/companies/{}/sites", i, {"id": site_ids.take(), "name": n,
-                                                                   "company": {"id": i}, "city": "Tampa"})
-                 for n in ("Main", "Warehouse")]
-        contact = store.add("company/contacts", {"id": contact_ids.take(), "firstName": rng.choice(_FIRST),
-                                                 "lastName": rng.choice(_LAST), "company": {"id": i}})
+        company = store.add(
+            "company/companies",
+            {
+                "id": i,
+                "identifier": f"C{i:04d}",
+                "name": f"{word} {i}",
+                "status": {"id": 1, "name": "Active"},
+                "accountNumber": f"ACC{i:05d}",
+                "phoneNumber": f"555-{i:04d}",
+                "currency": ref("finance/currencies", 1 + i % len(_CURRENCIES), "currency"),
+            },
+        )
+        sites = [
+            store.add_child(
+                "company/companies/{}/sites",
+                i,
+                {"id": site_ids.take(), "name": n, "company": {"id": i}, "city": "Tampa"},
+            )
+            for n in ("Main", "Warehouse")
+        ]
+        contact = store.add(
+            "company/contacts",
+            {
+                "id": contact_ids.take(),
+                "firstName": rng.choice(_FIRST),
+                "lastName": rng.choice(_LAST),
+                "company": {"id": i},
+            },
+        )
         data["companies"].append({"company": company, "sites": sites, "contact": contact})
-    data["projects"] = [store.add("project/projects", {"id": i, "name": f"Project {i}", "status": {"name": "Open"}})
-                        for i in range(1, 21)]
+    data["projects"] = [
+        store.add("project/projects", {"id": i, "name": f"Project {i}", "status": {"name": "Open"}})
+        for i in range(1, 21)
+    ]
     data["agreements"] = []
     addition_ids = _Ids(9000)
     for i in range(1, 31):
-        agreement = store.add("finance/agreements", {"id": i, "name": f"Managed Services {i}", "type": {"name": "MSP"}})
+        agreement = store.add(
+            "finance/agreements", {"id": i, "name": f"Managed Services {i}", "type": {"name": "MSP"}}
+        )
         for _ in range(rng.randint(1, 4)):
             item = rng.choice(data["catalog"])
-            store.add_child("finance/agreements/{}/additions", i, {
-                "id": addition_ids.take(), "agreementId": i, "quantity": Decimal(rng.randint(1, 20)),
-                "product": ref("procurement/catalog", item["id"], "product", identifier=item["identifier"]),
-                "unitPrice": item["price"],
-            })
+            store.add_child(
+                "finance/agreements/{}/additions",
+                i,
+                {
+                    "id": addition_ids.take(),
+                    "agreementId": i,
+                    "quantity": Decimal(rng.randint(1, 20)),
+                    "product": ref(
+                        "procurement/catalog", item["id"], "product", identifier=item["identifier"]
+                    ),
+                    "unitPrice": item["price"],
+                },
+            )
         data["agreements"].append(agreement)
     return data
 
@@ -301,8 +469,12 @@ def _company_refs(entry: dict[str, Any]) -> dict[str, Any]:
     return {
         "company": ref("company/companies", company["id"], "company", identifier=company["name"]),
         "site": site_ref(company["id"], entry["sites"][0]["id"], "Main"),
-        "contact": ref("company/contacts", entry["contact"]["id"], "contact",
-                       name=f"{entry['contact']['firstName']} {entry['contact']['lastName']}"),
+        "contact": ref(
+            "company/contacts",
+            entry["contact"]["id"],
+            "contact",
+            name=f"{entry['contact']['firstName']} {entry['contact']['lastName']}",
+        ),
     }
 
 
@@ -318,8 +490,15 @@ def _link_party(store: SandboxStore, section: str, key: str, company_id: int, ma
     store.parties.append(Party(section, make(), {key}))
 
 
-def _invoice(store: SandboxStore, rng: random.Random, data: dict[str, Any], gl_ids: _Ids,
-             n: int, anchor: date, days: int) -> None:
+def _invoice(
+    store: SandboxStore,
+    rng: random.Random,
+    data: dict[str, Any],
+    gl_ids: _Ids,
+    n: int,
+    anchor: date,
+    days: int,
+) -> None:
     entry = rng.choice(data["companies"])
     company = entry["company"]
     refs = _company_refs(entry)
@@ -331,16 +510,28 @@ def _invoice(store: SandboxStore, rng: random.Random, data: dict[str, Any], gl_i
     invoice_id = 10_000 + n
     invoice_number = f"INV{invoice_id}"
     agreement = rng.choice(data["agreements"]) if rng.random() < 0.5 else None
-    store.add("finance/invoices", {
-        "id": invoice_id, "invoiceNumber": invoice_number, "type": "Agreement" if agreement else "Standard",
-        "company": refs["company"], "billToCompany": refs["company"], "billToSite": refs["site"],
-        "location": _name_ref("system/locations", location, "location"),
-        "territory": _name_ref("system/locations", rng.choice(data["locations"]), "location"),
-        "agreement": _name_ref("finance/agreements", agreement, "agreement") if agreement else None,
-        "date": f"{day.isoformat()}T00:00:00Z",
-    })
-    currency_ref = ref("finance/currencies", currency["id"], "currency", currencyCode=currency["currencyCode"],
-                       name=currency["name"])
+    store.add(
+        "finance/invoices",
+        {
+            "id": invoice_id,
+            "invoiceNumber": invoice_number,
+            "type": "Agreement" if agreement else "Standard",
+            "company": refs["company"],
+            "billToCompany": refs["company"],
+            "billToSite": refs["site"],
+            "location": _name_ref("system/locations", location, "location"),
+            "territory": _name_ref("system/locations", rng.choice(data["locations"]), "location"),
+            "agreement": _name_ref("finance/agreements", agreement, "agreement") if agreement else None,
+            "date": f"{day.isoformat()}T00:00:00Z",
+        },
+    )
+    currency_ref = ref(
+        "finance/currencies",
+        currency["id"],
+        "currency",
+        currencyCode=currency["currencyCode"],
+        name=currency["name"],
+    )
     tax_ref = ref("finance/taxCodes", tax_code["id"], "taxCode", name=tax_code["identifier"])
     lines = []
     subtotal = Decimal(0)
@@ -350,114 +541,295 @@ def _invoice(store: SandboxStore, rng: random.Random, data: dict[str, Any], gl_i
         amount = (item["price"] * quantity).quantize(CENT)
         subtotal += amount
         bin_ = rng.choice(data["bins"])
-        lines.append(ordered("GLExportTransactionDetail", {
-            "id": gl_ids.take(), "documentDate": _stamp(day), "documentType": "INVOICE",
-            "accountNumber": "4000", "glTypeId": "RP", "invoiceSummaryOption": "0", "cost": item["cost"],
-            "salesCode": "4000", "memo": _memo(rng), "description": item["description"], "quantity": -quantity,
-            "total": -amount, "currency": currency_ref, "taxCode": tax_ref, "taxCodeXref": tax_code["identifier"],
-            "taxRate": tax_code["rate"], "taxRatePercent": tax_code["rate"] * 100, "taxableFlag": True,
-            "item": ref("procurement/catalog", item["id"], "item", identifier=item["identifier"],
-                        serializedFlag=False),
-            "product": ref("procurement/products", item["id"] * 10, "product", description=item["description"]),
-            "itemPrice": item["price"], "itemCost": item["cost"], "itemDescription": item["description"],
-            "salesDescription": item["description"],
-            "unitOfMeasure": _name_ref("procurement/unitOfMeasures", data["uoms"][1], "unitOfMeasure"),
-            "warehouseSite": refs["site"], "warehouseBin": _name_ref("procurement/warehouseBins", bin_, "warehouseBin"),
-            "shipmentMethod": _name_ref("procurement/shipmentmethods", rng.choice(data["shipments"]), "shipmentMethod"),
-            "dropShippedFlag": False, "itemTypeXref": "Inventory", "locationXref": "DEFAULT",
-        }))
-        store.add("procurement/products", {"id": item["id"] * 10, "description": item["description"],
-                                           "catalogItem": {"id": item["id"]}, "price": item["price"]})
+        lines.append(
+            ordered(
+                "GLExportTransactionDetail",
+                {
+                    "id": gl_ids.take(),
+                    "documentDate": _stamp(day),
+                    "documentType": "INVOICE",
+                    "accountNumber": "4000",
+                    "glTypeId": "RP",
+                    "invoiceSummaryOption": "0",
+                    "cost": item["cost"],
+                    "salesCode": "4000",
+                    "memo": _memo(rng),
+                    "description": item["description"],
+                    "quantity": -quantity,
+                    "total": -amount,
+                    "currency": currency_ref,
+                    "taxCode": tax_ref,
+                    "taxCodeXref": tax_code["identifier"],
+                    "taxRate": tax_code["rate"],
+                    "taxRatePercent": tax_code["rate"] * 100,
+                    "taxableFlag": True,
+                    "item": ref(
+                        "procurement/catalog",
+                        item["id"],
+                        "item",
+                        identifier=item["identifier"],
+                        serializedFlag=False,
+                    ),
+                    "product": ref(
+                        "procurement/products", item["id"] * 10, "product", description=item["description"]
+                    ),
+                    "itemPrice": item["price"],
+                    "itemCost": item["cost"],
+                    "itemDescription": item["description"],
+                    "salesDescription": item["description"],
+                    "unitOfMeasure": _name_ref(
+                        "procurement/unitOfMeasures", data["uoms"][1], "unitOfMeasure"
+                    ),
+                    "warehouseSite": refs["site"],
+                    "warehouseBin": _name_ref("procurement/warehouseBins", bin_, "warehouseBin"),
+                    "shipmentMethod": _name_ref(
+                        "procurement/shipmentmethods", rng.choice(data["shipments"]), "shipmentMethod"
+                    ),
+                    "dropShippedFlag": False,
+                    "itemTypeXref": "Inventory",
+                    "locationXref": "DEFAULT",
+                },
+            )
+        )
+        store.add(
+            "procurement/products",
+            {
+                "id": item["id"] * 10,
+                "description": item["description"],
+                "catalogItem": {"id": item["id"]},
+                "price": item["price"],
+            },
+        )
     tax = (subtotal * tax_code["rate"]).quantize(CENT)
-    lines.append(ordered("GLExportTransactionDetail", {
-        "id": gl_ids.take(), "documentDate": _stamp(day), "documentType": "INVOICE", "accountNumber": "2200",
-        "glTypeId": "ST", "memo": "Sales Tax", "description": "Level 1 Sales Tax", "quantity": Decimal(0),
-        "total": -tax, "taxNote": "AUTOSTAX", "taxRate": tax_code["rate"], "taxRatePercent": tax_code["rate"] * 100,
-        "currency": currency_ref, "locationXref": "DEFAULT",
-    }))
+    lines.append(
+        ordered(
+            "GLExportTransactionDetail",
+            {
+                "id": gl_ids.take(),
+                "documentDate": _stamp(day),
+                "documentType": "INVOICE",
+                "accountNumber": "2200",
+                "glTypeId": "ST",
+                "memo": "Sales Tax",
+                "description": "Level 1 Sales Tax",
+                "quantity": Decimal(0),
+                "total": -tax,
+                "taxNote": "AUTOSTAX",
+                "taxRate": tax_code["rate"],
+                "taxRatePercent": tax_code["rate"] * 100,
+                "currency": currency_ref,
+                "locationXref": "DEFAULT",
+            },
+        )
+    )
     header_ids = [gl_ids.take() for _ in range(rng.randint(1, 3))]
     total = subtotal + tax
     key = f"transaction:{invoice_id}"
     ship = rng.choice(data["companies"])
-    body = ordered("GLExportTransaction", {
-        "id": invoice_id, "glTypeId": "AR", "documentDate": _stamp(day), "documentNumber": invoice_number,
-        "documentType": "INVOICE", "memo": _memo(rng), "description": "Accounts Receivable",
-        "attention": refs["contact"]["name"], "salesTerritory": location["name"], "company": refs["company"],
-        "companyType": _name_ref("company/companies/types", data["types"][0], "companyType"),
-        "companyAccountNumber": company["accountNumber"], "site": refs["site"],
-        "billingTerms": _name_ref("finance/billingTerms", terms, "billingTerms"), "billingTermsXref": terms["xref"],
-        "dueDays": terms["dueDays"], "dueDate": _stamp(day + timedelta(days=terms["dueDays"])),
-        "emailDeliveryFlag": True, "printDeliveryFlag": False, "agreementPrePaymentFlag": False,
-        "accountNumber": "1200", "billingType": "Agreement" if agreement else "Standard",
-        "glEntryIds": ",".join(str(i) for i in header_ids),
-        "project": _name_ref("project/projects", rng.choice(data["projects"]), "project") if rng.random() < 0.3 else None,
-        "currency": currency_ref, "total": total, "taxable": True, "taxableTotal": subtotal, "taxCode": tax_ref,
-        "taxGroupRate": tax_code["rate"], "taxAccountNumber": "2200", "salesTax": tax, "stateTax": tax,
-        "countyTax": Decimal(0), "cityTax": None, "taxAgencyXref": company["identifier"],
-        "stateTaxXref": tax_code["identifier"],
-        "shipToCompany": _company_refs(ship)["company"], "shipToCompanyAccountNumber": ship["company"]["accountNumber"],
-        "shipToCompanyType": _name_ref("company/companies/types", data["types"][0], "companyType"),
-        "shipSite": _company_refs(ship)["site"], "shipContact": _company_refs(ship)["contact"]["name"],
-        "detail": lines,
-    })
-    store.documents.append(GLDocument(
-        key=key, section="transactions", body=body, location_id=location["id"], document_date=day,
-        gl_entry_ids=frozenset(header_ids) | {line["id"] for line in lines},
-        unposted={"id": invoice_id, "invoiceNumber": invoice_number, "locationId": location["id"],
-                  "company": refs["company"], "invoiceDate": f"{day.isoformat()}T00:00:00Z", "total": total},
-    ))
-    _link_party(store, "customers", key, company["id"], lambda: ordered("GLExportCustomer", {
-        "company": refs["company"], "companyType": _name_ref("company/companies/types", data["types"][0], "companyType"),
-        "contact": refs["contact"], "site": refs["site"], "accountNumber": company["accountNumber"],
-        "billingTerms": _name_ref("finance/billingTerms", terms, "billingTerms"), "billingTermsXref": terms["xref"],
-        "dueDays": terms["dueDays"], "taxable": True, "taxCode": tax_ref, "currency": currency_ref,
-        "stateTaxXref": tax_code["identifier"], "stateTaxRate": tax_code["rate"] * 100,
-        "countyTaxRate": Decimal(0), "cityTaxRate": Decimal(0), "countryTaxRate": Decimal(0),
-        "compositeTaxRate": Decimal(0), "taxAgencyXref": company["identifier"],
-    }))
+    body = ordered(
+        "GLExportTransaction",
+        {
+            "id": invoice_id,
+            "glTypeId": "AR",
+            "documentDate": _stamp(day),
+            "documentNumber": invoice_number,
+            "documentType": "INVOICE",
+            "memo": _memo(rng),
+            "description": "Accounts Receivable",
+            "attention": refs["contact"]["name"],
+            "salesTerritory": location["name"],
+            "company": refs["company"],
+            "companyType": _name_ref("company/companies/types", data["types"][0], "companyType"),
+            "companyAccountNumber": company["accountNumber"],
+            "site": refs["site"],
+            "billingTerms": _name_ref("finance/billingTerms", terms, "billingTerms"),
+            "billingTermsXref": terms["xref"],
+            "dueDays": terms["dueDays"],
+            "dueDate": _stamp(day + timedelta(days=terms["dueDays"])),
+            "emailDeliveryFlag": True,
+            "printDeliveryFlag": False,
+            "agreementPrePaymentFlag": False,
+            "accountNumber": "1200",
+            "billingType": "Agreement" if agreement else "Standard",
+            "glEntryIds": ",".join(str(i) for i in header_ids),
+            "project": _name_ref("project/projects", rng.choice(data["projects"]), "project")
+            if rng.random() < 0.3
+            else None,
+            "currency": currency_ref,
+            "total": total,
+            "taxable": True,
+            "taxableTotal": subtotal,
+            "taxCode": tax_ref,
+            "taxGroupRate": tax_code["rate"],
+            "taxAccountNumber": "2200",
+            "salesTax": tax,
+            "stateTax": tax,
+            "countyTax": Decimal(0),
+            "cityTax": None,
+            "taxAgencyXref": company["identifier"],
+            "stateTaxXref": tax_code["identifier"],
+            "shipToCompany": _company_refs(ship)["company"],
+            "shipToCompanyAccountNumber": ship["company"]["accountNumber"],
+            "shipToCompanyType": _name_ref("company/companies/types", data["types"][0], "companyType"),
+            "shipSite": _company_refs(ship)["site"],
+            "shipContact": _company_refs(ship)["contact"]["name"],
+            "detail": lines,
+        },
+    )
+    store.documents.append(
+        GLDocument(
+            key=key,
+            section="transactions",
+            body=body,
+            location_id=location["id"],
+            document_date=day,
+            gl_entry_ids=frozenset(header_ids) | {line["id"] for line in lines},
+            unposted={
+                "id": invoice_id,
+                "invoiceNumber": invoice_number,
+                "locationId": location["id"],
+                "company": refs["company"],
+                "invoiceDate": f"{day.isoformat()}T00:00:00Z",
+                "total": total,
+            },
+        )
+    )
+    _link_party(
+        store,
+        "customers",
+        key,
+        company["id"],
+        lambda: ordered(
+            "GLExportCustomer",
+            {
+                "company": refs["company"],
+                "companyType": _name_ref("company/companies/types", data["types"][0], "companyType"),
+                "contact": refs["contact"],
+                "site": refs["site"],
+                "accountNumber": company["accountNumber"],
+                "billingTerms": _name_ref("finance/billingTerms", terms, "billingTerms"),
+                "billingTermsXref": terms["xref"],
+                "dueDays": terms["dueDays"],
+                "taxable": True,
+                "taxCode": tax_ref,
+                "currency": currency_ref,
+                "stateTaxXref": tax_code["identifier"],
+                "stateTaxRate": tax_code["rate"] * 100,
+                "countyTaxRate": Decimal(0),
+                "cityTaxRate": Decimal(0),
+                "countryTaxRate": Decimal(0),
+                "compositeTaxRate": Decimal(0),
+                "taxAgencyXref": company["identifier"],
+            },
+        ),
+    )
 
 
-def _expense(store: SandboxStore, rng: random.Random, data: dict[str, Any], gl_ids: _Ids,
-             n: int, anchor: date, days: int) -> None:
+def _expense(
+    store: SandboxStore,
+    rng: random.Random,
+    data: dict[str, Any],
+    gl_ids: _Ids,
+    n: int,
+    anchor: date,
+    days: int,
+) -> None:
     member = rng.choice(data["members"])
     entry = rng.choice(data["companies"])
     day = _date(rng, anchor, days)
     location = rng.choice(data["locations"])
     amount = _money(rng, 5, 400)
     currency = rng.choice(data["currencies"])
-    member_ref = ref("system/members", member["id"], "member", identifier=member["identifier"],
-                     name=f"{member['firstName']} {member['lastName']}")
+    member_ref = ref(
+        "system/members",
+        member["id"],
+        "member",
+        identifier=member["identifier"],
+        name=f"{member['firstName']} {member['lastName']}",
+    )
     expense_id = gl_ids.take()
     entry_id = 70_000 + n
-    store.add("expense/entries", {"id": entry_id, "member": member_ref, "amount": amount,
-                                  "date": f"{day.isoformat()}T00:00:00Z", "notes": _memo(rng)})
-    body = ordered("GLExportExpense", {
-        "id": expense_id, "documentDate": _stamp(day), "documentType": "EXPENSE", "apAccountNumber": "2000",
-        "accountNumber": "6100", "glTypeId": "EE", "memo": _memo(rng), "description": "Non-reimbursable expense",
-        "periodStartDate": _stamp(day), "periodEndDate": _stamp(day), "member": member_ref,
-        "company": _company_refs(entry)["company"], "companyAccountNumber": entry["company"]["accountNumber"],
-        "project": _name_ref("project/projects", rng.choice(data["projects"]), "project"),
-        "currency": ref("finance/currencies", currency["id"], "currency", currencyCode=currency["currencyCode"]),
-        "total": amount,
-        "offset": ordered("GLExportExpenseOffset", {"id": gl_ids.take(), "documentDate": _stamp(day),
-                                                    "documentType": "EXPENSE", "accountNumber": "2000",
-                                                    "glTypeId": "EO", "member": member_ref, "total": -amount}),
-    })
-    store.documents.append(GLDocument(
-        key=f"expense:{expense_id}", section="expenses", body=body, location_id=location["id"], document_date=day,
-        gl_entry_ids=frozenset({expense_id, body["offset"]["id"]}),
-        unposted={"id": expense_id, "locationId": location["id"], "member": member_ref, "total": amount,
-                  "expenseDetailId": entry_id, "dateExpense": f"{day.isoformat()}T00:00:00Z"},
-    ))
+    store.add(
+        "expense/entries",
+        {
+            "id": entry_id,
+            "member": member_ref,
+            "amount": amount,
+            "date": f"{day.isoformat()}T00:00:00Z",
+            "notes": _memo(rng),
+        },
+    )
+    body = ordered(
+        "GLExportExpense",
+        {
+            "id": expense_id,
+            "documentDate": _stamp(day),
+            "documentType": "EXPENSE",
+            "apAccountNumber": "2000",
+            "accountNumber": "6100",
+            "glTypeId": "EE",
+            "memo": _memo(rng),
+            "description": "Non-reimbursable expense",
+            "periodStartDate": _stamp(day),
+            "periodEndDate": _stamp(day),
+            "member": member_ref,
+            "company": _company_refs(entry)["company"],
+            "companyAccountNumber": entry["company"]["accountNumber"],
+            "project": _name_ref("project/projects", rng.choice(data["projects"]), "project"),
+            "currency": ref(
+                "finance/currencies", currency["id"], "currency", currencyCode=currency["currencyCode"]
+            ),
+            "total": amount,
+            "offset": ordered(
+                "GLExportExpenseOffset",
+                {
+                    "id": gl_ids.take(),
+                    "documentDate": _stamp(day),
+                    "documentType": "EXPENSE",
+                    "accountNumber": "2000",
+                    "glTypeId": "EO",
+                    "member": member_ref,
+                    "total": -amount,
+                },
+            ),
+        },
+    )
+    store.documents.append(
+        GLDocument(
+            key=f"expense:{expense_id}",
+            section="expenses",
+            body=body,
+            location_id=location["id"],
+            document_date=day,
+            gl_entry_ids=frozenset({expense_id, body["offset"]["id"]}),
+            unposted={
+                "id": expense_id,
+                "locationId": location["id"],
+                "member": member_ref,
+                "total": amount,
+                "expenseDetailId": entry_id,
+                "dateExpense": f"{day.isoformat()}T00:00:00Z",
+            },
+        )
+    )
 
 
-def _expense_bill(store: SandboxStore, rng: random.Random, data: dict[str, Any], gl_ids: _Ids,
-                  n: int, anchor: date, days: int) -> None:
+def _expense_bill(
+    store: SandboxStore,
+    rng: random.Random,
+    data: dict[str, Any],
+    gl_ids: _Ids,
+    n: int,
+    anchor: date,
+    days: int,
+) -> None:
     member = rng.choice(data["members"])
     day = _date(rng, anchor, days)
     location = rng.choice(data["locations"])
     currency = rng.choice(data["currencies"])
-    currency_ref = ref("finance/currencies", currency["id"], "currency", currencyCode=currency["currencyCode"])
+    currency_ref = ref(
+        "finance/currencies", currency["id"], "currency", currencyCode=currency["currencyCode"]
+    )
     member_ref = ref("system/members", member["id"], "member", identifier=member["identifier"])
     details, total = [], Decimal(0)
     for k in range(rng.randint(1, 3)):
@@ -465,34 +837,86 @@ def _expense_bill(store: SandboxStore, rng: random.Random, data: dict[str, Any],
         total += amount
         entry_ids = [80_000 + n * 10 + k]
         for entry_id in entry_ids:
-            store.add("expense/entries", {"id": entry_id, "member": member_ref, "amount": amount,
-                                          "date": f"{day.isoformat()}T00:00:00Z"})
+            store.add(
+                "expense/entries",
+                {
+                    "id": entry_id,
+                    "member": member_ref,
+                    "amount": amount,
+                    "date": f"{day.isoformat()}T00:00:00Z",
+                },
+            )
         entry = rng.choice(data["companies"])
         tax_code = rng.choice(data["taxCodes"])
-        details.append(ordered("GLExportExpenseBillDetail", {
-            "id": entry_ids, "documentDate": _stamp(day), "glTypeId": "EE", "memo": _memo(rng),
-            "company": _company_refs(entry)["company"], "accountNumber": "6200",
-            "expenseClass": _name_ref("expense/classifications", rng.choice(data["classes"]), "expenseClass"),
-            "currency": currency_ref, "total": amount, "billable": rng.random() < 0.5, "reimbursable": True,
-            "companyAdvance": False,
-        }) | {"project": _name_ref("project/projects", rng.choice(data["projects"]), "project"),
-              "taxCode": ref("finance/taxCodes", tax_code["id"], "taxCode", name=tax_code["identifier"])})
+        details.append(
+            ordered(
+                "GLExportExpenseBillDetail",
+                {
+                    "id": entry_ids,
+                    "documentDate": _stamp(day),
+                    "glTypeId": "EE",
+                    "memo": _memo(rng),
+                    "company": _company_refs(entry)["company"],
+                    "accountNumber": "6200",
+                    "expenseClass": _name_ref(
+                        "expense/classifications", rng.choice(data["classes"]), "expenseClass"
+                    ),
+                    "currency": currency_ref,
+                    "total": amount,
+                    "billable": rng.random() < 0.5,
+                    "reimbursable": True,
+                    "companyAdvance": False,
+                },
+            )
+            | {
+                "project": _name_ref("project/projects", rng.choice(data["projects"]), "project"),
+                "taxCode": ref("finance/taxCodes", tax_code["id"], "taxCode", name=tax_code["identifier"]),
+            }
+        )
     bill_id = 60_000 + n
-    body = ordered("GLExportExpenseBill", {
-        "id": bill_id, "documentDate": _stamp(day), "documentType": "BILL", "documentNumber": f"EXP{bill_id}",
-        "memo": _memo(rng), "apAccountNumber": "2000", "member": member_ref, "currency": currency_ref,
-        "total": total, "detail": details,
-    })
-    store.documents.append(GLDocument(
-        key=f"expenseBill:{bill_id}", section="expenseBills", body=body, location_id=location["id"],
-        document_date=day, gl_entry_ids=frozenset(i for d in details for i in d["id"]),
-        unposted={"id": bill_id, "locationId": location["id"], "member": member_ref, "total": total,
-                  "dateExpense": f"{day.isoformat()}T00:00:00Z"},
-    ))
+    body = ordered(
+        "GLExportExpenseBill",
+        {
+            "id": bill_id,
+            "documentDate": _stamp(day),
+            "documentType": "BILL",
+            "documentNumber": f"EXP{bill_id}",
+            "memo": _memo(rng),
+            "apAccountNumber": "2000",
+            "member": member_ref,
+            "currency": currency_ref,
+            "total": total,
+            "detail": details,
+        },
+    )
+    store.documents.append(
+        GLDocument(
+            key=f"expenseBill:{bill_id}",
+            section="expenseBills",
+            body=body,
+            location_id=location["id"],
+            document_date=day,
+            gl_entry_ids=frozenset(i for d in details for i in d["id"]),
+            unposted={
+                "id": bill_id,
+                "locationId": location["id"],
+                "member": member_ref,
+                "total": total,
+                "dateExpense": f"{day.isoformat()}T00:00:00Z",
+            },
+        )
+    )
 
 
-def _purchase(store: SandboxStore, rng: random.Random, data: dict[str, Any], gl_ids: _Ids,
-              n: int, anchor: date, days: int) -> None:
+def _purchase(
+    store: SandboxStore,
+    rng: random.Random,
+    data: dict[str, Any],
+    gl_ids: _Ids,
+    n: int,
+    anchor: date,
+    days: int,
+) -> None:
     vendor = rng.choice(data["companies"])
     refs = _company_refs(vendor)
     day = _date(rng, anchor, days)
@@ -501,8 +925,16 @@ def _purchase(store: SandboxStore, rng: random.Random, data: dict[str, Any], gl_
     po_number = f"PO{po_id}"
     tax_code = rng.choice(data["taxCodes"])
     tax_ref = ref("finance/taxCodes", tax_code["id"], "taxCode", name=tax_code["identifier"])
-    store.add("procurement/purchaseorders", {"id": po_id, "poNumber": po_number, "vendorCompany": refs["company"],
-                                             "taxCode": tax_ref, "location": {"id": location["id"]}})
+    store.add(
+        "procurement/purchaseorders",
+        {
+            "id": po_id,
+            "poNumber": po_number,
+            "vendorCompany": refs["company"],
+            "taxCode": tax_ref,
+            "location": {"id": location["id"]},
+        },
+    )
     lines, subtotal = [], Decimal(0)
     for line_no in range(1, rng.randint(2, 4)):
         item = rng.choice(data["catalog"])
@@ -512,68 +944,169 @@ def _purchase(store: SandboxStore, rng: random.Random, data: dict[str, Any], gl_
         bin_ = rng.choice(data["bins"])
         warehouse = data["warehouses"][bin_["id"] % 2]
         shipment = rng.choice(data["shipments"])
-        store.add_child("procurement/purchaseorders/{}/lineitems", po_id, {
-            "id": po_id * 10 + line_no, "purchaseOrderId": po_id, "lineNumber": line_no,
-            "product": ref("procurement/catalog", item["id"], "product", identifier=item["identifier"]),
-            "shipmentMethod": _name_ref("procurement/shipmentmethods", shipment, "shipmentMethod"),
-            "warehouse": _name_ref("procurement/warehouses", warehouse, "warehouse"),
-            "warehouseBin": _name_ref("procurement/warehouseBins", bin_, "warehouseBin"),
-            "quantity": quantity, "unitCost": item["cost"],
-        })
-        lines.append(ordered("GLExportPurchaseTransactionDetail", {
-            "id": gl_ids.take(), "documentDate": _stamp(day), "glTypeId": "RP", "glItemId": item["identifier"],
-            "description": "Purchase", "cost": item["cost"], "memo": item["description"], "accountNumber": "1300",
-            "item": ref("procurement/catalog", item["id"], "item", identifier=item["identifier"], serializedFlag=False),
-            "itemDescription": item["description"], "taxable": True, "itemPrice": item["price"],
-            "itemCost": item["cost"], "quantity": -quantity, "total": -amount,
-            "currency": ref("finance/currencies", 1, "currency", currencyCode="USD"),
-            "lineNumber": line_no, "warehouseBin": _name_ref("procurement/warehouseBins", bin_, "warehouseBin"),
-            "warehouseSite": refs["site"],
-            "shipmentMethod": _name_ref("procurement/shipmentmethods", shipment, "shipmentMethod"),
-            "taxCode": tax_ref, "taxRate": tax_code["rate"], "locationXref": "DEFAULT",
-        }))
+        store.add_child(
+            "procurement/purchaseorders/{}/lineitems",
+            po_id,
+            {
+                "id": po_id * 10 + line_no,
+                "purchaseOrderId": po_id,
+                "lineNumber": line_no,
+                "product": ref("procurement/catalog", item["id"], "product", identifier=item["identifier"]),
+                "shipmentMethod": _name_ref("procurement/shipmentmethods", shipment, "shipmentMethod"),
+                "warehouse": _name_ref("procurement/warehouses", warehouse, "warehouse"),
+                "warehouseBin": _name_ref("procurement/warehouseBins", bin_, "warehouseBin"),
+                "quantity": quantity,
+                "unitCost": item["cost"],
+            },
+        )
+        lines.append(
+            ordered(
+                "GLExportPurchaseTransactionDetail",
+                {
+                    "id": gl_ids.take(),
+                    "documentDate": _stamp(day),
+                    "glTypeId": "RP",
+                    "glItemId": item["identifier"],
+                    "description": "Purchase",
+                    "cost": item["cost"],
+                    "memo": item["description"],
+                    "accountNumber": "1300",
+                    "item": ref(
+                        "procurement/catalog",
+                        item["id"],
+                        "item",
+                        identifier=item["identifier"],
+                        serializedFlag=False,
+                    ),
+                    "itemDescription": item["description"],
+                    "taxable": True,
+                    "itemPrice": item["price"],
+                    "itemCost": item["cost"],
+                    "quantity": -quantity,
+                    "total": -amount,
+                    "currency": ref("finance/currencies", 1, "currency", currencyCode="USD"),
+                    "lineNumber": line_no,
+                    "warehouseBin": _name_ref("procurement/warehouseBins", bin_, "warehouseBin"),
+                    "warehouseSite": refs["site"],
+                    "shipmentMethod": _name_ref("procurement/shipmentmethods", shipment, "shipmentMethod"),
+                    "taxCode": tax_ref,
+                    "taxRate": tax_code["rate"],
+                    "locationXref": "DEFAULT",
+                },
+            )
+        )
     tax = (subtotal * tax_code["rate"]).quantize(CENT)
-    tax_lines = [ordered("GLExportPurchaseTransactionDetailTax", {
-        "id": gl_ids.take(), "documentDate": _stamp(day), "accountNumber": "2210", "glTypeId": "PT",
-        "memo": "Purchase tax", "total": -tax, "quantity": Decimal(0), "lineNumber": 99,
-        "warehouseBin": _name_ref("procurement/warehouseBins", data["bins"][0], "warehouseBin"),
-        "taxRate": tax_code["rate"], "taxRatePercent": tax_code["rate"] * 100,
-    })] if tax else []
+    tax_lines = (
+        [
+            ordered(
+                "GLExportPurchaseTransactionDetailTax",
+                {
+                    "id": gl_ids.take(),
+                    "documentDate": _stamp(day),
+                    "accountNumber": "2210",
+                    "glTypeId": "PT",
+                    "memo": "Purchase tax",
+                    "total": -tax,
+                    "quantity": Decimal(0),
+                    "lineNumber": 99,
+                    "warehouseBin": _name_ref("procurement/warehouseBins", data["bins"][0], "warehouseBin"),
+                    "taxRate": tax_code["rate"],
+                    "taxRatePercent": tax_code["rate"] * 100,
+                },
+            )
+        ]
+        if tax
+        else []
+    )
     total = subtotal + tax
     key = f"purchase:{po_number}"
-    body = ordered("GLExportPurchaseTransaction", {
-        "id": f"PO #{po_number}, Packing Slip: PS{po_id}", "documentDate": _stamp(day), "documentNumber": po_number,
-        "description": "Purchase", "memo": _memo(rng), "apAccountNumber": "2000", "purchaseDate": _stamp(day),
-        "company": refs["company"], "companyType": _name_ref("company/companies/types", data["types"][1], "companyType"),
-        "contact": refs["contact"], "site": refs["site"], "freightAmount": Decimal(0), "packingSlip": f"PS{po_id}",
-        "currency": ref("finance/currencies", 1, "currency", currencyCode="USD"), "total": total,
-        "billingTerms": _name_ref("finance/billingTerms", data["terms"][0], "billingTerms"),
-        "dueDays": data["terms"][0]["dueDays"], "vendorInvoiceNumber": f"VINV{po_id}",
-        "vendorInvoiceDate": _stamp(day), "stateTaxXref": tax_code["identifier"],
-        "shipToCompany": refs["company"], "shipToCompanyType": _name_ref("company/companies/types", data["types"][1],
-                                                                         "companyType"),
-        "shipToContact": refs["contact"], "shipToSite": refs["site"], "taxCode": tax_ref,
-        "taxGroupRate": tax_code["rate"], "purchaseDetail": lines, "purchaseDetailTax": tax_lines,
-    })
-    store.documents.append(GLDocument(
-        key=key, section="purchaseTransactions", body=body, location_id=location["id"], document_date=day,
-        gl_entry_ids=frozenset(d["id"] for d in lines + tax_lines),
-        unposted={"id": po_id, "unpostedProductId": str(po_id), "locationId": location["id"],
-                  "purchaseOrder": {"id": po_id, "name": po_number}, "total": total,
-                  "purchaseDate": f"{day.isoformat()}T00:00:00Z"},
-    ))
-    _link_party(store, "vendors", key, vendor["company"]["id"], lambda: ordered("GLExportVendor", {
-        "vendor": refs["company"], "company": refs["company"], "contact": refs["contact"],
-        "accountNumber": vendor["company"]["accountNumber"],
-        "billingTerms": _name_ref("finance/billingTerms", data["terms"][0], "billingTerms"),
-        "dueDays": data["terms"][0]["dueDays"], "site": refs["site"], "taxCode": tax_ref,
-        "member": ref("system/members", data["members"][0]["id"], "member",
-                      identifier=data["members"][0]["identifier"]),
-    }))
+    body = ordered(
+        "GLExportPurchaseTransaction",
+        {
+            "id": f"PO #{po_number}, Packing Slip: PS{po_id}",
+            "documentDate": _stamp(day),
+            "documentNumber": po_number,
+            "description": "Purchase",
+            "memo": _memo(rng),
+            "apAccountNumber": "2000",
+            "purchaseDate": _stamp(day),
+            "company": refs["company"],
+            "companyType": _name_ref("company/companies/types", data["types"][1], "companyType"),
+            "contact": refs["contact"],
+            "site": refs["site"],
+            "freightAmount": Decimal(0),
+            "packingSlip": f"PS{po_id}",
+            "currency": ref("finance/currencies", 1, "currency", currencyCode="USD"),
+            "total": total,
+            "billingTerms": _name_ref("finance/billingTerms", data["terms"][0], "billingTerms"),
+            "dueDays": data["terms"][0]["dueDays"],
+            "vendorInvoiceNumber": f"VINV{po_id}",
+            "vendorInvoiceDate": _stamp(day),
+            "stateTaxXref": tax_code["identifier"],
+            "shipToCompany": refs["company"],
+            "shipToCompanyType": _name_ref("company/companies/types", data["types"][1], "companyType"),
+            "shipToContact": refs["contact"],
+            "shipToSite": refs["site"],
+            "taxCode": tax_ref,
+            "taxGroupRate": tax_code["rate"],
+            "purchaseDetail": lines,
+            "purchaseDetailTax": tax_lines,
+        },
+    )
+    store.documents.append(
+        GLDocument(
+            key=key,
+            section="purchaseTransactions",
+            body=body,
+            location_id=location["id"],
+            document_date=day,
+            gl_entry_ids=frozenset(d["id"] for d in lines + tax_lines),
+            unposted={
+                "id": po_id,
+                "unpostedProductId": str(po_id),
+                "locationId": location["id"],
+                "purchaseOrder": {"id": po_id, "name": po_number},
+                "total": total,
+                "purchaseDate": f"{day.isoformat()}T00:00:00Z",
+            },
+        )
+    )
+    _link_party(
+        store,
+        "vendors",
+        key,
+        vendor["company"]["id"],
+        lambda: ordered(
+            "GLExportVendor",
+            {
+                "vendor": refs["company"],
+                "company": refs["company"],
+                "contact": refs["contact"],
+                "accountNumber": vendor["company"]["accountNumber"],
+                "billingTerms": _name_ref("finance/billingTerms", data["terms"][0], "billingTerms"),
+                "dueDays": data["terms"][0]["dueDays"],
+                "site": refs["site"],
+                "taxCode": tax_ref,
+                "member": ref(
+                    "system/members",
+                    data["members"][0]["id"],
+                    "member",
+                    identifier=data["members"][0]["identifier"],
+                ),
+            },
+        ),
+    )
 
 
-def _transfer(store: SandboxStore, rng: random.Random, data: dict[str, Any], gl_ids: _Ids,
-              n: int, anchor: date, days: int) -> None:
+def _transfer(
+    store: SandboxStore,
+    rng: random.Random,
+    data: dict[str, Any],
+    gl_ids: _Ids,
+    n: int,
+    anchor: date,
+    days: int,
+) -> None:
     day = _date(rng, anchor, days)
     item = rng.choice(data["catalog"])
     location = rng.choice(data["locations"])
@@ -581,24 +1114,57 @@ def _transfer(store: SandboxStore, rng: random.Random, data: dict[str, Any], gl_
     cost = (item["cost"] * quantity).quantize(CENT)
     bins = rng.sample(data["bins"], 2)
     offset_id = gl_ids.take()
-    body = ordered("GLExportInventoryTransfer", {
-        "id": f"TR #{n + 1}", "documentType": "TRANSFER", "documentDate": _stamp(day), "accountNumber": "1300",
-        "glTypeId": "IT", "description": "Inventory transfer", "memo": _memo(rng), "transferId": gl_ids.take(),
-        "item": ref("procurement/catalog", item["id"], "item", identifier=item["identifier"], serializedFlag=False),
-        "currency": ref("finance/currencies", 1, "currency", currencyCode="USD"), "quantity": quantity,
-        "cost": item["cost"], "total": cost,
-        "bin": _name_ref("procurement/warehouseBins", bins[0], "warehouseBin"),
-        "warehouse": _name_ref("procurement/warehouses", data["warehouses"][0], "warehouse"),
-        "transferFromBin": _name_ref("procurement/warehouseBins", bins[0], "warehouseBin"),
-        "transferToBin": _name_ref("procurement/warehouseBins", bins[1], "warehouseBin"),
-        "offset": ordered("GLExportInventoryTransferOffset", {"id": offset_id, "documentType": "TRANSFER",
-                                                              "documentDate": _stamp(day), "accountNumber": "1300",
-                                                              "total": -cost, "glTypeId": "IT"}),
-    }) | {"shipmentMethod": _name_ref("procurement/shipmentmethods", data["shipments"][0], "shipmentMethod"),
-          "taxCode": ref("finance/taxCodes", data["taxCodes"][0]["id"], "taxCode", name="T0")}
-    store.documents.append(GLDocument(
-        key=f"transfer:{n + 1}", section="inventoryTransfers", body=body, location_id=location["id"],
-        document_date=day, gl_entry_ids=frozenset({body["transferId"], offset_id}),
-        unposted={"id": body["transferId"], "unpostedProductId": str(body["transferId"]),
-                  "locationId": location["id"], "total": cost},
-    ))
+    body = ordered(
+        "GLExportInventoryTransfer",
+        {
+            "id": f"TR #{n + 1}",
+            "documentType": "TRANSFER",
+            "documentDate": _stamp(day),
+            "accountNumber": "1300",
+            "glTypeId": "IT",
+            "description": "Inventory transfer",
+            "memo": _memo(rng),
+            "transferId": gl_ids.take(),
+            "item": ref(
+                "procurement/catalog", item["id"], "item", identifier=item["identifier"], serializedFlag=False
+            ),
+            "currency": ref("finance/currencies", 1, "currency", currencyCode="USD"),
+            "quantity": quantity,
+            "cost": item["cost"],
+            "total": cost,
+            "bin": _name_ref("procurement/warehouseBins", bins[0], "warehouseBin"),
+            "warehouse": _name_ref("procurement/warehouses", data["warehouses"][0], "warehouse"),
+            "transferFromBin": _name_ref("procurement/warehouseBins", bins[0], "warehouseBin"),
+            "transferToBin": _name_ref("procurement/warehouseBins", bins[1], "warehouseBin"),
+            "offset": ordered(
+                "GLExportInventoryTransferOffset",
+                {
+                    "id": offset_id,
+                    "documentType": "TRANSFER",
+                    "documentDate": _stamp(day),
+                    "accountNumber": "1300",
+                    "total": -cost,
+                    "glTypeId": "IT",
+                },
+            ),
+        },
+    ) | {
+        "shipmentMethod": _name_ref("procurement/shipmentmethods", data["shipments"][0], "shipmentMethod"),
+        "taxCode": ref("finance/taxCodes", data["taxCodes"][0]["id"], "taxCode", name="T0"),
+    }
+    store.documents.append(
+        GLDocument(
+            key=f"transfer:{n + 1}",
+            section="inventoryTransfers",
+            body=body,
+            location_id=location["id"],
+            document_date=day,
+            gl_entry_ids=frozenset({body["transferId"], offset_id}),
+            unposted={
+                "id": body["transferId"],
+                "unpostedProductId": str(body["transferId"]),
+                "locationId": location["id"],
+                "total": cost,
+            },
+        )
+    )

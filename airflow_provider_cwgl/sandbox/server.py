@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -41,9 +41,16 @@ DEFAULT_CREDENTIALS = {
 }
 
 
-def error(status: int, code: str, message: str, errors: list[dict[str, Any]] | None = None,
-          headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse({"code": code, "message": message, "errors": errors}, status_code=status, headers=headers)
+def error(
+    status: int,
+    code: str,
+    message: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return JSONResponse(
+        {"code": code, "message": message, "errors": errors}, status_code=status, headers=headers
+    )
 
 
 class CWResponse(Response):
@@ -75,10 +82,15 @@ class Sandbox:
         self.credentials = {**DEFAULT_CREDENTIALS, **(credentials or {})}
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self.app = _FaultMiddleware(self, Starlette(routes=[
-            Route("/login/companyinfo/{company}", self._company_info, methods=["GET"]),
-            Route("/{codebase}/apis/3.0/{path:path}", self._api, methods=["GET", "POST", "DELETE"]),
-        ]))
+        self.app = _FaultMiddleware(
+            self,
+            Starlette(
+                routes=[
+                    Route("/login/companyinfo/{company}", self._company_info, methods=["GET"]),
+                    Route("/{codebase}/apis/3.0/{path:path}", self._api, methods=["GET", "POST", "DELETE"]),
+                ]
+            ),
+        )
 
     # -- lifecycle --------------------------------------------------------------------------------
     @property
@@ -94,11 +106,13 @@ class Sandbox:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="critical", access_log=False, lifespan="off",
-                                timeout_keep_alive=30)
+        config = uvicorn.Config(
+            self.app, log_level="critical", access_log=False, lifespan="off", timeout_keep_alive=30
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="cw-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="cw-sandbox", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -127,15 +141,20 @@ class Sandbox:
             "host": self.url,
             "login": self.credentials["public_key"],
             "password": self.credentials["private_key"],
-            "extra": {"company_id": self.credentials["company_id"], "client_id": self.credentials["client_id"],
-                      **extra},
+            "extra": {
+                "company_id": self.credentials["company_id"],
+                "client_id": self.credentials["client_id"],
+                **extra,
+            },
         }
 
     # -- auth -------------------------------------------------------------------------------------
     def _authenticate(self, request: Request) -> Response | None:
         header = request.headers.get("authorization", "")
-        expected = (f"{self.credentials['company_id']}+{self.credentials['public_key']}:"
-                    f"{self.credentials['private_key']}")
+        expected = (
+            f"{self.credentials['company_id']}+{self.credentials['public_key']}:"
+            f"{self.credentials['private_key']}"
+        )
         try:
             given = base64.b64decode(header[6:]).decode() if header.startswith("Basic ") else None
         except (binascii.Error, UnicodeDecodeError):
@@ -151,9 +170,17 @@ class Sandbox:
         company = request.path_params["company"]
         if company.lower() != self.credentials["company_id"].lower():
             return Response("null", media_type="application/json")
-        return CWResponse({"CompanyName": "ConnectWise Sandbox", "Codebase": self.codebase,
-                           "VersionCode": "v2025.1", "VersionNumber": "v2025.1.0", "CompanyID": company,
-                           "IsCloud": False, "SiteUrl": self.url})
+        return CWResponse(
+            {
+                "CompanyName": "ConnectWise Sandbox",
+                "Codebase": self.codebase,
+                "VersionCode": "v2025.1",
+                "VersionNumber": "v2025.1.0",
+                "CompanyID": company,
+                "IsCloud": False,
+                "SiteUrl": self.url,
+            }
+        )
 
     async def _api(self, request: Request) -> Response:
         if request.path_params["codebase"] + "/" != self.codebase:
@@ -180,10 +207,17 @@ class Sandbox:
         if method == "POST" and path == "finance/accounting/export":
             return self._export(body, base)
         if path.startswith("finance/accounting/batches"):
-            return self._batches(request, path[len("finance/accounting/batches"):].strip("/"), body, base)
+            return self._batches(request, path[len("finance/accounting/batches") :].strip("/"), body, base)
         if method == "GET" and path == "system/info":
-            return CWResponse({"version": "v2025.1.0", "isCloud": False, "serverTimeZone": "UTC",
-                               "licenseBits": [], "cloudRegion": "SANDBOX"})
+            return CWResponse(
+                {
+                    "version": "v2025.1.0",
+                    "isCloud": False,
+                    "serverTimeZone": "UTC",
+                    "licenseBits": [],
+                    "cloudRegion": "SANDBOX",
+                }
+            )
         match = re.fullmatch(r"finance/accounting/(unposted\w+)(?:/(count|\d+))?", path)
         if method == "GET" and match and match.group(1) in UNPOSTED_ENDPOINT.values():
             kind = {v: k for k, v in UNPOSTED_ENDPOINT.items()}[match.group(1)]
@@ -227,14 +261,17 @@ class Sandbox:
             return CWResponse({"count": len(records)})
         if params.get("orderBy"):
             field, _, direction = params["orderBy"].strip().partition(" ")
-            records = sorted(records, key=lambda r: _sort_key(conditions._lookup(r, field.split("/"))),
-                             reverse=direction.lower() == "desc")
+            records = sorted(
+                records,
+                key=lambda r: _sort_key(conditions._lookup(r, field.split("/"))),
+                reverse=direction.lower() == "desc",
+            )
         try:
             page = max(1, int(params.get("page", 1)))
             size = min(MAX_PAGE_SIZE, max(1, int(params.get("pageSize", DEFAULT_PAGE_SIZE))))
         except ValueError:
             return error(400, "InvalidObject", "page and pageSize must be integers.")
-        chunk = records[(page - 1) * size: page * size]
+        chunk = records[(page - 1) * size : page * size]
         if params.get("fields"):
             chunk = [_trim(r, params["fields"].split(",")) for r in chunk]
         last_page = max(1, -(-len(records) // size))
@@ -255,32 +292,62 @@ class Sandbox:
     def _export_filter(self, body: Any) -> ExportFilter | Response:
         if not isinstance(body, dict):
             return error(400, "InvalidObject", "batchExportParameters is required.")
-        flags = {k: bool(body.get(f)) for k, f in (("invoices", "exportInvoicesFlag"),
-                                                     ("expenses", "exportExpensesFlag"),
-                                                     ("procurement", "exportProductsFlag"))}
+        flags = {
+            k: bool(body.get(f))
+            for k, f in (
+                ("invoices", "exportInvoicesFlag"),
+                ("expenses", "exportExpensesFlag"),
+                ("procurement", "exportProductsFlag"),
+            )
+        }
         if not any(flags.values()):
-            return error(400, "InvalidObject", "batchExportParameters object is invalid", [{
-                "code": "Required", "field": "exportInvoicesFlag", "resource": "batchExportParameters",
-                "message": "Batch export must include invoices, expenses, or products (procurement)."}])
+            return error(
+                400,
+                "InvalidObject",
+                "batchExportParameters object is invalid",
+                [
+                    {
+                        "code": "Required",
+                        "field": "exportInvoicesFlag",
+                        "resource": "batchExportParameters",
+                        "message": "Batch export must include invoices, expenses, or products (procurement).",
+                    }
+                ],
+            )
         thru = None
         if body.get("thruDate"):
             try:
                 thru = datetime.fromisoformat(str(body["thruDate"]).replace("Z", "+00:00")).date()
             except ValueError:
-                return error(400, "InvalidObject", "batchExportParameters object is invalid", [{
-                    "code": "InvalidValue", "field": "thruDate", "resource": "batchExportParameters",
-                    "message": "thruDate must be an ISO 8601 date-time."}])
+                return error(
+                    400,
+                    "InvalidObject",
+                    "batchExportParameters object is invalid",
+                    [
+                        {
+                            "code": "InvalidValue",
+                            "field": "thruDate",
+                            "resource": "batchExportParameters",
+                            "message": "thruDate must be an ISO 8601 date-time.",
+                        }
+                    ],
+                )
         location = body.get("locationId")
         if location is not None and (isinstance(location, bool) or not isinstance(location, int)):
             return error(400, "InvalidObject", "locationId must be an integer.")
         return ExportFilter(
-            thru_date=thru, location_id=location,
-            included={"invoices": set(body.get("includedInvoiceIds") or []),
-                      "expenses": set(body.get("includedExpenseIds") or []),
-                      "procurement": set(body.get("includedProductIds") or [])},
-            excluded={"invoices": set(body.get("excludedInvoiceIds") or []),
-                      "expenses": set(body.get("excludedExpenseIds") or []),
-                      "procurement": set(body.get("excludedProductIds") or [])},
+            thru_date=thru,
+            location_id=location,
+            included={
+                "invoices": set(body.get("includedInvoiceIds") or []),
+                "expenses": set(body.get("includedExpenseIds") or []),
+                "procurement": set(body.get("includedProductIds") or []),
+            },
+            excluded={
+                "invoices": set(body.get("excludedInvoiceIds") or []),
+                "expenses": set(body.get("excludedExpenseIds") or []),
+                "procurement": set(body.get("excludedProductIds") or []),
+            },
             **flags,
         )
 
@@ -313,22 +380,54 @@ class Sandbox:
 
     def _create_batch(self, body: Any, base: str) -> Response:
         if not isinstance(body, dict) or not isinstance(body.get("processedRecordIds"), list):
-            return error(400, "InvalidObject", "accountingBatchParameters object is invalid", [{
-                "code": "Required", "field": "processedRecordIds", "resource": "accountingBatchParameters",
-                "message": "processedRecordIds is required."}])
+            return error(
+                400,
+                "InvalidObject",
+                "accountingBatchParameters object is invalid",
+                [
+                    {
+                        "code": "Required",
+                        "field": "processedRecordIds",
+                        "resource": "accountingBatchParameters",
+                        "message": "processedRecordIds is required.",
+                    }
+                ],
+            )
         identifier = str(body.get("batchIdentifier") or datetime.now().strftime("%Y%m%d%H%M%S"))
         if len(identifier) > 50:
-            return error(400, "InvalidObject", "batchIdentifier is too long", [{
-                "code": "MaxLength", "field": "batchIdentifier", "resource": "accountingBatchParameters",
-                "message": "Max length: 50"}])
+            return error(
+                400,
+                "InvalidObject",
+                "batchIdentifier is too long",
+                [
+                    {
+                        "code": "MaxLength",
+                        "field": "batchIdentifier",
+                        "resource": "accountingBatchParameters",
+                        "message": "Max length: 50",
+                    }
+                ],
+            )
         with self.store.lock:
             if any(b.identifier == identifier for b in self.store.batches.values()):
-                return error(400, "InvalidObject", "accountingBatchParameters object is invalid", [{
-                    "code": "ObjectExists", "field": "batchIdentifier", "resource": "accountingBatchParameters",
-                    "message": f"A batch with identifier {identifier} already exists."}])
-            flags = {"invoices": bool(body.get("exportInvoicesFlag")),
-                     "expenses": bool(body.get("exportExpensesFlag")),
-                     "procurement": bool(body.get("exportProductsFlag"))}
+                return error(
+                    400,
+                    "InvalidObject",
+                    "accountingBatchParameters object is invalid",
+                    [
+                        {
+                            "code": "ObjectExists",
+                            "field": "batchIdentifier",
+                            "resource": "accountingBatchParameters",
+                            "message": f"A batch with identifier {identifier} already exists.",
+                        }
+                    ],
+                )
+            flags = {
+                "invoices": bool(body.get("exportInvoicesFlag")),
+                "expenses": bool(body.get("exportExpensesFlag")),
+                "procurement": bool(body.get("exportProductsFlag")),
+            }
             batch = self.store.create_batch(identifier, flags, [int(i) for i in body["processedRecordIds"]])
         return _stream(self.store.export_chunks(self.store.batch_documents(batch), base), status=201)
 
@@ -405,8 +504,12 @@ class _FaultMiddleware:
         try:
             url_length = len(sandbox.url) + len(scope.get("raw_path", raw_path.encode())) + 1 + len(query)
             if url_length > MAX_URL_LENGTH:
-                response = error(414, "RequestTooLong", f"The request URL is {url_length} characters; "
-                                 f"ConnectWise accepts at most {MAX_URL_LENGTH}.")
+                response = error(
+                    414,
+                    "RequestTooLong",
+                    f"The request URL is {url_length} characters; "
+                    f"ConnectWise accepts at most {MAX_URL_LENGTH}.",
+                )
                 await response(scope, receive, logged_send)
                 return
             fault = sandbox.faults.for_request(scope["method"], api_path)
@@ -415,11 +518,15 @@ class _FaultMiddleware:
             if fault.status is not None:
                 headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
                 if fault.status == 429:
-                    body = {"error": "ConnectWiseAPI", "message": "Too many requests. Please try again later."}
+                    body = {
+                        "error": "ConnectWiseAPI",
+                        "message": "Too many requests. Please try again later.",
+                    }
                     response = JSONResponse(body, status_code=429, headers=headers)
                 else:
-                    response = error(fault.status, "ServerError", "The sandbox injected this failure.",
-                                     headers=headers)
+                    response = error(
+                        fault.status, "ServerError", "The sandbox injected this failure.", headers=headers
+                    )
                 await response(scope, receive, logged_send)
                 return
             if fault.drop or fault.malformed or fault.slow_body:
@@ -429,7 +536,9 @@ class _FaultMiddleware:
         finally:
             sandbox.log.end(record, status_box["status"])
 
-    async def _distorted(self, scope: Scope, receive: Receive, send: Callable[[Message], Any], fault: Any) -> None:
+    async def _distorted(
+        self, scope: Scope, receive: Receive, send: Callable[[Message], Any], fault: Any
+    ) -> None:
         start: dict[str, Any] = {}
         chunks: list[bytes] = []
 
@@ -447,19 +556,21 @@ class _FaultMiddleware:
         if fault.drop:
             # Promise more than we send, then stop: the client sees the connection cut mid-body.
             headers.append((b"content-length", str(len(body) + 1000).encode()))
-            await send({"type": "http.response.start", "status": start.get("status", 200), "headers": headers})
+            await send(
+                {"type": "http.response.start", "status": start.get("status", 200), "headers": headers}
+            )
             await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
             raise ConnectionAbortedError("sandbox: dropped the connection on purpose")
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": start.get("status", 200), "headers": headers})
         step = max(1, len(body) // 8)
         for offset in range(0, len(body), step):
-            await send({"type": "http.response.body", "body": body[offset: offset + step], "more_body": True})
+            await send(
+                {"type": "http.response.body", "body": body[offset : offset + step], "more_body": True}
+            )
             if fault.slow_body:
                 await asyncio.sleep(fault.slow_body)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
 
 
 __all__ = ["DEFAULT_CREDENTIALS", "Sandbox"]
