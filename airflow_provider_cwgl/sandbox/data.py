@@ -289,9 +289,14 @@ def _money(rng: random.Random, low: int, high: int) -> Decimal:
     return (Decimal(rng.randint(low * 100, high * 100)) / 100).quantize(CENT)
 
 
-def _date(rng: random.Random, anchor: date, days: int) -> date:
-    # About one document in twenty is dated after the anchor: a thru date must leave it out.
-    offset = rng.randint(-days + 1, 0) if rng.random() > 0.05 else rng.randint(1, 3)
+def _date(rng: random.Random, anchor: date, days: int, late: bool | None = None) -> date:
+    """A document date in the ``days`` up to ``anchor``; a late one falls 1-3 days after it.
+
+    About one document in twenty is late, so a thru date has something to leave out.
+    """
+    if late is None:
+        late = rng.random() < 0.05
+    offset = rng.randint(1, 3) if late else rng.randint(-days + 1, 0)
     return anchor + timedelta(days=offset)
 
 
@@ -502,7 +507,7 @@ def _invoice(
     entry = rng.choice(data["companies"])
     company = entry["company"]
     refs = _company_refs(entry)
-    day = _date(rng, anchor, days)
+    day = _date(rng, anchor, days, late=n % 20 == 7)
     location = rng.choice(data["locations"])
     currency = data["currencies"][company["id"] % len(data["currencies"])]
     tax_code = rng.choice(data["taxCodes"])
