@@ -8,6 +8,7 @@ to a random ``rate`` of them, or to all of them; several may apply to one call.
 from __future__ import annotations
 
 import fnmatch
+import json
 import random
 import re
 import threading
@@ -99,8 +100,13 @@ class RequestRecord:
     path: str
     query: str
     status: int = 0
+    body: bytes = b""
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
+
+    def json(self) -> object:
+        """The request body as JSON (None when empty)."""
+        return json.loads(self.body) if self.body else None
 
     @property
     def endpoint(self) -> str:
@@ -139,6 +145,10 @@ class RequestLog:
     def counts(self) -> Counter[str]:
         with self._lock:
             return Counter(r.endpoint for r in self.records)
+
+    def matching(self, method: str, pattern: str) -> list[RequestRecord]:
+        with self._lock:
+            return [r for r in self.records if r.method == method and fnmatch.fnmatchcase(r.path, pattern)]
 
     def count(self, method: str, pattern: str) -> int:
         """How many requests matched ``method`` and the path pattern (fnmatch)."""

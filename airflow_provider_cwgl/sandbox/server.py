@@ -496,6 +496,12 @@ class _FaultMiddleware:
         record = sandbox.log.begin(scope["method"], api_path, query)
         status_box = {"status": 0}
 
+        async def logged_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                record.body += message.get("body", b"")
+            return message
+
         async def logged_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_box["status"] = message["status"]
@@ -510,7 +516,7 @@ class _FaultMiddleware:
                     f"The request URL is {url_length} characters; "
                     f"ConnectWise accepts at most {MAX_URL_LENGTH}.",
                 )
-                await response(scope, receive, logged_send)
+                await response(scope, logged_receive, logged_send)
                 return
             fault = sandbox.faults.for_request(scope["method"], api_path)
             if fault.latency:
@@ -527,12 +533,12 @@ class _FaultMiddleware:
                     response = error(
                         fault.status, "ServerError", "The sandbox injected this failure.", headers=headers
                     )
-                await response(scope, receive, logged_send)
+                await response(scope, logged_receive, logged_send)
                 return
             if fault.drop or fault.malformed or fault.slow_body:
-                await self._distorted(scope, receive, logged_send, fault)
+                await self._distorted(scope, logged_receive, logged_send, fault)
                 return
-            await self.app(scope, receive, logged_send)
+            await self.app(scope, logged_receive, logged_send)
         finally:
             sandbox.log.end(record, status_box["status"])
 

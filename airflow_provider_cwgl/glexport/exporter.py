@@ -1,0 +1,114 @@
+"""The GL export, start to finish, in plain Python: request -> ConnectWise -> stream -> file + summary.
+
+1. Resolve the location (id wins; a name is looked up, falling back to all locations).
+2. ``POST finance/accounting/export``, streamed to a temporary file and checked to be complete JSON
+   (a cut or malformed body is fetched again).
+3. Fetch the requested references (one round per nesting depth, batched and concurrent).
+4. Write the XML to the output target atomically, building the summary on the way.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from typing import IO, Any
+
+import ijson
+
+from airflow_provider_cwgl.connectwise import ConnectWiseClient
+from airflow_provider_cwgl.glexport.output import HashingWriter, OutputTarget
+from airflow_provider_cwgl.glexport.request import ExportRequest, ExportSettingError, format_thru_date
+from airflow_provider_cwgl.glexport.summary import SummaryBuilder
+from airflow_provider_cwgl.glexport.xml_writer import Expander, GLExportXmlWriter
+
+log = logging.getLogger(__name__)
+
+EXPORT_PATH = "finance/accounting/export"
+
+
+def validate_json(source: IO[bytes]) -> None:
+    """Raise if ``source`` is not one complete JSON document."""
+    for _ in ijson.parse(source, use_float=False):
+        pass
+
+
+def resolve_location(client: ConnectWiseClient, request: ExportRequest) -> int | None:
+    """The location id to export: ``location_id``, else the one location named ``location_name``.
+
+    A name matches case-insensitively and exactly. No match exports all locations (the spec's rule)
+    with a warning; several matches are an error listing them.
+    """
+    if request.location_id is not None:
+        if request.location_name:
+            log.info("location_id %s is set, so location_name %r is ignored", request.location_id, request.location_name)
+        return request.location_id
+    if not request.location_name:
+        return None
+    wanted = request.location_name.casefold()
+    locations = list(client.list("system/locations", fields="id,name"))
+    matches = [loc for loc in locations if str(loc.get("name") or "").strip().casefold() == wanted]
+    if not matches:
+        known = ", ".join(sorted(repr(str(loc.get("name"))) for loc in locations)[:20])
+        log.warning(
+            "No ConnectWise location is named %r (known: %s); exporting records of ALL locations, as the "
+            "spec says for an unmatched name",
+            request.location_name,
+            known or "none",
+        )
+        return None
+    if len(matches) > 1:
+        listed = ", ".join(f"{m.get('id')} ({m.get('name')!r})" for m in matches)
+        raise ExportSettingError(
+            "location_name", f"{request.location_name!r} matches several locations: {listed}; set location_id instead"
+        )
+    log.info("Location %r is id %s", request.location_name, matches[0]["id"])
+    return int(matches[0]["id"])
+
+
+class GLExporter:
+    """Runs one export with a ConnectWise client. ``expander_factory`` adds References To Fetch."""
+
+    def __init__(
+        self,
+        client: ConnectWiseClient,
+        *,
+        expander_factory: Callable[[ConnectWiseClient, ExportRequest, IO[bytes]], Expander | None] | None = None,
+    ) -> None:
+        self.client = client
+        self.expander_factory = expander_factory
+
+    def run(self, request: ExportRequest, target: OutputTarget) -> dict[str, Any]:
+        location_id = resolve_location(self.client, request)
+        body = request.body(location_id)
+        log.info(
+            "Exporting unposted %s from ConnectWise (thru %s, location %s)",
+            "/".join(request.kinds),
+            format_thru_date(request.thru_date) if request.thru_date else "today (ConnectWise's default)",
+            location_id if location_id is not None else "all",
+        )
+        with tempfile.TemporaryFile(prefix="cwgl-export-", suffix=".json") as raw:
+            size = self.client.post_to_file(EXPORT_PATH, body, raw, verify=validate_json)
+            log.info("Received %d bytes of GLExport JSON", size)
+            raw.seek(0)
+            expander = self.expander_factory(self.client, request, raw) if self.expander_factory else None
+            summary = SummaryBuilder()
+            writer = GLExportXmlWriter(expander=expander, on_item=summary.add)
+            raw.seek(0)
+            with target.open() as out:
+                hashing = HashingWriter(out)
+                stats = writer.write(raw, hashing)
+        result = {
+            "output": target.describe(),
+            "bytes": hashing.size,
+            "sha256": hashing.sha256.hexdigest(),
+            "request": body,
+            "location_id": location_id,
+            **summary.result(),
+            "removed_characters": stats.removed_characters,
+        }
+        if expander is not None and hasattr(expander, "summary"):
+            result["references"] = expander.summary()
+        if stats.removed_characters:
+            log.warning("Removed %d characters XML 1.0 cannot carry", stats.removed_characters)
+        return result

@@ -1,0 +1,68 @@
+"""Turn the operator's ``output_file`` into an output target: a local file or Airflow object storage."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_cwgl.glexport.output import LocalOutput
+from airflow_provider_cwgl.glexport.request import ExportSettingError
+
+LOCAL_SCHEMES = ("", "file", "local")
+
+
+class ObjectStorageOutput:
+    """An object-storage URL (``s3://...``). The file is written locally first and uploaded whole,
+    so the object appears only when complete."""
+
+    def __init__(self, path: ObjectStoragePath) -> None:
+        self.path = path
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    @contextmanager
+    def open(self) -> Iterator[IO[bytes]]:
+        fd, tmp = tempfile.mkstemp(prefix="cwgl-upload-", suffix=".xml")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                yield handle
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # put_file uploads in one request or one multipart upload that completes only at the end.
+            self.path.fs.put_file(tmp, self.path.path)
+        finally:
+            with suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalOutput | ObjectStorageOutput:
+    """Validate ``output_file`` and say where it goes, before any request is made."""
+    if isinstance(output_file, ObjectStoragePath):
+        path = output_file
+    elif isinstance(output_file, (str, os.PathLike)) and str(output_file).strip():
+        text = str(output_file).strip()
+        scheme = urlsplit(text).scheme if "://" in text else ""
+        if scheme in LOCAL_SCHEMES:
+            local = LocalOutput(text.split("://", 1)[1] if scheme else text)
+            try:
+                local.check()
+            except OSError as exc:
+                raise ExportSettingError("output_file", f"cannot write {local.describe()}: {exc}") from exc
+            return local
+        try:
+            path = ObjectStoragePath(text, conn_id=output_conn_id)
+        except Exception as exc:  # an unknown scheme or a missing filesystem package
+            raise ExportSettingError(
+                "output_file", f"cannot use {text!r}: {exc} (a local path, file://, or an object-storage URL)"
+            ) from exc
+    else:
+        raise ExportSettingError("output_file", f"expected a file path or URL, got {output_file!r}")
+    if path.protocol in LOCAL_SCHEMES:
+        return output_target(path.path)
+    return ObjectStorageOutput(path)

@@ -1,0 +1,258 @@
+"""GLBatchExportOperator end to end against the sandbox: the spec's samples, settings, atomic output."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from airflow_provider_cwgl.glexport import xml_writer
+from airflow_provider_cwgl.glexport.request import ExportSettingError
+from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
+from airflow_provider_cwgl.sandbox import Sandbox, SandboxStore, generated_store
+from airflow_provider_cwgl.sandbox.store import SECTION_KIND
+
+
+def canonical(data: bytes) -> bytes:
+    parser = etree.XMLParser(remove_blank_text=True)
+    return etree.tostring(etree.fromstring(data, parser), method="c14n")
+
+
+@pytest.fixture
+def use_sandbox(monkeypatch: pytest.MonkeyPatch) -> Callable[[Sandbox], None]:
+    def connect(sandbox: Sandbox) -> None:
+        monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(sandbox.connection()))
+
+    return connect
+
+
+def run(output: Path, **settings: object) -> dict:
+    operator = GLBatchExportOperator(task_id="export", output_file=str(output), **settings)
+    return operator.execute({})
+
+
+@pytest.mark.parametrize(
+    ("flags", "sample"),
+    [
+        ({}, "sample_invoices.xml"),
+        ({"export_unposted_invoices": False, "export_unposted_procurement": True}, "sample_procurement.xml"),
+    ],
+)
+def test_spec_samples_end_to_end(
+    cw_sample_sandbox: Sandbox,
+    use_sandbox: Callable,
+    tmp_path: Path,
+    fixtures_dir: Path,
+    flags: dict,
+    sample: str,
+) -> None:
+    use_sandbox(cw_sample_sandbox)
+    out = tmp_path / "glexport.xml"
+    summary = run(out, thru_date="2026-03-01", **flags)
+    assert canonical(out.read_bytes()) == canonical((fixtures_dir / sample).read_bytes())
+    assert summary["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert summary["bytes"] == out.stat().st_size
+    assert summary["balance"]["ok"] and summary["balance"]["checked"] == 1
+
+
+def test_invoice_sample_summary(cw_sample_sandbox: Sandbox, use_sandbox: Callable, tmp_path: Path) -> None:
+    use_sandbox(cw_sample_sandbox)
+    summary = run(tmp_path / "x.xml", thru_date="2026-03-01")
+    assert summary["counts"] == {"customers": 1, "transactions": 1}
+    assert summary["totals"] == {"transactions": "10"}
+    assert summary["gl_entry_ids"] == [1009, 1010, 1011, 1012, 1013, 1014, 1015, 1016]
+    assert summary["request"] == {
+        "exportInvoicesFlag": True,
+        "exportExpensesFlag": False,
+        "exportProductsFlag": False,
+        "thruDate": "2026-03-01T00:00:00Z",
+    }
+    json.dumps(summary)  # XCom-safe
+
+
+def test_generated_export_counts_totals_and_ids(
+    cw_sandbox: Sandbox, use_sandbox: Callable, tmp_path: Path
+) -> None:
+    use_sandbox(cw_sandbox)
+    store = cw_sandbox.store
+    summary = run(
+        tmp_path / "all.xml",
+        export_unposted_expenses=True,
+        export_unposted_procurement=True,
+        thru_date=store.today.isoformat(),
+    )
+    docs = [d for d in store.documents if d.document_date <= store.today]
+    for section in SECTION_KIND:
+        expected = [d for d in docs if d.section == section]
+        assert summary["counts"].get(section, 0) == len(expected), section
+        if expected:
+            assert Decimal(summary["totals"][section]) == sum(d.body["total"] for d in expected)
+    assert set(summary["gl_entry_ids"]) == set().union(*(d.gl_entry_ids for d in docs))
+    assert summary["balance"]["ok"], summary["balance"]
+    root = etree.parse(str(tmp_path / "all.xml")).getroot()
+    assert len(root.findall("transactions/transaction")) == summary["counts"]["transactions"]
+
+
+def test_thru_date_and_no_thru_date_reach_connectwise(
+    cw_sandbox: Sandbox, use_sandbox: Callable, tmp_path: Path
+) -> None:
+    use_sandbox(cw_sandbox)
+    run(tmp_path / "a.xml", thru_date="2026-02-15")
+    run(tmp_path / "b.xml", thru_date=None)
+    bodies = [r.json() for r in cw_sandbox.log.matching("POST", "finance/accounting/export")]
+    assert bodies[0]["thruDate"] == "2026-02-15T00:00:00Z"
+    assert "thruDate" not in bodies[1]
+    early = etree.parse(str(tmp_path / "a.xml")).getroot().findall("transactions/transaction")
+    late = etree.parse(str(tmp_path / "b.xml")).getroot().findall("transactions/transaction")
+    assert 0 < len(early) < len(late)
+    assert all(t.findtext("documentDate") <= "2026-02-15T00:00:00" for t in early)
+
+
+def _locations_store() -> SandboxStore:
+    store = generated_store(transactions=40)
+    store.add("system/locations", {"id": 99, "name": "Tampa office", "ownerLevelId": 1})  # clashes by case
+    return store
+
+
+def test_location_id_wins_over_name(make_sandbox: Callable, use_sandbox: Callable, tmp_path: Path) -> None:
+    sandbox = make_sandbox()
+    use_sandbox(sandbox)
+    summary = run(tmp_path / "x.xml", location_id="2", location_name="London Office", thru_date="2030-01-01")
+    assert summary["location_id"] == 2
+    assert sandbox.log.count("GET", "system/locations") == 0
+    expected = [d for d in sandbox.store.documents if d.section == "transactions" and d.location_id == 2]
+    assert summary["counts"]["transactions"] == len(expected)
+
+
+def test_location_name_matches_case_insensitively(
+    make_sandbox: Callable, use_sandbox: Callable, tmp_path: Path
+) -> None:
+    sandbox = make_sandbox()
+    use_sandbox(sandbox)
+    summary = run(tmp_path / "x.xml", location_name="  london OFFICE ", thru_date="2030-01-01")
+    assert summary["location_id"] == 2
+    assert summary["request"]["locationId"] == 2
+
+
+def test_unknown_location_name_exports_all_with_a_warning(
+    make_sandbox: Callable, use_sandbox: Callable, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sandbox = make_sandbox()
+    use_sandbox(sandbox)
+    caplog.set_level(logging.WARNING)
+    summary = run(tmp_path / "x.xml", location_name="Atlantis", thru_date="2030-01-01")
+    assert summary["location_id"] is None and "locationId" not in summary["request"]
+    assert summary["counts"]["transactions"] == sum(
+        1 for d in sandbox.store.documents if d.section == "transactions"
+    )
+    assert "No ConnectWise location is named 'Atlantis'" in caplog.text and "ALL locations" in caplog.text
+
+
+def test_ambiguous_location_name_fails_listing_them(
+    make_sandbox: Callable, use_sandbox: Callable, tmp_path: Path
+) -> None:
+    sandbox = make_sandbox(_locations_store())
+    use_sandbox(sandbox)
+    with pytest.raises(
+        ExportSettingError, match=r"location_name: 'TAMPA OFFICE' matches several locations: 1 .*99"
+    ):
+        run(tmp_path / "x.xml", location_name="TAMPA OFFICE")
+    assert sandbox.log.count("POST", "finance/accounting/export") == 0
+    assert not (tmp_path / "x.xml").exists()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"export_unposted_invoices": "perhaps"}, "export_unposted_invoices: expected a boolean"),
+        ({"export_unposted_invoices": False}, "at least one must be True"),
+        ({"location_id": "-1"}, "location_id: expected a positive integer"),
+        ({"thru_date": "31/12/2026"}, "thru_date: expected an ISO 8601 date"),
+        ({"references_to_fetch": ["customer/compnay"]}, "did you mean 'customer/company'"),
+        ({"output_file": ""}, "output_file: expected a file path or URL"),
+        ({"output_file": "nosuchscheme://bucket/key.xml"}, "output_file: cannot use"),
+    ],
+)
+def test_bad_settings_fail_before_any_request(
+    cw_sandbox: Sandbox, use_sandbox: Callable, tmp_path: Path, settings: dict, message: str
+) -> None:
+    use_sandbox(cw_sandbox)
+    settings = {"output_file": str(tmp_path / "x.xml"), **settings}
+    with pytest.raises(ExportSettingError, match=message):
+        GLBatchExportOperator(task_id="export", **settings).execute({})
+    assert len(cw_sandbox.log) == 0
+
+
+def test_unwritable_output_fails_before_any_request(
+    cw_sandbox: Sandbox, use_sandbox: Callable, tmp_path: Path
+) -> None:
+    use_sandbox(cw_sandbox)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ExportSettingError, match="output_file: cannot write"):
+        run(blocker / "glexport.xml")
+    assert len(cw_sandbox.log) == 0
+
+
+def test_parent_folders_are_created(
+    cw_sample_sandbox: Sandbox, use_sandbox: Callable, tmp_path: Path
+) -> None:
+    use_sandbox(cw_sample_sandbox)
+    out = tmp_path / "gl" / "2026-03-01" / "glexport.xml"
+    run(f"file://{out}")
+    assert out.exists()
+
+
+def test_failed_download_leaves_previous_file(
+    cw_sandbox: Sandbox, use_sandbox: Callable, tmp_path: Path
+) -> None:
+    use_sandbox(cw_sandbox)
+    out = tmp_path / "glexport.xml"
+    out.write_bytes(b"previous good export")
+    cw_sandbox.faults.add(path="finance/accounting/export", status=400)
+    with pytest.raises(Exception, match="HTTP 400"):
+        run(out)
+    assert out.read_bytes() == b"previous good export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["glexport.xml"]
+
+
+def test_failure_half_way_through_writing_leaves_no_partial_file(
+    cw_sandbox: Sandbox, use_sandbox: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_sandbox(cw_sandbox)
+    out = tmp_path / "glexport.xml"
+    out.write_bytes(b"previous good export")
+    original = xml_writer.GLExportXmlWriter._write_item
+    written = []
+
+    def failing(self: xml_writer.GLExportXmlWriter, *args: object) -> None:
+        written.append(1)
+        if len(written) == 5:
+            raise OSError("disk full")
+        original(self, *args)
+
+    monkeypatch.setattr(xml_writer.GLExportXmlWriter, "_write_item", failing)
+    with pytest.raises(OSError, match="disk full"):
+        run(out, thru_date="2030-01-01")
+    assert out.read_bytes() == b"previous good export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["glexport.xml"]
+
+
+def test_templated_fields_cover_every_setting() -> None:
+    assert set(GLBatchExportOperator.template_fields) >= {
+        "connectwise_conn_id",
+        "export_unposted_invoices",
+        "export_unposted_expenses",
+        "export_unposted_procurement",
+        "output_file",
+        "location_id",
+        "location_name",
+        "references_to_fetch",
+        "thru_date",
+    }

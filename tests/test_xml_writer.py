@@ -1,0 +1,164 @@
+"""Each GLExport XML format rule, on small hand-made ConnectWise JSON documents."""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+
+import pytest
+from lxml import etree
+
+from airflow_provider_cwgl.glexport.xml_writer import XSI, GLExportXmlWriter, format_number
+
+
+def write(document: str | dict) -> tuple[bytes, GLExportXmlWriter]:
+    text = document if isinstance(document, str) else json.dumps(document)
+    out = io.BytesIO()
+    writer = GLExportXmlWriter()
+    writer.write(io.BytesIO(text.encode()), out)
+    return out.getvalue(), writer
+
+
+def root_of(data: bytes) -> etree._Element:
+    return etree.fromstring(data)
+
+
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [
+        ("10", "10"),
+        ("10.0", "10"),
+        ("0.20", "0.2"),
+        ("-12.50", "-12.5"),
+        ("1E+3", "1000"),
+        ("1.5e-7", "0.00000015"),
+        ("-0.0", "0"),
+        ("123456789012.345678", "123456789012.345678"),
+    ],
+)
+def test_numbers_are_plain_decimals(number: str, text: str) -> None:
+    data, _ = write('{"transactions":[{"id":1,"total":' + number + "}]}")
+    assert root_of(data).findtext("transactions/transaction/total") == text
+    assert format_number(Decimal(number)) == text
+
+
+def test_declaration_namespaces_and_indent() -> None:
+    data, _ = write({"customers": [{"company": {"id": 8, "identifier": "A"}}]})
+    lines = data.decode().splitlines()
+    assert lines[0] == '<?xml version="1.0" encoding="utf-8"?>'
+    assert lines[1] == (
+        '<GLExport xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema">'
+    )
+    assert lines[2:6] == ["  <customers>", "    <customer>", "      <company>", "        <id>8</id>"]
+    assert data.count(b"xmlns:xsi") == 1
+
+
+def test_nulls_follow_the_schema_type() -> None:
+    doc = {
+        "transactions": [
+            {
+                "id": None,
+                "memo": None,
+                "glClass": "",
+                "total": None,
+                "taxable": None,
+                "company": None,
+                "brandNewField": None,
+            }
+        ]
+    }
+    txn = root_of(write(doc)[0]).find("transactions/transaction")
+    nil = f"{{{XSI}}}nil"
+    assert txn.find("id").get(nil) == "true"  # nullable int
+    assert txn.find("memo").get(nil) is None and txn.findtext("memo") == ""  # string
+    assert txn.find("glClass").get(nil) is None and txn.findtext("glClass") == ""
+    assert txn.find("total").get(nil) == "true"
+    assert txn.find("taxable").get(nil) == "true"
+    assert txn.find("company").get(nil) == "true"
+    assert txn.find("brandNewField").get(nil) == "true"  # unknown to the schema
+
+
+def test_booleans_and_info_and_unknown_fields_keep_order() -> None:
+    doc = {
+        "transactions": [
+            {
+                "zeta": 1,
+                "taxable": True,
+                "company": {"id": 8, "_info": {"company_href": "x"}},
+                "emailDeliveryFlag": False,
+                "alpha": "a",
+            }
+        ]
+    }
+    txn = root_of(write(doc)[0]).find("transactions/transaction")
+    assert [c.tag for c in txn] == ["zeta", "taxable", "company", "emailDeliveryFlag", "alpha"]
+    assert txn.findtext("taxable") == "true" and txn.findtext("emailDeliveryFlag") == "false"
+    assert [c.tag for c in txn.find("company")] == ["id"]
+
+
+def test_collections_are_plural_with_singular_items() -> None:
+    doc = {
+        "exportSettings": {},
+        "vendors": [],
+        "transactions": [{"id": 1, "detail": [{"id": 2, "taxLevels": [{"taxLevel": 1}]}], "taxLevels": []}],
+        "purchaseTransactions": [{"id": "PO", "purchaseDetail": [{"id": 3}], "purchaseDetailTax": []}],
+        "expenseBills": [{"id": 4, "detail": [{"id": [10, 11], "total": 5}]}],
+        "adjustmentTransactions": [{"id": "A", "adjustmentDetail": [{"memo": "m"}]}],
+        "inventoryTransfers": [{"id": "T"}],
+        "expenses": None,
+    }
+    root = root_of(write(doc)[0])
+    assert [c.tag for c in root] == [
+        "transactions",
+        "purchaseTransactions",
+        "expenseBills",
+        "adjustmentTransactions",
+        "inventoryTransfers",
+    ]
+    assert root.find("transactions/transaction/detail/detailItem/taxLevels/taxLevel/taxLevel").text == "1"
+    empty = root.find("transactions/transaction/taxLevels")
+    assert empty is not None and len(empty) == 0
+    assert (
+        root.find("purchaseTransactions/purchaseTransaction/purchaseDetail/purchaseDetailItem/id").text == "3"
+    )
+    assert len(root.find("purchaseTransactions/purchaseTransaction/purchaseDetailTax")) == 0
+    assert [e.text for e in root.findall("expenseBills/expenseBill/detail/detailItem/id")] == ["10", "11"]
+    assert (
+        root.find("adjustmentTransactions/adjustmentTransaction/adjustmentDetail/adjustmentDetailItem")
+        is not None
+    )
+
+
+def test_non_empty_export_settings_are_kept() -> None:
+    root = root_of(write({"exportSettings": {"summarizeExpenses": True}, "customers": []})[0])
+    assert root.findtext("exportSettings/summarizeExpenses") == "true"
+
+
+def test_text_is_escaped_and_invalid_characters_removed() -> None:
+    memo = 'A & B <c> "q" \u00e9\u4e2d\U0001f600 \x0b\x07\x00 end'
+    data, writer = write({"transactions": [{"memo": memo}]})
+    assert (
+        root_of(data).findtext("transactions/transaction/memo") == 'A & B <c> "q" \u00e9\u4e2d\U0001f600  end'
+    )
+    assert writer.stats.removed_characters == 3
+
+
+def test_root_items_are_counted_and_reported() -> None:
+    seen = []
+    out = io.BytesIO()
+    writer = GLExportXmlWriter(on_item=lambda c, item: seen.append((c, item["id"])))
+    writer.write(io.BytesIO(b'{"transactions":[{"id":1},{"id":2}],"expenses":[{"id":3}]}'), out)
+    assert seen == [("transactions", 1), ("transactions", 2), ("expenses", 3)]
+    assert writer.stats.items == {"transactions": 2, "expenses": 1}
+
+
+@pytest.mark.parametrize("broken", ['{"transactions":[{"id":1}', "[1,2]", '{"transactions":[{"id":1}]'])
+def test_truncated_or_wrong_documents_raise(broken: str) -> None:
+    with pytest.raises(Exception):  # noqa: B017 - ijson's error type depends on its backend
+        write(broken)
+
+
+def test_bad_element_names_are_refused() -> None:
+    with pytest.raises(ValueError, match="cannot be an XML element name"):
+        write({"transactions": [{"bad name": 1}]})
