@@ -41,7 +41,11 @@ def resolve_location(client: ConnectWiseClient, request: ExportRequest) -> int |
     """
     if request.location_id is not None:
         if request.location_name:
-            log.info("location_id %s is set, so location_name %r is ignored", request.location_id, request.location_name)
+            log.info(
+                "location_id %s is set, so location_name %r is ignored",
+                request.location_id,
+                request.location_name,
+            )
         return request.location_id
     if not request.location_name:
         return None
@@ -60,7 +64,8 @@ def resolve_location(client: ConnectWiseClient, request: ExportRequest) -> int |
     if len(matches) > 1:
         listed = ", ".join(f"{m.get('id')} ({m.get('name')!r})" for m in matches)
         raise ExportSettingError(
-            "location_name", f"{request.location_name!r} matches several locations: {listed}; set location_id instead"
+            "location_name",
+            f"{request.location_name!r} matches several locations: {listed}; set location_id instead",
         )
     log.info("Location %r is id %s", request.location_name, matches[0]["id"])
     return int(matches[0]["id"])
@@ -73,7 +78,8 @@ class GLExporter:
         self,
         client: ConnectWiseClient,
         *,
-        expander_factory: Callable[[ConnectWiseClient, ExportRequest, IO[bytes]], Expander | None] | None = None,
+        expander_factory: Callable[[ConnectWiseClient, ExportRequest, IO[bytes]], Expander | None]
+        | None = None,
     ) -> None:
         self.client = client
         self.expander_factory = expander_factory

@@ -54,7 +54,11 @@ class SummaryBuilder:
     def _check_balance(self, collection: str, item: dict[str, Any]) -> None:
         header = _number(item.get("total"))
         lines = sum(
-            (_number(line.get("total")) for name in _BALANCED_LINES[collection] for line in _dicts(item.get(name))),
+            (
+                _number(line.get("total"))
+                for name in _BALANCED_LINES[collection]
+                for line in _dicts(item.get(name))
+            ),
             Decimal(0),
         )
         self.checked += 1
@@ -62,7 +66,12 @@ class SummaryBuilder:
             self.unbalanced_count += 1
             if len(self.unbalanced) < MAX_LISTED_UNBALANCED:
                 self.unbalanced.append(
-                    {"collection": collection, "id": str(item.get("id")), "total": str(header), "lines": str(-lines)}
+                    {
+                        "collection": collection,
+                        "id": str(item.get("id")),
+                        "total": str(header),
+                        "lines": str(-lines),
+                    }
                 )
 
     def result(self) -> dict[str, Any]:
