@@ -91,7 +91,7 @@ def test_generated_export_counts_totals_and_ids(
     for section in SECTION_KIND:
         expected = [d for d in docs if d.section == section]
         assert summary["counts"].get(section, 0) == len(expected), section
-        if expected:
+        if expected and "total" in expected[0].body:
             assert Decimal(summary["totals"][section]) == sum(d.body["total"] for d in expected)
     assert set(summary["gl_entry_ids"]) == set().union(*(d.gl_entry_ids for d in docs))
     assert summary["balance"]["ok"], summary["balance"]

@@ -252,7 +252,7 @@ def test_latency_and_peak_in_flight_are_measured(cw_sandbox: Sandbox) -> None:
         t.join()
     assert cw_sandbox.log.peak_in_flight == 5
     durations = [r.finished - r.started for r in cw_sandbox.log.records]
-    assert min(durations) >= 0.2
+    assert min(durations) >= 0.19  # asyncio timers may wake a hair early
     assert cw_sandbox.log.counts()["GET system/info"] == 5
 
 

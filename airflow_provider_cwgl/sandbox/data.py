@@ -282,6 +282,8 @@ def generated_store(
         _purchase(store, rng, ref_data, gl_ids, n, anchor, days)
     for n in range(max(1, transactions // 50)):
         _transfer(store, rng, ref_data, gl_ids, n, anchor, days)
+    for n in range(max(1, transactions // 100)):
+        _adjustment(store, rng, ref_data, n, anchor, days)
     return store
 
 
@@ -1171,5 +1173,53 @@ def _transfer(
                 "locationId": location["id"],
                 "total": cost,
             },
+        )
+    )
+
+
+def _adjustment(store: SandboxStore, rng: random.Random, data: dict[str, Any], n: int, anchor: date, days: int) -> None:
+    """An inventory adjustment. GLExport gives adjustments no numeric GL entry id, so no batch can
+    mark them exported; the sandbox keeps them unposted for ever (see the README's known gaps)."""
+    day = _date(rng, anchor, days)
+    location = rng.choice(data["locations"])
+    lines = []
+    for _ in range(rng.randint(1, 3)):
+        item = rng.choice(data["catalog"])
+        quantity = rng.randint(-5, 5) or 1
+        lines.append(
+            ordered(
+                "GLExportAdjustmentTransactionDetail",
+                {
+                    "description": "Stock count",
+                    "memo": _memo(rng),
+                    "item": ref("procurement/catalog", item["id"], "item", identifier=item["identifier"]),
+                    "quantity": quantity,
+                    "total": (item["cost"] * quantity).quantize(CENT),
+                    "cost": item["cost"],
+                    "accountNumber": "1300",
+                },
+            )
+        )
+    body = ordered(
+        "GLExportAdjustmentTransaction",
+        {
+            "id": f"ADJ #{n + 1}",
+            "documentType": "ADJUSTMENT",
+            "documentDate": _stamp(day),
+            "glTypeID": "IA",
+            "accountNumber": "1300",
+            "adjustmentDescription": "Stock count correction",
+            "adjustmentDetail": lines,
+        },
+    )
+    store.documents.append(
+        GLDocument(
+            key=f"adjustment:{n + 1}",
+            section="adjustmentTransactions",
+            body=body,
+            location_id=location["id"],
+            document_date=day,
+            gl_entry_ids=frozenset(),
+            unposted={"id": 90_000 + n, "unpostedProductId": str(90_000 + n), "locationId": location["id"]},
         )
     )
