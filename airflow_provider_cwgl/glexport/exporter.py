@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
 from typing import IO, Any
 
 import ijson
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.glexport.output import HashingWriter, OutputTarget
+from airflow_provider_cwgl.glexport.references import ReferenceResolver
 from airflow_provider_cwgl.glexport.request import ExportRequest, ExportSettingError, format_thru_date
 from airflow_provider_cwgl.glexport.summary import SummaryBuilder
-from airflow_provider_cwgl.glexport.xml_writer import Expander, GLExportXmlWriter
+from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +72,19 @@ def resolve_location(client: ConnectWiseClient, request: ExportRequest) -> int |
 
 
 class GLExporter:
-    """Runs one export with a ConnectWise client. ``expander_factory`` adds References To Fetch."""
+    """Runs one export with a ConnectWise client; ``reference_concurrency`` bounds reference fetching."""
 
-    def __init__(
-        self,
-        client: ConnectWiseClient,
-        *,
-        expander_factory: Callable[[ConnectWiseClient, ExportRequest, IO[bytes]], Expander | None]
-        | None = None,
-    ) -> None:
+    def __init__(self, client: ConnectWiseClient, *, reference_concurrency: int = 8) -> None:
         self.client = client
-        self.expander_factory = expander_factory
+        self.reference_concurrency = reference_concurrency
+
+    def _references(self, request: ExportRequest, raw: IO[bytes]) -> ReferenceResolver | None:
+        if not request.references:
+            return None
+        resolver = ReferenceResolver(self.client, request.references, concurrency=self.reference_concurrency)
+        resolver.collect(raw)
+        resolver.fetch()
+        return resolver
 
     def run(self, request: ExportRequest, target: OutputTarget) -> dict[str, Any]:
         location_id = resolve_location(self.client, request)
@@ -97,7 +99,7 @@ class GLExporter:
             size = self.client.post_to_file(EXPORT_PATH, body, raw, verify=validate_json)
             log.info("Received %d bytes of GLExport JSON", size)
             raw.seek(0)
-            expander = self.expander_factory(self.client, request, raw) if self.expander_factory else None
+            expander = self._references(request, raw)
             summary = SummaryBuilder()
             writer = GLExportXmlWriter(expander=expander, on_item=summary.add)
             raw.seek(0)
@@ -113,7 +115,7 @@ class GLExporter:
             **summary.result(),
             "removed_characters": stats.removed_characters,
         }
-        if expander is not None and hasattr(expander, "summary"):
+        if expander is not None:
             result["references"] = expander.summary()
         if stats.removed_characters:
             log.warning("Removed %d characters XML 1.0 cannot carry", stats.removed_characters)

@@ -48,10 +48,13 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 class Expander(Protocol):
     """Adds fetched records to the output (References To Fetch)."""
 
-    def extra_children(self, path: tuple[str, ...], value: dict[str, Any]) -> list[tuple[str, Any]]:
+    def extra_children(
+        self, path: tuple[str, ...], value: dict[str, Any], parent: dict[str, Any] | None
+    ) -> list[tuple[str, Any]]:
         """Children ``(tag, json_value)`` to append after the fields of the object at ``path``.
 
-        ``path`` lists element names from the root item down, e.g. ``("transaction", "company")``.
+        ``path`` lists element names from the root item down, e.g. ``("transaction", "company")``;
+        ``parent`` is the object holding ``value`` (None for a root item).
         """
         ...
 
@@ -166,9 +169,9 @@ class GLExportXmlWriter:
 
     def _write_element(self, key: str, value: Any, out: IO[bytes], level: int) -> None:
         spec = schema.field("GLExport", key)
-        parent = etree.Element("_")
-        self._append(parent, key, value, spec, None, (key,))
-        for element in parent:
+        holder = etree.Element("_")
+        self._append(holder, key, value, spec, None, (key,))
+        for element in holder:
             self._emit(element, out, level)
 
     def _emit(self, element: etree._Element, out: IO[bytes], level: int) -> None:
@@ -183,19 +186,24 @@ class GLExportXmlWriter:
         self, tag: str, value: dict[str, Any], model: str | None, path: tuple[str, ...]
     ) -> etree._Element:
         element = etree.Element(_tag(tag), nsmap={"xsi": XSI})
-        self._fill(element, value, model, path)
+        self._fill(element, value, model, path, None)
         return element
 
     def _fill(
-        self, element: etree._Element, value: dict[str, Any], model: str | None, path: tuple[str, ...]
+        self,
+        element: etree._Element,
+        value: dict[str, Any],
+        model: str | None,
+        path: tuple[str, ...],
+        parent: dict[str, Any] | None,
     ) -> None:
         for key, child in value.items():
             if key == "_info":
                 continue
-            self._append(element, key, child, schema.field(model, key), model, path + (key,))
+            self._append(element, key, child, schema.field(model, key), value, path + (key,))
         if self.expander is not None:
-            for key, child in self.expander.extra_children(path, value):
-                self._append(element, key, child, None, None, path + (key,))
+            for key, child in self.expander.extra_children(path, value, parent):
+                self._append(element, key, child, None, value, path + (key,))
 
     def _append(
         self,
@@ -203,12 +211,12 @@ class GLExportXmlWriter:
         key: str,
         value: Any,
         spec: schema.Field | None,
-        model: str | None,
+        owner: dict[str, Any] | None,
         path: tuple[str, ...],
     ) -> None:
         tag = _tag(key)
         if isinstance(value, dict):
-            self._fill(etree.SubElement(parent, tag), value, spec.model if spec else None, path)
+            self._fill(etree.SubElement(parent, tag), value, spec.model if spec else None, path, owner)
         elif isinstance(value, list):
             if value and not any(isinstance(v, (dict, list)) for v in value):
                 for scalar in value:  # plain values: one element per value
@@ -219,9 +227,11 @@ class GLExportXmlWriter:
             child_model = spec.model if spec else None
             for item in value:
                 if isinstance(item, dict):
-                    self._fill(etree.SubElement(wrapper, _tag(name)), item, child_model, path + (name,))
+                    self._fill(
+                        etree.SubElement(wrapper, _tag(name)), item, child_model, path + (name,), owner
+                    )
                 else:
-                    self._append(wrapper, name, item, None, None, path + (name,))
+                    self._append(wrapper, name, item, None, owner, path + (name,))
         else:
             self._set_scalar(etree.SubElement(parent, tag), value, spec)
 

@@ -69,6 +69,14 @@ class GLBatchExportOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if (
+            not isinstance(reference_concurrency, int)
+            or isinstance(reference_concurrency, bool)
+            or reference_concurrency < 1
+        ):
+            raise ValueError(
+                f"reference_concurrency: expected an integer >= 1, got {reference_concurrency!r}"
+            )
         self.connectwise_conn_id = connectwise_conn_id
         self.export_unposted_invoices = export_unposted_invoices
         self.export_unposted_expenses = export_unposted_expenses
@@ -95,7 +103,8 @@ class GLBatchExportOperator(BaseOperator):
         target = output_target(self.output_file, self.output_conn_id)
         hook = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id)
         with hook.get_conn() as client:
-            summary = GLExporter(client, expander_factory=self._expander_factory()).run(request, target)
+            exporter = GLExporter(client, reference_concurrency=self.reference_concurrency)
+            summary = exporter.run(request, target)
         self.log.info("GL export summary: %s", json.dumps(_loggable(summary)))
         if not summary["balance"]["ok"]:
             self.log.warning(
@@ -104,9 +113,6 @@ class GLBatchExportOperator(BaseOperator):
                 summary["balance"]["unbalanced"],
             )
         return summary
-
-    def _expander_factory(self) -> Any:
-        return None
 
 
 def _loggable(summary: dict[str, Any]) -> dict[str, Any]:

@@ -273,6 +273,7 @@ def generated_store(
     store.today = anchor
     ref_data = _references(store, rng, max(10, transactions // 20))
     gl_ids = _Ids(100_000)
+    ref_data["purchase_orders"] = max(1, transactions // 5)
     for n in range(transactions):
         _invoice(store, rng, ref_data, gl_ids, n, anchor, days)
     for n in range(max(1, transactions // 10)):
@@ -1177,7 +1178,9 @@ def _transfer(
     )
 
 
-def _adjustment(store: SandboxStore, rng: random.Random, data: dict[str, Any], n: int, anchor: date, days: int) -> None:
+def _adjustment(
+    store: SandboxStore, rng: random.Random, data: dict[str, Any], n: int, anchor: date, days: int
+) -> None:
     """An inventory adjustment. GLExport gives adjustments no numeric GL entry id, so no batch can
     mark them exported; the sandbox keeps them unposted for ever (see the README's known gaps)."""
     day = _date(rng, anchor, days)

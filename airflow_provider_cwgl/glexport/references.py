@@ -1,0 +1,574 @@
+"""References To Fetch: fetch the ConnectWise records an export refers to and put them in place.
+
+A fetched record is written inside the reference element it belongs to, as ``<record>``, after the
+reference's own fields. Nested paths expand inside the parent's record; a sub-collection
+(``agreementAdditions``, ``purchaseOrderItems``) is added to its parent record as a plural element.
+
+How it works, for speed:
+1. ``collect``: one pass over the export JSON notes every distinct record wanted (ids only).
+2. ``fetch``: breadth-first rounds, one per nesting depth. In a round every endpoint is asked at
+   once (bounded by ``concurrency``), each for many ids with ``conditions=id in (...)``, chunked so
+   no URL exceeds ConnectWise's 2,000 characters. Each distinct record is fetched once per run.
+3. ``extra_children`` (the XML writer's ``Expander``): hands each reference its record.
+
+A path whose data lacks the field is skipped quietly (debug log). A record that no longer exists
+leaves its reference as it was and is counted and logged as a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import IO, Any
+from urllib.parse import quote_plus
+
+from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError
+from airflow_provider_cwgl.connectwise.client import MAX_PAGE_SIZE, path_of
+from airflow_provider_cwgl.glexport import schema
+from airflow_provider_cwgl.glexport.xml_writer import iter_root
+
+log = logging.getLogger(__name__)
+
+MAX_URL_LENGTH = 2000
+SITES = "company/companies/{}/sites"
+
+# Reference field -> the list endpoint of its record, used when the reference has no _info href.
+FIELD_ENDPOINTS: dict[str, str] = {
+    "member": "system/members",
+    "vendor": "company/companies",
+    "company": "company/companies",
+    "billToCompany": "company/companies",
+    "shipToCompany": "company/companies",
+    "companyType": "company/companies/types",
+    "shipCompanyType": "company/companies/types",
+    "shipToCompanyType": "company/companies/types",
+    "contact": "company/contacts",
+    "shipContact": "company/contacts",
+    "shipToContact": "company/contacts",
+    "site": SITES,
+    "shipSite": SITES,
+    "shipToSite": SITES,
+    "billToSite": SITES,
+    "warehouseSite": SITES,
+    "billingTerms": "finance/billingTerms",
+    "taxCode": "finance/taxCodes",
+    "currency": "finance/currencies",
+    "project": "project/projects",
+    "purchaseOrder": "procurement/purchaseorders",
+    "item": "procurement/catalog",
+    "product": "procurement/products",
+    "warehouse": "procurement/warehouses",
+    "warehouseBin": "procurement/warehouseBins",
+    "bin": "procurement/warehouseBins",
+    "transferFromBin": "procurement/warehouseBins",
+    "transferToBin": "procurement/warehouseBins",
+    "shipmentMethod": "procurement/shipmentmethods",
+    "expenseClass": "expense/classifications",
+    "location": "system/locations",
+    "territory": "system/locations",
+    "agreement": "finance/agreements",
+}
+
+# A site's company, when the site reference has no href: the sibling company reference.
+SITE_COMPANY_FIELD = {
+    "site": "company",
+    "shipSite": "shipToCompany",
+    "shipToSite": "shipToCompany",
+    "billToSite": "billToCompany",
+    "warehouseSite": "company",
+}
+
+# Field names that differ between API versions: either spelling is looked up.
+FIELD_ALIASES = {
+    "shipCompanyType": ("shipCompanyType", "shipToCompanyType"),
+    "shipToCompanyType": ("shipToCompanyType", "shipCompanyType"),
+}
+
+# Spec path segments naming a collection item -> the element path of that item in GLExport.
+CONTAINERS = {
+    ("transaction", "detail", "detailItem"): ("detail", "detailItem"),
+    ("expenseBill", "detailItem"): ("detail", "detailItem"),
+    ("purchaseTransaction", "purchaseDetailItem"): ("purchaseDetail", "purchaseDetailItem"),
+    ("purchaseTransaction", "purchaseDetailTaxItem"): ("purchaseDetailTax", "purchaseDetailTaxItem"),
+    ("adjustmentTransaction", "adjustmentDetailItem"): ("adjustmentDetail", "adjustmentDetailItem"),
+}
+
+# Records GLExport does not reference directly, and how ConnectWise links them. One row a rule.
+DERIVED_RULES = """
+transaction/invoice            the invoice whose id is the transaction's id (GLExport transactions are invoices);
+                               when none, the invoice whose invoiceNumber is the transaction's documentNumber
+transaction/billToCompany      the billToCompany reference of the transaction's invoice
+transaction/billToSite         the billToSite reference of the transaction's invoice
+purchaseTransaction/purchaseOrder  the purchase order whose poNumber is the purchase's documentNumber
+expenseBill/detailItem/expenseEntry  the expense entries whose ids are the bill detail's id list
+.../agreement/agreementAdditions     finance/agreements/{id}/additions (listed per agreement)
+purchaseOrder/purchaseOrderItems     procurement/purchaseorders/{id}/lineitems (listed per purchase order)
+"""
+# Sub-collections: spec name -> (item name in paths and XML, endpoint template listing them per parent).
+SUB_COLLECTIONS = {
+    "agreementAdditions": ("agreementAddition", "finance/agreements/{}/additions"),
+    "purchaseOrderItems": ("purchaseOrderItem", "procurement/purchaseorders/{}/lineitems"),
+}
+_ITEM_TO_COLLECTION = {item: name for name, (item, _) in SUB_COLLECTIONS.items()}
+
+Key = tuple[Any, ...]
+
+
+@dataclass(eq=False)
+class Node:
+    """One step of a reference path: a field reference, a derived link or a sub-collection."""
+
+    name: str
+    kind: str  # "ref" | "invoice" | "billTo" | "purchaseOrder" | "expenseEntry" | "collection"
+    emit: bool = True  # False: fetched only because a deeper path needs it
+    children: dict[str, Node] = field(default_factory=dict)
+
+    def child(self, name: str, kind: str, emit: bool = True) -> Node:
+        node = self.children.get(name)
+        if node is None:
+            node = self.children[name] = Node(name, kind, emit)
+        node.emit = node.emit or emit
+        return node
+
+
+class ReferencePlan:
+    """The requested paths as trees, one per (root item, container) anchor."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        # (root item tag, container element path) -> root node whose children are the first steps
+        self.anchors: dict[tuple[str, tuple[str, ...]], Node] = {}
+        self.paths = tuple(paths)
+        for path in self.paths:
+            self._add(path)
+
+    def _add(self, path: str) -> None:
+        parts = path.split("/")
+        root, rest = parts[0], parts[1:]
+        container: tuple[str, ...] = ()
+        for length in (2, 1):
+            spec = (root, *rest[:length])
+            if spec in CONTAINERS:
+                container, rest = CONTAINERS[spec], rest[length:]
+                break
+        anchor = self.anchors.setdefault((root, container), Node(root, "anchor"))
+        node = anchor
+        first = True
+        while rest:
+            name, rest = rest[0], rest[1:]
+            if name in _ITEM_TO_COLLECTION:
+                # ".../agreementAdditions/agreementAddition/x" steps into each item; a bare
+                # ".../purchaseOrderItem/x" implies its collection ("purchaseOrderItems").
+                if node.name != _ITEM_TO_COLLECTION[name]:
+                    node = node.child(_ITEM_TO_COLLECTION[name], "collection")
+                continue
+            if name in SUB_COLLECTIONS:
+                kind = "collection"
+            elif first and (root, name) == ("transaction", "invoice"):
+                kind = "invoice"
+            elif first and root == "transaction" and name in ("billToCompany", "billToSite"):
+                # Found on the transaction's invoice; written on the transaction itself.
+                invoice = node.child("invoice", "invoice", emit=False)
+                node = invoice.child(name, "billTo")
+                first = False
+                continue
+            elif first and (root, name) == ("purchaseTransaction", "purchaseOrder"):
+                kind = "purchaseOrder"
+            elif first and (root, container, name) == (
+                "expenseBill",
+                ("detail", "detailItem"),
+                "expenseEntry",
+            ):
+                kind = "expenseEntry"
+            else:
+                kind = "ref"
+            node = node.child(name, kind)  # a parent of a nested path is written too, holding it
+            first = False
+
+
+@dataclass
+class _Stats:
+    requests: int = 0
+    rounds: int = 0
+    missing: set[Key] = field(default_factory=set)
+    skipped: int = 0
+
+
+class ReferenceResolver:
+    """Collects, fetches and hands out referenced records for one export."""
+
+    def __init__(self, client: ConnectWiseClient, paths: Iterable[str], *, concurrency: int = 8) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.client = client
+        self.plan = ReferencePlan(paths)
+        self.concurrency = concurrency
+        self.cache: dict[Key, Any] = {}
+        self._pending: dict[Key, None] = {}
+        self._frontier: dict[tuple[int, Key], tuple[Node, Key]] = {}
+        self._fallback: dict[Key, Key] = {}
+        self._expanded: dict[tuple[int, int], Any] = {}
+        self._lock = threading.Lock()
+        self.stats = _Stats()
+
+    # -- 1. collect ------------------------------------------------------------------------------
+    def collect(self, source: IO[bytes]) -> None:
+        """Note the records wanted by every item of the export in ``source``."""
+        by_root: dict[str, list[tuple[tuple[str, ...], Node]]] = defaultdict(list)
+        for (root, container), anchor in self.plan.anchors.items():
+            by_root[root].append((container, anchor))
+        if not by_root:
+            return
+        for collection, item, is_item in iter_root(source):
+            if not is_item or not isinstance(item, dict):
+                continue
+            for container, anchor in by_root.get(schema.item_name(collection), ()):
+                for obj in _objects_at(item, container):
+                    for node in anchor.children.values():
+                        self._want(node, obj)
+
+    def _want(self, node: Node, obj: dict[str, Any]) -> None:
+        for key in self._keys(node, obj):
+            if key not in self.cache:
+                self._pending[key] = None
+            self._frontier[(id(node), key)] = (node, key)
+
+    def _keys(self, node: Node, obj: dict[str, Any]) -> list[Key]:
+        """The records ``node`` needs from ``obj`` (an item or a fetched record)."""
+        if node.kind == "ref":
+            ref = _field(obj, node.name)
+            key = _ref_key(node.name, ref, obj) if isinstance(ref, dict) else None
+            if key is None:
+                self._skip(node, obj)
+            return [key] if key else []
+        if node.kind == "billTo":
+            ref = obj.get(node.name)
+            key = _ref_key(node.name, ref, obj) if isinstance(ref, dict) else None
+            return [key] if key else []
+        if node.kind == "invoice":
+            txn_id, number = obj.get("id"), obj.get("documentNumber")
+            if not _is_id(txn_id) and not number:
+                self._skip(node, obj)
+                return []
+            if _is_id(txn_id):
+                primary = ("get", "finance/invoices", txn_id)
+                if number:
+                    self._fallback[primary] = ("number", "finance/invoices", "invoiceNumber", str(number))
+                return [primary]
+            return [("number", "finance/invoices", "invoiceNumber", str(number))]
+        if node.kind == "purchaseOrder":
+            number = obj.get("documentNumber")
+            if not number:
+                self._skip(node, obj)
+                return []
+            return [("number", "procurement/purchaseorders", "poNumber", str(number))]
+        if node.kind == "expenseEntry":
+            ids = obj.get("id")
+            ids = ids if isinstance(ids, list) else [ids]
+            return [("get", "expense/entries", i) for i in ids if _is_id(i)]
+        if node.kind == "collection":
+            parent = obj.get("id")
+            if not _is_id(parent):
+                self._skip(node, obj)
+                return []
+            return [("children", SUB_COLLECTIONS[node.name][1], parent)]
+        raise AssertionError(node.kind)
+
+    def _skip(self, node: Node, obj: dict[str, Any]) -> None:
+        self.stats.skipped += 1
+        log.debug("No %s to fetch on %s %s: the data lacks it", node.name, type(obj).__name__, obj.get("id"))
+
+    # -- 2. fetch --------------------------------------------------------------------------------
+    def fetch(self) -> None:
+        """Fetch everything collected, one round per nesting depth."""
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="cw-refs") as pool:
+            while self._pending:
+                self.stats.rounds += 1
+                pending, self._pending = list(self._pending), {}
+                units = self._plan_requests(pending)
+                log.info(
+                    "References round %d: %d records in %d requests",
+                    self.stats.rounds,
+                    len(pending),
+                    len(units),
+                )
+                for result in pool.map(self._run_unit, units):
+                    self.cache.update(result)
+                for key in pending:
+                    self.cache.setdefault(key, None)
+                self._advance()
+        if self.stats.missing:
+            sample = ", ".join(f"{k[1]} {k[-1]}" for k in sorted(self.stats.missing, key=str)[:10])
+            log.warning(
+                "%d referenced record(s) no longer exist in ConnectWise and were left as plain references: %s",
+                len(self.stats.missing),
+                sample,
+            )
+
+    def _advance(self) -> None:
+        """After a round: queue fallbacks for what was missing and the next depth's records."""
+        frontier, self._frontier = list(self._frontier.values()), {}
+        for node, key in frontier:
+            record = self.cache.get(key)
+            if record is None and key in self._fallback:
+                fallback = self._fallback[key]
+                if fallback not in self.cache:
+                    self._pending[fallback] = None
+                self._frontier[(id(node), fallback)] = (node, fallback)
+                continue
+            if record is None:
+                self.stats.missing.add(key)
+                continue
+            # A sub-collection's record is its list of items; its children apply to each item.
+            for obj in record if isinstance(record, list) else [record]:
+                for child in node.children.values():
+                    self._want(child, obj)
+
+    def _plan_requests(self, keys: list[Key]) -> list[tuple[str, str, dict[str, Any], list[Key]]]:
+        """Group keys into requests: (path, conditions field, params, keys answered)."""
+        by_list: dict[tuple[str, str], list[Key]] = defaultdict(list)
+        units: list[tuple[str, str, dict[str, Any], list[Key]]] = []
+        for key in keys:
+            if key[0] == "get":
+                by_list[(key[1], "id")].append(key)
+            elif key[0] == "site":
+                by_list[(SITES.format(key[1]), "id")].append(key)
+            elif key[0] == "number":
+                by_list[(key[1], key[2])].append(key)
+            elif key[0] == "children":
+                units.append((key[1].format(key[2]), "", {}, [key]))
+        for (path, field_name), group in by_list.items():
+            values = [_literal(k[-1]) for k in group]
+            for chunk in chunk_values(self.client.base_url + path, field_name, values):
+                chunk_set = set(chunk)
+                units.append((path, field_name, {}, [k for k in group if _literal(k[-1]) in chunk_set]))
+        return units
+
+    def _run_unit(self, unit: tuple[str, str, dict[str, Any], list[Key]]) -> dict[Key, Any]:
+        path, field_name, _, keys = unit
+        found: dict[Key, Any] = {}
+        try:
+            if not field_name:  # a sub-collection listed per parent
+                found[keys[0]] = self._list(path, None)
+                return found
+            wanted = {_literal(k[-1]): k for k in keys}
+            conditions = f"{field_name} in ({','.join(wanted)})"
+            for record in self._list(path, conditions):
+                key = wanted.get(_literal(record.get(field_name)))
+                if key is not None and key not in found:
+                    found[key] = record
+        except ConnectWiseError as exc:
+            if exc.status != 404:
+                raise
+        return found
+
+    def _list(self, path: str, conditions: str | None) -> list[dict[str, Any]]:
+        records = list(self.client.list(path, conditions=conditions, page_size=MAX_PAGE_SIZE))
+        with self._lock:
+            self.stats.requests += max(1, -(-len(records) // MAX_PAGE_SIZE))
+        return records
+
+    # -- 3. write --------------------------------------------------------------------------------
+    def extra_children(
+        self, path: tuple[str, ...], value: dict[str, Any], parent: dict[str, Any] | None
+    ) -> list[tuple[str, Any]]:
+        """The XML writer's hook: records for the object at ``path`` (see ``Expander``)."""
+        out: list[tuple[str, Any]] = []
+        if len(path) == 1 or (len(path) > 1 and tuple(path[1:]) in _CONTAINER_PATHS):
+            anchor = self.plan.anchors.get((path[0], tuple(path[1:])))
+            if anchor is not None:
+                for node in anchor.children.values():
+                    out.extend(self._derived_children(node, value))
+        if len(path) >= 2:
+            anchor = self.plan.anchors.get((path[0], tuple(path[1:-1])))
+            if anchor is not None:
+                for node in anchor.children.values():
+                    if node.kind == "ref" and path[-1] in FIELD_ALIASES.get(node.name, (node.name,)):
+                        key = _ref_key(node.name, value, parent or {})
+                        record = self.cache.get(key) if key else None
+                        if record is not None:
+                            out.append(("record", self._expand(node, record)))
+        return out
+
+    def _derived_children(self, node: Node, obj: dict[str, Any]) -> list[tuple[str, Any]]:
+        if node.kind == "invoice":
+            invoice = self._lookup(node, obj)
+            out: list[tuple[str, Any]] = []
+            if invoice is not None and node.emit:
+                ref = {"id": invoice.get("id"), "identifier": invoice.get("invoiceNumber")}
+                out.append(("invoice", {**ref, "record": self._expand(node, invoice)}))
+            for child in node.children.values():
+                if child.kind == "billTo" and invoice is not None:
+                    ref = invoice.get(child.name)
+                    key = _ref_key(child.name, ref, invoice) if isinstance(ref, dict) else None
+                    record = self.cache.get(key) if key else None
+                    if record is not None:
+                        out.append(
+                            (child.name, {**_without_info(ref), "record": self._expand(child, record)})
+                        )
+            return out
+        if node.kind == "purchaseOrder":
+            order = self._lookup(node, obj)
+            if order is None:
+                return []
+            ref = {"id": order.get("id"), "name": order.get("poNumber")}
+            return [("purchaseOrder", {**ref, "record": self._expand(node, order)})]
+        if node.kind == "expenseEntry":
+            out = []
+            for key in self._keys(node, obj):
+                record = self.cache.get(key)
+                if record is not None:
+                    out.append(("expenseEntry", {"id": key[-1], "record": self._expand(node, record)}))
+            return out
+        return []
+
+    def _lookup(self, node: Node, obj: dict[str, Any]) -> Any:
+        for key in self._keys(node, obj):
+            record = self.cache.get(key)
+            if record is None and key in self._fallback:
+                record = self.cache.get(self._fallback[key])
+            return record
+        return None
+
+    def _expand(self, node: Node, record: dict[str, Any]) -> dict[str, Any]:
+        """A copy of ``record`` with the records of ``node``'s children put in place."""
+        if not node.children:
+            return record
+        memo_key = (id(node), id(record))
+        if memo_key in self._expanded:
+            return self._expanded[memo_key]
+        copy = dict(record)
+        for child in node.children.values():
+            if child.kind == "collection":
+                key = ("children", SUB_COLLECTIONS[child.name][1], record.get("id"))
+                items = self.cache.get(key)
+                if items is not None and child.emit:
+                    copy[child.name] = [self._expand(child, item) for item in items]
+            elif child.kind == "ref":
+                ref = _field(record, child.name)
+                key = _ref_key(child.name, ref, record) if isinstance(ref, dict) else None
+                fetched = self.cache.get(key) if key else None
+                if fetched is not None:
+                    name = _present_name(record, child.name)
+                    copy[name] = {**ref, "record": self._expand(child, fetched)}
+        self._expanded[memo_key] = copy
+        return copy
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "paths": list(self.plan.paths),
+            "rounds": self.stats.rounds,
+            "records": sum(1 for v in self.cache.values() if v is not None),
+            "missing": len(self.stats.missing),
+            "skipped": self.stats.skipped,
+        }
+
+
+_CONTAINER_PATHS = set(CONTAINERS.values())
+
+
+def _objects_at(item: dict[str, Any], container: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    """``item`` itself, or the items of its ``detail``/``purchaseDetail``/... collection."""
+    if not container:
+        yield item
+        return
+    collection = item.get(container[0])
+    if isinstance(collection, list):
+        yield from (obj for obj in collection if isinstance(obj, dict))
+
+
+def _field(obj: dict[str, Any], name: str) -> Any:
+    for alias in FIELD_ALIASES.get(name, (name,)):
+        if alias in obj:
+            return obj[alias]
+    return None
+
+
+def _present_name(obj: dict[str, Any], name: str) -> str:
+    for alias in FIELD_ALIASES.get(name, (name,)):
+        if alias in obj:
+            return alias
+    return name
+
+
+def _ref_key(name: str, ref: dict[str, Any], parent: dict[str, Any]) -> Key | None:
+    """The cache key of the record a reference points at; None when it cannot be known."""
+    if not _is_id(ref.get("id")):
+        return None
+    href = next(
+        (v for k, v in (ref.get("_info") or {}).items() if k.endswith("_href") and isinstance(v, str)), None
+    )
+    if href:
+        key = _key_from_path(path_of(href))
+        if key is not None:
+            return key
+    endpoint = FIELD_ENDPOINTS.get(name)
+    if endpoint is None:
+        return None
+    if endpoint == SITES:
+        company = parent.get(SITE_COMPANY_FIELD.get(name, "company"))
+        company_id = company.get("id") if isinstance(company, dict) else None
+        return ("site", company_id, ref["id"]) if _is_id(company_id) else None
+    return ("get", endpoint, ref["id"])
+
+
+_SITE_PATH = re.compile(r"^company/companies/(\d+)/sites/(\d+)$")
+_RECORD_PATH = re.compile(r"^(.+)/(\d+)$")
+
+
+def _key_from_path(path: str) -> Key | None:
+    site = _SITE_PATH.match(path)
+    if site:
+        return ("site", int(site.group(1)), int(site.group(2)))
+    record = _RECORD_PATH.match(path)
+    if record:
+        return ("get", record.group(1), int(record.group(2)))
+    return None
+
+
+def _literal(value: Any) -> str:
+    """A value as ConnectWise's conditions write it: numbers bare, text in double quotes."""
+    if _is_id(value):
+        return str(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _without_info(ref: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in ref.items() if k != "_info"}
+
+
+def chunk_values(
+    url: str, field_name: str, values: list[str], max_length: int = MAX_URL_LENGTH
+) -> Iterator[list[str]]:
+    """Split ``values`` into ``field in (...)`` lists whose request URL stays under ``max_length``.
+
+    The URL is ``{url}?pageSize=1000&page=1&conditions=...`` form-encoded, as the client sends it.
+    """
+    prefix = (
+        len(url)
+        + len(f"?pageSize={MAX_PAGE_SIZE}&page=1&conditions=")
+        + len(quote_plus(f"{field_name} in ()"))
+    )
+    chunk: list[str] = []
+    length = prefix
+    for value in sorted(set(values), key=lambda v: (len(v), v)):
+        cost = len(quote_plus(value)) + (len(quote_plus(",")) if chunk else 0)
+        if chunk and length + cost >= max_length:
+            yield chunk
+            chunk, length = [], prefix
+            cost = len(quote_plus(value))
+        if prefix + cost >= max_length:
+            raise ValueError(f"{value!r} alone makes a URL over {max_length} characters")
+        chunk.append(value)
+        length += cost
+    if chunk:
+        yield chunk
