@@ -634,6 +634,7 @@ def _invoice(
     total = subtotal + tax
     key = f"transaction:{invoice_id}"
     ship = rng.choice(data["companies"])
+    po_id = 3000 + n % data["purchase_orders"]
     body = ordered(
         "GLExportTransaction",
         {
@@ -662,6 +663,12 @@ def _invoice(
             "glEntryIds": ",".join(str(i) for i in header_ids),
             "project": _name_ref("project/projects", rng.choice(data["projects"]), "project")
             if rng.random() < 0.3
+            else None,
+            # Every tenth invoice bills a purchase order (drop-shipped hardware).
+            "purchaseOrder": _name_ref(
+                "procurement/purchaseorders", {"id": po_id, "name": f"PO{po_id}"}, "purchaseOrder"
+            )
+            if n % 10 == 3
             else None,
             "currency": currency_ref,
             "total": total,
