@@ -1,1 +1,125 @@
-print("The export operator is not built yet.")
+"""`make demo`: the daily GL export end to end against the embedded ConnectWise sandbox.
+
+Prepares an Airflow home with SQLite in .demo/ (git-ignored), starts the sandbox, points the
+`connectwise_default` connection at it, runs the `cwgl_daily_gl_export` DAG for a fixed business
+day with `airflow dags test`, stops the sandbox and prints where the file is with its summary.
+Safe to run again: each run replaces the file for that day.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / ".demo"
+BUSINESS_DAY = "2026-03-01"
+CONF = {
+    "export_unposted_invoices": True,
+    "export_unposted_expenses": True,
+    "export_unposted_procurement": True,
+    "references_to_fetch": ["customer/company", "transaction/invoice", "purchaseTransaction/purchaseOrder"],
+}
+
+
+def main() -> int:
+    home = DEMO / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "CWGL_OUTPUT_ROOT": str(DEMO / "output"),
+        "PYTHONWARNINGS": "ignore",
+    }
+    os.environ.update(env)  # for reading the result back below
+    log_file = DEMO / "demo.log"
+    with log_file.open("w") as log:
+        step("Preparing the Airflow metadata database (SQLite in .demo/airflow)")
+        run([sys.executable, "-m", "airflow", "db", "migrate"], env, log, log_file)
+
+        from airflow_provider_cwgl.sandbox import Sandbox, generated_store
+
+        store = generated_store(transactions=250, anchor=date.fromisoformat(BUSINESS_DAY))
+        with Sandbox(store) as sandbox:
+            step(
+                f"ConnectWise sandbox running on {sandbox.url} with {len(store.documents)} unposted documents"
+            )
+            env["AIRFLOW_CONN_CONNECTWISE_DEFAULT"] = json.dumps(sandbox.connection())
+            step(f"Running cwgl_daily_gl_export for business day {BUSINESS_DAY} (airflow dags test)")
+            run(
+                [
+                    sys.executable,
+                    "-m",
+                    "airflow",
+                    "dags",
+                    "test",
+                    "cwgl_daily_gl_export",
+                    BUSINESS_DAY,
+                    "-c",
+                    json.dumps(CONF),
+                ],
+                env,
+                log,
+                log_file,
+            )
+        step("Sandbox stopped")
+    report(read_summary())
+    return 0
+
+
+def step(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+def run(command: list[str], env: dict[str, str], log: object, log_file: Path) -> None:
+    result = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT)  # type: ignore[arg-type]
+    if result.returncode != 0:
+        print(f"\nFAILED: {' '.join(command[2:5])} exited {result.returncode}.", file=sys.stderr)
+        print(f"The full log is in {log_file}; its last lines:", file=sys.stderr)
+        print("".join(log_file.read_text().splitlines(keepends=True)[-25:]), file=sys.stderr)
+        print("If the database looks broken, `rm -rf .demo` and run `make demo` again.", file=sys.stderr)
+        raise SystemExit(1)
+
+
+def read_summary() -> dict:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        row = session.scalars(
+            select(XComModel)
+            .where(XComModel.dag_id == "cwgl_daily_gl_export", XComModel.key == "return_value")
+            .order_by(XComModel.timestamp.desc())
+        ).first()
+        return XComModel.deserialize_value(row)
+
+
+def report(summary: dict) -> None:
+    refs = summary.get("references", {})
+    print()
+    print(f"GLExport file : {summary['output']}")
+    print(f"Size / SHA-256: {summary['bytes']:,} bytes / {summary['sha256']}")
+    print(f"Request       : {json.dumps(summary['request'])}")
+    print("Records       : " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()))
+    print("Totals        : " + ", ".join(f"{k} {v}" for k, v in summary["totals"].items()))
+    balance = summary["balance"]
+    print(f"Balance check : {balance['checked']} documents, {balance['unbalanced_count']} unbalanced")
+    print(f"GL entry ids  : {len(summary['gl_entry_ids'])} (what marks these records exported)")
+    if refs:
+        print(
+            f"References    : {len(refs['paths'])} paths, {refs['records']} records in {refs['rounds']} rounds, "
+            f"{refs['missing']} missing"
+        )
+    print(f"Characters removed (not allowed in XML): {summary['removed_characters']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

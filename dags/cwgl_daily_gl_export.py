@@ -1,0 +1,94 @@
+"""Daily GL export from ConnectWise Manage: one GLExport XML file per business day.
+
+Schedule: CronTriggerTimetable at 00:00 UTC with a one-day interval, so the run that fires at
+00:00 on D+1 has logical date D (the business day just ended) and exports everything up to and
+including D. (A plain ``@daily`` in Airflow 3 would make the logical date the firing moment.)
+
+- Backfill: ``airflow backfill create --dag-id cwgl_daily_gl_export --from-date 2026-03-01
+  --to-date 2026-03-03`` gives one file per date, each with its own thru date.
+- Trigger from the UI: every setting is a typed param. A blank thru date means the run's logical
+  date, or the trigger time's date when the run has none.
+- Output: ``{output_root}/gl/{date}/glexport.xml``; ``output_root`` is a local folder
+  (``$CWGL_OUTPUT_ROOT``, else ``~/cwgl-exports``) or an object-storage URL such as
+  ``s3://bucket/exports`` with ``output_conn_id`` set in the operator.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import DAG, CronTriggerTimetable, Param
+
+from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
+from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
+
+OUTPUT_ROOT = os.environ.get("CWGL_OUTPUT_ROOT") or str(Path.home() / "cwgl-exports")
+
+# The business day a run is about: its logical date, or (no logical date: an Airflow 3 manual
+# trigger) the day it was asked to run. `default(..., true)` also covers a None logical date.
+BUSINESS_DAY = "(logical_date | default(dag_run.run_after, true) | ds)"
+
+with DAG(
+    dag_id="cwgl_daily_gl_export",
+    description="Export unposted ConnectWise GL records to GLExport XML, one file per business day",
+    schedule=CronTriggerTimetable("0 0 * * *", timezone="UTC", interval=timedelta(days=1)),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=4,
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(hours=2),
+    },
+    tags=["connectwise", "accounting"],
+    params={
+        "export_unposted_invoices": Param(True, type="boolean", title="Export unposted invoices"),
+        "export_unposted_expenses": Param(False, type="boolean", title="Export unposted expenses"),
+        "export_unposted_procurement": Param(False, type="boolean", title="Export unposted procurement"),
+        "location_id": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Location (owner level) id",
+            description="Only this location's records. Leave empty to use the name, or all locations.",
+        ),
+        "location_name": Param(
+            None,
+            type=["null", "string"],
+            title="Location name",
+            description="Used when the id is empty. No match exports all locations.",
+        ),
+        "thru_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Thru date",
+            description="Records up to and including this date. Empty: the run's logical date.",
+        ),
+        "references_to_fetch": Param(
+            [],
+            type=["array", "null"],
+            title="References to fetch",
+            examples=list(REFERENCE_PATHS),
+            items={"type": "string", "enum": list(REFERENCE_PATHS)},
+            description="Related ConnectWise records to fetch and include in the file.",
+        ),
+        "output_root": Param(OUTPUT_ROOT, type="string", title="Output folder or URL"),
+    },
+) as dag:
+    GLBatchExportOperator(
+        task_id="export_gl_batch",
+        connectwise_conn_id="connectwise_default",
+        export_unposted_invoices="{{ params.export_unposted_invoices }}",
+        export_unposted_expenses="{{ params.export_unposted_expenses }}",
+        export_unposted_procurement="{{ params.export_unposted_procurement }}",
+        location_id="{{ params.location_id }}",
+        location_name="{{ params.location_name }}",
+        references_to_fetch="{{ params.references_to_fetch }}",
+        thru_date="{{ params.thru_date or " + BUSINESS_DAY + " }}",
+        output_file="{{ params.output_root }}/gl/{{ " + BUSINESS_DAY + " }}/glexport.xml",
+    )
