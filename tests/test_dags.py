@@ -32,7 +32,7 @@ def dagbag():  # noqa: ANN201 - Airflow's DagBag
 
 def test_every_dag_file_imports(dagbag) -> None:  # noqa: ANN001
     assert not dagbag.import_errors
-    assert {"cwgl_daily_gl_export"} <= set(dagbag.dag_ids)
+    assert {"cwgl_daily_gl_export", "cwgl_gl_export_and_post"} <= set(dagbag.dag_ids)
 
 
 def test_daily_schedule_and_params(dagbag) -> None:  # noqa: ANN001
@@ -151,3 +151,26 @@ def test_params_override_the_defaults(
     assert len(purchases) == len(expected)
     assert all(p.find("purchaseOrder/record") is not None for p in purchases)
     assert root.find("transactions") is None
+
+
+def test_export_load_and_post_flow(
+    airflow_db: None,
+    dagbag,
+    cw_sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,  # noqa: ANN001
+) -> None:
+    from airflow.sdk import timezone
+
+    dag = dagbag.dags["cwgl_gl_export_and_post"]
+    _run(dag, cw_sandbox, monkeypatch, tmp_path, logical_date=timezone.datetime(2026, 3, 1))
+    assert len(cw_sandbox.store.batches) == 1
+    batch = next(iter(cw_sandbox.store.batches.values()))
+    assert batch.identifier.startswith("cwgl-20260301-IEP-")
+    # The next day's run has nothing new up to that day but the documents dated after it.
+    _run(dag, cw_sandbox, monkeypatch, tmp_path, logical_date=timezone.datetime(2026, 3, 2))
+    posted = {k for b in cw_sandbox.store.batches.values() for k in b.document_keys}
+    assert len(posted) == len(set(posted))
+    day_two = etree.parse(str(tmp_path / "posted" / "2026-03-02" / "glexport.xml")).getroot()
+    first_ids = {d.body["id"] for d in cw_sandbox.store.batch_documents(batch) if d.section == "transactions"}
+    assert not first_ids & {int(t.findtext("id")) for t in day_two.findall("transactions/transaction")}

@@ -26,7 +26,6 @@ from airflow_provider_cwgl.connectwise.settings import ConnectWiseSettings
 log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 1000
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def loads(data: bytes | str) -> Any:
@@ -176,12 +175,14 @@ class ConnectWiseClient:
         *,
         verify: Callable[[IO[bytes]], None] | None = None,
         chunk_size: int = 1 << 16,
+        retry: bool = True,
     ) -> int:
         """POST and stream the response body into ``dest`` (a seekable binary file); return its size.
 
         The whole exchange is retried on a transient failure, including a body cut short mid-stream
         or one that ``verify`` rejects (``verify`` reads ``dest`` from the start and raises on a
         malformed document). ``dest`` holds exactly one complete body on return.
+        ``retry=False`` makes one attempt: for a POST that must not be sent twice blindly.
         """
 
         def attempt() -> int:
@@ -205,7 +206,7 @@ class ConnectWiseClient:
                     raise _MalformedBody(f"response body is not valid JSON ({type(exc).__name__})") from exc
             return size
 
-        return self._with_retries("POST", path, attempt)
+        return self._with_retries("POST", path, attempt, retry=retry)
 
     def request(
         self,
@@ -231,16 +232,20 @@ class ConnectWiseClient:
         return self._with_retries(method, path, attempt)
 
     # -- retries ------------------------------------------------------------------------------
-    def _with_retries(self, method: str, path: str, attempt: Callable[[], Any]) -> Any:
+    def _with_retries(self, method: str, path: str, attempt: Callable[[], Any], retry: bool = True) -> Any:
+        attempts = self.settings.retry.max_attempts if retry else 1
         try:
-            return self._retrying(method, path)(attempt)
+            return self._retrying(method, path, attempts)(attempt)
         except ConnectWiseError as exc:
             if exc.status == 404 and self._rediscover_after_404():
-                return self._retrying(method, path)(attempt)
+                return self._retrying(method, path, attempts)(attempt)
             raise
 
-    def _retrying(self, method: str, path: str) -> Callable[[Callable[[], Any]], Any]:
+    def _retrying(
+        self, method: str, path: str, max_attempts: int | None = None
+    ) -> Callable[[Callable[[], Any]], Any]:
         policy = self.settings.retry
+        max_attempts = max_attempts or policy.max_attempts
         jitter = tenacity.wait_random_exponential(multiplier=policy.backoff_base, max=policy.backoff_max)
 
         def wait(state: tenacity.RetryCallState) -> float:
@@ -257,13 +262,13 @@ class ConnectWiseClient:
                 method,
                 path,
                 state.attempt_number,
-                policy.max_attempts,
+                max_attempts,
                 _describe(exc),
                 state.next_action.sleep if state.next_action else 0.0,
             )
 
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(policy.max_attempts),
+            stop=tenacity.stop_after_attempt(max_attempts),
             wait=wait,
             retry=tenacity.retry_if_exception(_is_transient),
             sleep=self._sleep,
@@ -292,7 +297,7 @@ class ConnectWiseClient:
 
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ConnectWiseError):
-        return exc.status in RETRYABLE_STATUSES
+        return exc.transient
     return isinstance(exc, (httpx.TransportError, _MalformedBody))
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+# Statuses ConnectWise's guide says to retry: throttling and server-side failures.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
 
 class ConnectWiseConfigError(ValueError):
     """A setting is missing or malformed; raised before any request is sent."""
@@ -43,6 +46,11 @@ class ConnectWiseError(Exception):
         self.attempts = attempts
         self.retry_after = retry_after
         super().__init__()
+
+    @property
+    def transient(self) -> bool:
+        """A failure worth retrying: throttling, a server error, or no response at all."""
+        return self.status is None or self.status in RETRYABLE_STATUSES
 
     @property
     def field_errors(self) -> list[str]:

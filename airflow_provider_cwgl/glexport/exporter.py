@@ -16,6 +16,7 @@ from typing import IO, Any
 import ijson
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
+from airflow_provider_cwgl.glexport.batch import BATCHES_PATH, MAX_IDENTIFIER_LENGTH, BatchCreator
 from airflow_provider_cwgl.glexport.output import HashingWriter, OutputTarget
 from airflow_provider_cwgl.glexport.references import ReferenceResolver
 from airflow_provider_cwgl.glexport.request import ExportRequest, ExportSettingError, format_thru_date
@@ -71,6 +72,22 @@ def resolve_location(client: ConnectWiseClient, request: ExportRequest) -> int |
     return int(matches[0]["id"])
 
 
+def to_batch(value: Any) -> int | str | None:
+    """``batch_id``: a ConnectWise batch id (positive integer) or a batch identifier (text)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+        return int(value)
+    if isinstance(value, str) and len(value.strip()) <= MAX_IDENTIFIER_LENGTH:
+        return value.strip()
+    raise ExportSettingError(
+        "batch_id",
+        f"expected a ConnectWise batch id or a batch identifier of at most 50 characters, got {value!r}",
+    )
+
+
 class GLExporter:
     """Runs one export with a ConnectWise client; ``reference_concurrency`` bounds reference fetching."""
 
@@ -86,17 +103,36 @@ class GLExporter:
         resolver.fetch()
         return resolver
 
-    def run(self, request: ExportRequest, target: OutputTarget) -> dict[str, Any]:
-        location_id = resolve_location(self.client, request)
-        body = request.body(location_id)
-        log.info(
-            "Exporting unposted %s from ConnectWise (thru %s, location %s)",
-            "/".join(request.kinds),
-            format_thru_date(request.thru_date) if request.thru_date else "today (ConnectWise's default)",
-            location_id if location_id is not None else "all",
-        )
+    def _batch_export(self, request: ExportRequest, batch: int | str) -> tuple[str, dict[str, Any], None]:
+        if isinstance(batch, str):
+            found = BatchCreator(self.client).find(batch)
+            if found is None:
+                raise ExportSettingError("batch_id", f"no ConnectWise batch has the identifier {batch!r}")
+            batch = int(found["id"])
+        if request.thru_date is not None or request.location_id or request.location_name:
+            log.info("Re-exporting batch %s: thru_date and location do not apply and are ignored", batch)
+        log.info("Re-exporting ConnectWise accounting batch %s", batch)
+        body = {k: v for k, v in request.body(None).items() if k != "thruDate"}
+        return f"{BATCHES_PATH}/{batch}/export", body, None
+
+    def run(
+        self, request: ExportRequest, target: OutputTarget, batch: int | str | None = None
+    ) -> dict[str, Any]:
+        """Export unposted records, or with ``batch`` (an id or identifier) re-export a past batch."""
+        if batch is not None:
+            path, body, location_id = self._batch_export(request, batch)
+        else:
+            path = EXPORT_PATH
+            location_id = resolve_location(self.client, request)
+            body = request.body(location_id)
+            log.info(
+                "Exporting unposted %s from ConnectWise (thru %s, location %s)",
+                "/".join(request.kinds),
+                format_thru_date(request.thru_date) if request.thru_date else "today (ConnectWise's default)",
+                location_id if location_id is not None else "all",
+            )
         with tempfile.TemporaryFile(prefix="cwgl-export-", suffix=".json") as raw:
-            size = self.client.post_to_file(EXPORT_PATH, body, raw, verify=validate_json)
+            size = self.client.post_to_file(path, body, raw, verify=validate_json)
             log.info("Received %d bytes of GLExport JSON", size)
             raw.seek(0)
             expander = self._references(request, raw)
@@ -112,6 +148,7 @@ class GLExporter:
             "sha256": hashing.sha256.hexdigest(),
             "request": body,
             "location_id": location_id,
+            **({"batch_id": int(path.split("/")[-2])} if batch is not None else {}),
             **summary.result(),
             "removed_characters": stats.removed_characters,
         }

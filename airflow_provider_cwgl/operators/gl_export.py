@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from airflow_provider_cwgl.glexport.exporter import GLExporter
+from airflow_provider_cwgl.glexport.exporter import GLExporter, to_batch
 from airflow_provider_cwgl.glexport.request import build_export_request
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.output_target import output_target
@@ -31,6 +31,8 @@ class GLBatchExportOperator(BaseOperator):
         and written inside the reference as ``<record>``.
     :param thru_date: records up to this date. A date means the whole day; a datetime keeps its
         time (UTC). Empty lets ConnectWise use its current date.
+    :param batch_id: re-export a past accounting batch (its id or identifier) instead of the
+        unposted records, e.g. to reproduce a closed period; thru date and location do not apply.
     :param reference_concurrency: how many reference requests may be in flight at once (default 8).
 
     Every setting above is templated. Returns (to XCom) a summary: output location, counts and
@@ -48,6 +50,7 @@ class GLBatchExportOperator(BaseOperator):
         "location_name",
         "references_to_fetch",
         "thru_date",
+        "batch_id",
     )
     template_fields_renderers = {"references_to_fetch": "py"}
     ui_color = "#2f7ab9"
@@ -65,6 +68,7 @@ class GLBatchExportOperator(BaseOperator):
         location_name: Any = None,
         references_to_fetch: Any = None,
         thru_date: Any = None,
+        batch_id: Any = None,
         reference_concurrency: int = 8,
         **kwargs: Any,
     ) -> None:
@@ -87,6 +91,7 @@ class GLBatchExportOperator(BaseOperator):
         self.location_name = location_name
         self.references_to_fetch = references_to_fetch
         self.thru_date = thru_date
+        self.batch_id = batch_id
         self.reference_concurrency = reference_concurrency
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -100,11 +105,12 @@ class GLBatchExportOperator(BaseOperator):
             references_to_fetch=self.references_to_fetch,
             thru_date=self.thru_date,
         )
+        batch = to_batch(self.batch_id)
         target = output_target(self.output_file, self.output_conn_id)
         hook = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id)
         with hook.get_conn() as client:
             exporter = GLExporter(client, reference_concurrency=self.reference_concurrency)
-            summary = exporter.run(request, target)
+            summary = exporter.run(request, target, batch=batch)
         self.log.info("GL export summary: %s", json.dumps(_loggable(summary)))
         if not summary["balance"]["ok"]:
             self.log.warning(

@@ -66,3 +66,22 @@ def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalO
     if path.protocol in LOCAL_SCHEMES:
         return output_target(path.path)
     return ObjectStorageOutput(path)
+
+
+@contextmanager
+def open_for_reading(location: Any, conn_id: str | None = None) -> Iterator[IO[bytes]]:
+    """Open an earlier export (local path, ``file://`` or object-storage URL) for reading."""
+    if isinstance(location, ObjectStoragePath):
+        path = location
+    elif isinstance(location, (str, os.PathLike)) and str(location).strip():
+        text = str(location).strip()
+        scheme = urlsplit(text).scheme if "://" in text else ""
+        if scheme in LOCAL_SCHEMES:
+            with open(text.split("://", 1)[1] if scheme else text, "rb") as handle:
+                yield handle
+            return
+        path = ObjectStoragePath(text, conn_id=conn_id)
+    else:
+        raise ExportSettingError("export_file", f"expected a file path or URL, got {location!r}")
+    with path.open("rb") as handle:
+        yield handle
