@@ -194,6 +194,7 @@ class ReferencePlan:
 class _Stats:
     requests: int = 0
     rounds: int = 0
+    round_requests: list[int] = field(default_factory=list)
     missing: set[Key] = field(default_factory=set)
     skipped: int = 0
 
@@ -208,6 +209,9 @@ class ReferenceResolver:
         self.plan = ReferencePlan(paths)
         self.concurrency = concurrency
         self.cache: dict[Key, Any] = {}
+        self.key_depths: dict[Key, int] = {}  # the round that fetched each key
+        # Element paths that can take extra children: anchors (items, detail lines) and their fields.
+        self._anchor_paths = {(root, *container) for root, container in self.plan.anchors}
         self._pending: dict[Key, None] = {}
         self._frontier: dict[tuple[int, Key], tuple[Node, Key]] = {}
         self._fallback: dict[Key, Key] = {}
@@ -290,6 +294,8 @@ class ReferenceResolver:
                 self.stats.rounds += 1
                 pending, self._pending = list(self._pending), {}
                 units = self._plan_requests(pending)
+                self.stats.round_requests.append(len(units))
+                self.key_depths.update(dict.fromkeys(pending, self.stats.rounds))
                 log.info(
                     "References round %d: %d records in %d requests",
                     self.stats.rounds,
@@ -377,6 +383,8 @@ class ReferenceResolver:
         self, path: tuple[str, ...], value: dict[str, Any], parent: dict[str, Any] | None
     ) -> list[tuple[str, Any]]:
         """The XML writer's hook: records for the object at ``path`` (see ``Expander``)."""
+        if path not in self._anchor_paths and path[:-1] not in self._anchor_paths:
+            return []
         out: list[tuple[str, Any]] = []
         if len(path) == 1 or (len(path) > 1 and tuple(path[1:]) in _CONTAINER_PATHS):
             anchor = self.plan.anchors.get((path[0], tuple(path[1:])))
@@ -462,6 +470,7 @@ class ReferenceResolver:
         return {
             "paths": list(self.plan.paths),
             "rounds": self.stats.rounds,
+            "requests": self.stats.requests,
             "records": sum(1 for v in self.cache.values() if v is not None),
             "missing": len(self.stats.missing),
             "skipped": self.stats.skipped,

@@ -197,10 +197,11 @@ class GLExportXmlWriter:
         path: tuple[str, ...],
         parent: dict[str, Any] | None,
     ) -> None:
+        fields = schema.models().get(model, {}) if model else {}
         for key, child in value.items():
             if key == "_info":
                 continue
-            self._append(element, key, child, schema.field(model, key), value, path + (key,))
+            self._append(element, key, child, fields.get(key), value, path + (key,))
         if self.expander is not None:
             for key, child in self.expander.extra_children(path, value, parent):
                 self._append(element, key, child, None, value, path + (key,))
@@ -258,7 +259,13 @@ def _is_empty(value: Any) -> bool:
     return value is None or value == [] or value == {}
 
 
+_CHECKED_TAGS: set[str] = set()
+
+
 def _tag(name: str) -> str:
+    if name in _CHECKED_TAGS:  # field names repeat millions of times; check each once
+        return name
     if not _NAME_RE.match(name) or name.lower().startswith("xml"):
         raise ValueError(f"{name!r} cannot be an XML element name")
+    _CHECKED_TAGS.add(name)
     return name

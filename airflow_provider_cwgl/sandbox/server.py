@@ -87,6 +87,9 @@ class Sandbox:
             Starlette(
                 routes=[
                     Route("/login/companyinfo/{company}", self._company_info, methods=["GET"]),
+                    Route("/_sandbox/stats", self._stats, methods=["GET"]),
+                    Route("/_sandbox/log", self._clear_log, methods=["DELETE"]),
+                    Route("/_sandbox/faults", self._set_faults, methods=["POST", "DELETE"]),
                     Route("/{codebase}/apis/3.0/{path:path}", self._api, methods=["GET", "POST", "DELETE"]),
                 ]
             ),
@@ -181,6 +184,33 @@ class Sandbox:
                 "SiteUrl": self.url,
             }
         )
+
+    # -- admin (the sandbox's own knobs, for a sandbox run as a separate process) ----------------
+    async def _stats(self, request: Request) -> Response:
+        log = self.log
+        return CWResponse(
+            {"requests": len(log), "counts": dict(log.counts()), "peak_in_flight": log.peak_in_flight}
+        )
+
+    async def _clear_log(self, request: Request) -> Response:
+        self.log.clear()
+        return Response(status_code=204)
+
+    async def _set_faults(self, request: Request) -> Response:
+        """POST a rule (``{"path": "company/*", "status": 503, "times": 2}``, or ``{"latency": 0.02}``
+        for all requests); DELETE removes every rule."""
+        if request.method == "DELETE":
+            self.faults.clear()
+            return Response(status_code=204)
+        rule = loads(await request.body() or b"{}")
+        if set(rule) == {"latency"}:
+            self.faults.latency = float(rule["latency"])
+        else:
+            try:
+                self.faults.add(**rule)
+            except TypeError as exc:
+                return error(400, "InvalidObject", f"not a fault rule: {exc}")
+        return Response(status_code=204)
 
     async def _api(self, request: Request) -> Response:
         if request.path_params["codebase"] + "/" != self.codebase:
@@ -490,6 +520,9 @@ class _FaultMiddleware:
             return
         sandbox = self.sandbox
         raw_path: str = scope["path"]
+        if raw_path.startswith("/_sandbox/"):  # the admin knobs are neither logged nor faulted
+            await self.app(scope, receive, send)
+            return
         query = scope.get("query_string", b"").decode("latin-1")
         marker = "/apis/3.0/"
         api_path = raw_path.split(marker, 1)[1].strip("/") if marker in raw_path else raw_path.strip("/")
