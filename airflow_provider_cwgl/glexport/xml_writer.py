@@ -19,6 +19,7 @@ Rules (from the spec's two samples):
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -54,7 +55,8 @@ class Expander(Protocol):
         """Children ``(tag, json_value)`` to append after the fields of the object at ``path``.
 
         ``path`` lists element names from the root item down, e.g. ``("transaction", "company")``;
-        ``parent`` is the object holding ``value`` (None for a root item).
+        ``parent`` is the object holding ``value`` (None for a root item). A ``record`` child must
+        be the same object each time the same record is handed out (the writer reuses its XML).
         """
         ...
 
@@ -136,6 +138,7 @@ class GLExportXmlWriter:
         self.expander = expander
         self.on_item = on_item
         self.stats = WriteStats()
+        self._records: dict[int, tuple[dict[str, Any], etree._Element]] = {}
 
     def write(self, source: IO[bytes], out: IO[bytes]) -> WriteStats:
         out.write(_HEADER)
@@ -197,14 +200,42 @@ class GLExportXmlWriter:
         path: tuple[str, ...],
         parent: dict[str, Any] | None,
     ) -> None:
-        fields = schema.models().get(model, {}) if model else {}
+        fields = schema.models().get(model, _NO_FIELDS) if model else _NO_FIELDS
+        sub_element = etree.SubElement
+        # Scalars are most of the file: handle them here, without a call or a path per field.
         for key, child in value.items():
             if key == "_info":
                 continue
-            self._append(element, key, child, fields.get(key), value, path + (key,))
+            if isinstance(child, (dict, list)):
+                if key == "record" and self.expander is not None and isinstance(child, dict):
+                    element.append(self._record_element(child, path, value))  # nested fetched record
+                else:
+                    self._append(element, key, child, fields.get(key), value, path + (key,))
+                continue
+            node = sub_element(element, key if key in _CHECKED_TAGS else _tag(key))
+            if child.__class__ is str:
+                if child:
+                    node.text = self._clean(child)
+            else:
+                self._set_scalar(node, child, fields.get(key))
         if self.expander is not None:
             for key, child in self.expander.extra_children(path, value, parent):
-                self._append(element, key, child, None, value, path + (key,))
+                if key == "record" and isinstance(child, dict):
+                    element.append(self._record_element(child, path, value))
+                else:
+                    self._append(element, key, child, None, value, path + (key,))
+
+    def _record_element(
+        self, record: dict[str, Any], path: tuple[str, ...], owner: dict[str, Any]
+    ) -> etree._Element:
+        """A fetched record's element. The same record (one company under many transactions) is
+        built once and copied in C; the expander hands out one object per distinct record."""
+        cached = self._records.get(id(record))
+        if cached is None:
+            template = etree.Element("record")
+            self._fill(template, record, None, path + ("record",), owner)
+            cached = self._records[id(record)] = (record, template)  # holding record keeps its id unique
+        return copy.deepcopy(cached[1])
 
     def _append(
         self,
@@ -247,12 +278,14 @@ class GLExportXmlWriter:
         elif isinstance(value, float):  # never produced by our parser; kept exact as Python prints it
             element.text = format_number(Decimal(repr(value)))
         else:
-            element.text = self._clean(str(value)) or None
+            element.text = self._clean(str(value))
 
-    def _clean(self, text: str) -> str:
+    def _clean(self, text: str) -> str | None:
+        if _INVALID_XML_CHARS.search(text) is None:
+            return text or None
         cleaned, removed = _INVALID_XML_CHARS.subn("", text)
         self.stats.removed_characters += removed
-        return cleaned
+        return cleaned or None
 
 
 def _is_empty(value: Any) -> bool:
@@ -260,6 +293,7 @@ def _is_empty(value: Any) -> bool:
 
 
 _CHECKED_TAGS: set[str] = set()
+_NO_FIELDS: dict[str, schema.Field] = {}
 
 
 def _tag(name: str) -> str:

@@ -113,8 +113,8 @@ class _Parser:
         token = self.take()
         op = token[1].lower()
         if token[0] == "word" and op == "in":
-            values = self.value_list()
-            test = lambda v: any(_equal(v, x) for x in values)  # noqa: E731
+            values = {_comparable(x) for x in self.value_list()}  # a set: id lists run to hundreds
+            test = lambda v: _comparable(v) in values  # noqa: E731
         elif token[0] == "word" and op in ("like", "contains"):
             pattern = self.value()
             if not isinstance(pattern, str):
@@ -183,6 +183,13 @@ def _normalize(value: Any) -> Any:
             return value.lower()
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=None)
     return value
+
+
+def _comparable(value: Any) -> Any:
+    normalized = _normalize(value)
+    if isinstance(normalized, datetime):
+        return normalized.replace(tzinfo=None)
+    return normalized
 
 
 def _equal(left: Any, right: Any) -> bool:

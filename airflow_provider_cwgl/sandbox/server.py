@@ -27,7 +27,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from airflow_provider_cwgl.sandbox import conditions
 from airflow_provider_cwgl.sandbox.faults import Faults, RequestLog
 from airflow_provider_cwgl.sandbox.jsonio import dumps, loads
-from airflow_provider_cwgl.sandbox.store import UNPOSTED_ENDPOINT, ExportFilter, SandboxStore
+from airflow_provider_cwgl.sandbox.store import (
+    BASE_PLACEHOLDER,
+    UNPOSTED_ENDPOINT,
+    ExportFilter,
+    SandboxStore,
+)
 
 MAX_URL_LENGTH = 2000
 MAX_PAGE_SIZE = 1000
@@ -282,7 +287,7 @@ class Sandbox:
         if tail is not None and tail.isdigit():
             for record in records:
                 if str(record.get("id")) == tail:
-                    return CWResponse(_with_info(record, base))
+                    return _json_response(record, base)
             return error(404, "NotFound", f"Record {tail} was not found.")
         if params.get("conditions"):
             predicate = conditions.parse(params["conditions"])
@@ -317,7 +322,7 @@ class Sandbox:
         if page < last_page:
             links.append(link(page + 1, "next"))
         links.append(link(last_page, "last"))
-        return CWResponse([_with_info(r, base) for r in chunk], headers={"Link": ", ".join(links)})
+        return _json_response(chunk, base, headers={"Link": ", ".join(links)})
 
     def _export_filter(self, body: Any) -> ExportFilter | Response:
         if not isinstance(body, dict):
@@ -478,9 +483,10 @@ def _stream(chunks: Any, status: int = 200) -> Response:
     return StreamingResponse(body(), status_code=status, media_type="application/json")
 
 
-def _with_info(record: dict[str, Any], base: str) -> dict[str, Any]:
-    text = dumps(record).replace("__CWBASE__/", base)
-    return loads(text)
+def _json_response(content: Any, base: str, headers: dict[str, str] | None = None) -> Response:
+    """Records as ConnectWise sends them: ``_info`` hrefs made absolute for this server."""
+    text = dumps(content).replace(BASE_PLACEHOLDER, base)
+    return Response(text, media_type="application/json", headers=headers)
 
 
 def _trim(record: dict[str, Any], fields: list[str]) -> dict[str, Any]:
