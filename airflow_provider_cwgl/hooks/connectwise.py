@@ -75,6 +75,32 @@ class ConnectWiseHook(BaseHook):
         }
 
 
+# Connection extras that tune retries -> RetryPolicy fields.
+_RETRY_EXTRAS = {
+    "max_attempts": ("max_attempts", int),
+    "retry_backoff": ("backoff_base", float),
+    "retry_backoff_max": ("backoff_max", float),
+    "retry_after_default": ("default_retry_after", float),
+}
+
+
+def _retry_policy(extra: dict[str, Any]) -> RetryPolicy:
+    """Retries from the connection's extras (``max_attempts``, ``retry_backoff``, ...), else defaults."""
+    values: dict[str, Any] = {}
+    for key, (name, kind) in _RETRY_EXTRAS.items():
+        if extra.get(key) in (None, ""):
+            continue
+        try:
+            values[name] = kind(extra[key])
+        except (TypeError, ValueError) as exc:
+            raise ConnectWiseConfigError(f"extra.{key}", f"must be a number, got {extra[key]!r}") from exc
+    try:
+        return RetryPolicy(**values)
+    except ConnectWiseConfigError as exc:
+        extra_name = next((k for k, (n, _) in _RETRY_EXTRAS.items() if n == exc.setting), exc.setting)
+        raise ConnectWiseConfigError(f"extra.{extra_name}", exc.problem) from None
+
+
 # Settings names -> the connection fields a user edits.
 _CONNECTION_FIELD = {
     "host": "host (the ConnectWise site)",
@@ -128,7 +154,7 @@ def _settings_from_connection(conn: Any, retry: RetryPolicy | None) -> ConnectWi
         codebase=extra.get("codebase") or None,
         api_version=str(extra["api_version"]) if extra.get("api_version") else None,
         timeout=timeout_value,
-        retry=retry or RetryPolicy(),
+        retry=retry or _retry_policy(extra),
     )
     token = base64.b64encode(f"{settings.basic_username}:{settings.private_key}".encode()).decode()
     mask_secret(token)

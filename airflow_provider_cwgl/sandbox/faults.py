@@ -27,6 +27,7 @@ class FaultRule:
     malformed: bool = False
     latency: float = 0.0
     slow_body: float = 0.0
+    move_codebase: str | None = None  # the tenant moves to this codebase; the old URL now gives 404
     times: int | None = None
     rate: float | None = None
     hits: int = 0
@@ -45,6 +46,7 @@ class Fault:
     drop: bool = False
     malformed: bool = False
     slow_body: float = 0.0
+    move_codebase: str | None = None
 
 
 class Faults:
@@ -73,6 +75,7 @@ class Faults:
         status = retry_after = None
         drop = malformed = False
         slow = 0.0
+        move: str | None = None
         with self._lock:
             for rule in self._rules:
                 if not rule.matches(method, path):
@@ -86,9 +89,10 @@ class Faults:
                 slow = max(slow, rule.slow_body)
                 drop = drop or rule.drop
                 malformed = malformed or rule.malformed
+                move = move or rule.move_codebase
                 if rule.status is not None and status is None:
                     status, retry_after = rule.status, rule.retry_after
-        return Fault(latency, status, retry_after, drop, malformed, slow)
+        return Fault(latency, status, retry_after, drop, malformed, slow, move)
 
 
 _ID_SEGMENT = re.compile(r"/\d+(?=/|$)")

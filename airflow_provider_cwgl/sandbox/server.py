@@ -560,6 +560,11 @@ class _FaultMiddleware:
             fault = sandbox.faults.for_request(scope["method"], api_path)
             if fault.latency:
                 await asyncio.sleep(fault.latency)
+            if fault.move_codebase:
+                sandbox.codebase = fault.move_codebase
+                response = error(404, "NotFound", "The resource cannot be found.")
+                await response(scope, logged_receive, logged_send)
+                return
             if fault.status is not None:
                 headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
                 if fault.status == 429:
