@@ -33,7 +33,7 @@ class ObjectStorageOutput:
         try:
             with os.fdopen(fd, "wb") as handle:
                 yield handle
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # No mkdir: object stores have no folders, and s3fs would create a missing bucket.
             # put_file uploads in one request or one multipart upload that completes only at the end.
             self.path.fs.put_file(tmp, self.path.path)
         finally:

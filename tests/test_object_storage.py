@@ -1,0 +1,116 @@
+"""Output to object storage: a real S3 API on loopback (moto's server mode) through Airflow's
+ObjectStoragePath and the Amazon provider's s3fs support."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_cwgl.glexport import xml_writer
+from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
+from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
+from airflow_provider_cwgl.sandbox import Sandbox
+
+moto_server = pytest.importorskip("moto.server")
+boto3 = pytest.importorskip("boto3")
+BUCKET = "gl-exports"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    client.create_bucket(Bucket=BUCKET)
+    for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        client.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    connection = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_S3_TEST", json.dumps(connection))
+    return client
+
+
+@pytest.fixture
+def connected(cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(cw_sandbox.connection()))
+    return cw_sandbox
+
+
+def keys(s3: Any) -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
+
+
+def export(output_file: str, **settings: Any) -> dict[str, Any]:
+    settings = {
+        "export_unposted_procurement": True,
+        "thru_date": "2026-03-01",
+        "references_to_fetch": ["customer/company"],
+        **settings,
+    }
+    return GLBatchExportOperator(task_id="export", output_file=output_file, **settings).execute({})
+
+
+def test_export_to_s3_equals_the_local_file(connected: Sandbox, s3: Any, tmp_path: Path) -> None:
+    local = export(str(tmp_path / "glexport.xml"))
+    remote = export(f"s3://{BUCKET}/gl/2026-03-01/glexport.xml", output_conn_id="aws_s3_test")
+    body = s3.get_object(Bucket=BUCKET, Key="gl/2026-03-01/glexport.xml")["Body"].read()
+    assert body == (tmp_path / "glexport.xml").read_bytes()
+    assert remote["sha256"] == local["sha256"] and remote["output"].endswith(
+        "gl-exports/gl/2026-03-01/glexport.xml"
+    )
+    # The batch step can read the export back from S3.
+    result = GLBatchCreateOperator(
+        task_id="b",
+        export_file=f"s3://{BUCKET}/gl/2026-03-01/glexport.xml",
+        export_file_conn_id="aws_s3_test",
+        batch_identifier="S3-1",
+    ).execute({})
+    assert result["records"] == len(remote["gl_entry_ids"])
+
+
+def test_failure_half_way_leaves_no_object(
+    connected: Sandbox, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = xml_writer.GLExportXmlWriter._write_item
+    calls = []
+
+    def failing(self: xml_writer.GLExportXmlWriter, *args: Any) -> None:
+        calls.append(1)
+        if len(calls) == 10:
+            raise OSError("worker lost its disk")
+        original(self, *args)
+
+    monkeypatch.setattr(xml_writer.GLExportXmlWriter, "_write_item", failing)
+    with pytest.raises(OSError, match="worker lost its disk"):
+        export(f"s3://{BUCKET}/gl/2026-03-02/glexport.xml", output_conn_id="aws_s3_test")
+    assert keys(s3) == []
+
+
+def test_failed_run_keeps_the_previous_object(connected: Sandbox, s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="gl/x/glexport.xml", Body=b"previous export")
+    connected.faults.add(path="finance/accounting/export", status=400)
+    with pytest.raises(Exception, match="HTTP 400"):
+        export(f"s3://{BUCKET}/gl/x/glexport.xml", output_conn_id="aws_s3_test")
+    assert s3.get_object(Bucket=BUCKET, Key="gl/x/glexport.xml")["Body"].read() == b"previous export"
+    assert keys(s3) == ["gl/x/glexport.xml"]
