@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test e2e lint format bench clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ format: $(INSTALLED)
 
 test: lint
 	$(BIN)/pytest
+
+# The Airflow UI in headless Chromium (Debian's package; installed here if missing, as root).
+e2e: $(INSTALLED)
+	test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,e2e]'
+	$(BIN)/pytest -m e2e tests/e2e
 
 demo: $(INSTALLED)
 	$(BIN)/python scripts/demo.py
