@@ -41,47 +41,42 @@ class ObjectStorageOutput:
                 os.unlink(tmp)
 
 
-def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalOutput | ObjectStorageOutput:
-    """Validate ``output_file`` and say where it goes, before any request is made."""
-    if isinstance(output_file, ObjectStoragePath):
-        path = output_file
-    elif isinstance(output_file, (str, os.PathLike)) and str(output_file).strip():
-        text = str(output_file).strip()
-        scheme = urlsplit(text).scheme if "://" in text else ""
-        if scheme in LOCAL_SCHEMES:
-            local = LocalOutput(text.split("://", 1)[1] if scheme else text)
-            try:
-                local.check()
-            except OSError as exc:
-                raise ExportSettingError("output_file", f"cannot write {local.describe()}: {exc}") from exc
-            return local
-        try:
-            path = ObjectStoragePath(text, conn_id=output_conn_id)
-        except Exception as exc:  # an unknown scheme or a missing filesystem package
-            raise ExportSettingError(
-                "output_file", f"cannot use {text!r}: {exc} (a local path, file://, or an object-storage URL)"
-            ) from exc
-    else:
-        raise ExportSettingError("output_file", f"expected a file path or URL, got {output_file!r}")
-    if path.protocol in LOCAL_SCHEMES:
-        return output_target(path.path)
-    return ObjectStorageOutput(path)
-
-
-@contextmanager
-def open_for_reading(location: Any, conn_id: str | None = None) -> Iterator[IO[bytes]]:
-    """Open an earlier export (local path, ``file://`` or object-storage URL) for reading."""
+def resolve_location(location: Any, conn_id: str | None, setting: str) -> str | ObjectStoragePath:
+    """A local path (``/x``, ``file:///x``) as a plain string, or an object-storage path."""
     if isinstance(location, ObjectStoragePath):
         path = location
     elif isinstance(location, (str, os.PathLike)) and str(location).strip():
         text = str(location).strip()
         scheme = urlsplit(text).scheme if "://" in text else ""
         if scheme in LOCAL_SCHEMES:
-            with open(text.split("://", 1)[1] if scheme else text, "rb") as handle:
-                yield handle
-            return
-        path = ObjectStoragePath(text, conn_id=conn_id)
+            return text.split("://", 1)[1] if scheme else text
+        try:
+            path = ObjectStoragePath(text, conn_id=conn_id)
+        except Exception as exc:  # an unknown scheme or a missing filesystem package
+            raise ExportSettingError(
+                setting, f"cannot use {text!r}: {exc} (a local path, file://, or an object-storage URL)"
+            ) from exc
     else:
-        raise ExportSettingError("export_file", f"expected a file path or URL, got {location!r}")
-    with path.open("rb") as handle:
+        raise ExportSettingError(setting, f"expected a file path or URL, got {location!r}")
+    return path.path if path.protocol in LOCAL_SCHEMES else path
+
+
+def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalOutput | ObjectStorageOutput:
+    """Validate ``output_file`` and say where it goes, before any request is made."""
+    location = resolve_location(output_file, output_conn_id, "output_file")
+    if isinstance(location, ObjectStoragePath):
+        return ObjectStorageOutput(location)
+    local = LocalOutput(location)
+    try:
+        local.check()
+    except OSError as exc:
+        raise ExportSettingError("output_file", f"cannot write {local.describe()}: {exc}") from exc
+    return local
+
+
+@contextmanager
+def open_for_reading(location: Any, conn_id: str | None = None) -> Iterator[IO[bytes]]:
+    """Open an earlier export (local path, ``file://`` or object-storage URL) for reading."""
+    resolved = resolve_location(location, conn_id, "export_file")
+    with resolved.open("rb") if isinstance(resolved, ObjectStoragePath) else open(resolved, "rb") as handle:
         yield handle
