@@ -190,6 +190,15 @@ class ReferencePlan:
             first = False
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One list request: ``path`` filtered by ``field in (...)`` the keys' values (None: list all)."""
+
+    path: str
+    field: str | None
+    keys: list[Key]
+
+
 @dataclass
 class _Stats:
     requests: int = 0
@@ -334,41 +343,40 @@ class ReferenceResolver:
                 for child in node.children.values():
                     self._want(child, obj)
 
-    def _plan_requests(self, keys: list[Key]) -> list[tuple[str, str, dict[str, Any], list[Key]]]:
-        """Group keys into requests: (path, conditions field, params, keys answered)."""
-        by_list: dict[tuple[str, str], list[Key]] = defaultdict(list)
-        units: list[tuple[str, str, dict[str, Any], list[Key]]] = []
+    def _plan_requests(self, keys: list[Key]) -> list[_Request]:
+        """Group keys into requests: one per sub-collection parent, else ``field in (...)`` chunks."""
+        by_list: dict[tuple[str, str], dict[str, Key]] = defaultdict(dict)
+        requests: list[_Request] = []
         for key in keys:
+            if key[0] == "children":
+                requests.append(_Request(key[1].format(key[2]), None, [key]))
+                continue
             if key[0] == "get":
-                by_list[(key[1], "id")].append(key)
+                path, field_name = key[1], "id"
             elif key[0] == "site":
-                by_list[(SITES.format(key[1]), "id")].append(key)
-            elif key[0] == "number":
-                by_list[(key[1], key[2])].append(key)
-            elif key[0] == "children":
-                units.append((key[1].format(key[2]), "", {}, [key]))
-        for (path, field_name), group in by_list.items():
-            values = [_literal(k[-1]) for k in group]
-            for chunk in chunk_values(self.client.base_url + path, field_name, values):
-                chunk_set = set(chunk)
-                units.append((path, field_name, {}, [k for k in group if _literal(k[-1]) in chunk_set]))
-        return units
+                path, field_name = SITES.format(key[1]), "id"
+            else:  # ("number", endpoint, field, value)
+                path, field_name = key[1], key[2]
+            by_list[(path, field_name)][_literal(key[-1])] = key
+        for (path, field_name), by_value in by_list.items():
+            for chunk in chunk_values(self.client.base_url + path, field_name, list(by_value)):
+                requests.append(_Request(path, field_name, [by_value[value] for value in chunk]))
+        return requests
 
-    def _run_unit(self, unit: tuple[str, str, dict[str, Any], list[Key]]) -> dict[Key, Any]:
-        path, field_name, _, keys = unit
+    def _run_unit(self, request: _Request) -> dict[Key, Any]:
         found: dict[Key, Any] = {}
         try:
-            if not field_name:  # a sub-collection listed per parent
-                found[keys[0]] = self._list(path, None)
+            if request.field is None:  # a sub-collection listed per parent
+                found[request.keys[0]] = self._list(request.path, None)
                 return found
-            wanted = {_literal(k[-1]): k for k in keys}
-            conditions = f"{field_name} in ({','.join(wanted)})"
-            for record in self._list(path, conditions):
-                key = wanted.get(_literal(record.get(field_name)))
+            wanted = {_literal(k[-1]): k for k in request.keys}
+            conditions = f"{request.field} in ({','.join(wanted)})"
+            for record in self._list(request.path, conditions):
+                key = wanted.get(_literal(record.get(request.field)))
                 if key is not None and key not in found:
                     found[key] = record
         except ConnectWiseError as exc:
-            if exc.status != 404:
+            if exc.status != 404:  # a parent that no longer exists: its children are missing
                 raise
         return found
 
