@@ -17,6 +17,7 @@ leaves its reference as it was and is counted and logged as a warning.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -520,7 +521,7 @@ def _ref_key(name: str, ref: dict[str, Any], parent: dict[str, Any]) -> Key | No
         (v for k, v in (ref.get("_info") or {}).items() if k.endswith("_href") and isinstance(v, str)), None
     )
     if href:
-        key = _key_from_path(path_of(href))
+        key = _key_from_href(href)
         if key is not None:
             return key
     endpoint = FIELD_ENDPOINTS.get(name)
@@ -531,6 +532,12 @@ def _ref_key(name: str, ref: dict[str, Any], parent: dict[str, Any]) -> Key | No
         company_id = company.get("id") if isinstance(company, dict) else None
         return ("site", company_id, ref["id"]) if _is_id(company_id) else None
     return ("get", endpoint, ref["id"])
+
+
+@functools.lru_cache(maxsize=65536)
+def _key_from_href(href: str) -> Key | None:
+    # The same hrefs recur on every line of an export; parse each once.
+    return _key_from_path(path_of(href))
 
 
 _SITE_PATH = re.compile(r"^company/companies/(\d+)/sites/(\d+)$")

@@ -111,19 +111,40 @@ def iter_root(source: IO[bytes]) -> Iterator[tuple[str, Any, bool]]:
 
 
 def _build(event: str, value: Any, events: Iterator[tuple[str, str, Any]]) -> Any:
-    if event not in ("start_map", "start_array"):
+    """Build one JSON value from the event stream (ijson's ObjectBuilder, inlined: this loop runs
+    once per JSON token of the whole export, and a method call per token costs more than the rest)."""
+    if event == "start_map":
+        root: Any = {}
+    elif event == "start_array":
+        root = []
+    else:
         return value
-    builder = ijson.ObjectBuilder()
-    builder.event(event, value)
-    depth = 1
+    stack: list[Any] = [root]
+    keys: list[Any] = [None]
     for _, ev, val in events:
-        builder.event(ev, val)
-        if ev in ("start_map", "start_array"):
-            depth += 1
-        elif ev in ("end_map", "end_array"):
-            depth -= 1
-            if depth == 0:
-                return builder.value
+        top = stack[-1]
+        if ev == "map_key":
+            keys[-1] = val
+            continue
+        if ev == "end_map" or ev == "end_array":
+            stack.pop()
+            keys.pop()
+            if not stack:
+                return root
+            continue
+        if ev == "start_map":
+            child: Any = {}
+        elif ev == "start_array":
+            child = []
+        else:
+            child = val
+        if top.__class__ is dict:
+            top[keys[-1]] = child
+        else:
+            top.append(child)
+        if ev == "start_map" or ev == "start_array":
+            stack.append(child)
+            keys.append(None)
     raise ValueError("the GLExport document ends early")
 
 
