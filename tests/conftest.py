@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -18,7 +20,7 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 import pytest  # noqa: E402
 
 from airflow_provider_cwgl.connectwise import ConnectWiseSettings, RetryPolicy  # noqa: E402
-from airflow_provider_cwgl.sandbox import Sandbox  # noqa: E402
+from airflow_provider_cwgl.sandbox import DEFAULT_CREDENTIALS, Sandbox  # noqa: E402
 
 pytest_plugins = ["airflow_provider_cwgl.sandbox.pytest_plugin"]
 
@@ -39,6 +41,18 @@ def settings_for(sandbox: Sandbox, **overrides: object) -> ConnectWiseSettings:
     }
     values.update(overrides)
     return ConnectWiseSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def no_secrets_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every test: the sandbox's private key, Basic auth value and client id never reach a log."""
+    yield
+    creds = DEFAULT_CREDENTIALS
+    token = base64.b64encode(f"{creds['company_id']}+{creds['public_key']}:{creds['private_key']}".encode())
+    # caplog.text is per phase; in teardown it is empty, so read the setup and call records.
+    logged = "\n".join(r.getMessage() for phase in ("setup", "call") for r in caplog.get_records(phase))
+    for secret in (creds["private_key"], creds["client_id"], token.decode()):
+        assert secret not in logged, "a secret reached the logs"
 
 
 @pytest.fixture

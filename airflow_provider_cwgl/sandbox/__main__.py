@@ -30,6 +30,16 @@ def main(argv: list[str] | None = None) -> int:
         help="generated documents are dated in the 30 days up to this date (default 2026-03-01)",
     )
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every request")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        type=json.loads,
+        metavar="JSON",
+        help='a fault rule, repeatable, e.g. \'{"path": "company/*", "status": 503, "rate": 0.1}\' '
+        "(fields: path, method, status, retry_after, drop, malformed, latency, slow_body, move_codebase, "
+        "times, rate); more can be added later with POST /_sandbox/faults",
+    )
     parser.add_argument("--print-connection", choices=["json", "uri"], default="json")
     args = parser.parse_args(argv)
     if args.scale == "sample":
@@ -38,7 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         store = generated_store(seed=args.seed, transactions=int(args.scale), anchor=args.anchor)
     else:
         parser.error("--scale takes 'sample' or a number of transactions")
-    sandbox = Sandbox(store, host=args.host, port=args.port, faults=Faults(latency=args.latency_ms / 1000))
+    faults = Faults(latency=args.latency_ms / 1000)
+    for rule in args.fault:
+        try:
+            faults.add(**rule)
+        except TypeError as exc:
+            parser.error(f"--fault {json.dumps(rule)}: {exc}")
+    sandbox = Sandbox(store, host=args.host, port=args.port, faults=faults)
     sandbox.start()
     conn = sandbox.connection()
     if args.print_connection == "json":
