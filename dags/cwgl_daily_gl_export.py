@@ -24,12 +24,10 @@ from airflow.sdk import DAG, CronTriggerTimetable, Param
 
 from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
+from airflow_provider_cwgl.templates import BUSINESS_DAY
 
 OUTPUT_ROOT = os.environ.get("CWGL_OUTPUT_ROOT") or str(Path.home() / "cwgl-exports")
 
-# The business day a run is about: its logical date, or (no logical date: an Airflow 3 manual
-# trigger) the day it was asked to run. `default(..., true)` also covers a None logical date.
-BUSINESS_DAY = "(logical_date | default(dag_run.run_after, true) | ds)"
 
 with DAG(
     dag_id="cwgl_daily_gl_export",

@@ -19,9 +19,9 @@ from airflow.sdk import DAG, CronTriggerTimetable, task
 
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
+from airflow_provider_cwgl.templates import BUSINESS_DAY
 
 OUTPUT_ROOT = os.environ.get("CWGL_OUTPUT_ROOT") or str(Path.home() / "cwgl-exports")
-BUSINESS_DAY = "(logical_date | default(dag_run.run_after, true) | ds)"
 
 with DAG(
     dag_id="cwgl_gl_export_and_post",
