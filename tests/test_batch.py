@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -114,7 +114,6 @@ def test_empty_export_creates_no_batch(connected: Sandbox, tmp_path: Path) -> No
 
 
 def test_reexport_reproduces_the_original_file(connected: Sandbox, tmp_path: Path) -> None:
-    export(tmp_path, "original.xml", export_unposted_expenses=False, export_unposted_procurement=False)
     summary = export(
         tmp_path, "original.xml", export_unposted_expenses=False, export_unposted_procurement=False
     )
@@ -193,6 +192,6 @@ def test_default_identifier_from_run_context(connected: Sandbox, tmp_path: Path)
 
     from airflow.sdk import timezone
 
-    context: Callable = {"dag_run": Run(), "logical_date": timezone.datetime(2026, 3, 1)}  # type: ignore[assignment]
+    context: dict[str, Any] = {"dag_run": Run(), "logical_date": timezone.datetime(2026, 3, 1)}
     result = GLBatchCreateOperator(task_id="b", export_summary=summary).execute(context)  # type: ignore[arg-type]
     assert result["batch_identifier"].startswith("cwgl-20260301-IEP-")

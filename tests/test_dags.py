@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.models.dagrun import DagRun
+from airflow.sdk import DAG
 from lxml import etree
 
 from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
@@ -24,18 +28,16 @@ def airflow_db() -> None:
 
 
 @pytest.fixture(scope="module")
-def dagbag():  # noqa: ANN201 - Airflow's DagBag
-    from airflow.dag_processing.dagbag import DagBag
-
+def dagbag() -> DagBag:
     return DagBag(dag_folder=str(DAGS))
 
 
-def test_every_dag_file_imports(dagbag) -> None:  # noqa: ANN001
+def test_every_dag_file_imports(dagbag: DagBag) -> None:
     assert not dagbag.import_errors
     assert {"cwgl_daily_gl_export", "cwgl_gl_export_and_post"} <= set(dagbag.dag_ids)
 
 
-def test_daily_schedule_and_params(dagbag) -> None:  # noqa: ANN001
+def test_daily_schedule_and_params(dagbag: DagBag) -> None:
     from airflow.sdk import CronTriggerTimetable
 
     dag = dagbag.dags["cwgl_daily_gl_export"]
@@ -54,7 +56,9 @@ def test_daily_schedule_and_params(dagbag) -> None:  # noqa: ANN001
     assert dag.default_args["retries"] >= 1
 
 
-def _run(dag, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **kwargs):  # noqa: ANN001, ANN202
+def _run(
+    dag: DAG, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **kwargs: Any
+) -> DagRun:
     from airflow.utils.state import DagRunState
 
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(sandbox.connection()))
@@ -71,10 +75,10 @@ def _transaction_ids(path: Path) -> set[int]:
 
 def test_two_logical_dates_give_two_files_by_thru_date(
     airflow_db: None,
-    dagbag,
+    dagbag: DagBag,
     cw_sandbox: Sandbox,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,  # noqa: ANN001
+    tmp_path: Path,
 ) -> None:
     from airflow.sdk import timezone
 
@@ -101,10 +105,10 @@ def test_two_logical_dates_give_two_files_by_thru_date(
 
 def test_run_without_logical_date_uses_the_trigger_day(
     airflow_db: None,
-    dagbag,
+    dagbag: DagBag,
     cw_sandbox: Sandbox,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,  # noqa: ANN001
+    tmp_path: Path,
 ) -> None:
     dag = dagbag.dags["cwgl_daily_gl_export"]
     run = _run(dag, cw_sandbox, monkeypatch, tmp_path, logical_date=None)
@@ -117,10 +121,10 @@ def test_run_without_logical_date_uses_the_trigger_day(
 
 def test_params_override_the_defaults(
     airflow_db: None,
-    dagbag,
+    dagbag: DagBag,
     cw_sandbox: Sandbox,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,  # noqa: ANN001
+    tmp_path: Path,
 ) -> None:
     from airflow.sdk import timezone
 
@@ -155,10 +159,10 @@ def test_params_override_the_defaults(
 
 def test_export_load_and_post_flow(
     airflow_db: None,
-    dagbag,
+    dagbag: DagBag,
     cw_sandbox: Sandbox,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,  # noqa: ANN001
+    tmp_path: Path,
 ) -> None:
     from airflow.sdk import timezone
 
