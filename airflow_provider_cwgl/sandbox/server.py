@@ -59,10 +59,20 @@ def error(
 
 
 class CWResponse(Response):
+    """JSON as ConnectWise sends it: exact decimals; with ``base``, stored ``_info`` hrefs made
+    absolute for this server."""
+
     media_type = "application/json"
 
-    def __init__(self, content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> None:
-        super().__init__(dumps(content), status_code=status_code, headers=headers)
+    def __init__(
+        self,
+        content: Any,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+        base: str | None = None,
+    ) -> None:
+        text = dumps(content)
+        super().__init__(text.replace(BASE_PLACEHOLDER, base) if base else text, status_code, headers)
 
 
 class Sandbox:
@@ -287,7 +297,7 @@ class Sandbox:
         if tail is not None and tail.isdigit():
             for record in records:
                 if str(record.get("id")) == tail:
-                    return _json_response(record, base)
+                    return CWResponse(record, base=base)
             return error(404, "NotFound", f"Record {tail} was not found.")
         if params.get("conditions"):
             predicate = conditions.parse(params["conditions"])
@@ -322,7 +332,7 @@ class Sandbox:
         if page < last_page:
             links.append(link(page + 1, "next"))
         links.append(link(last_page, "last"))
-        return _json_response(chunk, base, headers={"Link": ", ".join(links)})
+        return CWResponse(chunk, base=base, headers={"Link": ", ".join(links)})
 
     def _export_filter(self, body: Any) -> ExportFilter | Response:
         if not isinstance(body, dict):
@@ -481,12 +491,6 @@ def _stream(chunks: Any, status: int = 200) -> Response:
         yield "".join(buffer).encode()
 
     return StreamingResponse(body(), status_code=status, media_type="application/json")
-
-
-def _json_response(content: Any, base: str, headers: dict[str, str] | None = None) -> Response:
-    """Records as ConnectWise sends them: ``_info`` hrefs made absolute for this server."""
-    text = dumps(content).replace(BASE_PLACEHOLDER, base)
-    return Response(text, media_type="application/json", headers=headers)
 
 
 def _trim(record: dict[str, Any], fields: list[str]) -> dict[str, Any]:
