@@ -23,6 +23,8 @@ from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.glexport.batch import BatchCreator, ids_from_summary
 from airflow_provider_cwgl.glexport.exporter import GLExporter
 from airflow_provider_cwgl.glexport.output import LocalOutput
+from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
+from airflow_provider_cwgl.glexport.references import FIELD_ALIASES, SUB_COLLECTIONS, Node, ReferencePlan
 from airflow_provider_cwgl.glexport.request import ExportRequest
 from airflow_provider_cwgl.sandbox import Sandbox, catalogue, generated_store, sample_store
 
@@ -243,3 +245,107 @@ def test_the_catalogue_keeps_its_source() -> None:
     assert "2025.1" in raw["source"]
     path = Path(catalogue.__file__).parent / catalogue.CATALOGUE_FILE
     assert path.stat().st_size < 400_000  # trimmed to what the provider and its sandbox use
+
+
+# The record each reference type points at, written out from the API's model names (test-side).
+REFERENCE_RECORDS = {
+    "CompanyReference": ("company/companies", "Company"),
+    "MemberReference": ("system/members", "Member"),
+    "CompanyTypeReference": ("company/companies/types", "CompanyType"),
+    "ContactReference": ("company/contacts", "Contact"),
+    "SiteReference": ("company/companies/{}/sites", "CompanySite"),
+    "BillingTermsReference": ("finance/billingTerms", "BillingTerm"),
+    "TaxCodeReference": ("finance/taxCodes", "TaxCode"),
+    "CurrencyReference": ("finance/currencies", "FinanceCurrency"),
+    "ProjectReference": ("project/projects", "Project"),
+    "PurchaseOrderReference": ("procurement/purchaseorders", "PurchaseOrder"),
+    "IvItemReference": ("procurement/catalog", "CatalogItem"),
+    "ProductReference": ("procurement/products", "ProductItem"),
+    "WarehouseReference": ("procurement/warehouses", "Warehouse"),
+    "WarehouseBinReference": ("procurement/warehouseBins", "WarehouseBin"),
+    "ShipmentMethodReference": ("procurement/shipmentmethods", "ShipmentMethod"),
+    "ClassificationReference": ("expense/classifications", "Classification"),
+    "SystemLocationReference": ("system/locations", "Location"),
+    "AgreementReference": ("finance/agreements", "Agreement"),
+}
+# Paths whose field API 2025.1 does not have as a reference: the engine warns and counts them.
+ABSENT_IN_2025_1 = {
+    "transaction/shipContact",
+    "expenseBill/detailItem/taxCode",
+    "inventoryTransfer/shipmentMethod",
+    "inventoryTransfer/taxCode",
+}
+
+
+def _record_model(endpoint: str) -> str:
+    found = catalogue.endpoint("GET", endpoint.format(1) + "/1")
+    assert found is not None, endpoint
+    return found[1]
+
+
+def _reads(plan: ReferencePlan) -> dict[str, tuple[str, str, Node]]:
+    """For each step of the plan: (model it reads from, field, node)."""
+    out: dict[str, tuple[str, str, Node]] = {}
+
+    def visit(node: Node, model: str | None) -> None:
+        for child in node.children.values():
+            if child.kind in ("ref", "via"):
+                read_from = child.model or model
+                out[child.path] = (read_from, child.source, child)
+                field = catalogue.models().get(read_from, {}).get(child.source) if read_from else None
+                is_reference = field is not None and field.type in REFERENCE_RECORDS
+                visit(child, _record_model(child.endpoint) if is_reference else None)
+            elif child.kind == "collection":
+                lists = catalogue.endpoint("GET", SUB_COLLECTIONS[child.name][1].format(1))
+                out[child.path] = (model, "id", child)
+                visit(child, lists[1].removeprefix("[]") if lists else None)
+            else:
+                derived = {
+                    "invoice": "Invoice",
+                    "purchaseOrder": "PurchaseOrder",
+                    "expenseEntry": "ExpenseEntry",
+                }
+                out[child.path] = (model, child.kind, child)
+                visit(child, derived[child.kind])
+
+    for anchor in plan.anchors.values():
+        visit(anchor, None)
+    return out
+
+
+def test_every_reference_path_reads_a_real_field_and_calls_the_right_endpoint() -> None:
+    reads = _reads(ReferencePlan(REFERENCE_PATHS))
+    assert len(REFERENCE_PATHS) == 87
+    absent, checked = set(), 0
+    for path in REFERENCE_PATHS:
+        assert path in reads, f"{path}: not planned"
+        model, source, node = reads[path]
+        if node.kind not in ("ref", "via"):
+            continue  # derived links and sub-collections: checked below
+        fields = catalogue.models()[model]
+        names = [a for a in FIELD_ALIASES.get(source, (source,)) if a in fields]
+        field = fields[names[0]] if names else None
+        if field is None or field.type not in REFERENCE_RECORDS:
+            absent.add(path)
+            continue
+        endpoint, record_model = REFERENCE_RECORDS[field.type]
+        assert node.endpoint == endpoint, (
+            f"{path}: {model}.{source} is {field.type}, read from {node.endpoint}"
+        )
+        assert _record_model(node.endpoint) == record_model, path
+        checked += 1
+    assert absent == ABSENT_IN_2025_1
+    assert checked == 87 - len(ABSENT_IN_2025_1) - 5  # 3 derived links and 2 sub-collections
+
+    # Derived links: the fields they match on exist where the engine reads them.
+    models = catalogue.models()
+    assert models["GLExportTransaction"]["documentNumber"].type == "string"
+    assert models["Invoice"]["invoiceNumber"].type == "string"
+    assert models["GLExportPurchaseTransaction"]["documentNumber"].type == "string"
+    assert models["PurchaseOrder"]["poNumber"].type == "string"
+    bill_line_ids = models["GLExportExpenseBillDetail"]["id"]
+    assert bill_line_ids.array and bill_line_ids.type == "integer"
+    assert _record_model("expense/entries") == "ExpenseEntry"
+    assert _record_model("finance/invoices") == "Invoice"
+    assert catalogue.endpoint("GET", "finance/agreements/1/additions")[1] == "[]Addition"
+    assert catalogue.endpoint("GET", "procurement/purchaseorders/1/lineitems")[1] == "[]PurchaseOrderLineItem"
