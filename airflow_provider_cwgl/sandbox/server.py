@@ -56,9 +56,8 @@ def error(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    # ErrorResponseMessage: ConnectWise leaves ``errors`` out when there are none.
-    body: dict[str, Any] = {"code": code, "message": message, **({"errors": errors} if errors else {})}
-    return CWResponse(body, status, headers)
+    # ErrorResponseMessage; a live ConnectWise sends ``"errors": null`` when there are none.
+    return CWResponse({"code": code, "message": message, "errors": errors}, status, headers)
 
 
 class CWResponse(Response):
