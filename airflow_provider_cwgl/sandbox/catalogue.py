@@ -8,6 +8,7 @@ conformance tests hold everything the sandbox serves to it (``check``).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ def _routes() -> list[tuple[re.Pattern[str], str, str, str]]:
     return routes
 
 
+@functools.lru_cache(maxsize=4096)
 def endpoint(method: str, path: str) -> tuple[str, str] | None:
     """The catalogue's (template, returned model) for a concrete API path, e.g.
     ``GET company/companies/8/sites/7`` -> ``("company/companies/{parentId}/sites/{id}", "CompanySite")``;
@@ -135,22 +137,66 @@ def _is_type(value: Any, kind: str) -> bool:
 
 def record(model: str, values: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     """A record of ``model``: ``values`` in the model's field order, plus every required field the
-    values lack, filled with a value of the right type (deterministic per ``seed``)."""
-    fields = models()[model]
-    unknown = set(values) - set(fields)
+    values lack, filled with a value of the right type (deterministic per ``seed``). A null the
+    model does not allow is left out, as ConnectWise leaves out what a record does not have."""
+    order, required = _layout(model)
+    unknown = [name for name in values if name not in order]
     if unknown:
         raise KeyError(f"{model} has no field(s) {sorted(unknown)}")
+    fields = models()[model]
+    names = [n for n, v in values.items() if v is not None or fields[n].nullable]
+    names += [n for n in required if n not in values]
     out: dict[str, Any] = {}
-    for name, spec in fields.items():
-        if name in values:
-            if values[name] is not None or spec.nullable:
-                out[name] = values[name]
-        elif spec.required:
-            out[name] = [] if spec.array else _filler(spec, seed)
+    for name in sorted(names, key=order.__getitem__):
+        out[name] = values[name] if name in values else _filler(fields[name], seed)
     return out
 
 
+@cache
+def _layout(model: str) -> tuple[dict[str, int], tuple[str, ...]]:
+    fields = models()[model]
+    return {name: i for i, name in enumerate(fields)}, tuple(n for n, f in fields.items() if f.required)
+
+
+def document(model: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A GLExport record of ``model`` as ConnectWise sends one: every scalar field in schema order
+    (empty or zero where not given), references only where given (ConnectWise omits absent ones)."""
+    rows, names = _document_layout(model)
+    if not names.issuperset(values):
+        raise KeyError(f"{model} has no field(s) {sorted(set(values) - names)}")
+    out: dict[str, Any] = {}
+    for name, default, nullable in rows:
+        value = values.get(name, _OMIT)
+        if value is _OMIT or (value is None and not nullable):
+            if default is not _OMIT:
+                out[name] = [] if default is _LIST else default
+        else:
+            out[name] = value
+    return out
+
+
+_OMIT, _LIST = object(), object()
+
+
+@cache
+def _document_layout(model: str) -> tuple[tuple[tuple[str, Any, bool], ...], frozenset[str]]:
+    rows = []
+    for name, spec in models()[model].items():
+        if spec.array:
+            default: Any = _LIST
+        elif spec.type in models() or spec.type == "object":
+            default = _OMIT
+        elif spec.nullable:
+            default = None
+        else:
+            default = {"integer": 0, "number": 0, "boolean": False}.get(spec.type, "")
+        rows.append((name, default, spec.nullable))
+    return tuple(rows), frozenset(models()[model])
+
+
 def _filler(spec: ModelField, seed: int) -> Any:
+    if spec.array:
+        return []
     kind = spec.type
     if kind == "integer":
         return 1 + seed % 9

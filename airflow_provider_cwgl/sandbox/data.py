@@ -28,41 +28,16 @@ EXPENSE_TYPE = {"id": 1, "name": "Travel"}
 DEFAULT_ANCHOR = date(2026, 3, 1)
 
 
-def ordered(model: str, values: dict[str, Any]) -> dict[str, Any]:
-    """A GLExport record of ``model`` as ConnectWise sends one: every scalar field in schema order
-    (empty or zero where not given), references only where given (ConnectWise omits absent ones)."""
-    fields = catalogue.models()[model]
-    unknown = set(values) - set(fields)
-    if unknown:
-        raise KeyError(f"{model} has no field(s) {sorted(unknown)}")
-    out: dict[str, Any] = {}
-    for name, spec in fields.items():
-        value = values.get(name)
-        if value is not None or (name in values and spec.nullable):
-            out[name] = value
-        elif spec.array:
-            out[name] = []
-        elif spec.type in catalogue.models() or spec.type == "object":
-            continue
-        elif spec.nullable:
-            out[name] = None
-        else:
-            out[name] = _EMPTY.get(spec.type, "")
-    return out
-
-
-_EMPTY: dict[str, Any] = {"integer": 0, "number": 0, "boolean": False}
+ordered = catalogue.document
 
 
 def put(
     store: SandboxStore, collection: str, values: dict[str, Any], parent: int | None = None
 ) -> dict[str, Any]:
-    """Store a record as the real endpoint returns it: the ``values`` in its model's field order,
-    with every required field the API declares (generic values where the sandbox has none)."""
-    path = collection.format(parent) if parent is not None else collection
-    found = catalogue.endpoint("GET", f"{path}/{values['id']}")
+    """Store a record as the real endpoint returns it (see ``catalogue.record``)."""
+    found = catalogue.endpoint("GET", collection.format(1) + "/1")
     if found is None:
-        raise KeyError(f"ConnectWise {catalogue.API_VERSION} has no GET {path}/{{id}}")
+        raise KeyError(f"ConnectWise {catalogue.API_VERSION} has no GET {collection}/{{id}}")
     record = catalogue.record(found[1], values, seed=values["id"])
     if parent is not None:
         return store.add_child(collection, parent, record)
@@ -95,7 +70,7 @@ def sample_store() -> SandboxStore:
     raw = loads(resources.files(__package__).joinpath("fixtures/spec_samples.json").read_text("utf-8"))
     store = SandboxStore()
     store.today = date(2026, 3, 1)
-    _sample_references(store)
+    _sample_references(store, raw["records"])
     invoice_export, procurement_export = raw["invoices"], raw["procurement"]
 
     txn = invoice_export["transactions"][0]
@@ -146,100 +121,11 @@ def sample_store() -> SandboxStore:
     return store
 
 
-def _sample_references(store: SandboxStore) -> None:
-    for location_id, name in ((1, "Tampa Office"), (2, "Main")):
-        put(
-            store,
-            "system/locations",
-            {"id": location_id, "name": name, "ownerLevelId": 1, "structureLevel": LOCATION_LEVEL},
-        )
-    for cid, ident, name in (
-        (8, "AngryFoxCo", "Angry Fox, Co."),
-        (3, "CONNECTWISE", "ConnectWise"),
-        (6, "BlueLightCo", "Blue Light, Co."),
-        (134, "ZYNK0001", "Zynk Software Limited GBP"),
-    ):
-        put(
-            store,
-            "company/companies",
-            {"id": cid, "identifier": ident, "name": name, "status": {"id": 1, "name": "Active"}},
-        )
-    for company_id, site_id in ((8, 7), (3, 2), (6, 5), (134, 136)):
-        put(store, SITES, {"id": site_id, "name": "Main", "company": {"id": company_id}}, company_id)
-    put(
-        store,
-        "company/companies/types",
-        {"id": 1, "name": "Customer", "defaultFlag": True, "vendorFlag": False},
-    )
-    put(
-        store,
-        "company/companies/types",
-        {"id": 6, "name": "Vendor", "defaultFlag": False, "vendorFlag": True},
-    )
-    put(
-        store,
-        "company/contacts",
-        {"id": 20, "firstName": "Robert", "lastName": "Storts", "company": {"id": 8}},
-    )
-    put(
-        store,
-        "company/contacts",
-        {"id": 2, "firstName": "Arnie", "lastName": "Bellini", "company": {"id": 3}},
-    )
-    put(
-        store,
-        "company/contacts",
-        {"id": 179, "firstName": "Chris", "lastName": "Hotchkiss", "company": {"id": 134}},
-    )
-    put(store, "finance/billingTerms", {"id": 2, "name": "Net 10", "termsXref": "Net 10", "dueDays": 10})
-    put(
-        store,
-        "finance/taxCodes",
-        {"id": 11, "identifier": "T1", "description": "Standard VAT", "levelOneRate": Decimal("0.2")},
-    )
-    put(store, "procurement/unitOfMeasures", {"id": 2, "name": "Hour"})
-    put(store, "procurement/unitOfMeasures", {"id": 13, "name": "Each"})
-    put(
-        store,
-        "procurement/catalog",
-        {
-            "id": 743,
-            "identifier": "PATCH10",
-            "description": "10ft Patch Cable",
-            "price": Decimal("7"),
-            "cost": Decimal("0.25"),
-        },
-    )
-    put(store, "procurement/subcategories", {"id": 24, "name": "Miscellaneous", "category": PRODUCT_CATEGORY})
-    put(store, "procurement/shipmentmethods", {"id": 9, "name": "USPS Priority"})
-    put(
-        store,
-        "finance/invoices",
-        {
-            "id": 125,
-            "invoiceNumber": "119",
-            "type": "Miscellaneous",
-            "company": {"id": 8, "identifier": "AngryFoxCo"},
-            "billToCompany": ref("company/companies", 8, "company", identifier="AngryFoxCo"),
-            "billingSite": site_ref(8, 7, "Main"),
-            "location": ref("system/locations", 1, "location", name="Tampa Office"),
-            "territory": ref("system/locations", 2, "location", name="Main"),
-            "total": Decimal("10"),
-        },
-    )
-    put(
-        store,
-        "procurement/purchaseorders",
-        {
-            "id": 44,
-            "poNumber": "COMPANYBPO",
-            "vendorCompany": {"id": 3, "identifier": "CONNECTWISE"},
-            "taxCode": ref("finance/taxCodes", 11, "taxCode", name="Standard VAT"),
-            "status": PO_STATUS,
-            "terms": ref("finance/billingTerms", 2, "billingTerms", name="Net 10"),
-            "total": Decimal("12.5"),
-        },
-    )
+def _sample_references(store: SandboxStore, records: dict[str, list[dict[str, Any]]]) -> None:
+    """The records the samples refer to (fixture ``records``); sites are listed per company."""
+    for collection, rows in records.items():
+        for row in rows:
+            put(store, collection, row, row["company"]["id"] if collection == SITES else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,14 +145,9 @@ _FIRST = [
     "Kai",
     "Łukasz",
 ]
+
 _LAST = ["O'Brien", "Müller", "Nguyễn", "Smith & Sons", "Zoë", "Park", "Ødegaard", "García", "Kowalski"]
-_COMPANY_WORDS = [
-    "Angry Fox",
-    "Blue Light",
-    "Café Crème",
-    "Dunder <Mifflin>",
-    "Eagle & Hawk",
-    "Fjörd",
+_COMPANY_WORDS = ["Angry Fox", "Blue Light", "Café Crème", "Dunder <Mifflin>", "Eagle & Hawk", "Fjörd"] + [
     '"Quoted" Systems',
     "Søren IT",
     "Zürich Data",
@@ -275,6 +156,7 @@ _COMPANY_WORDS = [
     "Globex",
     "Initech",
 ]
+
 _LOCATIONS = ["Tampa Office", "London Office", "Sydney Office", "Toronto Office", "Zürich Office"]
 _CURRENCIES = [
     ("USD", "$", "US Dollar"),
@@ -283,6 +165,7 @@ _CURRENCIES = [
     ("CAD", "$", "Canadian Dollar"),
     ("AUD", "$", "Australian Dollar"),
 ]
+
 _TAX_LEVELS = [
     ("T0", Decimal("0")),
     ("T1", Decimal("0.2")),
