@@ -38,6 +38,14 @@ def test_company_info_gives_codebase(cw_sandbox: Sandbox) -> None:
     assert httpx.get(f"{cw_sandbox.url}/login/companyinfo/other").json() is None
 
 
+def test_serves_api_2025_1(cw_sandbox: Sandbox) -> None:
+    info = httpx.get(f"{cw_sandbox.url}/login/companyinfo/cwsandbox", timeout=10).json()
+    assert (info["VersionCode"], info["Codebase"]) == ("v2025.1", "v2025_1/")
+    for response in (api(cw_sandbox).get("system/info"), api(cw_sandbox).get("no/such/endpoint")):
+        assert response.headers["content-type"] == "application/vnd.connectwise.com+json; version=2025.1"
+    assert api(cw_sandbox).get("system/info").json()["version"] == "v2025.1.0"
+
+
 def test_wrong_codebase_is_404(cw_sandbox: Sandbox) -> None:
     client = api(cw_sandbox)
     response = client.get(f"{cw_sandbox.url}/v4_6_release/apis/3.0/system/info")
