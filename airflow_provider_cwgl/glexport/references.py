@@ -11,8 +11,10 @@ How it works, for speed:
    no URL exceeds ConnectWise's 2,000 characters. Each distinct record is fetched once per run.
 3. ``extra_children`` (the XML writer's ``Expander``): hands each reference its record.
 
-A path whose data lacks the field is skipped quietly (debug log). A record that no longer exists
-leaves its reference as it was and is counted and logged as a warning.
+An item without the reference a path reads is counted per path (``skipped_by_path``, debug log); a
+path whose field the API's GLExport model does not have as a reference (API 2025.1 has no
+``inventoryTransfer/taxCode``, for one) and which no item carried gets one warning per run. A record
+that no longer exists leaves its reference as it was and is counted and logged as a warning.
 """
 
 from __future__ import annotations
