@@ -74,6 +74,14 @@ SITE_FIELDS = {"site", "shipSite", "shipToSite", "billToSite", "warehouseSite"}
 
 # ConnectWise 2025 renamed the field the spec (older API) calls shipCompanyType.
 RENAMED = {"transaction/shipCompanyType": "transaction/shipToCompanyType"}
+# Spec paths whose field API 2025.1's GLExport models lack (or hold as text), with the item each is
+# read from: nothing to fetch, one warning per run, counted per path.
+NOT_IN_API = {
+    "transaction/shipContact": "transactions/transaction",
+    "expenseBill/detailItem/taxCode": "expenseBills/expenseBill/detail/detailItem",
+    "inventoryTransfer/shipmentMethod": "inventoryTransfers/inventoryTransfer",
+    "inventoryTransfer/taxCode": "inventoryTransfers/inventoryTransfer",
+}
 
 
 def xpath_for(path: str) -> str:
@@ -118,6 +126,8 @@ def assert_record_matches(record: etree._Element, expected: dict[str, Any]) -> N
 @pytest.fixture(scope="module")
 def full_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[SandboxStore, etree._Element, dict, Any]:
     store = generated_store(transactions=60, seed=3)
+    warnings = _Records(logging.WARNING)
+    logging.getLogger("airflow_provider_cwgl").addHandler(warnings)
     with Sandbox(store) as sandbox, pytest.MonkeyPatch.context() as mp:
         mp.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(sandbox.connection()))
         out = tmp_path_factory.mktemp("refs") / "all.xml"
@@ -129,7 +139,18 @@ def full_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[SandboxStore,
             references_to_fetch=list(REFERENCE_PATHS),
             thru_date="2030-01-01",
         ).execute({})
+        logging.getLogger("airflow_provider_cwgl").removeHandler(warnings)
+        summary["warnings"] = [r.getMessage() for r in warnings.records]
         return store, etree.parse(str(out)).getroot(), summary, sandbox.log
+
+
+class _Records(logging.Handler):
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 def test_every_path_is_in_the_table() -> None:
@@ -141,9 +162,8 @@ def test_each_path_puts_the_record_in_place(full_export: tuple, path: str) -> No
     store, root, _, _ = full_export
     elements = root.findall(xpath_for(path))
     last = path.rsplit("/", 1)[-1]
-    if path == "transaction/shipContact":
-        # ConnectWise 2025 sends shipContact as text: nothing to fetch, skipped quietly.
-        assert elements and all(e.find("record") is None and len(e) == 0 for e in elements)
+    if path in NOT_IN_API:
+        assert all(e.find("record") is None and len(e) == 0 for e in elements)
         return
     if last in ("agreementAdditions", "purchaseOrderItems"):
         parent_path = xpath_for(path).rsplit("/", 2)[0]
@@ -180,20 +200,45 @@ def test_each_path_puts_the_record_in_place(full_export: tuple, path: str) -> No
         assert_record_matches(record, expected)
 
 
+@pytest.mark.parametrize("path", sorted(NOT_IN_API))
+def test_paths_the_api_lacks_warn_once_and_are_counted(full_export: tuple, path: str) -> None:
+    _, root, summary, _ = full_export
+    items = root.findall(NOT_IN_API[path])
+    assert items
+    assert summary["references"]["skipped_by_path"][path] == len(items)
+    named = [w for w in summary["warnings"] if f" {path}: field not present in API 2025.1 data" in w]
+    assert len(named) == 1, summary["warnings"]
+
+
+def test_only_the_paths_the_api_lacks_warn(full_export: tuple) -> None:
+    _, _, summary, _ = full_export
+    warned = {w.split(": ")[1] for w in summary["warnings"] if "field not present in API" in w}
+    assert warned == set(NOT_IN_API)
+
+
 def test_derived_links_follow_connectwise_rules(full_export: tuple) -> None:
     store, root, _, _ = full_export
     for txn in root.findall("transactions/transaction"):
         invoice = txn.find("invoice/record")
         assert invoice.findtext("id") == txn.findtext("id")
         assert invoice.findtext("invoiceNumber") == txn.findtext("documentNumber")
-        bill_to = store.resources["finance/invoices"][int(txn.findtext("id"))]["billToCompany"]
-        assert txn.findtext("billToCompany/id") == str(bill_to["id"])
+        invoice_record = store.resources["finance/invoices"][int(txn.findtext("id"))]
+        assert txn.findtext("billToCompany/id") == str(invoice_record["billToCompany"]["id"])
+        # ConnectWise's Invoice names the bill-to site billingSite; written as the spec's billToSite.
+        assert txn.findtext("billToSite/id") == str(invoice_record["billingSite"]["id"])
+        assert txn.findtext("billToSite/record/name") == invoice_record["billingSite"]["name"]
     for purchase in root.findall("purchaseTransactions/purchaseTransaction"):
         assert purchase.findtext("purchaseOrder/record/poNumber") == purchase.findtext("documentNumber")
     for line in root.findall("expenseBills/expenseBill/detail/detailItem"):
         assert [e.findtext("id") for e in line.findall("expenseEntry")] == [
             i.text for i in line.findall("id")
         ]
+        # API 2025.1 gives a bill line no project: it is read from the line's expense entries.
+        projects = {
+            store.resources["expense/entries"][int(i.text)]["project"]["id"] for i in line.findall("id")
+        }
+        assert {int(p.findtext("id")) for p in line.findall("project")} == projects
+        assert all(p.find("record") is not None for p in line.findall("project"))
 
 
 def test_full_export_request_count_near_the_floor(full_export: tuple) -> None:

@@ -11,8 +11,10 @@ How it works, for speed:
    no URL exceeds ConnectWise's 2,000 characters. Each distinct record is fetched once per run.
 3. ``extra_children`` (the XML writer's ``Expander``): hands each reference its record.
 
-A path whose data lacks the field is skipped quietly (debug log). A record that no longer exists
-leaves its reference as it was and is counted and logged as a warning.
+An item without the reference a path reads is counted per path (``skipped_by_path``, debug log); a
+path whose field the API's GLExport model does not have as a reference (API 2025.1 has no
+``inventoryTransfer/taxCode``, for one) and which no item carried gets one warning per run. A record
+that no longer exists leaves its reference as it was and is counted and logged as a warning.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import functools
 import logging
 import re
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -75,6 +77,24 @@ FIELD_ENDPOINTS: dict[str, str] = {
     "agreement": "finance/agreements",
 }
 
+# The record a reference lives in depends on the reference's type, not only its name: an agreement
+# addition's and a purchase order line's ``product`` are IvItemReference (catalog items), while a
+# GLExport transaction line's ``product`` is a ProductReference. (parent step, field) -> endpoint.
+CONTEXT_ENDPOINTS: dict[tuple[str, str], str] = {
+    ("agreementAdditions", "product"): "procurement/catalog",
+    ("purchaseOrderItems", "product"): "procurement/catalog",
+}
+
+# Paths GLExport does not carry, read from a record that does: (root, container, spec name) ->
+# (derived step, field of the derived record). ConnectWise's Invoice calls the bill-to site
+# ``billingSite`` (only UnpostedInvoice says ``billToSite``); an expense bill line has no project in
+# API 2025.1, its expense entries do.
+VIA: dict[tuple[str, tuple[str, ...], str], tuple[str, str]] = {
+    ("transaction", (), "billToCompany"): ("invoice", "billToCompany"),
+    ("transaction", (), "billToSite"): ("invoice", "billingSite"),
+    ("expenseBill", ("detail", "detailItem"), "project"): ("expenseEntry", "project"),
+}
+
 # A site's company, when the site reference has no href: the sibling company reference.
 SITE_COMPANY_FIELD = {
     "site": "company",
@@ -104,7 +124,8 @@ DERIVED_RULES = """
 transaction/invoice            the invoice whose id is the transaction's id (GLExport transactions are invoices);
                                when none, the invoice whose invoiceNumber is the transaction's documentNumber
 transaction/billToCompany      the billToCompany reference of the transaction's invoice
-transaction/billToSite         the billToSite reference of the transaction's invoice
+transaction/billToSite         the billingSite reference of the transaction's invoice
+expenseBill/detailItem/project the project references of the bill line's expense entries
 purchaseTransaction/purchaseOrder  the purchase order whose poNumber is the purchase's documentNumber
 expenseBill/detailItem/expenseEntry  the expense entries whose ids are the bill detail's id list
 .../agreement/agreementAdditions     finance/agreements/{id}/additions (listed per agreement)
@@ -124,15 +145,23 @@ Key = tuple[Any, ...]
 class Node:
     """One step of a reference path: a field reference, a derived link or a sub-collection."""
 
-    name: str
-    kind: str  # "ref" | "invoice" | "billTo" | "purchaseOrder" | "expenseEntry" | "collection"
+    name: str  # the spec's name, and the element the record is written in
+    kind: str  # "ref" | "invoice" | "via" | "purchaseOrder" | "expenseEntry" | "collection"
     emit: bool = True  # False: fetched only because a deeper path needs it
     children: dict[str, Node] = field(default_factory=dict)
+    path: str = ""  # the spec path ending at this step
+    source: str = ""  # the field read (a "via" step reads it from a derived record)
+    endpoint: str | None = None  # where the record lives when the reference has no href
+    model: str | None = None  # the GLExport model a first step reads from
 
-    def child(self, name: str, kind: str, emit: bool = True) -> Node:
+    def child(self, name: str, kind: str, emit: bool = True, **attrs: Any) -> Node:
         node = self.children.get(name)
         if node is None:
-            node = self.children[name] = Node(name, kind, emit)
+            node = self.children[name] = Node(name, kind, emit, **attrs)
+            node.source = node.source or name
+            node.endpoint = (
+                node.endpoint or CONTEXT_ENDPOINTS.get((self.name, name)) or FIELD_ENDPOINTS.get(name)
+            )
         node.emit = node.emit or emit
         return node
 
@@ -157,10 +186,12 @@ class ReferencePlan:
                 container, rest = CONTAINERS[spec], rest[length:]
                 break
         anchor = self.anchors.setdefault((root, container), Node(root, "anchor"))
+        model = _glexport_model(root, container)
         node = anchor
         first = True
         while rest:
             name, rest = rest[0], rest[1:]
+            at = "/".join(parts[: len(parts) - len(rest)])
             if name in _ITEM_TO_COLLECTION:
                 # ".../agreementAdditions/agreementAddition/x" steps into each item; a bare
                 # ".../purchaseOrderItem/x" implies its collection ("purchaseOrderItems").
@@ -171,10 +202,11 @@ class ReferencePlan:
                 kind = "collection"
             elif first and (root, name) == ("transaction", "invoice"):
                 kind = "invoice"
-            elif first and root == "transaction" and name in ("billToCompany", "billToSite"):
-                # Found on the transaction's invoice; written on the transaction itself.
-                invoice = node.child("invoice", "invoice", emit=False)
-                node = invoice.child(name, "billTo")
+            elif first and (root, container, name) in VIA:
+                # Found on a derived record (the invoice, the expense entries); written here.
+                via, source = VIA[(root, container, name)]
+                derived = node.child(via, via, emit=False, path=f"{at.rsplit('/', 1)[0]}/{via}")
+                node = derived.child(name, "via", path=at, source=source)
                 first = False
                 continue
             elif first and (root, name) == ("purchaseTransaction", "purchaseOrder"):
@@ -187,7 +219,8 @@ class ReferencePlan:
                 kind = "expenseEntry"
             else:
                 kind = "ref"
-            node = node.child(name, kind)  # a parent of a nested path is written too, holding it
+            # A parent of a nested path is written too, holding it.
+            node = node.child(name, kind, path=at, model=model if first and kind == "ref" else None)
             first = False
 
 
@@ -207,6 +240,8 @@ class _Stats:
     round_requests: list[int] = field(default_factory=list)
     missing: set[Key] = field(default_factory=set)
     skipped: int = 0
+    skipped_by_path: Counter[str] = field(default_factory=Counter)
+    fetchable_paths: set[str] = field(default_factory=set)
 
 
 class ReferenceResolver:
@@ -244,6 +279,7 @@ class ReferenceResolver:
                 for obj in _objects_at(item, container):
                     for node in anchor.children.values():
                         self._want(node, obj)
+        self._warn_absent_fields()
 
     def _want(self, node: Node, obj: dict[str, Any]) -> None:
         for key in self._keys(node, obj):
@@ -253,16 +289,15 @@ class ReferenceResolver:
 
     def _keys(self, node: Node, obj: dict[str, Any]) -> list[Key]:
         """The records ``node`` needs from ``obj`` (an item or a fetched record)."""
-        if node.kind == "ref":
-            ref = _field(obj, node.name)
-            key = _ref_key(node.name, ref, obj) if isinstance(ref, dict) else None
+        if node.kind in ("ref", "via"):
+            ref = _field(obj, node.source)
+            key = _ref_key(node, ref, obj) if isinstance(ref, dict) else None
             if key is None:
                 self._skip(node, obj)
-            return [key] if key else []
-        if node.kind == "billTo":
-            ref = obj.get(node.name)
-            key = _ref_key(node.name, ref, obj) if isinstance(ref, dict) else None
-            return [key] if key else []
+                return []
+            if node.model is not None:
+                self.stats.fetchable_paths.add(node.path)
+            return [key]
         if node.kind == "invoice":
             txn_id, number = obj.get("id"), obj.get("documentNumber")
             if not _is_id(txn_id) and not number:
@@ -294,7 +329,30 @@ class ReferenceResolver:
 
     def _skip(self, node: Node, obj: dict[str, Any]) -> None:
         self.stats.skipped += 1
-        log.debug("No %s to fetch on %s %s: the data lacks it", node.name, type(obj).__name__, obj.get("id"))
+        self.stats.skipped_by_path[node.path] += 1
+        log.debug("No %s to fetch on %s %s: the data lacks it", node.path, type(obj).__name__, obj.get("id"))
+
+    def _warn_absent_fields(self) -> None:
+        """One warning per path whose field the API's GLExport model does not have (as a reference)
+        and which no item carried: asked for, but there is nothing to fetch it from."""
+        version = getattr(getattr(self.client, "settings", None), "api_version", None) or schema.API_VERSION
+        for node in _walk(self.plan.anchors.values()):
+            if node.model is None or node.path not in self.stats.skipped_by_path:
+                continue
+            aliases = FIELD_ALIASES.get(node.source, (node.source,))
+            if any(getattr(schema.field(node.model, alias), "model", None) for alias in aliases):
+                continue  # the model has it: items without one simply have none
+            if node.path in self.stats.fetchable_paths:
+                continue  # this tenant's data carries it after all
+            log.warning(
+                "References To Fetch: %s: field not present in API %s data (%s has no %r reference);"
+                " skipped on %d item(s)",
+                node.path,
+                version,
+                node.model,
+                node.source,
+                self.stats.skipped_by_path[node.path],
+            )
 
     # -- 2. fetch --------------------------------------------------------------------------------
     def fetch(self) -> None:
@@ -405,7 +463,7 @@ class ReferenceResolver:
             if anchor is not None:
                 for node in anchor.children.values():
                     if node.kind == "ref" and path[-1] in FIELD_ALIASES.get(node.name, (node.name,)):
-                        key = _ref_key(node.name, value, parent or {})
+                        key = _ref_key(node, value, parent or {})
                         record = self.cache.get(key) if key else None
                         if record is not None:
                             out.append(("record", self._expand(node, record)))
@@ -418,16 +476,7 @@ class ReferenceResolver:
             if invoice is not None and node.emit:
                 ref = {"id": invoice.get("id"), "identifier": invoice.get("invoiceNumber")}
                 out.append(("invoice", {**ref, "record": self._expand(node, invoice)}))
-            for child in node.children.values():
-                if child.kind == "billTo" and invoice is not None:
-                    ref = invoice.get(child.name)
-                    key = _ref_key(child.name, ref, invoice) if isinstance(ref, dict) else None
-                    record = self.cache.get(key) if key else None
-                    if record is not None:
-                        out.append(
-                            (child.name, {**_without_info(ref), "record": self._expand(child, record)})
-                        )
-            return out
+            return out + self._via_children(node, [invoice] if invoice is not None else [])
         if node.kind == "purchaseOrder":
             order = self._lookup(node, obj)
             if order is None:
@@ -435,13 +484,31 @@ class ReferenceResolver:
             ref = {"id": order.get("id"), "name": order.get("poNumber")}
             return [("purchaseOrder", {**ref, "record": self._expand(node, order)})]
         if node.kind == "expenseEntry":
-            out = []
+            out, entries = [], []
             for key in self._keys(node, obj):
                 record = self.cache.get(key)
                 if record is not None:
-                    out.append(("expenseEntry", {"id": key[-1], "record": self._expand(node, record)}))
-            return out
+                    entries.append(record)
+                    if node.emit:
+                        out.append(("expenseEntry", {"id": key[-1], "record": self._expand(node, record)}))
+            return out + self._via_children(node, entries)
         return []
+
+    def _via_children(self, node: Node, records: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+        """The records ``node``'s "via" steps read from its derived ``records``, each distinct once."""
+        out: list[tuple[str, Any]] = []
+        for child in node.children.values():
+            if child.kind != "via":
+                continue
+            seen: set[Key] = set()
+            for record in records:
+                ref = _field(record, child.source)
+                key = _ref_key(child, ref, record) if isinstance(ref, dict) else None
+                fetched = self.cache.get(key) if key else None
+                if fetched is not None and key not in seen:
+                    seen.add(key)
+                    out.append((child.name, {**_without_info(ref), "record": self._expand(child, fetched)}))
+        return out
 
     def _lookup(self, node: Node, obj: dict[str, Any]) -> Any:
         for key in self._keys(node, obj):
@@ -466,8 +533,8 @@ class ReferenceResolver:
                 if items is not None and child.emit:
                     copy[child.name] = [self._expand(child, item) for item in items]
             elif child.kind == "ref":
-                ref = _field(record, child.name)
-                key = _ref_key(child.name, ref, record) if isinstance(ref, dict) else None
+                ref = _field(record, child.source)
+                key = _ref_key(child, ref, record) if isinstance(ref, dict) else None
                 fetched = self.cache.get(key) if key else None
                 if fetched is not None:
                     name = _present_name(record, child.name)
@@ -483,10 +550,30 @@ class ReferenceResolver:
             "records": sum(1 for v in self.cache.values() if v is not None),
             "missing": len(self.stats.missing),
             "skipped": self.stats.skipped,
+            # Items a path found nothing on, by path (the field absent or not a reference).
+            "skipped_by_path": dict(sorted(self.stats.skipped_by_path.items())),
         }
 
 
 _CONTAINER_PATHS = set(CONTAINERS.values())
+
+
+def _walk(nodes: Iterable[Node]) -> Iterator[Node]:
+    for node in nodes:
+        yield node
+        yield from _walk(node.children.values())
+
+
+def _glexport_model(root: str, container: tuple[str, ...]) -> str | None:
+    """The GLExport model of an anchor's objects: ``("transaction", ("detail", "detailItem"))`` ->
+    ``GLExportTransactionDetail``."""
+    collection = next((c for c, item in schema.ROOT_COLLECTIONS.items() if item == root), None)
+    spec = schema.field("GLExport", collection) if collection else None
+    model = spec.model if spec else None
+    if container and model:
+        spec = schema.field(model, container[0])
+        model = spec.model if spec else None
+    return model
 
 
 def _objects_at(item: dict[str, Any], container: tuple[str, ...]) -> Iterator[dict[str, Any]]:
@@ -513,8 +600,8 @@ def _present_name(obj: dict[str, Any], name: str) -> str:
     return name
 
 
-def _ref_key(name: str, ref: dict[str, Any], parent: dict[str, Any]) -> Key | None:
-    """The cache key of the record a reference points at; None when it cannot be known."""
+def _ref_key(node: Node, ref: dict[str, Any], parent: dict[str, Any]) -> Key | None:
+    """The cache key of the record ``node``'s reference points at; None when it cannot be known."""
     if not _is_id(ref.get("id")):
         return None
     href = next(
@@ -524,11 +611,11 @@ def _ref_key(name: str, ref: dict[str, Any], parent: dict[str, Any]) -> Key | No
         key = _key_from_href(href)
         if key is not None:
             return key
-    endpoint = FIELD_ENDPOINTS.get(name)
+    endpoint = node.endpoint
     if endpoint is None:
         return None
     if endpoint == SITES:
-        company = parent.get(SITE_COMPANY_FIELD.get(name, "company"))
+        company = parent.get(SITE_COMPANY_FIELD.get(node.name, "company"))
         company_id = company.get("id") if isinstance(company, dict) else None
         return ("site", company_id, ref["id"]) if _is_id(company_id) else None
     return ("get", endpoint, ref["id"])

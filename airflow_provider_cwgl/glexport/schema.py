@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+# The ConnectWise API version this provider is verified against (its GLExport models are the same in
+# 2025.1 and 2025.8; the records References To Fetch reads are checked against 2025.1's).
+API_VERSION = "2025.1"
+
 
 @dataclass(frozen=True)
 class Field:

@@ -14,35 +14,34 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from airflow_provider_cwgl.glexport import schema
+from airflow_provider_cwgl.sandbox import catalogue
 from airflow_provider_cwgl.sandbox.jsonio import loads
 from airflow_provider_cwgl.sandbox.store import BASE_PLACEHOLDER as BASE
 from airflow_provider_cwgl.sandbox.store import GLDocument, Party, SandboxStore
 
 CENT = Decimal("0.01")
+SITES = "company/companies/{}/sites"
+LOCATION_LEVEL = {"id": 2, "name": "Location"}
+PRODUCT_CATEGORY = {"id": 1, "name": "Hardware"}
+PO_STATUS = {"id": 2, "name": "Closed"}
+EXPENSE_TYPE = {"id": 1, "name": "Travel"}
 DEFAULT_ANCHOR = date(2026, 3, 1)
 
 
-def ordered(model: str, values: dict[str, Any]) -> dict[str, Any]:
-    """A record of ``model`` with every schema field in schema order, defaults where not given."""
-    out: dict[str, Any] = {}
-    for name, spec in schema.models()[model].items():
-        if name in values:
-            out[name] = values[name]
-        elif spec.type == "array":
-            out[name] = []
-        elif spec.nullable or spec.model:
-            out[name] = None
-        elif spec.is_string:
-            out[name] = ""
-        elif spec.type == "boolean":
-            out[name] = False
-        else:
-            out[name] = 0
-    unknown = set(values) - set(out)
-    if unknown:
-        raise KeyError(f"{model} has no field(s) {sorted(unknown)}")
-    return out
+ordered = catalogue.document
+
+
+def put(
+    store: SandboxStore, collection: str, values: dict[str, Any], parent: int | None = None
+) -> dict[str, Any]:
+    """Store a record as the real endpoint returns it (see ``catalogue.record``)."""
+    found = catalogue.endpoint("GET", collection.format(1) + "/1")
+    if found is None:
+        raise KeyError(f"ConnectWise {catalogue.API_VERSION} has no GET {collection}/{{id}}")
+    record = catalogue.record(found[1], values, seed=values["id"])
+    if parent is not None:
+        return store.add_child(collection, parent, record)
+    return store.add(collection, record)
 
 
 def ref(endpoint: str, record_id: int, kind: str, **display: Any) -> dict[str, Any]:
@@ -71,7 +70,7 @@ def sample_store() -> SandboxStore:
     raw = loads(resources.files(__package__).joinpath("fixtures/spec_samples.json").read_text("utf-8"))
     store = SandboxStore()
     store.today = date(2026, 3, 1)
-    _sample_references(store)
+    _sample_references(store, raw["records"])
     invoice_export, procurement_export = raw["invoices"], raw["procurement"]
 
     txn = invoice_export["transactions"][0]
@@ -122,79 +121,11 @@ def sample_store() -> SandboxStore:
     return store
 
 
-def _sample_references(store: SandboxStore) -> None:
-    store.add("system/locations", {"id": 1, "name": "Tampa Office", "ownerLevelId": 1, "structureLevel": 2})
-    store.add("system/locations", {"id": 2, "name": "Main", "ownerLevelId": 1, "structureLevel": 2})
-    for cid, ident, name in (
-        (8, "AngryFoxCo", "Angry Fox, Co."),
-        (3, "CONNECTWISE", "ConnectWise"),
-        (6, "BlueLightCo", "Blue Light, Co."),
-        (134, "ZYNK0001", "Zynk Software Limited GBP"),
-    ):
-        store.add(
-            "company/companies",
-            {"id": cid, "identifier": ident, "name": name, "status": {"id": 1, "name": "Active"}},
-        )
-    store.add_child("company/companies/{}/sites", 8, {"id": 7, "name": "Main", "company": {"id": 8}})
-    store.add_child("company/companies/{}/sites", 3, {"id": 2, "name": "Main", "company": {"id": 3}})
-    store.add_child("company/companies/{}/sites", 6, {"id": 5, "name": "Main", "company": {"id": 6}})
-    store.add_child("company/companies/{}/sites", 134, {"id": 136, "name": "Main", "company": {"id": 134}})
-    store.add(
-        "company/companies/types", {"id": 1, "name": "Customer", "defaultFlag": True, "vendorFlag": False}
-    )
-    store.add(
-        "company/companies/types", {"id": 6, "name": "Vendor", "defaultFlag": False, "vendorFlag": True}
-    )
-    store.add(
-        "company/contacts", {"id": 20, "firstName": "Robert", "lastName": "Storts", "company": {"id": 8}}
-    )
-    store.add(
-        "company/contacts", {"id": 2, "firstName": "Arnie", "lastName": "Bellini", "company": {"id": 3}}
-    )
-    store.add(
-        "company/contacts", {"id": 179, "firstName": "Chris", "lastName": "Hotchkiss", "company": {"id": 134}}
-    )
-    store.add("finance/billingTerms", {"id": 2, "name": "Net 10", "xref": "Net 10", "dueDays": 10})
-    store.add("finance/taxCodes", {"id": 11, "identifier": "T1", "description": "Standard VAT"})
-    store.add("procurement/unitOfMeasures", {"id": 2, "name": "Hour"})
-    store.add("procurement/unitOfMeasures", {"id": 13, "name": "Each"})
-    store.add(
-        "procurement/catalog",
-        {
-            "id": 743,
-            "identifier": "PATCH10",
-            "description": "10ft Patch Cable",
-            "price": Decimal("7"),
-            "cost": Decimal("0.25"),
-        },
-    )
-    store.add("procurement/subcategories", {"id": 24, "name": "Miscellaneous"})
-    store.add("procurement/shipmentmethods", {"id": 9, "name": "USPS Priority"})
-    store.add(
-        "finance/invoices",
-        {
-            "id": 125,
-            "invoiceNumber": "119",
-            "type": "Miscellaneous",
-            "company": {"id": 8, "identifier": "AngryFoxCo"},
-            "billToCompany": ref("company/companies", 8, "company", identifier="AngryFoxCo"),
-            "billToSite": site_ref(8, 7, "Main"),
-            "location": ref("system/locations", 1, "location", name="Tampa Office"),
-            "territory": ref("system/locations", 2, "location", name="Main"),
-            "agreement": None,
-            "total": Decimal("10"),
-        },
-    )
-    store.add(
-        "procurement/purchaseorders",
-        {
-            "id": 44,
-            "poNumber": "COMPANYBPO",
-            "vendorCompany": {"id": 3, "identifier": "CONNECTWISE"},
-            "taxCode": ref("finance/taxCodes", 11, "taxCode", name="Standard VAT"),
-            "total": Decimal("12.5"),
-        },
-    )
+def _sample_references(store: SandboxStore, records: dict[str, list[dict[str, Any]]]) -> None:
+    """The records the samples refer to (fixture ``records``); sites are listed per company."""
+    for collection, rows in records.items():
+        for row in rows:
+            put(store, collection, row, row["company"]["id"] if collection == SITES else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,14 +145,9 @@ _FIRST = [
     "Kai",
     "Łukasz",
 ]
+
 _LAST = ["O'Brien", "Müller", "Nguyễn", "Smith & Sons", "Zoë", "Park", "Ødegaard", "García", "Kowalski"]
-_COMPANY_WORDS = [
-    "Angry Fox",
-    "Blue Light",
-    "Café Crème",
-    "Dunder <Mifflin>",
-    "Eagle & Hawk",
-    "Fjörd",
+_COMPANY_WORDS = ["Angry Fox", "Blue Light", "Café Crème", "Dunder <Mifflin>", "Eagle & Hawk", "Fjörd"] + [
     '"Quoted" Systems',
     "Søren IT",
     "Zürich Data",
@@ -230,6 +156,7 @@ _COMPANY_WORDS = [
     "Globex",
     "Initech",
 ]
+
 _LOCATIONS = ["Tampa Office", "London Office", "Sydney Office", "Toronto Office", "Zürich Office"]
 _CURRENCIES = [
     ("USD", "$", "US Dollar"),
@@ -238,6 +165,7 @@ _CURRENCIES = [
     ("CAD", "$", "Canadian Dollar"),
     ("AUD", "$", "Australian Dollar"),
 ]
+
 _TAX_LEVELS = [
     ("T0", Decimal("0")),
     ("T1", Decimal("0.2")),
@@ -321,35 +249,57 @@ def _memo(rng: random.Random) -> str:
 def _references(store: SandboxStore, rng: random.Random, companies: int) -> dict[str, Any]:
     data: dict[str, Any] = {}
     data["locations"] = [
-        store.add(
+        put(
+            store,
             "system/locations",
-            {"id": i, "name": name, "ownerLevelId": 1, "structureLevel": 2, "reportsTo": None},
+            {"id": i, "name": name, "ownerLevelId": 1, "structureLevel": LOCATION_LEVEL},
         )
         for i, name in enumerate(_LOCATIONS, start=1)
     ]
     data["currencies"] = [
-        store.add(
+        put(
+            store,
             "finance/currencies",
-            {"id": i, "currencyCode": code, "symbol": sym, "name": name, "numberOfDecimals": 2},
+            {
+                "id": i,
+                "currencyIdentifier": code,
+                "name": name,
+                "symbol": sym,
+                "currencyCode": {"id": i, "name": code},
+                "numberOfDecimals": 2,
+            },
         )
         for i, (code, sym, name) in enumerate(_CURRENCIES, start=1)
     ]
     data["taxCodes"] = [
-        store.add(
-            "finance/taxCodes", {"id": i, "identifier": code, "description": f"Tax {code}", "rate": rate}
+        put(
+            store,
+            "finance/taxCodes",
+            {
+                "id": i,
+                "identifier": code,
+                "description": f"Tax {code}",
+                "invoiceCaption": code,
+                "levelOneRate": rate,
+            },
         )
         for i, (code, rate) in enumerate(_TAX_LEVELS, start=10)
     ]
     data["terms"] = [
-        store.add("finance/billingTerms", {"id": i, "name": f"Net {d}", "xref": f"Net {d}", "dueDays": d})
+        put(
+            store,
+            "finance/billingTerms",
+            {"id": i, "name": f"Net {d}", "termsXref": f"Net {d}", "dueDays": d},
+        )
         for i, d in enumerate((10, 30, 45), start=1)
     ]
     data["types"] = [
-        store.add("company/companies/types", {"id": 1, "name": "Customer", "vendorFlag": False}),
-        store.add("company/companies/types", {"id": 6, "name": "Vendor", "vendorFlag": True}),
+        put(store, "company/companies/types", {"id": 1, "name": "Customer", "vendorFlag": False}),
+        put(store, "company/companies/types", {"id": 6, "name": "Vendor", "vendorFlag": True}),
     ]
     data["members"] = [
-        store.add(
+        put(
+            store,
             "system/members",
             {
                 "id": i,
@@ -362,23 +312,33 @@ def _references(store: SandboxStore, rng: random.Random, companies: int) -> dict
         for i in range(1, 16)
     ]
     data["uoms"] = [
-        store.add("procurement/unitOfMeasures", {"id": 2, "name": "Hour"}),
-        store.add("procurement/unitOfMeasures", {"id": 13, "name": "Each"}),
+        put(store, "procurement/unitOfMeasures", {"id": 2, "name": "Hour"}),
+        put(store, "procurement/unitOfMeasures", {"id": 13, "name": "Each"}),
     ]
     data["subcategories"] = [
-        store.add("procurement/subcategories", {"id": i, "name": n})
+        put(store, "procurement/subcategories", {"id": i, "name": n, "category": PRODUCT_CATEGORY})
         for i, n in enumerate(("Miscellaneous", "Cables", "Licences"), start=20)
     ]
     data["shipments"] = [
-        store.add("procurement/shipmentmethods", {"id": i, "name": n})
+        put(store, "procurement/shipmentmethods", {"id": i, "name": n})
         for i, n in enumerate(("USPS Priority", "UPS Ground", "Courier"), start=9)
     ]
     data["warehouses"] = [
-        store.add("procurement/warehouses", {"id": i, "name": f"Warehouse {i}", "lockedFlag": False})
+        put(
+            store,
+            "procurement/warehouses",
+            {
+                "id": i,
+                "name": f"Warehouse {i}",
+                "location": {"id": i, "name": _LOCATIONS[i - 1]},
+                "lockedFlag": False,
+            },
+        )
         for i in (1, 2)
     ]
     data["bins"] = [
-        store.add(
+        put(
+            store,
             "procurement/warehouseBins",
             {
                 "id": i,
@@ -391,11 +351,12 @@ def _references(store: SandboxStore, rng: random.Random, companies: int) -> dict
         for i in range(1, 7)
     ]
     data["classes"] = [
-        store.add("expense/classifications", {"id": i, "name": n})
+        put(store, "expense/classifications", {"id": i, "name": n})
         for i, n in enumerate(("Reimbursable", "Non-Reimbursable"), start=1)
     ]
     data["catalog"] = [
-        store.add(
+        put(
+            store,
             "procurement/catalog",
             {
                 "id": i,
@@ -403,7 +364,9 @@ def _references(store: SandboxStore, rng: random.Random, companies: int) -> dict
                 "description": f"Catalog item {i} — {rng.choice(_COMPANY_WORDS)}",
                 "price": _money(rng, 5, 500),
                 "cost": _money(rng, 1, 100),
-                "subcategory": {"id": 20},
+                "subcategory": {"id": 20, "name": "Miscellaneous"},
+                "type": {"id": 1, "name": "Hardware"},
+                "customerDescription": f"Item {i}",
             },
         )
         for i in range(700, 760)
@@ -413,7 +376,8 @@ def _references(store: SandboxStore, rng: random.Random, companies: int) -> dict
     contact_ids = _Ids(5000)
     for i in range(1, companies + 1):
         word = _COMPANY_WORDS[i % len(_COMPANY_WORDS)]
-        company = store.add(
+        company = put(
+            store,
             "company/companies",
             {
                 "id": i,
@@ -426,14 +390,11 @@ def _references(store: SandboxStore, rng: random.Random, companies: int) -> dict
             },
         )
         sites = [
-            store.add_child(
-                "company/companies/{}/sites",
-                i,
-                {"id": site_ids.take(), "name": n, "company": {"id": i}, "city": "Tampa"},
-            )
+            put(store, SITES, {"id": site_ids.take(), "name": n, "company": {"id": i}, "city": "Tampa"}, i)
             for n in ("Main", "Warehouse")
         ]
-        contact = store.add(
+        contact = put(
+            store,
             "company/contacts",
             {
                 "id": contact_ids.take(),
@@ -444,29 +405,50 @@ def _references(store: SandboxStore, rng: random.Random, companies: int) -> dict
         )
         data["companies"].append({"company": company, "sites": sites, "contact": contact})
     data["projects"] = [
-        store.add("project/projects", {"id": i, "name": f"Project {i}", "status": {"name": "Open"}})
+        put(
+            store,
+            "project/projects",
+            {
+                "id": i,
+                "name": f"Project {i}",
+                "company": ref("company/companies", 1 + i % companies, "company"),
+                "status": {"id": 1, "name": "Open"},
+                "billingMethod": "ActualRates",
+            },
+        )
         for i in range(1, 21)
     ]
     data["agreements"] = []
     addition_ids = _Ids(9000)
     for i in range(1, 31):
-        agreement = store.add(
-            "finance/agreements", {"id": i, "name": f"Managed Services {i}", "type": {"name": "MSP"}}
+        customer = data["companies"][i % len(data["companies"])]
+        agreement = put(
+            store,
+            "finance/agreements",
+            {
+                "id": i,
+                "name": f"Managed Services {i}",
+                "type": {"id": 1, "name": "MSP"},
+                "company": _company_refs(customer)["company"],
+                "contact": _company_refs(customer)["contact"],
+            },
         )
         for _ in range(rng.randint(1, 4)):
             item = rng.choice(data["catalog"])
-            store.add_child(
+            put(
+                store,
                 "finance/agreements/{}/additions",
-                i,
                 {
                     "id": addition_ids.take(),
-                    "agreementId": i,
-                    "quantity": Decimal(rng.randint(1, 20)),
                     "product": ref(
                         "procurement/catalog", item["id"], "product", identifier=item["identifier"]
                     ),
+                    "quantity": Decimal(rng.randint(1, 20)),
                     "unitPrice": item["price"],
+                    "billCustomer": "Billable",
+                    "agreementId": i,
                 },
+                i,
             )
         data["agreements"].append(agreement)
     return data
@@ -518,7 +500,8 @@ def _invoice(
     invoice_id = 10_000 + n
     invoice_number = f"INV{invoice_id}"
     agreement = rng.choice(data["agreements"]) if rng.random() < 0.5 else None
-    store.add(
+    put(
+        store,
         "finance/invoices",
         {
             "id": invoice_id,
@@ -526,7 +509,7 @@ def _invoice(
             "type": "Agreement" if agreement else "Standard",
             "company": refs["company"],
             "billToCompany": refs["company"],
-            "billToSite": refs["site"],
+            "billingSite": refs["site"],
             "location": _name_ref("system/locations", location, "location"),
             "territory": _name_ref("system/locations", rng.choice(data["locations"]), "location"),
             "agreement": _name_ref("finance/agreements", agreement, "agreement") if agreement else None,
@@ -537,7 +520,7 @@ def _invoice(
         "finance/currencies",
         currency["id"],
         "currency",
-        currencyCode=currency["currencyCode"],
+        currencyCode=currency["currencyIdentifier"],
         name=currency["name"],
     )
     tax_ref = ref("finance/taxCodes", tax_code["id"], "taxCode", name=tax_code["identifier"])
@@ -568,8 +551,8 @@ def _invoice(
                     "currency": currency_ref,
                     "taxCode": tax_ref,
                     "taxCodeXref": tax_code["identifier"],
-                    "taxRate": tax_code["rate"],
-                    "taxRatePercent": tax_code["rate"] * 100,
+                    "taxRate": tax_code["levelOneRate"],
+                    "taxRatePercent": tax_code["levelOneRate"] * 100,
                     "taxableFlag": True,
                     "item": ref(
                         "procurement/catalog",
@@ -599,16 +582,18 @@ def _invoice(
                 },
             )
         )
-        store.add(
+        put(
+            store,
             "procurement/products",
             {
                 "id": item["id"] * 10,
                 "description": item["description"],
-                "catalogItem": {"id": item["id"]},
+                "catalogItem": {"id": item["id"], "identifier": item["identifier"]},
                 "price": item["price"],
+                "billableOption": "Billable",
             },
         )
-    tax = (subtotal * tax_code["rate"]).quantize(CENT)
+    tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
     lines.append(
         ordered(
             "GLExportTransactionDetail",
@@ -623,8 +608,8 @@ def _invoice(
                 "quantity": Decimal(0),
                 "total": -tax,
                 "taxNote": "AUTOSTAX",
-                "taxRate": tax_code["rate"],
-                "taxRatePercent": tax_code["rate"] * 100,
+                "taxRate": tax_code["levelOneRate"],
+                "taxRatePercent": tax_code["levelOneRate"] * 100,
                 "currency": currency_ref,
                 "locationXref": "DEFAULT",
             },
@@ -652,7 +637,7 @@ def _invoice(
             "companyAccountNumber": company["accountNumber"],
             "site": refs["site"],
             "billingTerms": _name_ref("finance/billingTerms", terms, "billingTerms"),
-            "billingTermsXref": terms["xref"],
+            "billingTermsXref": terms["termsXref"],
             "dueDays": terms["dueDays"],
             "dueDate": _stamp(day + timedelta(days=terms["dueDays"])),
             "emailDeliveryFlag": True,
@@ -675,7 +660,7 @@ def _invoice(
             "taxable": True,
             "taxableTotal": subtotal,
             "taxCode": tax_ref,
-            "taxGroupRate": tax_code["rate"],
+            "taxGroupRate": tax_code["levelOneRate"],
             "taxAccountNumber": "2200",
             "salesTax": tax,
             "stateTax": tax,
@@ -723,13 +708,13 @@ def _invoice(
                 "site": refs["site"],
                 "accountNumber": company["accountNumber"],
                 "billingTerms": _name_ref("finance/billingTerms", terms, "billingTerms"),
-                "billingTermsXref": terms["xref"],
+                "billingTermsXref": terms["termsXref"],
                 "dueDays": terms["dueDays"],
                 "taxable": True,
                 "taxCode": tax_ref,
                 "currency": currency_ref,
                 "stateTaxXref": tax_code["identifier"],
-                "stateTaxRate": tax_code["rate"] * 100,
+                "stateTaxRate": tax_code["levelOneRate"] * 100,
                 "countyTaxRate": Decimal(0),
                 "cityTaxRate": Decimal(0),
                 "countryTaxRate": Decimal(0),
@@ -764,10 +749,12 @@ def _expense(
     )
     expense_id = gl_ids.take()
     entry_id = 70_000 + n
-    store.add(
+    put(
+        store,
         "expense/entries",
         {
             "id": entry_id,
+            "type": EXPENSE_TYPE,
             "member": member_ref,
             "amount": amount,
             "date": f"{day.isoformat()}T00:00:00Z",
@@ -792,7 +779,7 @@ def _expense(
             "companyAccountNumber": entry["company"]["accountNumber"],
             "project": _name_ref("project/projects", rng.choice(data["projects"]), "project"),
             "currency": ref(
-                "finance/currencies", currency["id"], "currency", currencyCode=currency["currencyCode"]
+                "finance/currencies", currency["id"], "currency", currencyCode=currency["currencyIdentifier"]
             ),
             "total": amount,
             "offset": ordered(
@@ -843,7 +830,7 @@ def _expense_bill(
     location = rng.choice(data["locations"])
     currency = rng.choice(data["currencies"])
     currency_ref = ref(
-        "finance/currencies", currency["id"], "currency", currencyCode=currency["currencyCode"]
+        "finance/currencies", currency["id"], "currency", currencyCode=currency["currencyIdentifier"]
     )
     member_ref = ref("system/members", member["id"], "member", identifier=member["identifier"])
     details, total = [], Decimal(0)
@@ -851,18 +838,24 @@ def _expense_bill(
         amount = _money(rng, 10, 300)
         total += amount
         entry_ids = [80_000 + n * 10 + k]
+        # GLExport gives a bill line no project; its expense entries carry it.
+        project = _name_ref("project/projects", rng.choice(data["projects"]), "project")
         for entry_id in entry_ids:
-            store.add(
+            put(
+                store,
                 "expense/entries",
                 {
                     "id": entry_id,
+                    "chargeToId": project["id"],
+                    "chargeToType": "ProjectTicket",
+                    "type": EXPENSE_TYPE,
                     "member": member_ref,
                     "amount": amount,
                     "date": f"{day.isoformat()}T00:00:00Z",
+                    "project": project,
                 },
             )
         entry = rng.choice(data["companies"])
-        tax_code = rng.choice(data["taxCodes"])
         details.append(
             ordered(
                 "GLExportExpenseBillDetail",
@@ -883,10 +876,6 @@ def _expense_bill(
                     "companyAdvance": False,
                 },
             )
-            | {
-                "project": _name_ref("project/projects", rng.choice(data["projects"]), "project"),
-                "taxCode": ref("finance/taxCodes", tax_code["id"], "taxCode", name=tax_code["identifier"]),
-            }
         )
     bill_id = 60_000 + n
     body = ordered(
@@ -940,14 +929,18 @@ def _purchase(
     po_number = f"PO{po_id}"
     tax_code = rng.choice(data["taxCodes"])
     tax_ref = ref("finance/taxCodes", tax_code["id"], "taxCode", name=tax_code["identifier"])
-    store.add(
+    put(
+        store,
         "procurement/purchaseorders",
         {
             "id": po_id,
+            "locationId": location["id"],
+            "location": _name_ref("system/locations", location, "location"),
             "poNumber": po_number,
-            "vendorCompany": refs["company"],
+            "status": PO_STATUS,
             "taxCode": tax_ref,
-            "location": {"id": location["id"]},
+            "terms": _name_ref("finance/billingTerms", data["terms"][0], "billingTerms"),
+            "vendorCompany": refs["company"],
         },
     )
     lines, subtotal = [], Decimal(0)
@@ -959,20 +952,23 @@ def _purchase(
         bin_ = rng.choice(data["bins"])
         warehouse = data["warehouses"][bin_["id"] % 2]
         shipment = rng.choice(data["shipments"])
-        store.add_child(
+        put(
+            store,
             "procurement/purchaseorders/{}/lineitems",
-            po_id,
             {
                 "id": po_id * 10 + line_no,
-                "purchaseOrderId": po_id,
+                "description": item["description"],
                 "lineNumber": line_no,
                 "product": ref("procurement/catalog", item["id"], "product", identifier=item["identifier"]),
+                "purchaseOrderId": po_id,
+                "quantity": quantity,
                 "shipmentMethod": _name_ref("procurement/shipmentmethods", shipment, "shipmentMethod"),
+                "unitCost": item["cost"],
+                "unitOfMeasure": _name_ref("procurement/unitOfMeasures", data["uoms"][1], "unitOfMeasure"),
                 "warehouse": _name_ref("procurement/warehouses", warehouse, "warehouse"),
                 "warehouseBin": _name_ref("procurement/warehouseBins", bin_, "warehouseBin"),
-                "quantity": quantity,
-                "unitCost": item["cost"],
             },
+            po_id,
         )
         lines.append(
             ordered(
@@ -1005,12 +1001,12 @@ def _purchase(
                     "warehouseSite": refs["site"],
                     "shipmentMethod": _name_ref("procurement/shipmentmethods", shipment, "shipmentMethod"),
                     "taxCode": tax_ref,
-                    "taxRate": tax_code["rate"],
+                    "taxRate": tax_code["levelOneRate"],
                     "locationXref": "DEFAULT",
                 },
             )
         )
-    tax = (subtotal * tax_code["rate"]).quantize(CENT)
+    tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
     tax_lines = (
         [
             ordered(
@@ -1025,8 +1021,8 @@ def _purchase(
                     "quantity": Decimal(0),
                     "lineNumber": 99,
                     "warehouseBin": _name_ref("procurement/warehouseBins", data["bins"][0], "warehouseBin"),
-                    "taxRate": tax_code["rate"],
-                    "taxRatePercent": tax_code["rate"] * 100,
+                    "taxRate": tax_code["levelOneRate"],
+                    "taxRatePercent": tax_code["levelOneRate"] * 100,
                 },
             )
         ]
@@ -1063,7 +1059,7 @@ def _purchase(
             "shipToContact": refs["contact"],
             "shipToSite": refs["site"],
             "taxCode": tax_ref,
-            "taxGroupRate": tax_code["rate"],
+            "taxGroupRate": tax_code["levelOneRate"],
             "purchaseDetail": lines,
             "purchaseDetailTax": tax_lines,
         },
@@ -1163,10 +1159,7 @@ def _transfer(
                 },
             ),
         },
-    ) | {
-        "shipmentMethod": _name_ref("procurement/shipmentmethods", data["shipments"][0], "shipmentMethod"),
-        "taxCode": ref("finance/taxCodes", data["taxCodes"][0]["id"], "taxCode", name="T0"),
-    }
+    )
     store.documents.append(
         GLDocument(
             key=f"transfer:{n + 1}",

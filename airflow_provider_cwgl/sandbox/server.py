@@ -25,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_cwgl.sandbox import conditions
+from airflow_provider_cwgl.sandbox.catalogue import API_VERSION
 from airflow_provider_cwgl.sandbox.faults import Faults, RequestLog
 from airflow_provider_cwgl.sandbox.jsonio import dumps, loads
 from airflow_provider_cwgl.sandbox.store import (
@@ -34,6 +35,8 @@ from airflow_provider_cwgl.sandbox.store import (
     SandboxStore,
 )
 
+# What a 2025.1 tenant answers with (whatever version the client pins, the sandbox serves 2025.1).
+MEDIA_TYPE = f"application/vnd.connectwise.com+json; version={API_VERSION}"
 MAX_URL_LENGTH = 2000
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 25
@@ -53,16 +56,15 @@ def error(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    return JSONResponse(
-        {"code": code, "message": message, "errors": errors}, status_code=status, headers=headers
-    )
+    # ErrorResponseMessage; a live ConnectWise sends ``"errors": null`` when there are none.
+    return CWResponse({"code": code, "message": message, "errors": errors}, status, headers)
 
 
 class CWResponse(Response):
     """JSON as ConnectWise sends it: exact decimals; with ``base``, stored ``_info`` hrefs made
     absolute for this server."""
 
-    media_type = "application/json"
+    media_type = MEDIA_TYPE
 
     def __init__(
         self,
@@ -192,8 +194,8 @@ class Sandbox:
             {
                 "CompanyName": "ConnectWise Sandbox",
                 "Codebase": self.codebase,
-                "VersionCode": "v2025.1",
-                "VersionNumber": "v2025.1.0",
+                "VersionCode": f"v{API_VERSION}",
+                "VersionNumber": f"v{API_VERSION}.0",
                 "CompanyID": company,
                 "IsCloud": False,
                 "SiteUrl": self.url,
@@ -256,7 +258,7 @@ class Sandbox:
         if method == "GET" and path == "system/info":
             return CWResponse(
                 {
-                    "version": "v2025.1.0",
+                    "version": f"v{API_VERSION}.0",
                     "isCloud": False,
                     "serverTimeZone": "UTC",
                     "licenseBits": [],
@@ -490,7 +492,7 @@ def _stream(chunks: Any, status: int = 200) -> Response:
                 await asyncio.sleep(0)
         yield "".join(buffer).encode()
 
-    return StreamingResponse(body(), status_code=status, media_type="application/json")
+    return StreamingResponse(body(), status_code=status, media_type=MEDIA_TYPE)
 
 
 def _trim(record: dict[str, Any], fields: list[str]) -> dict[str, Any]:

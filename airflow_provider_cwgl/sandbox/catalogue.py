@@ -1,0 +1,218 @@
+"""ConnectWise Manage API 2025.1 as data: its models and endpoints, for the sandbox and its tests.
+
+``fixtures/connectwise-api-2025.1.json`` is a trimmed copy of the catalogue taken from the
+OpenAPI-generated Go client of ConnectWise's public OpenAPI description (its ``source`` line says
+which). Nobody here wrote its contents: the sandbox builds its records from it (``record``) and the
+conformance tests hold everything the sandbox serves to it (``check``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from typing import Any
+
+API_VERSION = "2025.1"
+CATALOGUE_FILE = "fixtures/connectwise-api-2025.1.json"
+
+
+@dataclass(frozen=True)
+class ModelField:
+    name: str
+    type: str  # "integer", "number", "string", "string(date-time)", "boolean", "object", a model name
+    array: bool  # a JSON array of ``type``
+    nullable: bool
+    required: bool
+
+
+@cache
+def raw() -> dict[str, Any]:
+    text = resources.files(__package__).joinpath(CATALOGUE_FILE).read_text("utf-8")
+    return json.loads(text)
+
+
+@cache
+def models() -> dict[str, dict[str, ModelField]]:
+    out: dict[str, dict[str, ModelField]] = {}
+    for name, rows in raw()["models"].items():
+        fields = {}
+        for row in rows:
+            kind = row["type"]
+            array = isinstance(kind, dict)
+            fields[row["name"]] = ModelField(
+                row["name"], kind["array"] if array else kind, array, row["nullable"], row["required"]
+            )
+        out[name] = fields
+    return out
+
+
+@cache
+def _routes() -> list[tuple[re.Pattern[str], str, str, str]]:
+    """(pattern, method, template, returns), literal segments before placeholders."""
+    routes = []
+    for endpoint in raw()["endpoints"]:
+        template = endpoint["path"].strip("/")
+        pattern = re.escape(template)
+        pattern = re.sub(r"\\\{\w+\\\}", r"[^/]+", pattern)
+        routes.append((re.compile(pattern), endpoint["method"], template, endpoint["returns"] or ""))
+    # "batches/count" must win over "batches/{id}": fewer placeholders first.
+    routes.sort(key=lambda r: r[2].count("{"))
+    return routes
+
+
+@functools.lru_cache(maxsize=4096)
+def endpoint(method: str, path: str) -> tuple[str, str] | None:
+    """The catalogue's (template, returned model) for a concrete API path, e.g.
+    ``GET company/companies/8/sites/7`` -> ``("company/companies/{parentId}/sites/{id}", "CompanySite")``;
+    a list endpoint returns ``"[]Model"``."""
+    path = path.strip("/")
+    for pattern, verb, template, returns in _routes():
+        if verb == method and pattern.fullmatch(path):
+            return template, returns
+    return None
+
+
+def check(value: Any, model: str, where: str = "") -> list[str]:
+    """Everything in ``value`` that a ``model`` from the real API would not hold: fields the model
+    lacks, values of the wrong JSON type (recursively into nested models), missing required fields.
+    An empty list means it conforms."""
+    fields = models().get(model)
+    if fields is None:
+        return [f"{where or '.'}: unknown model {model}"]
+    if not isinstance(value, dict):
+        return [f"{where or '.'}: {model} must be an object, got {type(value).__name__}"]
+    problems = []
+    for name, item in value.items():
+        spec = fields.get(name)
+        at = f"{where}/{name}"
+        if spec is None:
+            problems.append(f"{at}: unknown field ({model} has no {name!r})")
+            continue
+        if item is None:
+            if not spec.nullable:
+                problems.append(f"{at}: null, but {model}.{name} is not nullable (ConnectWise omits it)")
+            continue
+        if spec.array:
+            if not isinstance(item, list):
+                problems.append(f"{at}: wrong type, {model}.{name} is an array of {spec.type}")
+                continue
+            for i, element in enumerate(item):
+                problems.extend(_check_value(element, spec, f"{at}[{i}]", model))
+        else:
+            problems.extend(_check_value(item, spec, at, model))
+    for name, spec in fields.items():
+        if spec.required and name not in value:
+            problems.append(f"{where}/{name}: required field missing ({model})")
+    return problems
+
+
+def _check_value(value: Any, spec: ModelField, at: str, model: str) -> list[str]:
+    kind = spec.type
+    if kind in models():
+        return check(value, kind, at)
+    if _is_type(value, kind):
+        return []
+    return [f"{at}: wrong type, {model}.{spec.name} is {kind}, got {type(value).__name__} {value!r:.40}"]
+
+
+def _is_type(value: Any, kind: str) -> bool:
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind.startswith("string"):
+        return isinstance(value, str)
+    if kind == "object":
+        return isinstance(value, dict)
+    return True  # interface{} and friends: anything
+
+
+def record(model: str, values: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    """A record of ``model``: ``values`` in the model's field order, plus every required field the
+    values lack, filled with a value of the right type (deterministic per ``seed``). A null the
+    model does not allow is left out, as ConnectWise leaves out what a record does not have."""
+    order, required = _layout(model)
+    unknown = [name for name in values if name not in order]
+    if unknown:
+        raise KeyError(f"{model} has no field(s) {sorted(unknown)}")
+    fields = models()[model]
+    names = [n for n, v in values.items() if v is not None or fields[n].nullable]
+    names += [n for n in required if n not in values]
+    out: dict[str, Any] = {}
+    for name in sorted(names, key=order.__getitem__):
+        out[name] = values[name] if name in values else _filler(fields[name], seed)
+    return out
+
+
+@cache
+def _layout(model: str) -> tuple[dict[str, int], tuple[str, ...]]:
+    fields = models()[model]
+    return {name: i for i, name in enumerate(fields)}, tuple(n for n, f in fields.items() if f.required)
+
+
+def document(model: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A GLExport record of ``model`` as ConnectWise sends one: every scalar field in schema order
+    (empty or zero where not given), references only where given (ConnectWise omits absent ones)."""
+    rows, names = _document_layout(model)
+    if not names.issuperset(values):
+        raise KeyError(f"{model} has no field(s) {sorted(set(values) - names)}")
+    out: dict[str, Any] = {}
+    for name, default, nullable in rows:
+        value = values.get(name, _OMIT)
+        if value is _OMIT or (value is None and not nullable):
+            if default is not _OMIT:
+                out[name] = [] if default is _LIST else default
+        else:
+            out[name] = value
+    return out
+
+
+_OMIT, _LIST = object(), object()
+
+
+@cache
+def _document_layout(model: str) -> tuple[tuple[tuple[str, Any, bool], ...], frozenset[str]]:
+    rows = []
+    for name, spec in models()[model].items():
+        if spec.array:
+            default: Any = _LIST
+        elif spec.type in models() or spec.type == "object":
+            default = _OMIT
+        elif spec.nullable:
+            default = None
+        else:
+            default = {"integer": 0, "number": 0, "boolean": False}.get(spec.type, "")
+        rows.append((name, default, spec.nullable))
+    return tuple(rows), frozenset(models()[model])
+
+
+def _filler(spec: ModelField, seed: int) -> Any:
+    if spec.array:
+        return []
+    kind = spec.type
+    if kind == "integer":
+        return 1 + seed % 9
+    if kind == "number":
+        return Decimal(0)
+    if kind == "boolean":
+        return False
+    if kind == "string(date-time)":
+        return f"{date(2020, 1, 1 + seed % 28).isoformat()}T00:00:00Z"
+    if kind.startswith("string"):
+        return f"{spec.name[:1].upper()}{spec.name[1:]} {1 + seed % 9}"
+    if kind in models():  # a reference: id and the display fields it has
+        ref_fields = models()[kind]
+        out: dict[str, Any] = {"id": 1 + seed % 9} if "id" in ref_fields else {}
+        for label in ("identifier", "name"):
+            if label in ref_fields:
+                out[label] = f"{spec.name[:1].upper()}{spec.name[1:]} {1 + seed % 9}"
+        return out
+    return {}
