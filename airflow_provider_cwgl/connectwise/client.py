@@ -22,6 +22,7 @@ import logging
 import ssl
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
@@ -228,6 +229,30 @@ def _copy_body(response: httpx.Response, sink: IO[bytes], limit: int, *, truncat
     return size
 
 
+class _RedactLibraryLogs(logging.Filter):
+    """httpx logs each response's status line at INFO, httpcore its headers at DEBUG: both carry
+    whatever a server chose to send (a reason phrase or a Location echoing our credentials). Every
+    live client's redactor is applied to those records before any handler sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.redactors: weakref.WeakSet[Redactor] = weakref.WeakSet()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redactors = list(self.redactors)
+        if redactors:
+            text = record.getMessage()
+            for redact in redactors:
+                text = redact(text)
+            record.msg, record.args = text, ()
+        return True
+
+
+_LIBRARY_LOG_FILTER = _RedactLibraryLogs()
+for _name in ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy"):
+    logging.getLogger(_name).addFilter(_LIBRARY_LOG_FILTER)
+
+
 class ConnectWiseClient:
     """A synchronous, thread-safe ConnectWise client. Use as a context manager or call ``close()``."""
 
@@ -241,6 +266,7 @@ class ConnectWiseClient:
     ) -> None:
         self.settings = settings
         self.redact = Redactor(settings.secrets())
+        _LIBRARY_LOG_FILTER.redactors.add(self.redact)
         self._sleep = sleep
         self._codebase = settings.codebase
         self._codebase_pinned = settings.codebase is not None

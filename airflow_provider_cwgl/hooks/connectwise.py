@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -89,7 +90,7 @@ class ConnectWiseHook(BaseHook):
 _BOUND_EXTRAS = {
     "timeout": ("timeout", float, 1),
     "request_deadline": ("request_deadline", float, 1),
-    "max_response_mb": ("max_response_bytes", float, 1 << 20),
+    "max_response_mb": ("max_response_bytes", int, 1 << 20),
     "max_pages": ("max_pages", int, 1),
 }
 
@@ -162,11 +163,9 @@ def _settings_from_connection(conn: Any, retry: RetryPolicy | None) -> ConnectWi
             number = float(value)
         except (TypeError, ValueError) as exc:
             raise ConnectWiseConfigError(name, f"must be a number, got {value!r}") from exc
-        if kind is int:
-            if number != number or number in (float("inf"), float("-inf")):
-                raise ConnectWiseConfigError(name, f"must be a finite number, got {value!r}")
-            number = int(number * scale)
-        bounds[name] = number
+        if not math.isfinite(number) or number <= 0:
+            raise ConnectWiseConfigError(name, f"must be a positive, finite number, got {value!r}")
+        bounds[name] = kind(number * scale)
     for secret in (conn.password, extra.get("client_id")):
         if secret:
             mask_secret(str(secret))
