@@ -504,6 +504,7 @@ class ConnectWiseClient:
             raise self._final_error(
                 method,
                 path,
+                None,
                 "DeadlineExceeded",
                 f"the whole request took longer than request_deadline={settings.request_deadline:g}s "
                 "(the server answered too slowly); not retried",
@@ -513,6 +514,7 @@ class ConnectWiseClient:
             raise self._final_error(
                 method,
                 path,
+                response.status_code,
                 "ResponseTooLarge",
                 f"the response body is larger than {_mib(limit)} once decompressed "
                 f"(max_response_mb={_mib(settings.max_response_bytes)}"
@@ -520,7 +522,9 @@ class ConnectWiseClient:
                 "; stopped reading",
             ) from None
         except (ValueError, zlib.error) as exc:  # an unsupported or corrupt Content-Encoding
-            raise _MalformedBody(f"response body cannot be decoded ({self.redact(str(exc))[:200]})") from None
+            raise _MalformedBody(
+                f"response body cannot be decoded ({_short(self.redact(str(exc)))})"
+            ) from None
         finally:
             _DEADLINE.reset(token)
         content = buffer.getvalue()
@@ -529,10 +533,16 @@ class ConnectWiseClient:
         try:
             return response, loads(content)
         except (ValueError, RecursionError) as exc:
-            raise _MalformedBody(f"response body is not valid JSON ({type(exc).__name__})") from None
+            raise _MalformedBody(
+                f"response body is not valid JSON ({_short(self.redact(str(exc)))})"
+            ) from None
 
-    def _final_error(self, method: str, path: str, code: str, message: str) -> ConnectWiseError:
-        return ConnectWiseError(method=method, path=path, status=None, code=code, message=message, final=True)
+    def _final_error(
+        self, method: str, path: str, status: int | None, code: str, message: str
+    ) -> ConnectWiseError:
+        return ConnectWiseError(
+            method=method, path=path, status=status, code=code, message=message, final=True
+        )
 
     def _http_error(self, response: httpx.Response, method: str, path: str) -> ConnectWiseError:
         """A ``ConnectWiseError`` for a non-2xx answer; everything taken from it is redacted."""
@@ -567,7 +577,7 @@ class ConnectWiseClient:
             errors = [e for e in (body.get("errors") or []) if isinstance(e, Mapping)]
         elif content.strip():
             # Redacted whole, then cut: cutting first could leave a fragment too short to recognise.
-            message = self.redact(content.decode("utf-8", "replace"))[:200]
+            message = _short(self.redact(content.decode("utf-8", "replace")))
         if status < 400:
             message = f"unexpected HTTP status {status}" + (f": {message}" if message else "")
         return ConnectWiseError(
@@ -638,7 +648,7 @@ class ConnectWiseClient:
                     method=method,
                     path=path,
                     status=None,
-                    code=_tls_problem(exc) and "TLSError" or type(exc).__name__,
+                    code=_error_code(exc),
                     message=self._describe(exc),
                     attempts=retrying.statistics.get("attempt_number", 1),
                     redact=self.redact,
@@ -659,9 +669,21 @@ class ConnectWiseClient:
                 "ConnectWise site and speaks https with a certificate this machine trusts"
             )
         if isinstance(exc, httpx.TransportError):
-            detail = self.redact(str(exc))[:200]
+            detail = _short(self.redact(str(exc)))
             return f"connection failed ({type(exc).__name__}{': ' + detail if detail else ''})"
         return self.redact(str(exc)) if exc else "unknown"
+
+
+def _error_code(exc: BaseException) -> str:
+    if isinstance(exc, _MalformedBody):
+        return "MalformedBody"
+    return "TLSError" if _tls_problem(exc) else type(exc).__name__
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """One line of at most ``limit`` characters (cut after redaction: a cut first could leave a
+    fragment too short to recognise)."""
+    return " ".join(text.split())[:limit]
 
 
 def _mib(size: int) -> str:

@@ -24,12 +24,12 @@ from urllib.parse import quote
 FRAGMENT_LENGTH = 8
 REDACTED = "[redacted]"
 
-# A header echo: the name, a separator, and the value up to the end of the line or JSON string.
+# A header echo: the name, a separator, and the value: an optional scheme word and one token.
 _HEADER_ECHO = re.compile(
     r"""(?ix)
     (?P<name>(?:proxy[-_])?authori[sz]ation|cookie|x-api-key)
-    (?P<sep>["']?\s*[:=]\s*["']?)
-    [^\r\n"'<>,}]*
+    (?P<sep>["']?[ \t]*[:=][ \t]*["']?)
+    (?:[a-z]+[ \t]+)?[^\s"'<>,;}]+
     """
 )
 _SCHEME_CREDENTIAL = re.compile(
