@@ -422,7 +422,6 @@ class ConnectWiseClient:
         dest: IO[bytes],
         *,
         verify: Callable[[IO[bytes]], None] | None = None,
-        chunk_size: int = 1 << 16,
         retry: bool = True,
     ) -> int:
         """POST and stream the response body into ``dest`` (a seekable binary file); return its size.
