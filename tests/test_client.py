@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import logging
@@ -13,7 +14,13 @@ import httpx
 import pytest
 from conftest import settings_for
 
-from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError, RetryPolicy
+from airflow_provider_cwgl.connectwise import (
+    ConnectWiseClient,
+    ConnectWiseError,
+    ConnectWiseSettings,
+    RetryPolicy,
+)
+from airflow_provider_cwgl.connectwise.redact import REDACTED, Redactor
 from airflow_provider_cwgl.sandbox import Sandbox
 
 
@@ -249,3 +256,91 @@ def test_secrets_never_logged(cw_sandbox: Sandbox, caplog: pytest.LogCaptureFixt
     assert "retrying" in caplog.text
     for secret in (creds["private_key"], token.decode(), creds["client_id"]):
         assert secret not in text
+
+
+# -- redaction (connectwise/redact.py) --------------------------------------------------------
+KEY = "Hx7-privATE-key-Q9w2e8R4t6Y1"
+CLIENT = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+PAIR = f"acme+pub01:{KEY}"
+TOKEN = base64.b64encode(PAIR.encode()).decode()
+
+
+def redactor() -> Redactor:
+    return Redactor([KEY, CLIENT, PAIR, TOKEN])
+
+
+def fragments(text: str, size: int = 8) -> list[str]:
+    return [
+        s[i : i + size]
+        for s in (KEY, CLIENT, TOKEN)
+        for i in range(len(s) - size + 1)
+        if s[i : i + size] in text
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"Authorization: Basic {TOKEN}",
+        f"Authorization: Basic {TOKEN[:-2]}",  # cut short, as a length limit does
+        f'{{"authorization": "Basic {TOKEN}", "clientid": "{CLIENT}"}}',
+        f"seen {TOKEN[7:19]} in the middle",  # 12 characters from anywhere in the Basic value
+        f"key={KEY[:9]}",  # 9 characters of the key
+        f"KEY {KEY.upper()} / {CLIENT.upper()}",  # case changed
+        base64.b64encode(b"x" + KEY.encode() + b"yz").decode(),  # inside other base64, each alignment
+        base64.b64encode(b"xy" + KEY.encode()).decode(),
+        base64.b64encode(KEY.encode() + b"!").decode(),
+        KEY.replace("-", "%2D"),  # URL-encoded
+        f"Proxy-Authorization: Bearer {'z' * 30}",
+    ],
+)
+def test_redactor_removes_fragments_encodings_and_echoes(text: str) -> None:
+    cleaned = redactor()(text)
+    assert fragments(cleaned) == []
+    assert REDACTED in cleaned
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Basic authentication is required for this member",
+        "ConnectWise POST finance/accounting/export failed (HTTP 503): ServerError",
+        "A record that no longer exists: company/companies/8",
+        "",
+    ],
+)
+def test_redactor_leaves_ordinary_text_alone(text: str) -> None:
+    assert redactor()(text) == text
+
+
+def test_short_secret_is_matched_whole() -> None:
+    assert Redactor(["k3y!x"])("the k3y!x here") == f"the {REDACTED} here"
+    assert (
+        Redactor(["abc"])("abc stays: too short to tell from text")
+        == "abc stays: too short to tell from text"
+    )
+
+
+def test_error_body_is_redacted_before_it_is_cut() -> None:
+    """A plain-text error page cut to 200 characters used to keep the key minus its tail."""
+    settings = ConnectWiseSettings(
+        site="https://cw.example.com",
+        company_id="acme",
+        public_key="pub01",
+        private_key=KEY,
+        client_id=CLIENT,
+    )
+    body = ("x" * (200 - len("Basic ") - len(TOKEN) + 2) + f"Basic {TOKEN}").encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, content=body)
+
+    with (
+        pytest.raises(ConnectWiseError) as info,
+        ConnectWiseClient(
+            dataclasses.replace(settings, codebase="v1/", retry=RetryPolicy(max_attempts=1)),
+            transport=httpx.MockTransport(handler),
+        ) as client,
+    ):
+        client.get("system/info")
+    assert fragments(str(info.value)) == []

@@ -128,3 +128,55 @@ def test_airflow_discovers_the_provider_and_connection_type() -> None:
 
 def test_settings_error_type_is_a_value_error() -> None:
     assert issubclass(ConnectWiseConfigError, ValueError)
+
+
+def test_bound_extras_are_read(cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(
+        monkeypatch,
+        json.dumps(cw_sandbox.connection(request_deadline="30", max_response_mb=2.5, max_pages=7, timeout=4)),
+    )
+    settings = ConnectWiseHook().settings
+    assert settings.request_deadline == 30.0
+    assert settings.max_response_bytes == int(2.5 * (1 << 20))
+    assert settings.max_pages == 7 and settings.timeout == 4.0
+
+
+@pytest.mark.parametrize(
+    ("extra", "value"),
+    [
+        ("timeout", "nan"),
+        ("timeout", "inf"),
+        ("request_deadline", "0"),
+        ("request_deadline", "soon"),
+        ("max_response_mb", "-1"),
+        ("max_pages", "inf"),
+    ],
+)
+def test_bad_bound_extras_name_the_extra(
+    cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, extra: str, value: str
+) -> None:
+    set_conn(monkeypatch, json.dumps(cw_sandbox.connection(**{extra: value})))
+    with pytest.raises(ConnectWiseConfigError) as info:
+        ConnectWiseHook().get_conn()
+    assert f"connection 'connectwise_default' extra.{extra}:" in str(info.value)
+    assert len(cw_sandbox.log) == 0
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "site"),
+    [
+        ("http://::1", 8123, "http://[::1]:8123"),
+        ("http://[::1]", 8123, "http://[::1]:8123"),
+        ("[::1]", 8123, "https://[::1]:8123"),
+        ("http://[::1]:9000", 8123, "http://[::1]:9000"),
+        ("http://127.0.0.1", 8123, "http://127.0.0.1:8123"),
+        ("api-na.myconnectwise.net", None, "https://api-na.myconnectwise.net"),
+    ],
+)
+def test_host_and_port_fields_combine(
+    cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, host: str, port: int | None, site: str
+) -> None:
+    conn = cw_sandbox.connection()
+    conn.update(host=host, port=port)
+    set_conn(monkeypatch, json.dumps(conn))
+    assert ConnectWiseHook().settings.site == site

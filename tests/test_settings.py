@@ -90,3 +90,62 @@ def test_retry_policy_validation() -> None:
         RetryPolicy(max_attempts=0)
     with pytest.raises(ConnectWiseConfigError, match="backoff_base"):
         RetryPolicy(backoff_base=-1)
+
+
+@pytest.mark.parametrize("name", ["timeout", "request_deadline"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1, 0, True, "5"])
+def test_time_bounds_must_be_positive_and_finite(name: str, value: object) -> None:
+    with pytest.raises(ConnectWiseConfigError) as info:
+        make(**{name: value})
+    assert info.value.setting == name
+    assert "finite" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("max_pages", 0), ("max_pages", 2.5), ("max_response_bytes", 10)]
+)
+def test_size_bounds_are_checked(name: str, value: object) -> None:
+    with pytest.raises(ConnectWiseConfigError, match=name):
+        make(**{name: value})
+
+
+def test_bounds_defaults_and_memory_share() -> None:
+    settings = make()
+    assert (settings.request_deadline, settings.max_response_bytes, settings.max_pages) == (
+        900.0,
+        1 << 30,
+        1000,
+    )
+    assert settings.memory_response_bytes == 128 << 20
+    assert make(max_response_bytes=4 << 20).memory_response_bytes == 512 << 10
+
+
+@pytest.mark.parametrize("name", ["backoff_base", "backoff_max", "default_retry_after"])
+def test_retry_policy_rejects_non_finite(name: str) -> None:
+    with pytest.raises(ConnectWiseConfigError, match=name):
+        RetryPolicy(**{name: float("inf")})
+
+
+@pytest.mark.parametrize(
+    ("site", "expected"),
+    [
+        ("[::1]:8123", "https://[::1]:8123"),
+        ("http://[::1]:8123", "http://[::1]:8123"),
+        ("http://[::1]", "http://[::1]"),
+    ],
+)
+def test_ipv6_sites_keep_their_port(site: str, expected: str) -> None:
+    assert make(site=site).site == expected
+
+
+def test_secrets_cover_key_client_id_and_basic_value() -> None:
+    import base64
+
+    settings = make(private_key="s3cr3t-value", client_id="client-guid-value")
+    pair = "acme+pub:s3cr3t-value"
+    assert settings.secrets() == (
+        "s3cr3t-value",
+        "client-guid-value",
+        pair,
+        base64.b64encode(pair.encode()).decode(),
+    )

@@ -4,37 +4,255 @@ What it does the way ConnectWise documents it: Basic auth ``company+public:priva
 ``clientId`` header on every call; codebase discovery from ``login/companyinfo`` (cached, and
 re-discovered once when a 404 suggests the site moved); paging through the ``Link`` header; JSON
 numbers read as exact decimals; retries for 429 (honouring ``Retry-After``), 5xx and network faults.
+
+What it does against a server that misbehaves: only a 2xx is success (a redirect is an error naming
+its ``Location``, never followed); every response is read under a whole-request deadline
+(``request_deadline``) and a cap on its decompressed size (``max_response_bytes``), decompressing
+in bounded steps; a listing stops after ``max_pages`` pages or when ``rel="next"`` repeats a page;
+server text reaches exceptions and logs only through the ``Redactor``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import io
 import json
 import logging
+import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+import weakref
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 import tenacity
 
 from airflow_provider_cwgl.connectwise.errors import ConnectWiseError
+from airflow_provider_cwgl.connectwise.redact import Redactor
 from airflow_provider_cwgl.connectwise.settings import ConnectWiseSettings
 
 log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 1000
+# An error body is read this far for its message; the rest is not downloaded.
+ERROR_BODY_LIMIT = 64 * 1024
+_CHUNK = 1 << 16
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def loads(data: bytes | str) -> Any:
-    """Parse JSON keeping money exact: non-integers become ``Decimal``, never ``float``."""
-    return json.loads(data, parse_float=Decimal)
+    """Parse JSON keeping money exact: non-integers become ``Decimal``, never ``float``.
+
+    ``NaN`` and ``Infinity`` are rejected, as the export's parser rejects them, so a record carrying
+    one is a malformed body. Escaped and UTF-8-encoded lone surrogates load as such; the XML writer
+    removes and counts them.
+    """
+    if isinstance(data, bytes):
+        data = data.decode("utf-8-sig", "surrogatepass")
+    return json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
 
 
 class _MalformedBody(Exception):
     """A 2xx response whose body is not the complete JSON document it claims to be."""
+
+
+class _DeadlineExceeded(Exception):
+    """The whole request took longer than ``request_deadline``."""
+
+
+# The moment (time.monotonic) the current thread's request must be done by; None outside a request.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("cwgl_deadline", default=None)
+
+
+def _budget(timeout: float | None) -> float | None:
+    """The per-operation timeout, shortened to what is left of the request's deadline."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise _DeadlineExceeded()
+    return left if timeout is None else min(timeout, left)
+
+
+def _past_deadline() -> bool:
+    deadline = _DEADLINE.get()
+    return deadline is not None and time.monotonic() >= deadline
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket whose every read and write also respects the request's deadline: httpx's timeout
+    is per read, so a server sending a byte a second would otherwise never time out."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            return self._inner.read(max_bytes, _budget(timeout))
+        except httpcore.ReadTimeout:
+            if _past_deadline():
+                raise _DeadlineExceeded() from None
+            raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        try:
+            self._inner.write(buffer, _budget(timeout))
+        except httpcore.WriteTimeout:
+            if _past_deadline():
+                raise _DeadlineExceeded() from None
+            raise
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _budget(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, _budget(timeout), local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_unix_socket(path, _budget(timeout), socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _deadline_transport(max_connections: int) -> httpx.BaseTransport:
+    """httpx's transport with the deadline-aware socket layer underneath.
+
+    httpx takes no network backend, so it is set on the transport's httpcore pool; should a later
+    httpx lay its pool out differently, the deadline is still checked between body chunks.
+    """
+    transport = httpx.HTTPTransport(
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    )
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if isinstance(backend, httpcore.NetworkBackend):
+        pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+    else:  # pragma: no cover - depends on httpx internals
+        log.debug("httpx transport has no httpcore network backend; deadline checked per body chunk only")
+    return transport
+
+
+class _TooLarge(Exception):
+    """A body decompressed past the allowed size."""
+
+
+def _inflate(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
+    """Decompress gzip or deflate in steps of at most ``_CHUNK`` bytes, so a small body that
+    inflates enormously (a decompression bomb) never sits in memory whole."""
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS)
+    first = True
+    for data in chunks:
+        while True:
+            try:
+                out = inflater.decompress(data, _CHUNK)
+            except zlib.error:
+                if not (first and encoding == "deflate"):
+                    raise
+                # Some servers send raw deflate without the zlib header.
+                inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                out = inflater.decompress(data, _CHUNK)
+            first = False
+            data = inflater.unconsumed_tail
+            if out:
+                yield out
+            if inflater.eof:
+                return
+            # A full step may leave output pending for input already taken: ask again.
+            if not data and len(out) < _CHUNK:
+                break
+
+
+_DECODERS = {"gzip", "x-gzip", "deflate"}
+
+
+def _decoded(response: httpx.Response) -> Iterator[bytes]:
+    """The body's bytes with its ``Content-Encoding`` undone (gzip, deflate, or several of them)."""
+    if response.is_stream_consumed:  # built with its content (a test transport): httpx decoded it already
+        return iter((response.content,))
+    header = response.headers.get("Content-Encoding", "")
+    encodings = [e.strip().lower() for e in header.split(",") if e.strip().lower() not in ("", "identity")]
+    unknown = [e for e in encodings if e not in _DECODERS]
+    if unknown:
+        raise ValueError(f"unsupported Content-Encoding {header!r} (we ask for gzip or deflate)")
+    chunks: Iterator[bytes] = response.iter_raw(_CHUNK)
+    for encoding in reversed(encodings):
+        chunks = _inflate(chunks, encoding)
+    return chunks
+
+
+def _copy_body(response: httpx.Response, sink: IO[bytes], limit: int, *, truncate: bool = False) -> int:
+    """Copy the decoded body to ``sink``: at most ``limit`` bytes (more is ``_TooLarge``, or with
+    ``truncate`` silently left unread), checking the request's deadline between chunks."""
+    size = 0
+    for chunk in _decoded(response):
+        if _past_deadline():
+            raise _DeadlineExceeded()
+        if size + len(chunk) > limit:
+            if truncate:
+                sink.write(chunk[: limit - size])
+                return limit
+            raise _TooLarge()
+        sink.write(chunk)
+        size += len(chunk)
+    return size
+
+
+class _RedactLibraryLogs(logging.Filter):
+    """httpx logs each response's status line at INFO, httpcore its headers at DEBUG: both carry
+    whatever a server chose to send (a reason phrase or a Location echoing our credentials). Every
+    live client's redactor is applied to those records before any handler sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.redactors: weakref.WeakSet[Redactor] = weakref.WeakSet()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redactors = list(self.redactors)
+        if redactors:
+            text = record.getMessage()
+            for redact in redactors:
+                text = redact(text)
+            record.msg, record.args = text, ()
+        return True
+
+
+_LIBRARY_LOG_FILTER = _RedactLibraryLogs()
+for _name in ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy"):
+    logging.getLogger(_name).addFilter(_LIBRARY_LOG_FILTER)
 
 
 class ConnectWiseClient:
@@ -49,6 +267,8 @@ class ConnectWiseClient:
         max_connections: int = 16,
     ) -> None:
         self.settings = settings
+        self.redact = Redactor(settings.secrets())
+        _LIBRARY_LOG_FILTER.redactors.add(self.redact)
         self._sleep = sleep
         self._codebase = settings.codebase
         self._codebase_pinned = settings.codebase is not None
@@ -59,11 +279,12 @@ class ConnectWiseClient:
             headers={
                 "clientId": settings.client_id,
                 "Accept": settings.accept_header(),
+                # Only what _decoded undoes in bounded steps.
+                "Accept-Encoding": "gzip, deflate",
                 "Cache-Control": "no-cache",
             },
             timeout=httpx.Timeout(settings.timeout),
-            transport=transport,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport or _deadline_transport(max_connections),
             follow_redirects=False,
         )
 
@@ -95,7 +316,7 @@ class ConnectWiseClient:
             # companyinfo needs no credentials: send none, so a mistyped site never receives them.
             request = self._http.build_request("GET", f"{self.settings.site}/{path}")
             del request.headers["clientId"]
-            return _checked_json(self._http.send(request, auth=None), "GET", path)
+            return self._exchange(request, "GET", path, auth=None)[1]
 
         body = self._retrying("GET", path)(attempt)
         codebase = body.get("Codebase") if isinstance(body, Mapping) else None
@@ -108,7 +329,7 @@ class ConnectWiseClient:
                 message="ConnectWise returned no codebase: check company_id and host",
             )
         value = str(codebase).strip("/") + "/"
-        log.info("ConnectWise codebase for this site is %s", value)
+        log.info("ConnectWise codebase for this site is %s", self.redact(value))
         return value
 
     def _rediscover_after_404(self) -> bool:
@@ -120,7 +341,11 @@ class ConnectWiseClient:
             old = self._codebase
             self._codebase = self._discover_codebase()
             if self._codebase != old:
-                log.warning("ConnectWise codebase changed from %s to %s; retrying", old, self._codebase)
+                log.warning(
+                    "ConnectWise codebase changed from %s to %s; retrying",
+                    self.redact(str(old)),
+                    self.redact(self._codebase),
+                )
                 return True
             return False
 
@@ -143,14 +368,37 @@ class ConnectWiseClient:
         page_size: int = MAX_PAGE_SIZE,
         extra_params: Mapping[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield every record of a list endpoint, following ``Link: rel="next"`` across pages."""
+        """Yield every record of a list endpoint, following ``Link: rel="next"`` across pages.
+
+        Stops with an error when ``rel="next"`` names a page already read (a loop) or after
+        ``max_pages`` pages (an endless listing).
+        """
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
         params: dict[str, Any] = {"pageSize": page_size, "page": 1, **(extra_params or {})}
         for key, value in (("conditions", conditions), ("fields", fields), ("orderBy", order_by)):
             if value:
                 params[key] = value
+        seen: set[tuple[tuple[str, str], ...]] = set()
         while True:
+            key = tuple(sorted((str(k), str(v)) for k, v in params.items()))
+            if key in seen or len(seen) >= self.settings.max_pages:
+                looped = key in seen
+                raise ConnectWiseError(
+                    method="GET",
+                    path=path,
+                    status=200,
+                    code="PagingLoop" if looped else "TooManyPages",
+                    message=(
+                        f'Link rel="next" points back to page {params.get("page")!r}, already read'
+                        if looped
+                        else f"the listing goes on past max_pages={self.settings.max_pages} pages"
+                        " (raise the connection's extra.max_pages if it really is that long)"
+                    ),
+                    redact=self.redact,
+                    final=True,
+                )
+            seen.add(key)
             response, page = self.request("GET", path, params=params)
             if not isinstance(page, list):
                 raise ConnectWiseError(
@@ -174,29 +422,22 @@ class ConnectWiseClient:
         dest: IO[bytes],
         *,
         verify: Callable[[IO[bytes]], None] | None = None,
-        chunk_size: int = 1 << 16,
         retry: bool = True,
     ) -> int:
         """POST and stream the response body into ``dest`` (a seekable binary file); return its size.
 
         The whole exchange is retried on a transient failure, including a body cut short mid-stream
         or one that ``verify`` rejects (``verify`` reads ``dest`` from the start and raises on a
-        malformed document). ``dest`` holds exactly one complete body on return.
+        malformed document). ``dest`` holds exactly one complete body on return. The body may be
+        up to ``max_response_bytes`` once decompressed.
         ``retry=False`` makes one attempt: for a POST that must not be sent twice blindly.
         """
 
         def attempt() -> int:
             dest.seek(0)
             dest.truncate()
-            url = self.base_url + path
-            with self._http.stream("POST", url, json=body) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise _http_error(response, "POST", path)
-                size = 0
-                for chunk in response.iter_bytes(chunk_size):
-                    dest.write(chunk)
-                    size += len(chunk)
+            request = self._http.build_request("POST", self.base_url + path, json=body)
+            size = self._exchange(request, "POST", path, sink=dest)[1]
             dest.flush()
             if verify is not None:
                 dest.seek(0)
@@ -226,10 +467,128 @@ class ConnectWiseClient:
             kwargs["json"] = json_body
 
         def attempt() -> tuple[httpx.Response, Any]:
-            response = self._http.request(method, self.base_url + path, **kwargs)
-            return response, _checked_json(response, method, path)
+            request = self._http.build_request(method, self.base_url + path, **kwargs)
+            return self._exchange(request, method, path)
 
         return self._with_retries(method, path, attempt)
+
+    def _exchange(
+        self,
+        request: httpx.Request,
+        method: str,
+        path: str,
+        *,
+        sink: IO[bytes] | None = None,
+        auth: Any = httpx.USE_CLIENT_DEFAULT,
+    ) -> tuple[httpx.Response, Any]:
+        """Send one request under the deadline and read its body within the size cap.
+
+        Only a 2xx is success. With ``sink`` the body is copied there and its size returned;
+        without, it is parsed as JSON (None when empty).
+        """
+        settings = self.settings
+        token = _DEADLINE.set(time.monotonic() + settings.request_deadline)
+        try:
+            response = self._http.send(request, auth=auth, stream=True)
+            try:
+                if not 200 <= response.status_code < 300:
+                    raise self._http_error(response, method, path)
+                if sink is not None:
+                    return response, _copy_body(response, sink, settings.max_response_bytes)
+                buffer = io.BytesIO()
+                _copy_body(response, buffer, settings.memory_response_bytes)
+            finally:
+                response.close()
+        except _DeadlineExceeded:
+            raise self._final_error(
+                method,
+                path,
+                None,
+                "DeadlineExceeded",
+                f"the whole request took longer than request_deadline={settings.request_deadline:g}s "
+                "(the server answered too slowly); not retried",
+            ) from None
+        except _TooLarge:
+            limit = settings.max_response_bytes if sink is not None else settings.memory_response_bytes
+            raise self._final_error(
+                method,
+                path,
+                response.status_code,
+                "ResponseTooLarge",
+                f"the response body is larger than {_mib(limit)} once decompressed "
+                f"(max_response_mb={_mib(settings.max_response_bytes)}"
+                f"{'' if sink is not None else ', of which an eighth for responses read into memory'})"
+                "; stopped reading",
+            ) from None
+        except (ValueError, zlib.error) as exc:  # an unsupported or corrupt Content-Encoding
+            raise _MalformedBody(
+                f"response body cannot be decoded ({_short(self.redact(str(exc)))})"
+            ) from None
+        finally:
+            _DEADLINE.reset(token)
+        content = buffer.getvalue()
+        if not content.strip():
+            return response, None
+        try:
+            return response, loads(content)
+        except (ValueError, RecursionError) as exc:
+            raise _MalformedBody(
+                f"response body is not valid JSON ({_short(self.redact(str(exc)))})"
+            ) from None
+
+    def _final_error(
+        self, method: str, path: str, status: int | None, code: str, message: str
+    ) -> ConnectWiseError:
+        return ConnectWiseError(
+            method=method, path=path, status=status, code=code, message=message, final=True
+        )
+
+    def _http_error(self, response: httpx.Response, method: str, path: str) -> ConnectWiseError:
+        """A ``ConnectWiseError`` for a non-2xx answer; everything taken from it is redacted."""
+        status = response.status_code
+        if 300 <= status < 400:
+            location = response.headers.get("Location")
+            where = f"redirected to {location}" if location else "a redirect without a Location"
+            return ConnectWiseError(
+                method=method,
+                path=path,
+                status=status,
+                code="Redirect",
+                message=f"{where}; redirects are not followed: set the connection's host to the "
+                "ConnectWise API site (e.g. api-na.myconnectwise.net)",
+                redact=self.redact,
+            )
+        buffer = io.BytesIO()
+        # The status is what matters; a body we cannot read adds nothing.
+        with contextlib.suppress(httpx.HTTPError, ValueError, zlib.error, _DeadlineExceeded):
+            _copy_body(response, buffer, ERROR_BODY_LIMIT, truncate=True)
+        content = buffer.getvalue()
+        code = message = None
+        errors: list[Mapping[str, Any]] = []
+        try:
+            body = loads(content) if content.strip() else None
+        except (ValueError, RecursionError):
+            body = None
+        if isinstance(body, Mapping):
+            # 429s from ConnectWise's edge say "error" where the API says "code".
+            code = body.get("code") or body.get("error")
+            message = body.get("message")
+            errors = [e for e in (body.get("errors") or []) if isinstance(e, Mapping)]
+        elif content.strip():
+            # Redacted whole, then cut: cutting first could leave a fragment too short to recognise.
+            message = _short(self.redact(content.decode("utf-8", "replace")))
+        if status < 400:
+            message = f"unexpected HTTP status {status}" + (f": {message}" if message else "")
+        return ConnectWiseError(
+            method=method,
+            path=path,
+            status=status,
+            code=code,
+            message=message,
+            errors=errors,
+            retry_after=_retry_after(response),
+            redact=self.redact,
+        )
 
     # -- retries ------------------------------------------------------------------------------
     def _with_retries(self, method: str, path: str, attempt: Callable[[], Any], retry: bool = True) -> Any:
@@ -263,7 +622,7 @@ class ConnectWiseClient:
                 path,
                 state.attempt_number,
                 max_attempts,
-                _describe(exc),
+                self._describe(exc),
                 state.next_action.sleep if state.next_action else 0.0,
             )
 
@@ -283,16 +642,64 @@ class ConnectWiseClient:
                 exc.attempts = retrying.statistics.get("attempt_number", 1)
                 raise
             except (httpx.TransportError, _MalformedBody) as exc:
+                # Not chained: a transport error's text may quote what the server sent.
                 raise ConnectWiseError(
                     method=method,
                     path=path,
                     status=None,
-                    code=type(exc).__name__,
-                    message=_describe(exc),
+                    code=_error_code(exc),
+                    message=self._describe(exc),
                     attempts=retrying.statistics.get("attempt_number", 1),
-                ) from exc
+                    redact=self.redact,
+                ) from None
 
         return run
+
+    def _describe(self, exc: BaseException | None) -> str:
+        """A short, redacted account of a failed attempt for logs and messages."""
+        if isinstance(exc, ConnectWiseError):
+            return f"HTTP {exc.status} {exc.code or ''}".strip() if exc.status else str(exc.code)
+        if isinstance(exc, httpx.TimeoutException):
+            return f"timed out ({type(exc).__name__})"
+        tls = _tls_problem(exc)
+        if tls:
+            return self.redact(
+                f"TLS handshake with {self.settings.site} failed ({tls}): check that the host is the "
+                "ConnectWise site and speaks https with a certificate this machine trusts"
+            )
+        if isinstance(exc, httpx.TransportError):
+            detail = _short(self.redact(str(exc)))
+            return f"connection failed ({type(exc).__name__}{': ' + detail if detail else ''})"
+        return self.redact(str(exc)) if exc else "unknown"
+
+
+def _error_code(exc: BaseException) -> str:
+    if isinstance(exc, _MalformedBody):
+        return "MalformedBody"
+    return "TLSError" if _tls_problem(exc) else type(exc).__name__
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """One line of at most ``limit`` characters (cut after redaction: a cut first could leave a
+    fragment too short to recognise)."""
+    return " ".join(text.split())[:limit]
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):g} MiB"
+
+
+def _tls_problem(exc: BaseException | None) -> str | None:
+    """The TLS reason when a connection failed in the TLS handshake, else None."""
+    if not isinstance(exc, httpx.ConnectError):
+        return None
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return str(getattr(cause, "verify_message", None) or cause.reason or cause).lower()
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc)
+    return text if "SSL" in text or "certificate" in text.lower() else None
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -301,60 +708,15 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (httpx.TransportError, _MalformedBody))
 
 
-def _describe(exc: BaseException | None) -> str:
-    if isinstance(exc, ConnectWiseError):
-        return f"HTTP {exc.status} {exc.code or ''}".strip()
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out ({type(exc).__name__})"
-    if isinstance(exc, httpx.TransportError):
-        return f"connection failed ({type(exc).__name__})"
-    return str(exc) if exc else "unknown"
-
-
-def _http_error(response: httpx.Response, method: str, path: str) -> ConnectWiseError:
-    code = message = None
-    errors: list[Mapping[str, Any]] = []
-    try:
-        body = loads(response.content) if response.content.strip() else None
-    except ValueError:
-        body = None
-    if isinstance(body, Mapping):
-        # 429s from ConnectWise's edge say "error" where the API says "code".
-        code = body.get("code") or body.get("error")
-        message = body.get("message")
-        errors = [e for e in (body.get("errors") or []) if isinstance(e, Mapping)]
-    elif response.content:
-        message = response.text[:200]
-    return ConnectWiseError(
-        method=method,
-        path=path,
-        status=response.status_code,
-        code=code,
-        message=message,
-        errors=errors,
-        retry_after=_retry_after(response),
-    )
-
-
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         return None  # an HTTP-date; ConnectWise documents seconds, so fall back to the default
-
-
-def _checked_json(response: httpx.Response, method: str, path: str) -> Any:
-    if response.status_code >= 400:
-        raise _http_error(response, method, path)
-    if not response.content.strip():
-        return None
-    try:
-        return loads(response.content)
-    except ValueError as exc:
-        raise _MalformedBody(f"response body is not valid JSON ({type(exc).__name__})") from exc
+    return max(0.0, seconds) if seconds == seconds else None  # NaN: use the default
 
 
 def path_of(url: str) -> str:

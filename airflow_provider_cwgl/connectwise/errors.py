@@ -1,9 +1,13 @@
-"""Exceptions raised by the ConnectWise client. Messages never carry credentials."""
+"""Exceptions raised by the ConnectWise client. Messages never carry credentials: everything taken
+from a server's answer passes through the client's ``Redactor`` (``connectwise/redact.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+# The most of a server-supplied text (code, message, one field error) an exception keeps.
+MAX_SERVER_TEXT = 300
 
 # Statuses ConnectWise's guide says to retry: throttling and server-side failures.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -22,7 +26,9 @@ class ConnectWiseError(Exception):
     """A ConnectWise call failed: an HTTP error status, a dropped connection or an unreadable body.
 
     ``status`` is None when no HTTP response arrived. ``code``, ``message`` and ``errors`` come from
-    ConnectWise's error body (``{"code", "message", "errors": [{code, message, resource, field}]}``).
+    ConnectWise's error body (``{"code", "message", "errors": [{code, message, resource, field}]}``);
+    ``redact`` is applied to each before it is stored, and each is cut to ``MAX_SERVER_TEXT``.
+    ``final`` marks a failure that retrying cannot fix (a response too large or too slow as a whole).
     """
 
     def __init__(
@@ -36,13 +42,22 @@ class ConnectWiseError(Exception):
         errors: Sequence[Mapping[str, Any]] = (),
         attempts: int = 1,
         retry_after: float | None = None,
+        redact: Callable[[str], str] | None = None,
+        final: bool = False,
     ) -> None:
+        def clean(value: Any) -> Any:
+            if value is None or isinstance(value, (bool, int, float)):
+                return value
+            text = str(value)
+            return (redact(text) if redact else text)[:MAX_SERVER_TEXT]
+
         self.method = method
         self.path = path
         self.status = status
-        self.code = code
-        self.message = message
-        self.errors = list(errors)
+        self.code = clean(code)
+        self.message = clean(message)
+        self.errors = [{str(k): clean(v) for k, v in err.items()} for err in errors]
+        self.final = final
         self.attempts = attempts
         self.retry_after = retry_after
         super().__init__()
@@ -50,6 +65,8 @@ class ConnectWiseError(Exception):
     @property
     def transient(self) -> bool:
         """A failure worth retrying: throttling, a server error, or no response at all."""
+        if self.final:
+            return False
         return self.status is None or self.status in RETRYABLE_STATUSES
 
     @property

@@ -5,7 +5,9 @@ Everything a bad connection can get wrong is caught here, with the field named, 
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,8 +41,8 @@ class RetryPolicy:
             )
         for name in ("backoff_base", "backoff_max", "default_retry_after", "max_retry_after"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ConnectWiseConfigError(name, f"must be a number of seconds >= 0, got {value!r}")
+            if not _is_number(value) or value < 0:
+                raise ConnectWiseConfigError(name, f"must be a finite number of seconds >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,12 @@ class ConnectWiseSettings:
 
     ``site`` is a host (``api-na.myconnectwise.net``; https assumed) or a URL. Plain http is accepted
     only for loopback addresses, for local servers such as the sandbox.
+
+    Bounds against a misbehaving server: ``timeout`` applies to each connect and each read;
+    ``request_deadline`` to a whole request (headers and body: a server dripping bytes slowly fails
+    after it, with no retry); ``max_response_bytes`` caps a body once decompressed (the export is
+    streamed to disk; every other response is parsed in memory and held to an eighth of it);
+    ``max_pages`` caps the pages one listing may follow.
     """
 
     site: str
@@ -60,6 +68,9 @@ class ConnectWiseSettings:
     api_version: str | None = None
     timeout: float = 60.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    request_deadline: float = 900.0
+    max_response_bytes: int = 1 << 30
+    max_pages: int = 1000
 
     def __post_init__(self) -> None:
         for name in ("company_id", "public_key", "private_key", "client_id"):
@@ -75,14 +86,30 @@ class ConnectWiseSettings:
             object.__setattr__(self, "codebase", normalize_codebase(self.codebase))
         if self.api_version is not None and not re.fullmatch(r"\d{4}\.\d{1,2}", str(self.api_version)):
             raise ConnectWiseConfigError("api_version", f"must look like 2025.1, got {self.api_version!r}")
-        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or self.timeout <= 0:
-            raise ConnectWiseConfigError(
-                "timeout", f"must be a positive number of seconds, got {self.timeout!r}"
-            )
+        for name in ("timeout", "request_deadline"):
+            value = getattr(self, name)
+            if not _is_number(value) or value <= 0:
+                raise ConnectWiseConfigError(
+                    name, f"must be a positive, finite number of seconds, got {value!r}"
+                )
+        for name, least in (("max_response_bytes", 1024), ("max_pages", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConnectWiseConfigError(name, f"must be an integer >= {least}, got {value!r}")
 
     @property
     def basic_username(self) -> str:
         return f"{self.company_id}+{self.public_key}"
+
+    @property
+    def memory_response_bytes(self) -> int:
+        """The cap on a response parsed in memory (every call but a streamed export)."""
+        return max(1024, self.max_response_bytes // 8)
+
+    def secrets(self) -> tuple[str, ...]:
+        """What must never be shown: the private key, the client id, the Basic pair and its base64 value."""
+        pair = f"{self.basic_username}:{self.private_key}"
+        return (self.private_key, self.client_id, pair, base64.b64encode(pair.encode()).decode())
 
     def accept_header(self) -> str:
         if self.api_version:
@@ -126,6 +153,10 @@ def normalize_codebase(codebase: Any) -> str:
     if not text or not _CODEBASE_RE.match(text):
         raise ConnectWiseConfigError("codebase", f"must look like v2025_1/, got {codebase!r}")
     return text + "/"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _is_ip(host: str) -> bool:

@@ -157,11 +157,17 @@ def to_thru_date(value: Any) -> datetime | None:
         raise ExportSettingError("thru_date", f"expected a date, datetime or ISO 8601 string, got {value!r}")
     if moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ExportSettingError(
+            "thru_date", f"{value!r} is outside the years 1 to 9999 once converted to UTC"
+        ) from exc
 
 
 def format_thru_date(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: strftime("%Y") gives "1" for year 1 on Linux, not "0001".
+    return moment.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def to_references(value: Any) -> tuple[str, ...]:
@@ -176,12 +182,12 @@ def to_references(value: Any) -> tuple[str, ...]:
         if text.startswith(("[", "(")):
             try:
                 items = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 try:
                     items = ast.literal_eval(text)
-                except (ValueError, SyntaxError) as exc:
+                except (ValueError, SyntaxError, RecursionError, MemoryError) as exc:
                     raise ExportSettingError(
-                        "references_to_fetch", f"cannot read {value!r} as a list of reference paths"
+                        "references_to_fetch", f"cannot read {value!r:.120} as a list of reference paths"
                     ) from exc
         else:
             items = [part for part in text.replace("\n", ",").split(",")]

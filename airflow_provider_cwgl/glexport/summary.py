@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 MAX_LISTED_UNBALANCED = 20
+# Totals are summed exactly: the default context rounds at 28 digits (number sizes are bounded upstream).
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 # collection -> fields holding lines whose totals balance the header total
 _BALANCED_LINES = {
@@ -46,7 +48,7 @@ class SummaryBuilder:
         self.counts[collection] += 1
         total = item.get("total")
         if isinstance(total, (int, Decimal)) and not isinstance(total, bool):
-            self.totals[collection] = self.totals.get(collection, Decimal(0)) + total
+            self.totals[collection] = EXACT.add(self.totals.get(collection, Decimal(0)), total)
         self.gl_entry_ids.update(gl_entry_ids(collection, item))
         if collection in _BALANCED_LINES:
             self._check_balance(collection, item)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import base64
+import ipaddress
+import math
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
@@ -15,6 +17,7 @@ from airflow_provider_cwgl.connectwise import (
     ConnectWiseSettings,
     RetryPolicy,
 )
+from airflow_provider_cwgl.connectwise.redact import NO_SECRETS, Redactor
 
 
 class ConnectWiseHook(BaseHook):
@@ -24,7 +27,11 @@ class ConnectWiseHook(BaseHook):
     loopback), login = the API member's public key, password = its private key. Extra:
     ``company_id`` (required; a login of ``company+public`` is accepted too), ``client_id``
     (required), ``codebase`` (optional, discovered when absent), ``api_version`` (optional),
-    ``timeout`` (optional, seconds).
+    ``timeout`` (optional, seconds per connect or read, default 60), ``request_deadline``
+    (optional, seconds for a whole request including its body, default 900), ``max_response_mb``
+    (optional, the largest decompressed response body, default 1024; bodies parsed in memory get an
+    eighth), ``max_pages`` (optional, pages one listing may follow, default 1000), and the retry
+    extras ``max_attempts``, ``retry_backoff``, ``retry_backoff_max``, ``retry_after_default``.
 
     Nothing is read or sent in ``__init__``: DAG files are parsed often.
     """
@@ -54,16 +61,20 @@ class ConnectWiseHook(BaseHook):
         return ConnectWiseClient(self.settings)
 
     def test_connection(self) -> tuple[bool, str]:
-        """One cheap authenticated call (``GET system/info``); used by the UI's Test button."""
+        """One cheap authenticated call (``GET system/info``); used by the UI's Test button.
+
+        The message is redacted like every error (see ``connectwise/redact.py``): the UI shows it.
+        """
+        redact: Redactor = NO_SECRETS
         try:
+            redact = Redactor(self.settings.secrets())
             with self.get_conn() as client:
                 info = client.get("system/info")
-        except Exception as exc:  # the UI shows the message; it never carries credentials
-            return False, str(exc)
-        version = info.get("version") if isinstance(info, dict) else None
-        return True, f"Connected to ConnectWise {version or ''} (codebase {client.codebase})".replace(
-            "  ", " "
-        )
+                version = info.get("version") if isinstance(info, dict) else None
+                message = f"Connected to ConnectWise {version or ''} (codebase {client.codebase})"
+        except Exception as exc:  # the UI shows the message
+            return False, redact(str(exc))
+        return True, redact(message.replace("  ", " "))
 
     # Airflow < 3.2 built connection forms from these methods; 3.2+ reads get_provider_info().
     @classmethod
@@ -74,6 +85,14 @@ class ConnectWiseHook(BaseHook):
             "placeholders": {"host": "api-na.myconnectwise.net"},
         }
 
+
+# Connection extras that bound a request -> (ConnectWiseSettings field, type, scale).
+_BOUND_EXTRAS = {
+    "timeout": ("timeout", float, 1),
+    "request_deadline": ("request_deadline", float, 1),
+    "max_response_mb": ("max_response_bytes", int, 1 << 20),
+    "max_pages": ("max_pages", int, 1),
+}
 
 # Connection extras that tune retries -> RetryPolicy fields.
 _RETRY_EXTRAS = {
@@ -110,7 +129,7 @@ _CONNECTION_FIELD = {
     "client_id": "extra.client_id",
     "codebase": "extra.codebase",
     "api_version": "extra.api_version",
-    "timeout": "extra.timeout",
+    **{name: f"extra.{key}" for key, (name, _, _) in _BOUND_EXTRAS.items()},
 }
 
 
@@ -134,14 +153,19 @@ def _settings_from_connection(conn: Any, retry: RetryPolicy | None) -> ConnectWi
     company_id = extra.get("company_id")
     if not company_id and "+" in login:
         company_id, login = login.split("+", 1)
-    host = conn.host or ""
-    if conn.port and host and ":" not in host.split("://")[-1]:
-        host = f"{host}:{conn.port}"
-    timeout = extra.get("timeout")
-    try:
-        timeout_value = float(timeout) if timeout not in (None, "") else 60.0
-    except (TypeError, ValueError) as exc:
-        raise ConnectWiseConfigError("timeout", f"must be a number of seconds, got {timeout!r}") from exc
+    host = _with_port(conn.host or "", conn.port)
+    bounds: dict[str, Any] = {}
+    for key, (name, kind, scale) in _BOUND_EXTRAS.items():
+        value = extra.get(key)
+        if value in (None, ""):
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError) as exc:
+            raise ConnectWiseConfigError(name, f"must be a number, got {value!r}") from exc
+        if not math.isfinite(number) or number <= 0:
+            raise ConnectWiseConfigError(name, f"must be a positive, finite number, got {value!r}")
+        bounds[name] = kind(number * scale)
     for secret in (conn.password, extra.get("client_id")):
         if secret:
             mask_secret(str(secret))
@@ -153,10 +177,34 @@ def _settings_from_connection(conn: Any, retry: RetryPolicy | None) -> ConnectWi
         client_id=str(extra.get("client_id") or ""),
         codebase=extra.get("codebase") or None,
         api_version=str(extra["api_version"]) if extra.get("api_version") else None,
-        timeout=timeout_value,
         retry=retry or _retry_policy(extra),
+        **bounds,
     )
-    token = base64.b64encode(f"{settings.basic_username}:{settings.private_key}".encode()).decode()
+    token = settings.secrets()[-1]
     mask_secret(token)
     mask_secret(f"Basic {token}")
     return settings
+
+
+def _with_port(host: str, port: int | None) -> str:
+    """The connection's host with its port field added, unless the host already carries a port.
+
+    An IPv6 literal (``::1``, ``[::1]``) is bracketed so its colons are not taken for a port.
+    """
+    host = host.strip()
+    if not host:
+        return host
+    scheme, sep, rest = host.rpartition("://")
+    if ":" in rest and not rest.startswith("["):
+        try:
+            ipaddress.IPv6Address(rest.rstrip("/"))
+            rest = f"[{rest.rstrip('/')}]"
+        except ValueError:
+            pass
+    try:
+        has_port = urlsplit(f"//{rest}").port is not None
+    except ValueError:
+        has_port = True  # a malformed port: leave it for the settings' check to name
+    if port and not has_port:
+        rest = f"{rest.rstrip('/')}:{port}"
+    return f"{scheme}{sep}{rest}"

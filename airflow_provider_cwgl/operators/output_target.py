@@ -27,6 +27,12 @@ class ObjectStorageOutput:
     def describe(self) -> str:
         return str(self.path)
 
+    def check(self) -> None:
+        """The upload is written to a local temporary file first: that folder must be writable."""
+        fd, probe = tempfile.mkstemp(prefix="cwgl-upload-", suffix=".xml")
+        os.close(fd)
+        os.unlink(probe)
+
     @contextmanager
     def open(self) -> Iterator[IO[bytes]]:
         fd, tmp = tempfile.mkstemp(prefix="cwgl-upload-", suffix=".xml")
@@ -41,15 +47,43 @@ class ObjectStorageOutput:
                 os.unlink(tmp)
 
 
+# Filesystems that exist only inside this worker process: the file would vanish with the task.
+PROCESS_LOCAL_SCHEMES = ("memory",)
+
+
 def resolve_location(location: Any, conn_id: str | None, setting: str) -> str | ObjectStoragePath:
-    """A local path (``/x``, ``file:///x``) as a plain string, or an object-storage path."""
+    """A local path (``/x``, ``~/x``, ``file:///x``) as a plain string, or an object-storage path.
+
+    Rejected, naming ``setting``: None, an empty string, ``"None"``/``"null"`` (what a template
+    renders from an empty value), a NUL byte, and a relative local path (the worker's working
+    directory is not a place anyone would look for the file; give an absolute path or ``~/…``).
+    """
     if isinstance(location, ObjectStoragePath):
         path = location
     elif isinstance(location, (str, os.PathLike)) and str(location).strip():
         text = str(location).strip()
+        if text.lower() in ("none", "null"):
+            raise ExportSettingError(
+                setting,
+                f"got the text {text!r}, which is what a template renders from an empty value, not a file "
+                "name; give a file path or URL",
+            )
+        if "\0" in text:
+            raise ExportSettingError(setting, f"contains a NUL byte, which no file name can: {text!r}")
         scheme = urlsplit(text).scheme if "://" in text else ""
         if scheme in LOCAL_SCHEMES:
-            return text.split("://", 1)[1] if scheme else text
+            local = text.split("://", 1)[1] if scheme else text
+            if not os.path.isabs(os.path.expanduser(local)):
+                raise ExportSettingError(
+                    setting,
+                    f"{text!r} is a relative path; give an absolute path (or ~/…): a relative one would land "
+                    "in the worker's working directory",
+                )
+            return local
+        if scheme in PROCESS_LOCAL_SCHEMES:
+            raise ExportSettingError(
+                setting, f"{text!r} is in this worker's memory and would vanish when the task ends"
+            )
         try:
             path = ObjectStoragePath(text, conn_id=conn_id)
         except Exception as exc:  # an unknown scheme or a missing filesystem package
@@ -62,16 +96,27 @@ def resolve_location(location: Any, conn_id: str | None, setting: str) -> str | 
 
 
 def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalOutput | ObjectStorageOutput:
-    """Validate ``output_file`` and say where it goes, before any request is made."""
+    """Validate ``output_file`` and say where it goes, before any request is made.
+
+    Local: the folder is created and a temporary file is created and removed there (the name
+    fits, the folder is writable). Object storage: its filesystem must be installed (``s3://``
+    needs the ``[s3]`` extra) and the local folder for the upload's temporary file writable.
+    """
     location = resolve_location(output_file, output_conn_id, "output_file")
     if isinstance(location, ObjectStoragePath):
-        return ObjectStorageOutput(location)
-    local = LocalOutput(location)
+        try:
+            location.fs  # noqa: B018 - loads the filesystem: raises when its package is missing
+        except Exception as exc:
+            extra = " (install 'airflow-provider-cwgl[s3]')" if location.protocol in ("s3", "s3a") else ""
+            raise ExportSettingError("output_file", f"cannot use {str(location)!r}: {exc}{extra}") from exc
+        target: LocalOutput | ObjectStorageOutput = ObjectStorageOutput(location)
+    else:
+        target = LocalOutput(location)
     try:
-        local.check()
+        target.check()
     except OSError as exc:
-        raise ExportSettingError("output_file", f"cannot write {local.describe()}: {exc}") from exc
-    return local
+        raise ExportSettingError("output_file", f"cannot write {target.describe()}: {exc}") from exc
+    return target
 
 
 @contextmanager
