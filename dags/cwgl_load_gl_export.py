@@ -14,6 +14,7 @@ announces files, the finance system's DAG consumes them.)
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import Any
 
 import pendulum
@@ -25,13 +26,15 @@ from airflow_provider_cwgl.operators.assets import DAILY_EXPORT_ALIAS
 def file_sha256(uri: str) -> str:
     """SHA-256 of a ``file://`` or object-storage file, read in chunks."""
     digest = hashlib.sha256()
-    with ObjectStoragePath(uri).open("rb") as handle:
+    with ObjectStoragePath(uri, conn_id=OUTPUT_CONN_ID).open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
 ALIAS = AssetAlias(DAILY_EXPORT_ALIAS)
+# Asset URIs carry no connection: object-storage files are read with this one (as the export wrote them).
+OUTPUT_CONN_ID = os.environ.get("CWGL_OUTPUT_CONN_ID") or None
 
 with DAG(
     dag_id="cwgl_load_gl_export",

@@ -16,6 +16,7 @@ from airflow.sdk import Asset, AssetAlias
 
 from airflow_provider_cwgl.glexport.output import LocalOutput
 from airflow_provider_cwgl.glexport.request import ExportRequest, format_thru_date
+from airflow_provider_cwgl.operators.output_target import ObjectStorageOutput
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +28,15 @@ LOCATION_EXPORT_ALIAS = "cwgl_gl_export_by_location"
 EXTRA_KEYS = ("sha256", "bytes", "counts", "totals")
 
 
-def asset_uri(target: Any) -> str:
-    """The asset URI of an output target: ``file:///abs/path`` or the object-storage URL."""
+def asset_uri(target: LocalOutput | ObjectStorageOutput) -> str:
+    """The asset URI of an output target: ``file:///abs/path`` or ``s3://bucket/key``.
+
+    Never the connection id (``str()`` of an object-storage path carries it as ``s3://conn@bucket``):
+    an asset is the data, whichever connection reached it.
+    """
     if isinstance(target, LocalOutput):
         return Path(target.describe()).as_uri()
-    return target.describe()
+    return f"{target.path.protocol}://{target.path.path}"
 
 
 def event_extra(summary: dict[str, Any], request: ExportRequest, location_name: str | None) -> dict[str, Any]:
@@ -44,7 +49,6 @@ def event_extra(summary: dict[str, Any], request: ExportRequest, location_name: 
     day = (thru or datetime.now(timezone.utc)).date().isoformat()
     extra = {key: summary[key] for key in EXTRA_KEYS}
     extra.update(
-        output=summary["output"],
         thru_date=format_thru_date(thru) if thru is not None else None,
         business_day=day,
         location_id=summary.get("location_id"),
