@@ -10,6 +10,10 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from lxml import etree
 
+# The fixtures `s3` (moto's S3 server on loopback, a bucket behind the connection `aws_s3_test`)
+# and `s3_endpoint`, shared with the object-storage tests.
+from test_object_storage import BUCKET, s3, s3_endpoint  # noqa: F401
+
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.sandbox import Sandbox
 
@@ -73,3 +77,37 @@ def test_one_file_per_location_with_only_its_records(
     assert seen == sum(1 for d in store.documents if d.section in SECTIONS and d.document_date <= day)
     bodies = [r.json() for r in cw_sandbox.log.matching("POST", "finance/accounting/export")]
     assert sorted(b["locationId"] for b in bodies) == sorted(locations)
+
+
+@pytest.mark.usefixtures("s3")
+def test_object_storage_root_one_object_per_location(
+    airflow_db: None, cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same DAG, unchanged, with an s3:// root (moto's S3 on loopback): what a Celery or
+    Kubernetes deployment runs, where mapped tasks share no disk."""
+    from airflow.sdk import ObjectStoragePath, timezone
+    from airflow.utils.state import DagRunState
+
+    monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(cw_sandbox.connection()))
+    monkeypatch.setenv("CWGL_OUTPUT_CONN_ID", "aws_s3_test")  # read when the DAG file is parsed
+    dag = DagBag(dag_folder=str(DAGS)).dags["cwgl_gl_export_by_location"]
+    run = dag.test(
+        logical_date=timezone.datetime(2026, 3, 1), run_conf={"output_root": f"s3://{BUCKET}/exports"}
+    )
+    assert run.state == DagRunState.SUCCESS
+    locations = cw_sandbox.store.resources["system/locations"]
+    folder = ObjectStoragePath(f"s3://{BUCKET}/exports/gl/2026-03-01/", conn_id="aws_s3_test")
+    got = sorted(p.name for p in folder.iterdir())
+    assert len(got) == len(locations)
+    for loc_id in locations:
+        [name] = [n for n in got if f"-location-{loc_id}-" in n]
+        assert name.startswith(f"glexport-2026-03-01-location-{loc_id}-")
+        root = etree.fromstring((folder / name).read_bytes())
+        mine = {
+            str(d.body["id"])
+            for d in cw_sandbox.store.documents
+            if d.section == "transactions"
+            and d.location_id == loc_id
+            and d.document_date.isoformat() <= "2026-03-01"
+        }
+        assert _ids(root, "transactions") == mine
