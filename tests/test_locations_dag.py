@@ -4,6 +4,7 @@ export over them with dag.test() on a real SQLite metadata DB, one file per loca
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -89,14 +90,17 @@ def test_object_storage_root_one_object_per_location(
     from airflow.utils.state import DagRunState
 
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(cw_sandbox.connection()))
-    monkeypatch.setenv("CWGL_OUTPUT_CONN_ID", "aws_s3_test")  # read when the DAG file is parsed
+    # Its own connection id: Airflow caches a filesystem per connection id, and this module's moto
+    # server stops before the object-storage tests start theirs.
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_S3_LOCATIONS", os.environ["AIRFLOW_CONN_AWS_S3_TEST"])
+    monkeypatch.setenv("CWGL_OUTPUT_CONN_ID", "aws_s3_locations")  # read when the DAG file is parsed
     dag = DagBag(dag_folder=str(DAGS)).dags["cwgl_gl_export_by_location"]
     run = dag.test(
         logical_date=timezone.datetime(2026, 3, 1), run_conf={"output_root": f"s3://{BUCKET}/exports"}
     )
     assert run.state == DagRunState.SUCCESS
     locations = cw_sandbox.store.resources["system/locations"]
-    folder = ObjectStoragePath(f"s3://{BUCKET}/exports/gl/2026-03-01/", conn_id="aws_s3_test")
+    folder = ObjectStoragePath(f"s3://{BUCKET}/exports/gl/2026-03-01/", conn_id="aws_s3_locations")
     got = sorted(p.name for p in folder.iterdir())
     assert len(got) == len(locations)
     for loc_id in locations:
