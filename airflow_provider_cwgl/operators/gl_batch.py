@@ -9,7 +9,6 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_cwgl.glexport.batch import (
-    BATCHES_PATH,
     BatchCreator,
     check_identifier,
     default_batch_identifier,
@@ -73,6 +72,7 @@ class GLBatchCreateOperator(BaseOperator):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """Input: the export file (from the summary or ``export_file``); output: the site's
         ConnectWise ``finance/accounting/batches``. Naming in ``operators/lineage.py``."""
+        from airflow_provider_cwgl.glexport.batch import BATCHES_PATH
         from airflow_provider_cwgl.operators.lineage import (
             connectwise_dataset,
             file_dataset,

@@ -76,7 +76,9 @@ def file_dataset(location: str) -> Dataset:
     if parts is None or parts.scheme in ("", "file", "local"):
         path = unquote(parts.path) if parts is not None else location
         return Dataset(namespace="file", name=path)
-    return Dataset(namespace=f"{parts.scheme}://{parts.netloc}", name=parts.path.lstrip("/"))
+    # Drop a connection id (``s3://conn@bucket/key``, as ObjectStoragePath writes it): not the data.
+    bucket = parts.netloc.rsplit("@", 1)[-1]
+    return Dataset(namespace=f"{parts.scheme}://{bucket}", name=parts.path.lstrip("/"))
 
 
 def operator_lineage(inputs: list[Dataset], outputs: list[Dataset]) -> OperatorLineage:
