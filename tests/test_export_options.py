@@ -217,6 +217,40 @@ def test_daily_dag_run_shows_the_empty_day_as_skipped(
     )
 
 
+def test_daily_dag_params_reach_connectwise_typed(connected: Sandbox, tmp_path: Path) -> None:
+    """Trigger-form values go through Jinja (rendered as text) and arrive with the API's types."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import timezone
+    from airflow.utils import db
+    from airflow.utils.state import DagRunState
+
+    db.initdb()
+    dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags")).dags["cwgl_daily_gl_export"]
+    conf = {
+        "output_root": str(tmp_path),
+        "export_unposted_expenses": True,
+        "summarize_invoices": "Condensed",
+        "excluded_invoice_ids": [5, 6],
+        "included_expense_ids": [7],
+        "excluded_product_ids": ["PO-1", "1299"],
+        "gl_interface_identifier": "GL-IF-1",
+    }
+    run = dag.test(logical_date=timezone.datetime(2026, 3, 1), run_conf=conf)
+    assert run.state == DagRunState.SUCCESS
+    body = connected.log.matching("POST", EXPORT)[-1].json()
+    assert body == {
+        "exportInvoicesFlag": True,
+        "exportExpensesFlag": True,
+        "exportProductsFlag": False,
+        "thruDate": "2026-03-01T00:00:00Z",
+        "summarizeInvoices": "Condensed",
+        "glInterfaceIdentifier": "GL-IF-1",
+        "excludedInvoiceIds": [5, 6],
+        "includedExpenseIds": [7],
+        "excludedProductIds": ["PO-1", "1299"],
+    }
+
+
 def test_daily_dag_trigger_form_has_the_new_settings_typed() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
