@@ -69,11 +69,15 @@ def _events_for(uri: str) -> list[Any]:
 def test_export_run_leaves_an_asset_event_and_queues_the_consumer(
     airflow_db: None, dagbag: DagBag, cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    from airflow.jobs.job import Job
+    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
     from airflow.models.asset import AssetDagRunQueue
     from airflow.models.dag import DagModel
+    from airflow.models.dagrun import DagRun
     from airflow.sdk import AssetAlias, timezone
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunType
 
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(cw_sandbox.connection()))
     _sync_and_unpause_consumer()
@@ -110,7 +114,18 @@ def test_export_run_leaves_an_asset_event_and_queues_the_consumer(
         # What the scheduler asks next: the alias resolves to the new file's asset, so the
         # consumer's condition is met and a run is created for it.
         needing, _ = DagModel.dags_needing_dagruns(session)
-        assert CONSUMER in {d.dag_id for d in needing}
+        consumer = [d for d in needing if d.dag_id == CONSUMER]
+        assert consumer
+        # The scheduler's own step: the consumer's run is created, consuming the event and its extra.
+        SchedulerJobRunner(job=Job())._create_dag_runs_asset_triggered(dag_models=consumer, session=session)
+        session.flush()
+        [consumer_run] = (
+            session.query(DagRun)
+            .filter(DagRun.dag_id == CONSUMER, DagRun.run_type == DagRunType.ASSET_TRIGGERED)
+            .all()
+        )
+        consumed = [e for e in consumer_run.consumed_asset_events if e.asset_id == event.asset_id]
+        assert [e.extra["sha256"] for e in consumed] == [extra["sha256"]]
 
     # The consumer's task, given the event as the scheduler would, checks the file and loads it.
     load = dagbag.dags[CONSUMER].task_dict["load_into_accounting_package"].python_callable
