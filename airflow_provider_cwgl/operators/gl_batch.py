@@ -86,7 +86,7 @@ class GLBatchCreateOperator(BaseOperator):
         settings = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id).settings
         return operator_lineage(
             [file_dataset(str(source))] if source not in (None, "", "None") else [],
-            [connectwise_dataset(settings, BATCHES_PATH)],
+            [connectwise_dataset(settings.site, settings.company_id, BATCHES_PATH)],
         )
 
     def _records(self) -> tuple[list[int], dict[str, bool]]:

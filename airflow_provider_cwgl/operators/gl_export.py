@@ -61,8 +61,9 @@ class GLBatchExportOperator(BaseOperator):
     ``bytes``, ``counts``, ``totals``, ``thru_date``, ``business_day``, ``location_id`` and
     ``location_name``.
 
-    Every setting above is templated except ``reference_concurrency``. Returns (to XCom) a summary: output location, counts and
-    totals per collection, GL entry ids (for the accounting batch), a SHA-256, a balance check.
+    Every setting above is templated except ``reference_concurrency``. Returns (to XCom) a
+    summary: output location, counts and totals per collection, GL entry ids (for the accounting
+    batch), a SHA-256, a balance check.
     """
 
     template_fields: Sequence[str] = (
@@ -141,7 +142,7 @@ class GLBatchExportOperator(BaseOperator):
         self.excluded_product_ids = excluded_product_ids
         self.gl_interface_identifier = gl_interface_identifier
         self.skip_when_empty = skip_when_empty
-        self._lineage: tuple[Any, str, dict[str, Any], str] | None = None
+        self._lineage: tuple[str, str, str, dict[str, Any], str] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         # Every setting is checked before the first request.
@@ -172,7 +173,8 @@ class GLBatchExportOperator(BaseOperator):
                 raise AirflowSkipException(f"Nothing to export: {exc} ({target.describe()})") from exc
         uri = asset_uri(target)
         endpoint = f"finance/accounting/batches/{summary['batch_id']}/export" if batch else EXPORT_PATH
-        self._lineage = (hook.settings, endpoint, summary["request"], uri)
+        # Only what lineage names (never the settings object, which holds the keys).
+        self._lineage = (hook.settings.site, hook.settings.company_id, endpoint, summary["request"], uri)
         outlets = list(self.outlets)
         if outlets and "outlet_events" in context:
             extra = event_extra(summary, request, request.location_name)
@@ -198,8 +200,10 @@ class GLBatchExportOperator(BaseOperator):
 
         if self._lineage is None:  # nothing was exported (skipped), so there is no lineage to report
             return operator_lineage([], [])
-        settings, endpoint, body, uri = self._lineage
-        return operator_lineage([connectwise_dataset(settings, endpoint, request=body)], [file_dataset(uri)])
+        site, company_id, endpoint, body, uri = self._lineage
+        return operator_lineage(
+            [connectwise_dataset(site, company_id, endpoint, request=body)], [file_dataset(uri)]
+        )
 
 
 def _loggable(summary: dict[str, Any]) -> dict[str, Any]:

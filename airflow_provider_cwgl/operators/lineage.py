@@ -20,8 +20,6 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.openlineage.facet import Dataset
     from airflow.providers.openlineage.extractors import OperatorLineage
 
-    from airflow_provider_cwgl.connectwise import ConnectWiseSettings
-
 # No public schema document exists for our facet; OpenLineage needs only a stable identifier.
 _FACET_SCHEMA = "urn:airflow-provider-cwgl:facet:ConnectWiseRequestDatasetFacet:1"
 
@@ -47,23 +45,25 @@ def _request_facet_class() -> type:
 
 
 def connectwise_dataset(
-    settings: ConnectWiseSettings,
+    site: str,
+    company_id: str,
     endpoint: str,
     *,
     method: str = "POST",
     request: dict[str, Any] | None = None,
     facet_name: str = "connectwiseRequest",
 ) -> Dataset:
-    """The ConnectWise endpoint of this site and company, with the request as a facet if given."""
+    """The ConnectWise endpoint of this site (``api-na.myconnectwise.net`` or a URL) and company,
+    with the request as a facet if given."""
     from airflow.providers.common.compat.openlineage.facet import Dataset
 
-    site = settings.site if "://" in settings.site else f"https://{settings.site}"
+    url = site if "://" in site else f"https://{site}"
     facets = {}
     if request is not None:
         facets[facet_name] = _request_facet_class()(method=method, endpoint=endpoint, request=request)
     return Dataset(
-        namespace=f"connectwise://{urlsplit(site).netloc}",
-        name=f"{settings.company_id}/{endpoint}",
+        namespace=f"connectwise://{urlsplit(url).netloc}",
+        name=f"{company_id}/{endpoint}",
         facets=facets,
     )
 
