@@ -20,9 +20,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG, CronTriggerTimetable, Param
+from airflow.sdk import DAG, AssetAlias, CronTriggerTimetable, Param
 
 from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
+from airflow_provider_cwgl.glexport.request import ID_LIST_SETTINGS, SUMMARIZE_INVOICES
+from airflow_provider_cwgl.operators.assets import DAILY_EXPORT_ALIAS
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.templates import BUSINESS_DAY
 
@@ -76,6 +78,40 @@ with DAG(
             description="Related ConnectWise records to fetch and include in the file.",
         ),
         "output_root": Param(OUTPUT_ROOT, type="string", title="Output folder or URL"),
+        "summarize_invoices": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, *SUMMARIZE_INVOICES],
+            title="Summarize invoices",
+            description="ConnectWise's summarizeInvoices. Empty: ConnectWise's default.",
+        ),
+        **{
+            spec.setting: Param(
+                [],
+                type=["array", "null"],
+                items={"type": "integer" if spec.integers else "string"},
+                title=spec.setting.replace("_", " ").capitalize(),
+                description=(
+                    f"Only these unposted {spec.kind} records."
+                    if spec.included
+                    else f"All unposted {spec.kind} records but these."
+                )
+                + ("" if spec.integers else " Procurement ids are text."),
+            )
+            for spec in ID_LIST_SETTINGS
+        },
+        "gl_interface_identifier": Param(
+            None,
+            type=["null", "string"],
+            title="GL interface identifier",
+            description="glInterfaceIdentifier",
+        ),
+        "skip_when_empty": Param(
+            False,
+            type="boolean",
+            title="Skip when empty",
+            description="No documents: write no file and mark the task skipped.",
+        ),
     },
 ) as dag:
     GLBatchExportOperator(
@@ -89,4 +125,11 @@ with DAG(
         references_to_fetch="{{ params.references_to_fetch }}",
         thru_date="{{ params.thru_date or " + BUSINESS_DAY + " }}",
         output_file="{{ params.output_root }}/gl/{{ " + BUSINESS_DAY + " }}/glexport.xml",
+        summarize_invoices="{{ params.summarize_invoices }}",
+        **{spec.setting: "{{ params." + spec.setting + " }}" for spec in ID_LIST_SETTINGS},
+        gl_interface_identifier="{{ params.gl_interface_identifier }}",
+        skip_when_empty="{{ params.skip_when_empty }}",
+        # Each day's file is its own asset, attached to this alias at run time (see
+        # cwgl_load_gl_export.py, scheduled on it).
+        outlets=[AssetAlias(DAILY_EXPORT_ALIAS)],
     )

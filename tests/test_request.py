@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -9,7 +10,12 @@ import pendulum
 import pytest
 
 from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
-from airflow_provider_cwgl.glexport.request import ExportSettingError, build_export_request
+from airflow_provider_cwgl.glexport.request import (
+    ID_LIST_SETTINGS,
+    ExportSettingError,
+    build_export_options,
+    build_export_request,
+)
 
 
 def test_defaults_follow_the_spec() -> None:
@@ -135,3 +141,92 @@ def test_reference_paths_constant_is_the_spec_list() -> None:
     spec = Path(__file__).parent / "fixtures" / "reference_paths.txt"  # transcribed from the spec
     assert list(REFERENCE_PATHS) == spec.read_text().split()
     assert len(set(REFERENCE_PATHS)) == len(REFERENCE_PATHS)
+
+
+# -- The rest of ExportAccountingBatchRequest -----------------------------------------------------
+
+
+def test_options_default_to_nothing_sent() -> None:
+    assert build_export_options().body() == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ([5, 6], [5, 6]),
+        ((5, "6"), [5, 6]),
+        ("[5, 6]", [5, 6]),
+        ("(5, 6)", [5, 6]),
+        ("5, 6", [5, 6]),
+        ("5\n6\n", [5, 6]),
+        (" 7 ", [7]),
+        (7, [7]),
+        ("[5, 5, 6]", [5, 6]),
+        ([], None),
+        ("", None),
+        ("None", None),
+        (None, None),
+    ],
+)
+def test_integer_id_list_forms(value: object, expected: list[int] | None) -> None:
+    assert build_export_options(excluded_invoice_ids=value).body().get("excludedInvoiceIds") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(["PO-1", 1299], ["PO-1", "1299"]), ("PO-1, PO-2", ["PO-1", "PO-2"]), ('["a b"]', ["a b"])],
+)
+def test_product_ids_are_strings(value: object, expected: list[str]) -> None:
+    assert build_export_options(included_product_ids=value).body() == {"includedProductIds": expected}
+
+
+@pytest.mark.parametrize("value", [[-1], [0], ["x"], [1.5], [True], "[1, 2", {"a": 1}, [2**31]])
+def test_bad_integer_ids(value: object) -> None:
+    with pytest.raises(ExportSettingError, match=r"^included_expense_ids: "):
+        build_export_options(included_expense_ids=value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("Condensed", "Condensed"), (" detailed ", "Detailed"), ("", None)]
+)
+def test_summarize_invoices(value: str, expected: str | None) -> None:
+    assert build_export_options(summarize_invoices=value).summarize_invoices == expected
+
+
+@pytest.mark.parametrize("value", ["Sometimes", 1, "Summary"])
+def test_bad_summarize_invoices_lists_the_choices(value: object) -> None:
+    with pytest.raises(
+        ExportSettingError,
+        match=r"^summarize_invoices: expected one of 'Default', 'Condensed', 'Detailed', got",
+    ):
+        build_export_options(summarize_invoices=value)
+
+
+def test_an_id_both_included_and_excluded_is_an_error() -> None:
+    with pytest.raises(ExportSettingError, match=r"included_expense_ids/excluded_expense_ids: 3 both"):
+        build_export_options(included_expense_ids="1,2,3", excluded_expense_ids=[3, 4])
+    # The same number in different kinds is fine.
+    body = build_export_options(included_invoice_ids=[3], excluded_expense_ids=[3]).body()
+    assert body == {"includedInvoiceIds": [3], "excludedExpenseIds": [3]}
+
+
+def test_options_follow_the_base_request_into_the_body() -> None:
+    request = dataclasses.replace(
+        build_export_request(location_id=4),
+        options=build_export_options(gl_interface_identifier=" GL-IF-1 ", included_invoice_ids=[9]),
+    )
+    assert request.body(4) == {
+        "exportInvoicesFlag": True,
+        "exportExpensesFlag": False,
+        "exportProductsFlag": False,
+        "locationId": 4,
+        "glInterfaceIdentifier": "GL-IF-1",
+        "includedInvoiceIds": [9],
+    }
+
+
+def test_export_payments_stays_out() -> None:
+    """GLExport has no payments collection, so the payments part of the request is not offered."""
+    with pytest.raises(TypeError, match="unknown id list setting"):
+        build_export_options(included_payment_ids=[1])
+    assert all("Payment" not in spec.api_name for spec in ID_LIST_SETTINGS)

@@ -26,6 +26,12 @@ from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter
 log = logging.getLogger(__name__)
 
 EXPORT_PATH = "finance/accounting/export"
+# Root collections that are not documents: they only accompany the documents that name them.
+PARTY_COLLECTIONS = frozenset({"vendors", "customers"})
+
+
+class EmptyExportError(Exception):
+    """The export holds no documents and ``skip_when_empty`` was asked: nothing was written."""
 
 
 def validate_json(source: IO[bytes]) -> None:
@@ -116,9 +122,17 @@ class GLExporter:
         return f"{BATCHES_PATH}/{batch}/export", body, None
 
     def run(
-        self, request: ExportRequest, target: OutputTarget, batch: int | str | None = None
+        self,
+        request: ExportRequest,
+        target: OutputTarget,
+        batch: int | str | None = None,
+        skip_when_empty: bool = False,
     ) -> dict[str, Any]:
-        """Export unposted records, or with ``batch`` (an id or identifier) re-export a past batch."""
+        """Export unposted records, or with ``batch`` (an id or identifier) re-export a past batch.
+
+        With ``skip_when_empty`` an export holding no documents raises ``EmptyExportError`` inside
+        the target's block, so the target discards what was written and the previous file stays.
+        """
         if batch is not None:
             path, body, location_id = self._batch_export(request, batch)
         else:
@@ -142,6 +156,8 @@ class GLExporter:
             with target.open() as out:
                 hashing = HashingWriter(out)
                 stats = writer.write(raw, hashing)
+                if skip_when_empty and not set(summary.counts) - PARTY_COLLECTIONS:
+                    raise EmptyExportError("the export holds no documents; nothing was written")
         result = {
             "output": target.describe(),
             "bytes": hashing.size,

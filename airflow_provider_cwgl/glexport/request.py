@@ -11,7 +11,7 @@ import ast
 import difflib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -45,6 +45,7 @@ class ExportRequest:
     location_name: str | None = None
     thru_date: datetime | None = None
     references: tuple[str, ...] = ()
+    options: ExportOptions = field(default_factory=lambda: ExportOptions())
 
     @property
     def kinds(self) -> list[str]:
@@ -62,6 +63,7 @@ class ExportRequest:
             body["thruDate"] = format_thru_date(self.thru_date)
         if location_id is not None:
             body["locationId"] = location_id
+        body.update(self.options.body())
         return body
 
 
@@ -211,3 +213,161 @@ def to_references(value: Any) -> tuple[str, ...]:
             continue
         paths.append(path)
     return tuple(paths)
+
+
+# -- The rest of ExportAccountingBatchRequest ------------------------------------------------------
+# (connectwise-api-2025.1.json). ``exportPaymentsFlag`` / ``includedPaymentIds`` are left out on
+# purpose: GLExport has no payments collection, so what ConnectWise would send is unknown.
+
+SUMMARIZE_INVOICES = ("Default", "Condensed", "Detailed")
+
+
+@dataclass(frozen=True)
+class IdListSetting:
+    """One include/exclude list: its setting name, the API field, and whether ids are integers."""
+
+    setting: str
+    api_name: str
+    kind: str  # "invoices", "expenses" or "procurement": included/excluded pairs share a kind
+    included: bool
+    integers: bool
+
+
+ID_LIST_SETTINGS: tuple[IdListSetting, ...] = (
+    IdListSetting("included_invoice_ids", "includedInvoiceIds", "invoices", True, True),
+    IdListSetting("excluded_invoice_ids", "excludedInvoiceIds", "invoices", False, True),
+    IdListSetting("included_expense_ids", "includedExpenseIds", "expenses", True, True),
+    IdListSetting("excluded_expense_ids", "excludedExpenseIds", "expenses", False, True),
+    # The API types procurement ids as strings (UnpostedProcurement.unpostedProductId: string).
+    IdListSetting("included_product_ids", "includedProductIds", "procurement", True, False),
+    IdListSetting("excluded_product_ids", "excludedProductIds", "procurement", False, False),
+)
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """The optional parts of the export request; empty ones are not sent.
+
+    ``id_lists`` maps an API field (``includedInvoiceIds``, ...) to its ids. ConnectWise's
+    semantics: an included list exports only those records of its kind, an excluded list all but
+    those.
+    """
+
+    summarize_invoices: str | None = None
+    gl_interface_identifier: str | None = None
+    id_lists: tuple[tuple[str, tuple[int | str, ...]], ...] = ()
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if self.summarize_invoices is not None:
+            body["summarizeInvoices"] = self.summarize_invoices
+        if self.gl_interface_identifier is not None:
+            body["glInterfaceIdentifier"] = self.gl_interface_identifier
+        body.update((name, list(ids)) for name, ids in self.id_lists if ids)
+        return body
+
+
+def build_export_options(
+    *,
+    summarize_invoices: Any = None,
+    gl_interface_identifier: Any = None,
+    **id_lists: Any,
+) -> ExportOptions:
+    """Validate the optional request settings; ``id_lists`` are the six ``ID_LIST_SETTINGS`` by name."""
+    known = {s.setting for s in ID_LIST_SETTINGS}
+    unknown = sorted(set(id_lists) - known)
+    if unknown:
+        raise TypeError(f"unknown id list setting(s) {unknown}; expected some of {sorted(known)}")
+    parsed = {s.setting: to_id_list(s, id_lists.get(s.setting)) for s in ID_LIST_SETTINGS}
+    for inc in (s for s in ID_LIST_SETTINGS if s.included):
+        exc = next(s for s in ID_LIST_SETTINGS if s.kind == inc.kind and not s.included)
+        both = [i for i in parsed[inc.setting] if i in set(parsed[exc.setting])]
+        if both:
+            raise ExportSettingError(
+                f"{inc.setting}/{exc.setting}",
+                f"{', '.join(repr(i) for i in both)} both included and excluded; list each id in one of them",
+            )
+    return ExportOptions(
+        summarize_invoices=to_summarize_invoices(summarize_invoices),
+        gl_interface_identifier=to_gl_interface_identifier(gl_interface_identifier),
+        id_lists=tuple((s.api_name, parsed[s.setting]) for s in ID_LIST_SETTINGS),
+    )
+
+
+def to_summarize_invoices(value: Any) -> str | None:
+    """``Default``, ``Condensed`` or ``Detailed`` (any case); empty leaves ConnectWise's default."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in _EMPTY):
+        return None
+    if isinstance(value, str):
+        for choice in SUMMARIZE_INVOICES:
+            if value.strip().lower() == choice.lower():
+                return choice
+    raise ExportSettingError(
+        "summarize_invoices", f"expected one of {', '.join(map(repr, SUMMARIZE_INVOICES))}, got {value!r}"
+    )
+
+
+def to_gl_interface_identifier(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in _EMPTY):
+        return None
+    if not isinstance(value, str):
+        raise ExportSettingError(
+            "gl_interface_identifier", f"expected the GL interface identifier (text), got {value!r}"
+        )
+    return value.strip()
+
+
+def to_list(setting: str, value: Any, what: str) -> list[Any]:
+    """A Python list or tuple, a JSON / Python list string, or comma- or newline-separated text.
+
+    Items come back as given (strings stripped, blanks dropped); ``what`` names them in errors.
+    """
+    if value is None:
+        return []
+    items: Any = value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in _EMPTY:
+            return []
+        if text.startswith(("[", "(")):
+            try:
+                items = json.loads(text)
+            except ValueError:
+                try:
+                    items = ast.literal_eval(text)
+                except (ValueError, SyntaxError) as exc:
+                    raise ExportSettingError(setting, f"cannot read {value!r} as a list of {what}") from exc
+        else:
+            items = text.replace("\n", ",").split(",")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        items = [value]  # a single id rendered by Jinja native mode or given bare
+    if not isinstance(items, (list, tuple)):
+        raise ExportSettingError(setting, f"expected a list of {what}, got {value!r}")
+    out = [i.strip() if isinstance(i, str) else i for i in items]
+    return [i for i in out if i != ""]
+
+
+def to_id_list(spec: IdListSetting, value: Any) -> tuple[int | str, ...]:
+    """Ids for one include/exclude setting: positive integers, or non-empty strings for products."""
+    what = "integer ids" if spec.integers else "product ids (text)"
+    ids: list[int | str] = []
+    for item in to_list(spec.setting, value, what):
+        if spec.integers:
+            number = item if isinstance(item, int) and not isinstance(item, bool) else None
+            if isinstance(item, str) and item.isdigit():
+                number = int(item)
+            if number is None or not 0 < number <= 2**31 - 1:
+                raise ExportSettingError(
+                    spec.setting, f"expected a list of positive integer ids, got {item!r} in {value!r}"
+                )
+            ids.append(number)
+        elif isinstance(item, str) or (isinstance(item, int) and not isinstance(item, bool)):
+            ids.append(str(item))  # ConnectWise types product ids as strings; 1299 means "1299"
+        else:
+            raise ExportSettingError(
+                spec.setting, f"expected a list of product ids (text, e.g. '1299'), got {item!r} in {value!r}"
+            )
+    if len(set(ids)) != len(ids):
+        log.warning("%s lists an id more than once; sending it once", spec.setting)
+        ids = list(dict.fromkeys(ids))
+    return tuple(ids)

@@ -76,6 +76,18 @@ class ConnectWiseHook(BaseHook):
             return False, redact(str(exc))
         return True, redact(message.replace("  ", " "))
 
+    def list_locations(self) -> list[dict[str, Any]]:
+        """Every ConnectWise location (owner level) as ``{"id": int, "name": str}``, sorted by id.
+
+        One paged ``GET system/locations``; what a DAG maps the export over, one task per location.
+        """
+        with self.get_conn() as client:
+            rows = client.list("system/locations", fields="id,name")
+            return sorted(
+                ({"id": int(row["id"]), "name": str(row.get("name") or "")} for row in rows),
+                key=lambda loc: loc["id"],
+            )
+
     # Airflow < 3.2 built connection forms from these methods; 3.2+ reads get_provider_info().
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:

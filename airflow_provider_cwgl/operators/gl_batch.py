@@ -69,6 +69,26 @@ class GLBatchCreateOperator(BaseOperator):
         with hook.get_conn() as client:
             return BatchCreator(client).create(identifier, flags, record_ids)
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Input: the export file (from the summary or ``export_file``); output: the site's
+        ConnectWise ``finance/accounting/batches``. Naming in ``operators/lineage.py``."""
+        from airflow_provider_cwgl.glexport.batch import BATCHES_PATH
+        from airflow_provider_cwgl.operators.lineage import (
+            connectwise_dataset,
+            file_dataset,
+            operator_lineage,
+        )
+
+        summary = self.export_summary
+        if isinstance(summary, str) and summary.strip().startswith("{"):
+            summary = json.loads(summary)
+        source = summary.get("output") if isinstance(summary, dict) else self.export_file
+        settings = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id).settings
+        return operator_lineage(
+            [file_dataset(str(source))] if source not in (None, "", "None") else [],
+            [connectwise_dataset(settings.site, settings.company_id, BATCHES_PATH)],
+        )
+
     def _records(self) -> tuple[list[int], dict[str, bool]]:
         has_summary = self.export_summary not in (None, "", "None")
         has_file = self.export_file not in (None, "", "None")

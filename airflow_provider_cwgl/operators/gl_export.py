@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_provider_cwgl.glexport.exporter import GLExporter, to_batch
-from airflow_provider_cwgl.glexport.request import build_export_request
+from airflow_provider_cwgl.glexport.exporter import EXPORT_PATH, EmptyExportError, GLExporter, to_batch
+from airflow_provider_cwgl.glexport.request import (
+    ID_LIST_SETTINGS,
+    build_export_options,
+    build_export_request,
+    to_bool,
+)
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
+from airflow_provider_cwgl.operators.assets import asset_uri, emit_asset_events, event_extra
 from airflow_provider_cwgl.operators.output_target import output_target
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
 
 class GLBatchExportOperator(BaseOperator):
@@ -34,9 +45,25 @@ class GLBatchExportOperator(BaseOperator):
     :param batch_id: re-export a past accounting batch (its id or identifier) instead of the
         unposted records, e.g. to reproduce a closed period; thru date and location do not apply.
     :param reference_concurrency: how many reference requests may be in flight at once (default 8).
+    :param summarize_invoices: ``Default``, ``Condensed`` or ``Detailed`` (``summarizeInvoices``);
+        empty leaves ConnectWise's default.
+    :param included_invoice_ids: only these unposted invoices (``includedInvoiceIds``); likewise
+        ``excluded_invoice_ids`` (all but these), ``included_expense_ids``,
+        ``excluded_expense_ids`` (integers) and ``included_product_ids``, ``excluded_product_ids``
+        (procurement ids, text as in the API). Lists, JSON/Python list strings or comma-separated
+        text; an id both included and excluded is an error.
+    :param gl_interface_identifier: sent as ``glInterfaceIdentifier``.
+    :param skip_when_empty: when the export holds no documents, write nothing (the previous file
+        stays) and end the task as skipped (default False: an empty GLExport file is written).
 
-    Every setting above is templated. Returns (to XCom) a summary: output location, counts and
-    totals per collection, GL entry ids (for the accounting batch), a SHA-256, a balance check.
+    Asset events: give ``outlets=[AssetAlias("...")]`` (a templated path) or ``outlets=[Asset(uri)]``
+    and the task emits an event for the file it wrote, whose ``extra`` carries ``sha256``,
+    ``bytes``, ``counts``, ``totals``, ``thru_date``, ``business_day``, ``location_id`` and
+    ``location_name``.
+
+    Every setting above is templated except ``reference_concurrency``. Returns (to XCom) a
+    summary: output location, counts and totals per collection, GL entry ids (for the accounting
+    batch), a SHA-256, a balance check.
     """
 
     template_fields: Sequence[str] = (
@@ -51,6 +78,10 @@ class GLBatchExportOperator(BaseOperator):
         "references_to_fetch",
         "thru_date",
         "batch_id",
+        "summarize_invoices",
+        *(spec.setting for spec in ID_LIST_SETTINGS),
+        "gl_interface_identifier",
+        "skip_when_empty",
     )
     template_fields_renderers = {"references_to_fetch": "py"}
     ui_color = "#2f7ab9"
@@ -70,6 +101,15 @@ class GLBatchExportOperator(BaseOperator):
         thru_date: Any = None,
         batch_id: Any = None,
         reference_concurrency: int = 8,
+        summarize_invoices: Any = None,
+        included_invoice_ids: Any = None,
+        excluded_invoice_ids: Any = None,
+        included_expense_ids: Any = None,
+        excluded_expense_ids: Any = None,
+        included_product_ids: Any = None,
+        excluded_product_ids: Any = None,
+        gl_interface_identifier: Any = None,
+        skip_when_empty: Any = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -93,6 +133,16 @@ class GLBatchExportOperator(BaseOperator):
         self.thru_date = thru_date
         self.batch_id = batch_id
         self.reference_concurrency = reference_concurrency
+        self.summarize_invoices = summarize_invoices
+        self.included_invoice_ids = included_invoice_ids
+        self.excluded_invoice_ids = excluded_invoice_ids
+        self.included_expense_ids = included_expense_ids
+        self.excluded_expense_ids = excluded_expense_ids
+        self.included_product_ids = included_product_ids
+        self.excluded_product_ids = excluded_product_ids
+        self.gl_interface_identifier = gl_interface_identifier
+        self.skip_when_empty = skip_when_empty
+        self._lineage: tuple[str, str, str, dict[str, Any], str] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         # Every setting is checked before the first request.
@@ -105,12 +155,31 @@ class GLBatchExportOperator(BaseOperator):
             references_to_fetch=self.references_to_fetch,
             thru_date=self.thru_date,
         )
+        options = build_export_options(
+            summarize_invoices=self.summarize_invoices,
+            gl_interface_identifier=self.gl_interface_identifier,
+            **{spec.setting: getattr(self, spec.setting) for spec in ID_LIST_SETTINGS},
+        )
+        request = dataclasses.replace(request, options=options)
+        skip_when_empty = to_bool("skip_when_empty", self.skip_when_empty)
         batch = to_batch(self.batch_id)
         target = output_target(self.output_file, self.output_conn_id)
         hook = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id)
         with hook.get_conn() as client:
             exporter = GLExporter(client, reference_concurrency=self.reference_concurrency)
-            summary = exporter.run(request, target, batch=batch)
+            try:
+                summary = exporter.run(request, target, batch=batch, skip_when_empty=skip_when_empty)
+            except EmptyExportError as exc:
+                raise AirflowSkipException(f"Nothing to export: {exc} ({target.describe()})") from exc
+        uri = asset_uri(target)
+        endpoint = f"finance/accounting/batches/{summary['batch_id']}/export" if batch else EXPORT_PATH
+        # Only what lineage names (never the settings object, which holds the keys).
+        self._lineage = (hook.settings.site, hook.settings.company_id, endpoint, summary["request"], uri)
+        outlets = list(self.outlets)
+        if outlets and "outlet_events" in context:
+            extra = event_extra(summary, request, request.location_name)
+            emitted = emit_asset_events(outlets, context["outlet_events"], uri, extra)
+            self.log.info("Asset event for %s on %d outlet(s)", uri, emitted)
         self.log.info("GL export summary: %s", json.dumps(_loggable(summary)))
         if not summary["balance"]["ok"]:
             self.log.warning(
@@ -119,6 +188,22 @@ class GLBatchExportOperator(BaseOperator):
                 summary["balance"]["unbalanced"],
             )
         return summary
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """Input: the site's ConnectWise export endpoint, with the request sent as a facet.
+        Output: the file or object written. See ``operators/lineage.py`` for the naming."""
+        from airflow_provider_cwgl.operators.lineage import (
+            connectwise_dataset,
+            file_dataset,
+            operator_lineage,
+        )
+
+        if self._lineage is None:  # nothing was exported (skipped), so there is no lineage to report
+            return operator_lineage([], [])
+        site, company_id, endpoint, body, uri = self._lineage
+        return operator_lineage(
+            [connectwise_dataset(site, company_id, endpoint, request=body)], [file_dataset(uri)]
+        )
 
 
 def _loggable(summary: dict[str, Any]) -> dict[str, Any]:

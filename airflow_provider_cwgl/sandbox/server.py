@@ -30,6 +30,8 @@ from airflow_provider_cwgl.sandbox.faults import Faults, RequestLog
 from airflow_provider_cwgl.sandbox.jsonio import dumps, loads
 from airflow_provider_cwgl.sandbox.store import (
     BASE_PLACEHOLDER,
+    EXPORT_ID_LISTS,
+    SUMMARIZE_INVOICES,
     UNPOSTED_ENDPOINT,
     ExportFilter,
     SandboxStore,
@@ -58,6 +60,16 @@ def error(
 ) -> Response:
     # ErrorResponseMessage; a live ConnectWise sends ``"errors": null`` when there are none.
     return CWResponse({"code": code, "message": message, "errors": errors}, status, headers)
+
+
+def _invalid_field(field: str, code: str, message: str) -> Response:
+    """ConnectWise's 400 for one bad field of the export request."""
+    return error(
+        400,
+        "InvalidObject",
+        "batchExportParameters object is invalid",
+        [{"code": code, "field": field, "resource": "batchExportParameters", "message": message}],
+    )
 
 
 class CWResponse(Response):
@@ -348,53 +360,43 @@ class Sandbox:
             )
         }
         if not any(flags.values()):
-            return error(
-                400,
-                "InvalidObject",
-                "batchExportParameters object is invalid",
-                [
-                    {
-                        "code": "Required",
-                        "field": "exportInvoicesFlag",
-                        "resource": "batchExportParameters",
-                        "message": "Batch export must include invoices, expenses, or products (procurement).",
-                    }
-                ],
+            return _invalid_field(
+                "exportInvoicesFlag",
+                "Required",
+                "Batch export must include invoices, expenses, or products (procurement).",
             )
         thru = None
         if body.get("thruDate"):
             try:
                 thru = datetime.fromisoformat(str(body["thruDate"]).replace("Z", "+00:00")).date()
             except ValueError:
-                return error(
-                    400,
-                    "InvalidObject",
-                    "batchExportParameters object is invalid",
-                    [
-                        {
-                            "code": "InvalidValue",
-                            "field": "thruDate",
-                            "resource": "batchExportParameters",
-                            "message": "thruDate must be an ISO 8601 date-time.",
-                        }
-                    ],
-                )
+                return _invalid_field("thruDate", "InvalidValue", "thruDate must be an ISO 8601 date-time.")
         location = body.get("locationId")
         if location is not None and (isinstance(location, bool) or not isinstance(location, int)):
             return error(400, "InvalidObject", "locationId must be an integer.")
+        summarize = body.get("summarizeInvoices")
+        if summarize is not None and summarize not in SUMMARIZE_INVOICES:
+            return _invalid_field(
+                "summarizeInvoices",
+                "InvalidValue",
+                f"summarizeInvoices must be one of: {', '.join(SUMMARIZE_INVOICES)}.",
+            )
+        lists: dict[str, set[Any]] = {}
+        for field, (_, _, of_type) in EXPORT_ID_LISTS.items():
+            ids = body.get(field)
+            if ids is None:
+                ids = []
+            if not isinstance(ids, list) or not all(
+                isinstance(i, of_type) and not isinstance(i, bool) for i in ids
+            ):
+                kind = "integers" if of_type is int else "strings"
+                return _invalid_field(field, "InvalidValue", f"{field} must be an array of {kind}.")
+            lists[field] = set(ids)
         return ExportFilter(
             thru_date=thru,
             location_id=location,
-            included={
-                "invoices": set(body.get("includedInvoiceIds") or []),
-                "expenses": set(body.get("includedExpenseIds") or []),
-                "procurement": set(body.get("includedProductIds") or []),
-            },
-            excluded={
-                "invoices": set(body.get("excludedInvoiceIds") or []),
-                "expenses": set(body.get("excludedExpenseIds") or []),
-                "procurement": set(body.get("excludedProductIds") or []),
-            },
+            included={kind: lists[f] for f, (kind, inc, _) in EXPORT_ID_LISTS.items() if inc},
+            excluded={kind: lists[f] for f, (kind, inc, _) in EXPORT_ID_LISTS.items() if not inc},
             **flags,
         )
 

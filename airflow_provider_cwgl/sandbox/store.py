@@ -38,6 +38,17 @@ UNPOSTED_ENDPOINT = {
     "procurement": "unpostedprocurement",
 }
 BASE_PLACEHOLDER = "__CWBASE__/"
+SUMMARIZE_INVOICES = ("Default", "Condensed", "Detailed")
+# The export request's id lists -> (document kind, included?, item type). Procurement ids are
+# strings in ConnectWise's API (``unpostedProductId``).
+EXPORT_ID_LISTS: dict[str, tuple[str, bool, type]] = {
+    "includedInvoiceIds": ("invoices", True, int),
+    "excludedInvoiceIds": ("invoices", False, int),
+    "includedExpenseIds": ("expenses", True, int),
+    "excludedExpenseIds": ("expenses", False, int),
+    "includedProductIds": ("procurement", True, str),
+    "excludedProductIds": ("procurement", False, str),
+}
 
 
 @dataclass
@@ -55,6 +66,13 @@ class GLDocument:
     @property
     def kind(self) -> str:
         return SECTION_KIND[self.section]
+
+    @property
+    def export_id(self) -> int | str:
+        """The id the export request's included/excluded lists name this document by."""
+        if self.kind == "procurement":
+            return str(self.unposted.get("unpostedProductId", self.unposted["id"]))
+        return self.unposted["id"]
 
 
 @dataclass
@@ -93,7 +111,9 @@ class ExportFilter:
             return False
         if self.location_id is not None and doc.location_id != self.location_id:
             return False
-        record_id = doc.unposted["id"]
+        # ConnectWise's documented semantics: an included list exports only those records of its
+        # kind, an excluded list all but those; kinds without a list are not narrowed.
+        record_id = doc.export_id
         if self.included.get(doc.kind) and record_id not in self.included[doc.kind]:
             return False
         return record_id not in self.excluded.get(doc.kind, set())

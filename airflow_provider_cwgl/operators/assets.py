@@ -1,0 +1,83 @@
+"""Airflow asset events for an export: the file it wrote, with the summary a consumer needs.
+
+A consumer (another DAG scheduled on the asset or alias) gets the file's location as the event's
+asset URI and, in ``extra``, what it would otherwise open the file for: ``sha256``, ``bytes``,
+``counts``, ``totals``, ``thru_date``, ``business_day`` and the location.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Asset, AssetAlias
+
+from airflow_provider_cwgl.glexport.output import LocalOutput
+from airflow_provider_cwgl.glexport.request import ExportRequest, format_thru_date
+from airflow_provider_cwgl.operators.output_target import ObjectStorageOutput
+
+log = logging.getLogger(__name__)
+
+# The alias the example daily DAG writes through and the example consumer DAG is scheduled on:
+# each day's file is its own asset (its own URI), attached to the alias at run time.
+DAILY_EXPORT_ALIAS = "cwgl_daily_gl_export"
+LOCATION_EXPORT_ALIAS = "cwgl_gl_export_by_location"
+
+EXTRA_KEYS = ("sha256", "bytes", "counts", "totals")
+
+
+def asset_uri(target: LocalOutput | ObjectStorageOutput) -> str:
+    """The asset URI of an output target: ``file:///abs/path`` or ``s3://bucket/key``.
+
+    Never the connection id (``str()`` of an object-storage path carries it as ``s3://conn@bucket``):
+    an asset is the data, whichever connection reached it.
+    """
+    if isinstance(target, LocalOutput):
+        return Path(target.describe()).as_uri()
+    return f"{target.path.protocol}://{target.path.path}"
+
+
+def event_extra(summary: dict[str, Any], request: ExportRequest, location_name: str | None) -> dict[str, Any]:
+    """What the asset event carries: the summary without the (long) GL entry id list.
+
+    ``business_day`` is the thru date's day, or when none was sent the UTC day of the export
+    (ConnectWise then exports up to its current date).
+    """
+    thru = request.thru_date
+    day = (thru or datetime.now(timezone.utc)).date().isoformat()
+    extra = {key: summary[key] for key in EXTRA_KEYS}
+    extra.update(
+        thru_date=format_thru_date(thru) if thru is not None else None,
+        business_day=day,
+        location_id=summary.get("location_id"),
+        location_name=location_name,
+    )
+    if "batch_id" in summary:
+        extra["batch_id"] = summary["batch_id"]
+    return extra
+
+
+def emit_asset_events(outlets: list[Any], outlet_events: Any, uri: str, extra: dict[str, Any]) -> int:
+    """Attach the event to every declared outlet; returns how many got one.
+
+    An ``AssetAlias`` gets the concrete file (``Asset(uri)``) added at run time, which is how a
+    templated output path becomes an asset; an ``Asset`` outlet gets the extra on its own event.
+    """
+    emitted = 0
+    for outlet in outlets:
+        if isinstance(outlet, AssetAlias):
+            outlet_events[outlet].add(Asset(uri), extra=extra)
+        elif isinstance(outlet, Asset):
+            if outlet.uri != uri:
+                log.warning(
+                    "Outlet asset %s is not the file written (%s); giving it the event anyway",
+                    outlet.uri,
+                    uri,
+                )
+            outlet_events[outlet].extra.update(extra)
+        else:
+            continue
+        emitted += 1
+    return emitted
