@@ -8,9 +8,11 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
+from airflow_provider_cwgl.glexport.batch import BatchCreator, resolve_batch_identifier
 from airflow_provider_cwgl.glexport.exporter import GLExporter, to_batch
 from airflow_provider_cwgl.glexport.request import build_export_request
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
+from airflow_provider_cwgl.operators.failures import fail_without_retry
 from airflow_provider_cwgl.operators.output_target import output_target
 
 
@@ -33,6 +35,12 @@ class GLBatchExportOperator(BaseOperator):
         time (UTC). Empty lets ConnectWise use its current date.
     :param batch_id: re-export a past accounting batch (its id or identifier) instead of the
         unposted records, e.g. to reproduce a closed period; thru date and location do not apply.
+    :param batch_identifier: the identifier of the accounting batch this export becomes (the one
+        ``GLBatchCreateOperator`` then uses). If ConnectWise already has a batch with it, that
+        batch is re-exported instead of the unposted records, so re-running a posted day writes
+        the same file (same SHA-256) and the batch step creates nothing. ``"auto"``: the business
+        day and record types, ``cwgl-20260301-IEP`` (``-L12`` for one location), from the thru
+        date, which is then required. Empty (default): always export the unposted records.
     :param reference_concurrency: how many reference requests may be in flight at once (default 8).
 
     Every setting above is templated. Returns (to XCom) a summary: output location, counts and
@@ -51,6 +59,7 @@ class GLBatchExportOperator(BaseOperator):
         "references_to_fetch",
         "thru_date",
         "batch_id",
+        "batch_identifier",
     )
     template_fields_renderers = {"references_to_fetch": "py"}
     ui_color = "#2f7ab9"
@@ -69,6 +78,7 @@ class GLBatchExportOperator(BaseOperator):
         references_to_fetch: Any = None,
         thru_date: Any = None,
         batch_id: Any = None,
+        batch_identifier: Any = None,
         reference_concurrency: int = 8,
         **kwargs: Any,
     ) -> None:
@@ -92,8 +102,10 @@ class GLBatchExportOperator(BaseOperator):
         self.references_to_fetch = references_to_fetch
         self.thru_date = thru_date
         self.batch_id = batch_id
+        self.batch_identifier = batch_identifier
         self.reference_concurrency = reference_concurrency
 
+    @fail_without_retry
     def execute(self, context: Context) -> dict[str, Any]:
         # Every setting is checked before the first request.
         request = build_export_request(
@@ -106,11 +118,19 @@ class GLBatchExportOperator(BaseOperator):
             thru_date=self.thru_date,
         )
         batch = to_batch(self.batch_id)
+        identifier = resolve_batch_identifier(self.batch_identifier, request, batch)
         target = output_target(self.output_file, self.output_conn_id)
         hook = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id)
         with hook.get_conn() as client:
+            if identifier is not None:
+                existing = BatchCreator(client).find(identifier)
+                if existing is not None:
+                    self.log.info("Batch %r (id %s) exists: re-exporting it", identifier, existing["id"])
+                    batch = int(existing["id"])
             exporter = GLExporter(client, reference_concurrency=self.reference_concurrency)
             summary = exporter.run(request, target, batch=batch)
+        if identifier is not None:
+            summary["batch_identifier"] = identifier
         self.log.info("GL export summary: %s", json.dumps(_loggable(summary)))
         if not summary["balance"]["ok"]:
             self.log.warning(
