@@ -14,11 +14,11 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.models.dagrun import DagRun
 from airflow.sdk import DAG
+from conftest import without_adjustments
 from lxml import etree
 
 from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
-from airflow_provider_cwgl.sandbox.store import SandboxStore
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 
@@ -222,13 +222,6 @@ def _posting_days(sandbox: Sandbox, count: int = 3) -> list[date]:
         - {d for d in (sandbox.store.today + timedelta(days=n) for n in range(1, 5))}
     )
     return days[-count:]
-
-
-def without_adjustments(store: SandboxStore) -> SandboxStore:
-    """Inventory adjustments carry no GL entry id, so no batch holds them and a batch's re-export
-    lacks them (the README's known gap): posting tests leave them out to compare whole files."""
-    store.documents = [d for d in store.documents if d.section != "adjustmentTransactions"]
-    return store
 
 
 def _batches_by_identifier(sandbox: Sandbox) -> dict[str, Any]:
