@@ -290,3 +290,17 @@ def test_unknown_location_id_fails_naming_it_and_known_ids(connected: Sandbox, t
     assert isinstance(info.value, AirflowFailException)
     assert connected.log.count("POST", "finance/accounting/export") == 0
     assert not (tmp_path / "glexport.xml").exists()
+
+
+def test_connectwise_faults_keep_the_tasks_retries(
+    connected: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only permanent errors skip Airflow's retries: a ConnectWise outage stays retryable."""
+    from airflow_provider_cwgl.connectwise import ConnectWiseError
+
+    conn = connected.connection(max_attempts=2, retry_backoff=0.01, retry_backoff_max=0.01)
+    monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(conn))
+    connected.faults.add(method="POST", path="finance/accounting/export", status=503, times=5)
+    with pytest.raises(ConnectWiseError, match="HTTP 503") as info:
+        export(tmp_path)
+    assert not isinstance(info.value, AirflowFailException)
