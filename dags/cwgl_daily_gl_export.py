@@ -1,16 +1,20 @@
 """Daily GL export from ConnectWise Manage: one GLExport XML file per business day.
 
-Schedule: CronTriggerTimetable at 00:00 UTC with a one-day interval, so the run that fires at
-00:00 on D+1 has logical date D (the business day just ended) and exports everything up to and
-including D. (A plain ``@daily`` in Airflow 3 would make the logical date the firing moment.)
+Schedule: CronDataIntervalTimetable at 00:00 UTC. A run's logical date is the start of its data
+interval, i.e. the business day it exports: the run that fires at 00:00 on D+1 has logical date D
+and exports everything up to and including D. (A plain ``@daily`` in Airflow 3 would make the
+logical date the firing moment.)
 
-- Backfill: ``airflow backfill create --dag-id cwgl_daily_gl_export --from-date 2026-03-01
-  --to-date 2026-03-03`` gives one file per date, each with its own thru date.
+- Backfill (unpause the DAG first: the scheduler runs backfills only for unpaused DAGs):
+  ``airflow backfill create --dag-id cwgl_daily_gl_export --from-date 2026-03-01 --to-date
+  2026-03-03`` creates logical dates 03-01, 03-02 and 03-03: one file per day, thru that day.
 - Trigger from the UI: every setting is a typed param. A blank thru date means the run's logical
-  date, or the trigger time's date when the run has none.
-- Output: ``{output_root}/gl/{date}/glexport.xml``; ``output_root`` is a local folder
+  date; a run with no logical date uses the thru date param, else the day it was triggered, and
+  names its file by that day.
+- Output: ``{output_root}/gl/{business day}/glexport.xml``; ``output_root`` is a local folder
   (``$CWGL_OUTPUT_ROOT``, else ``~/cwgl-exports``) or an object-storage URL such as
   ``s3://bucket/exports`` with ``output_conn_id`` set in the operator.
+- A bad setting fails the task at once (no retries); ConnectWise's transient faults are retried.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG, AssetAlias, CronTriggerTimetable, Param
+from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param
 
 from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
 from airflow_provider_cwgl.glexport.request import ID_LIST_SETTINGS, SUMMARIZE_INVOICES
@@ -34,7 +38,7 @@ OUTPUT_ROOT = os.environ.get("CWGL_OUTPUT_ROOT") or str(Path.home() / "cwgl-expo
 with DAG(
     dag_id="cwgl_daily_gl_export",
     description="Export unposted ConnectWise GL records to GLExport XML, one file per business day",
-    schedule=CronTriggerTimetable("0 0 * * *", timezone="UTC", interval=timedelta(days=1)),
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=4,

@@ -21,6 +21,7 @@ import pytest  # noqa: E402
 
 from airflow_provider_cwgl.connectwise import ConnectWiseSettings, RetryPolicy  # noqa: E402
 from airflow_provider_cwgl.sandbox import DEFAULT_CREDENTIALS, Sandbox  # noqa: E402
+from airflow_provider_cwgl.sandbox.store import SandboxStore  # noqa: E402
 
 pytest_plugins = ["airflow_provider_cwgl.sandbox.pytest_plugin"]
 
@@ -58,3 +59,11 @@ def no_secrets_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return REPO / "tests" / "fixtures"
+
+
+def without_adjustments(store: SandboxStore) -> SandboxStore:
+    """``store`` without inventory adjustments. They carry no GL entry id, so no batch holds them
+    and a batch's re-export lacks them (README, known gaps): posting tests that compare a day's
+    file with its re-export leave them out."""
+    store.documents = [d for d in store.documents if d.section != "adjustmentTransactions"]
+    return store

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
+from conftest import settings_for, without_adjustments
 from lxml import etree
 
+from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.glexport.batch import (
     BatchConflictError,
-    default_batch_identifier,
+    BatchCreator,
+    BatchOverlapError,
+    batch_identifier_for,
     ids_from_xml,
 )
+from airflow_provider_cwgl.glexport.request import ExportSettingError
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.sandbox import Sandbox
+from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 
 
 def canonical(data: bytes) -> bytes:
@@ -94,8 +101,9 @@ def test_identifier_reused_with_other_records_fails(connected: Sandbox, tmp_path
     other = export(tmp_path, "expenses.xml", export_unposted_invoices=False)
     with pytest.raises(
         BatchConflictError, match="'TAKEN' is already used by ConnectWise batch 1 with other records"
-    ):
+    ) as info:
         create(other, batch_identifier="TAKEN")
+    assert isinstance(info.value, AirflowFailException)  # no retries
     assert len(connected.store.batches) == 1
 
 
@@ -156,23 +164,14 @@ def test_exactly_one_source(connected: Sandbox, sources: dict) -> None:
     assert len(connected.log) == 0
 
 
-def test_default_identifier_is_deterministic_and_short() -> None:
-    one = default_batch_identifier(
-        "cwgl_daily_gl_export" * 5,
-        "scheduled__2026-03-01T00:00:00+00:00",
-        "2026-03-01",
-        ["invoices", "procurement"],
+def test_identifier_names_the_day_and_record_types() -> None:
+    one = batch_identifier_for("2026-03-01", ["invoices", "procurement"])
+    assert (
+        one == "cwgl-20260301-IP" == batch_identifier_for("2026-03-01T00:00:00Z", ["procurement", "invoices"])
     )
-    assert one == default_batch_identifier(
-        "cwgl_daily_gl_export" * 5,
-        "scheduled__2026-03-01T00:00:00+00:00",
-        "2026-03-01",
-        ["procurement", "invoices"],
-    )
-    assert one.startswith("cwgl-20260301-IP-") and len(one) <= 50
-    assert one != default_batch_identifier(
-        "cwgl_daily_gl_export" * 5, "manual__x", "2026-03-01", ["invoices"]
-    )
+    assert batch_identifier_for("2026-03-02", ["invoices", "procurement"]) != one
+    assert batch_identifier_for("2026-03-01", ["invoices"]) != one
+    assert batch_identifier_for("2026-03-01", ["invoices", "procurement"], 12) == "cwgl-20260301-IP-L12"
 
 
 def test_too_long_identifier_is_refused(connected: Sandbox, tmp_path: Path) -> None:
@@ -183,15 +182,125 @@ def test_too_long_identifier_is_refused(connected: Sandbox, tmp_path: Path) -> N
     assert len(connected.log) == 0
 
 
-def test_default_identifier_from_run_context(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path)
+def test_default_identifier_is_the_exports_business_day(connected: Sandbox, tmp_path: Path) -> None:
+    summary = export(tmp_path, thru_date="2026-02-27")
+    result = GLBatchCreateOperator(task_id="b", export_summary=summary).execute({})  # type: ignore[arg-type]
+    assert result["batch_identifier"] == "cwgl-20260227-IEP"
 
-    class Run:
-        run_id = "scheduled__2026-03-01T00:00:00+00:00"
-        run_after = None
 
+def test_default_identifier_without_thru_date_is_the_runs_day(connected: Sandbox, tmp_path: Path) -> None:
     from airflow.sdk import timezone
 
-    context: dict[str, Any] = {"dag_run": Run(), "logical_date": timezone.datetime(2026, 3, 1)}
+    summary = export(tmp_path)
+    del summary["request"]["thruDate"]
+    context: dict[str, Any] = {"logical_date": timezone.datetime(2026, 3, 1)}
     result = GLBatchCreateOperator(task_id="b", export_summary=summary).execute(context)  # type: ignore[arg-type]
-    assert result["batch_identifier"].startswith("cwgl-20260301-IEP-")
+    assert result["batch_identifier"] == "cwgl-20260301-IEP"
+
+
+def test_batch_entries_are_not_gl_entries_and_retries_still_find_the_batch(
+    connected: Sandbox, tmp_path: Path
+) -> None:
+    """BatchEntry ids are ConnectWise's accounting lines: the check reads the batch's GLExport."""
+    summary = export(tmp_path)
+    connected.faults.add(method="POST", path="finance/accounting/batches", drop=True, times=1)
+    first = create(summary, batch_identifier="ENTRIES")
+    batch_id = first["batch_id"]
+    with ConnectWiseClient(settings_for(connected)) as client:
+        entries = list(client.list(f"finance/accounting/batches/{batch_id}/entries"))
+    assert entries and not {e["id"] for e in entries} & set(summary["gl_entry_ids"])
+    assert {"accountType", "accountNumber"} <= set(entries[0])
+    second = create(summary, batch_identifier="ENTRIES")  # a retried task
+    assert (first["created"], second["created"], second["batch_id"]) == (True, False, batch_id)
+    assert len(connected.store.batches) == 1
+    assert connected.log.count("POST", "finance/accounting/batches") == 1
+    assert connected.log.count("POST", f"finance/accounting/batches/{batch_id}/export") == 2
+
+
+def test_overlapping_exports_are_reported_as_overlap(connected: Sandbox, tmp_path: Path) -> None:
+    early = export(tmp_path, "early.xml", thru_date="2026-02-25")
+    late = export(tmp_path, "late.xml", thru_date="2026-03-01")  # before the early one was posted
+    create(early, batch_identifier="EARLY")
+    with pytest.raises(BatchOverlapError) as info:
+        create(late, batch_identifier="LATE")
+    message = str(info.value)
+    assert "was created with" in message and "already marked exported by another batch" in message
+    assert "Nothing was created" not in message
+    assert isinstance(info.value, AirflowFailException)
+    assert len(connected.store.batches) == 2
+    taken = len(set(early["gl_entry_ids"]) & set(late["gl_entry_ids"]))
+    assert f"the other {taken} were" in message
+
+
+def test_creation_waits_as_the_connections_retry_policy_says(connected: Sandbox, tmp_path: Path) -> None:
+    summary = export(tmp_path)
+    connected.faults.add(method="POST", path="finance/accounting/batches", status=503, times=2)
+    settings = settings_for(connected)
+    waits: list[float] = []
+    with ConnectWiseClient(settings) as client:
+        result = BatchCreator(client, sleep=waits.append).create(
+            "WAITS", {"invoices": True}, summary["gl_entry_ids"]
+        )
+    assert result["created"] and len(waits) == 2
+    assert all(0 <= w <= settings.retry.backoff_max for w in waits)
+
+
+def test_export_reexports_the_days_batch_once_it_exists(
+    make_sandbox: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    connected = make_sandbox(without_adjustments(generated_store(transactions=40)))
+    monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(connected.connection()))
+    first = export(tmp_path, "first.xml", batch_identifier="auto", thru_date="2026-02-27")
+    assert first["batch_identifier"] == "cwgl-20260227-IEP" and "batch_id" not in first
+    posted = create(first)
+    assert posted["batch_identifier"] == "cwgl-20260227-IEP" and posted["created"]
+    again = export(tmp_path, "again.xml", batch_identifier="auto", thru_date="2026-02-27")
+    assert again["batch_id"] == posted["batch_id"]
+    assert again["sha256"] == first["sha256"]
+    assert (tmp_path / "again.xml").read_bytes() == (tmp_path / "first.xml").read_bytes()
+    assert create(again)["created"] is False
+    assert len(connected.store.batches) == 1
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"batch_identifier": "auto", "thru_date": None},
+            "batch_identifier: 'auto' names the batch by the thru",
+        ),
+        ({"batch_identifier": "auto", "location_name": "Tampa Office"}, "batch_identifier: 'auto' names one"),
+        ({"batch_identifier": "X" * 51}, "batch_identifier: at most 50 characters"),
+        ({"batch_identifier": "DAY", "batch_id": 1}, "batch_identifier: give it or batch_id"),
+    ],
+)
+def test_bad_batch_identifier_fails_before_any_request(
+    connected: Sandbox, tmp_path: Path, settings: dict, message: str
+) -> None:
+    with pytest.raises(AirflowFailException, match=message):
+        export(tmp_path, **settings)
+    assert len(connected.log) == 0
+
+
+def test_unknown_location_id_fails_naming_it_and_known_ids(connected: Sandbox, tmp_path: Path) -> None:
+    with pytest.raises(
+        ExportSettingError, match=r"location_id: no ConnectWise location .* id 999; known: 1 \('Tampa"
+    ) as info:
+        export(tmp_path, location_id=999)
+    assert isinstance(info.value, AirflowFailException)
+    assert connected.log.count("POST", "finance/accounting/export") == 0
+    assert not (tmp_path / "glexport.xml").exists()
+
+
+def test_connectwise_faults_keep_the_tasks_retries(
+    connected: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only permanent errors skip Airflow's retries: a ConnectWise outage stays retryable."""
+    from airflow_provider_cwgl.connectwise import ConnectWiseError
+
+    conn = connected.connection(max_attempts=2, retry_backoff=0.01, retry_backoff_max=0.01)
+    monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(conn))
+    connected.faults.add(method="POST", path="finance/accounting/export", status=503, times=5)
+    with pytest.raises(ConnectWiseError, match="HTTP 503") as info:
+        export(tmp_path)
+    assert not isinstance(info.value, AirflowFailException)

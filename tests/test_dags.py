@@ -3,7 +3,9 @@ Airflow (SQLite metadata DB, dag.test) for past dates, with no logical date and 
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,10 +14,11 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.models.dagrun import DagRun
 from airflow.sdk import DAG
+from conftest import without_adjustments
 from lxml import etree
 
 from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
-from airflow_provider_cwgl.sandbox import Sandbox
+from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 
@@ -27,8 +30,9 @@ def airflow_db() -> None:
     db.initdb()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def dagbag() -> DagBag:
+    # Per test: dag.test(run_conf=...) leaves the conf in the DAG's params.
     return DagBag(dag_folder=str(DAGS))
 
 
@@ -38,12 +42,11 @@ def test_every_dag_file_imports(dagbag: DagBag) -> None:
 
 
 def test_daily_schedule_and_params(dagbag: DagBag) -> None:
-    from airflow.sdk import CronTriggerTimetable
+    from airflow.sdk import CronDataIntervalTimetable
 
     dag = dagbag.dags["cwgl_daily_gl_export"]
-    assert isinstance(dag.timetable, CronTriggerTimetable)
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
     assert dag.timetable.expression == "0 0 * * *"
-    assert dag.timetable.interval == timedelta(days=1)
     assert dag.catchup is False
     params = dag.params
     assert params["export_unposted_invoices"] is True
@@ -56,15 +59,49 @@ def test_daily_schedule_and_params(dagbag: DagBag) -> None:
     assert dag.default_args["retries"] >= 1
 
 
-def _run(
-    dag: DAG, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **kwargs: Any
-) -> DagRun:
-    from airflow.utils.state import DagRunState
+@pytest.mark.parametrize("dag_id", ["cwgl_daily_gl_export", "cwgl_gl_export_and_post"])
+def test_backfill_creates_the_business_days(dagbag: DagBag, dag_id: str) -> None:
+    """What `airflow backfill create --from-date 2026-03-01 --to-date 2026-03-03` plans (its own
+    function, on the serialized DAG), and when the scheduled run for a day fires."""
+    from airflow.models.backfill import _get_info_list
+    from airflow.sdk import timezone
+    from airflow.serialization.serialized_objects import DagSerialization
 
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags[dag_id]))
+    infos = _get_info_list(
+        from_date=timezone.datetime(2026, 3, 1),
+        to_date=timezone.datetime(2026, 3, 3),
+        reverse=False,
+        dag=dag,
+    )
+    assert [i.logical_date.date().isoformat() for i in infos] == ["2026-03-01", "2026-03-02", "2026-03-03"]
+    for info in infos:  # the run after midnight exports the day just ended
+        assert info.data_interval.end - info.data_interval.start == timedelta(days=1)
+        assert info.run_after == info.data_interval.end
+
+
+def test_post_dag_posts_days_in_order(dagbag: DagBag) -> None:
+    dag = dagbag.dags["cwgl_gl_export_and_post"]
+    export = dag.get_task("export_gl_batch")
+    assert dag.max_active_runs == 1
+    assert export.wait_for_downstream and export.depends_on_past
+    # wait_for_downstream looks at the tasks directly downstream: the batch must be one of them.
+    assert "mark_exported_in_connectwise" in export.downstream_task_ids
+    assert export.batch_identifier == "auto"
+
+
+def _run(
+    dag: DAG,
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    state: str = "success",
+    **kwargs: Any,
+) -> DagRun:
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(sandbox.connection()))
     conf = {"output_root": str(tmp_path), **kwargs.pop("run_conf", {})}
     run = dag.test(run_conf=conf, **kwargs)
-    assert run.state == DagRunState.SUCCESS
+    assert run.state == state
     return run
 
 
@@ -157,24 +194,124 @@ def test_params_override_the_defaults(
     assert root.find("transactions") is None
 
 
-def test_export_load_and_post_flow(
+def test_runs_without_logical_date_are_named_by_their_thru_date(
     airflow_db: None,
     dagbag: DagBag,
     cw_sandbox: Sandbox,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
+    dag = dagbag.dags["cwgl_daily_gl_export"]
+    for day in ("2026-02-20", "2026-02-25"):
+        run = _run(dag, cw_sandbox, monkeypatch, tmp_path, logical_date=None, run_conf={"thru_date": day})
+        assert run.logical_date is None
+    bodies = [r.json() for r in cw_sandbox.log.matching("POST", "finance/accounting/export")]
+    assert [b["thruDate"] for b in bodies] == ["2026-02-20T00:00:00Z", "2026-02-25T00:00:00Z"]
+    store = cw_sandbox.store
+    for day in (date(2026, 2, 20), date(2026, 2, 25)):
+        expected = {
+            d.body["id"] for d in store.documents if d.section == "transactions" and d.document_date <= day
+        }
+        assert _transaction_ids(tmp_path / "gl" / day.isoformat() / "glexport.xml") == expected
+
+
+def _posting_days(sandbox: Sandbox, count: int = 3) -> list[date]:
+    """The last ``count`` days up to the data's anchor on which invoices were dated."""
+    days = sorted(
+        {d.document_date for d in sandbox.store.documents if d.section == "transactions"}
+        - {d for d in (sandbox.store.today + timedelta(days=n) for n in range(1, 5))}
+    )
+    return days[-count:]
+
+
+def _batches_by_identifier(sandbox: Sandbox) -> dict[str, Any]:
+    return {b.identifier: b for b in sandbox.store.batches.values()}
+
+
+def test_post_flow_one_batch_per_day_and_reruns_change_nothing(
+    airflow_db: None,
+    dagbag: DagBag,
+    make_sandbox: Callable[..., Sandbox],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     from airflow.sdk import timezone
 
+    cw_sandbox = make_sandbox(without_adjustments(generated_store(transactions=40)))
+
     dag = dagbag.dags["cwgl_gl_export_and_post"]
-    _run(dag, cw_sandbox, monkeypatch, tmp_path, logical_date=timezone.datetime(2026, 3, 1))
-    assert len(cw_sandbox.store.batches) == 1
-    batch = next(iter(cw_sandbox.store.batches.values()))
-    assert batch.identifier.startswith("cwgl-20260301-IEP-")
-    # The next day's run has nothing new up to that day but the documents dated after it.
-    _run(dag, cw_sandbox, monkeypatch, tmp_path, logical_date=timezone.datetime(2026, 3, 2))
-    posted = {k for b in cw_sandbox.store.batches.values() for k in b.document_keys}
-    assert len(posted) == len(set(posted))
-    day_two = etree.parse(str(tmp_path / "posted" / "2026-03-02" / "glexport.xml")).getroot()
-    first_ids = {d.body["id"] for d in cw_sandbox.store.batch_documents(batch) if d.section == "transactions"}
-    assert not first_ids & {int(t.findtext("id")) for t in day_two.findall("transactions/transaction")}
+    days = _posting_days(cw_sandbox)
+    for day in days:
+        _run(
+            dag,
+            cw_sandbox,
+            monkeypatch,
+            tmp_path,
+            logical_date=timezone.datetime(day.year, day.month, day.day),
+        )
+    batches = _batches_by_identifier(cw_sandbox)
+    assert sorted(batches) == [f"cwgl-{d:%Y%m%d}-IEP" for d in days]
+    store = cw_sandbox.store
+    seen: set[str] = set()
+    for n, day in enumerate(days):  # disjoint, each holding what was unposted up to its day
+        batch = batches[f"cwgl-{day:%Y%m%d}-IEP"]
+        docs = store.batch_documents(batch)
+        assert docs and not seen & set(batch.document_keys)
+        seen |= set(batch.document_keys)
+        assert all(d.document_date <= day for d in docs)
+        if n:
+            assert all(d.document_date > days[n - 1] for d in docs)
+    # Re-running a posted day (a new run for the same date) re-exports its batch: same file.
+    middle = days[1]
+    path = tmp_path / "posted" / middle.isoformat() / "glexport.xml"
+    first = hashlib.sha256(path.read_bytes()).hexdigest()
+    posts = cw_sandbox.log.count("POST", "finance/accounting/batches")
+    batch_id = batches[f"cwgl-{middle:%Y%m%d}-IEP"].id
+    run = _run(
+        dag,
+        cw_sandbox,
+        monkeypatch,
+        tmp_path,
+        logical_date=timezone.datetime(middle.year, middle.month, middle.day),
+    )
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == first
+    assert len(store.batches) == len(days)
+    assert cw_sandbox.log.count("POST", "finance/accounting/batches") == posts
+    assert cw_sandbox.log.count("POST", f"finance/accounting/batches/{batch_id}/export") >= 1
+    ti = run.get_task_instance("mark_exported_in_connectwise")
+    assert ti.xcom_pull(task_ids="mark_exported_in_connectwise")["created"] is False
+
+
+@pytest.mark.parametrize(
+    ("conf", "setting"),
+    [
+        ({"export_unposted_invoices": False}, "export_unposted_invoices"),
+        ({"location_id": 999}, "location_id"),
+    ],
+)
+def test_bad_setting_fails_after_one_try(
+    airflow_db: None,
+    dagbag: DagBag,
+    cw_sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    conf: dict,
+    setting: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from airflow.sdk import timezone
+
+    dag = dagbag.dags["cwgl_daily_gl_export"]
+    run = _run(
+        dag,
+        cw_sandbox,
+        monkeypatch,
+        tmp_path,
+        state="failed",
+        logical_date=timezone.datetime(2026, 3, 1),
+        run_conf=conf,
+    )
+    ti = run.get_task_instance("export_gl_batch")
+    assert (ti.state, ti.try_number) == ("failed", 1)  # not up_for_retry, despite retries=2
+    assert cw_sandbox.log.count("POST", "finance/accounting/export") == 0
+    assert not (tmp_path / "gl" / "2026-03-01" / "glexport.xml").exists()

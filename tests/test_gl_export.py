@@ -125,7 +125,7 @@ def test_location_id_wins_over_name(make_sandbox: Callable, use_sandbox: Callabl
     use_sandbox(sandbox)
     summary = run(tmp_path / "x.xml", location_id="2", location_name="London Office", thru_date="2030-01-01")
     assert summary["location_id"] == 2
-    assert sandbox.log.count("GET", "system/locations") == 0
+    assert sandbox.log.count("GET", "system/locations") == 1  # the id is checked; the name is not looked for
     expected = [d for d in sandbox.store.documents if d.section == "transactions" and d.location_id == 2]
     assert summary["counts"]["transactions"] == len(expected)
 

@@ -4,25 +4,37 @@
 those records out of the unposted set, so the next export no longer contains them. Creating is not
 idempotent on ConnectWise's side, so this module makes it so:
 
-- the batch identifier is deterministic for a run (see ``default_batch_identifier``);
-- before creating, the identifier is looked up: a batch with the same records means the work is
-  done (a retry after a timeout or a dropped response); one with other records is an error;
+- the batch identifier names the business day and the record types (``cwgl-20260301-IEP``, see
+  ``batch_identifier_for``), so every re-run of a day finds that day's batch;
+- before creating, the identifier is looked up. Whether a found batch holds our records is read
+  from the batch's own GLExport (``POST finance/accounting/batches/{id}/export``) with the rule
+  that makes the export's GL entry ids (``summary.gl_entry_ids``): ConnectWise documents no tie
+  between a ``BatchEntry`` id (an accounting line) and a GL entry id, so entries are not compared.
+  The same records mean the work is done (a retry after a timeout or a dropped response); some of
+  them only means another batch took the rest (``BatchOverlapError``); others mean the identifier
+  belongs to another batch (``BatchConflictError``);
 - the POST itself is sent once per attempt and never retried blindly: after a transient failure
-  the identifier is looked up again before another POST.
+  the identifier is looked up again before another POST, waiting as the connection's retry policy
+  says.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import random
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from datetime import date
 from typing import IO, Any
 
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError
+from airflow_provider_cwgl.errors import CwglError, SettingError
+from airflow_provider_cwgl.glexport.request import ExportRequest
+from airflow_provider_cwgl.glexport.summary import gl_entry_ids
+from airflow_provider_cwgl.glexport.xml_writer import iter_root
 
 log = logging.getLogger(__name__)
 
@@ -36,31 +48,59 @@ FLAG_NAMES = {
 }
 
 
-class BatchConflictError(RuntimeError):
-    """A batch with this identifier already exists with other records."""
+class BatchConflictError(CwglError, RuntimeError):
+    """A batch with this identifier already exists with records that are not this export's."""
 
 
-def default_batch_identifier(dag_id: str, run_id: str, business_day: str | None, kinds: Iterable[str]) -> str:
-    """``cwgl-20260301-IEP-1a2b3c4d5e``: day, record types, and a hash of the DAG and run.
+class BatchOverlapError(CwglError, RuntimeError):
+    """The batch with this identifier holds only part of this export's records: another batch
+    marked the rest exported before (overlapping exports)."""
 
-    The same run always gets the same identifier (so a retried task finds its own batch); another
-    run, another identifier. The letters follow ConnectWise's advice to name batches by type.
+
+def batch_identifier_for(day: date | str, kinds: Iterable[str], location_id: int | None = None) -> str:
+    """``cwgl-20260301-IEP``: the business day and the record types (``-L12`` for one location).
+
+    Every run that exports that day's records gets the same identifier, whatever its run id, so
+    a cleared task, a reprocessing backfill or a new run for the same day finds the day's batch.
+    The letters follow ConnectWise's advice to name batches by type.
     """
-    letters = "".join(KIND_LETTERS[k] for k in ("invoices", "expenses", "procurement") if k in set(kinds))
-    digest = hashlib.sha256(f"{dag_id}\n{run_id}".encode()).hexdigest()[:10]
-    day = (business_day or "").replace("-", "") or "nodate"
-    identifier = f"cwgl-{day}-{letters or 'X'}-{digest}"
+    wanted = set(kinds)
+    letters = "".join(KIND_LETTERS[k] for k in ("invoices", "expenses", "procurement") if k in wanted)
+    text = day.isoformat() if isinstance(day, date) else str(day)
+    identifier = f"cwgl-{text[:10].replace('-', '')}-{letters or 'X'}"
+    if location_id is not None:
+        identifier += f"-L{location_id}"
     return identifier[:MAX_IDENTIFIER_LENGTH]
 
 
 def check_identifier(identifier: Any) -> str:
     if not isinstance(identifier, str) or not identifier.strip():
-        raise ValueError("batch_identifier: expected non-empty text")
-    if len(identifier) > MAX_IDENTIFIER_LENGTH:
-        raise ValueError(
-            f"batch_identifier: at most {MAX_IDENTIFIER_LENGTH} characters, got {len(identifier)}"
+        raise SettingError("batch_identifier", f"expected non-empty text, got {identifier!r}")
+    if len(identifier.strip()) > MAX_IDENTIFIER_LENGTH:
+        raise SettingError(
+            "batch_identifier", f"at most {MAX_IDENTIFIER_LENGTH} characters, got {len(identifier)}"
         )
     return identifier.strip()
+
+
+def resolve_batch_identifier(value: Any, request: ExportRequest, batch: int | str | None) -> str | None:
+    """The export's ``batch_identifier`` setting: None (off), ``"auto"`` or an identifier."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        return None
+    if batch is not None:
+        raise SettingError(
+            "batch_identifier", "give it or batch_id, not both (batch_id re-exports that batch)"
+        )
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        if request.thru_date is None:
+            raise SettingError("batch_identifier", "'auto' names the batch by the thru date: set thru_date")
+        if request.location_id is None and request.location_name:
+            raise SettingError(
+                "batch_identifier",
+                "'auto' names one location's batch by its id: set location_id, not location_name",
+            )
+        return batch_identifier_for(request.thru_date.date(), request.kinds, request.location_id)
+    return check_identifier(value)
 
 
 def ids_from_summary(summary: dict[str, Any]) -> tuple[list[int], dict[str, bool]]:
@@ -117,6 +157,15 @@ def ids_from_xml(source: IO[bytes]) -> tuple[list[int], dict[str, bool]]:
     return sorted(ids), {kind: kind in kinds for kind in FLAG_NAMES}
 
 
+def ids_from_json(source: IO[bytes]) -> set[int]:
+    """GL entry ids of a GLExport JSON document (a batch's export), by the summary's rule."""
+    ids: set[int] = set()
+    for collection, item, is_item in iter_root(source):
+        if is_item and isinstance(item, dict):
+            ids.update(gl_entry_ids(collection, item))
+    return ids
+
+
 class BatchCreator:
     """Creates one accounting batch idempotently (see the module docstring)."""
 
@@ -128,7 +177,8 @@ class BatchCreator:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
-        self.attempts = attempts or client.settings.retry.max_attempts
+        self.policy = client.settings.retry
+        self.attempts = attempts or self.policy.max_attempts
         self.sleep = sleep
 
     def find(self, identifier: str) -> dict[str, Any] | None:
@@ -136,8 +186,22 @@ class BatchCreator:
         found = list(self.client.list(BATCHES_PATH, conditions=f'batchIdentifier = "{quoted}"'))
         return found[0] if found else None
 
-    def entry_ids(self, batch_id: int) -> set[int]:
-        return {int(e["id"]) for e in self.client.list(f"{BATCHES_PATH}/{batch_id}/entries")}
+    def exported_ids(self, batch: dict[str, Any]) -> set[int]:
+        """The GL entry ids ``batch`` holds, read from its own GLExport."""
+        body = {flag: bool(batch.get(flag)) for flag in FLAG_NAMES.values()}
+        ids: set[int] = set()
+
+        def read(source: IO[bytes]) -> None:  # runs per attempt: a cut body raises and is fetched again
+            ids.clear()
+            ids.update(ids_from_json(source))
+
+        with tempfile.TemporaryFile(prefix="cwgl-batch-", suffix=".json") as sink:
+            self.client.post_to_file(f"{BATCHES_PATH}/{batch['id']}/export", body, sink, verify=read)
+        return ids
+
+    def backoff(self, attempt: int) -> float:
+        """The connection's retry policy: exponential with full jitter, capped."""
+        return random.uniform(0, min(self.policy.backoff_base * 2 ** (attempt - 1), self.policy.backoff_max))
 
     def create(self, identifier: str, flags: dict[str, bool], record_ids: list[int]) -> dict[str, Any]:
         identifier = check_identifier(identifier)
@@ -154,7 +218,7 @@ class BatchCreator:
         for attempt in range(1, self.attempts + 1):
             existing = self.find(identifier)
             if existing is not None:
-                self._check_same_records(existing, identifier, record_ids)
+                self._check_same_records(existing, identifier, record_ids, posted)
                 state = "created" if posted else "already existed"
                 log.info(
                     "Batch %r (id %s) %s with the %d records",
@@ -177,19 +241,34 @@ class BatchCreator:
                     "Creating batch %r: %s; checking whether it exists (attempt %d)", identifier, exc, attempt
                 )
                 if not exists:
-                    self.sleep(min(0.5 * 2**attempt, 30.0))
+                    self.sleep(self.backoff(attempt))
         existing = self.find(identifier)
         if existing is None:
             raise RuntimeError(f"batch {identifier!r} could not be created after {self.attempts} attempts")
-        self._check_same_records(existing, identifier, record_ids)
+        self._check_same_records(existing, identifier, record_ids, posted)
         return {**result, "batch_id": existing["id"], "created": True}
 
-    def _check_same_records(self, batch: dict[str, Any], identifier: str, record_ids: list[int]) -> None:
-        have = self.entry_ids(int(batch["id"]))
+    def _check_same_records(
+        self, batch: dict[str, Any], identifier: str, record_ids: list[int], posted: bool
+    ) -> None:
+        have = self.exported_ids(batch)
         wanted = set(record_ids)
-        if have != wanted:
-            raise BatchConflictError(
-                f"batch_identifier {identifier!r} is already used by ConnectWise batch {batch['id']} with other "
-                f"records ({len(have)} GL entries there, {len(wanted)} in this export, {len(have & wanted)} in both). "
-                "Nothing was created. Use another batch_identifier, or check that batch in ConnectWise."
+        if have == wanted:
+            return
+        if have <= wanted:
+            missing = len(wanted - have)
+            how = "was created with" if posted else "holds"
+            raise BatchOverlapError(
+                f"ConnectWise batch {batch['id']} ({identifier!r}) {how} {len(have)} of this export's "
+                f"{len(wanted)} GL entries and no others: the other {missing} were already marked exported "
+                "by another batch (an overlapping export, e.g. two days exported before either was posted). "
+                "Those records may have been loaded into the accounting package twice: check them there "
+                "before posting further days."
             )
+        raise BatchConflictError(
+            f"batch_identifier {identifier!r} is already used by ConnectWise batch {batch['id']} with other "
+            f"records ({len(have - wanted)} GL entries there are not in this export, {len(have & wanted)} "
+            f"in both, {len(wanted - have)} only here). "
+            + ("" if posted else "Nothing was created. ")
+            + "Use another batch_identifier, or check that batch in ConnectWise."
+        )

@@ -43,10 +43,22 @@ def validate_json(source: IO[bytes]) -> None:
 def resolve_location(client: ConnectWiseClient, request: ExportRequest) -> int | None:
     """The location id to export: ``location_id``, else the one location named ``location_name``.
 
-    A name matches case-insensitively and exactly. No match exports all locations (the spec's rule)
-    with a warning; several matches are an error listing them.
+    An id must exist in ``system/locations`` (ConnectWise would export nothing for an unknown one,
+    silently). A name matches case-insensitively and exactly. No match exports all locations (the
+    spec's rule) with a warning; several matches are an error listing them.
     """
+    if request.location_id is None and not request.location_name:
+        return None
+    locations = list(client.list("system/locations", fields="id,name"))
     if request.location_id is not None:
+        if not any(str(loc.get("id")) == str(request.location_id) for loc in locations):
+            known = ", ".join(f"{loc.get('id')} ({loc.get('name')!r})" for loc in locations[:10])
+            more = f" and {len(locations) - 10} more" if len(locations) > 10 else ""
+            raise ExportSettingError(
+                "location_id",
+                f"no ConnectWise location (owner level) has id {request.location_id}; "
+                f"known: {known or 'none'}{more}",
+            )
         if request.location_name:
             log.info(
                 "location_id %s is set, so location_name %r is ignored",
@@ -54,10 +66,7 @@ def resolve_location(client: ConnectWiseClient, request: ExportRequest) -> int |
                 request.location_name,
             )
         return request.location_id
-    if not request.location_name:
-        return None
-    wanted = request.location_name.casefold()
-    locations = list(client.list("system/locations", fields="id,name"))
+    wanted = (request.location_name or "").casefold()
     matches = [loc for loc in locations if str(loc.get("name") or "").strip().casefold() == wanted]
     if not matches:
         known = ", ".join(sorted(repr(str(loc.get("name"))) for loc in locations)[:20])

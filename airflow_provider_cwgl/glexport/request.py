@@ -17,6 +17,7 @@ from typing import Any
 
 import pendulum
 
+from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
 
 log = logging.getLogger(__name__)
@@ -26,12 +27,8 @@ _FALSE = {"false", "f", "no", "n", "0", "off"}
 _EMPTY = {"", "none", "null"}
 
 
-class ExportSettingError(ValueError):
+class ExportSettingError(SettingError):
     """A GL export setting is invalid. ``setting`` names it."""
-
-    def __init__(self, setting: str, problem: str) -> None:
-        self.setting = setting
-        super().__init__(f"{setting}: {problem}")
 
 
 @dataclass(frozen=True)

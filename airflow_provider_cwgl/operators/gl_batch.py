@@ -8,14 +8,16 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
+from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.batch import (
     BatchCreator,
+    batch_identifier_for,
     check_identifier,
-    default_batch_identifier,
     ids_from_summary,
     ids_from_xml,
 )
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
+from airflow_provider_cwgl.operators.failures import fail_without_retry
 from airflow_provider_cwgl.operators.output_target import open_for_reading
 
 
@@ -27,13 +29,17 @@ class GLBatchCreateOperator(BaseOperator):
     :param export_summary: the summary ``GLBatchExportOperator`` returned (e.g. ``export.output``).
     :param export_file: or the GLExport XML file it wrote (local path or object-storage URL).
     :param export_file_conn_id: the connection for an object-storage ``export_file``.
-    :param batch_identifier: at most 50 characters. Default: derived from the DAG, the run and the
-        record types (``cwgl-20260301-IEP-1a2b3c4d5e``), so a retried task reuses it.
+    :param batch_identifier: at most 50 characters. Default: the one the export step used (its
+        ``batch_identifier`` setting), else the business day and record types
+        (``cwgl-20260301-IEP``, ``-L12`` for one location): the export's thru date, or the run's
+        logical date, or the day it ran. Every re-run of a day so finds that day's batch.
     :param connectwise_conn_id: the ``connectwise`` connection.
 
-    Idempotent: an existing batch with the same identifier and the same records is success without
-    a new batch; with other records it is an error. An export with no GL entries creates no batch.
-    Returns ``{batch_id, batch_identifier, records, created}``.
+    Idempotent: an existing batch with the same identifier and the same records (read from the
+    batch's own GLExport) is success without a new batch. A batch holding only part of them means
+    another batch took the rest (``BatchOverlapError``); one with other records is a conflict
+    (``BatchConflictError``). Both, and bad settings, fail the task without retries. An export
+    with no GL entries creates no batch. Returns ``{batch_id, batch_identifier, records, created}``.
     """
 
     template_fields: Sequence[str] = (
@@ -62,9 +68,13 @@ class GLBatchCreateOperator(BaseOperator):
         self.batch_identifier = batch_identifier
         self.connectwise_conn_id = connectwise_conn_id
 
+    @fail_without_retry
     def execute(self, context: Context) -> dict[str, Any]:
-        record_ids, flags = self._records()
-        identifier = check_identifier(self.batch_identifier or self._default_identifier(context, flags))
+        summary = self._summary()
+        record_ids, flags = self._records(summary)
+        identifier = check_identifier(
+            self.batch_identifier or self._default_identifier(context, flags, summary)
+        )
         hook = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id)
         with hook.get_conn() as client:
             return BatchCreator(client).create(identifier, flags, record_ids)
@@ -89,28 +99,52 @@ class GLBatchCreateOperator(BaseOperator):
             [connectwise_dataset(settings.site, settings.company_id, BATCHES_PATH)],
         )
 
-    def _records(self) -> tuple[list[int], dict[str, bool]]:
+    def _summary(self) -> dict[str, Any] | None:
         has_summary = self.export_summary not in (None, "", "None")
         has_file = self.export_file not in (None, "", "None")
         if has_summary == has_file:
-            raise ValueError("export_summary / export_file: give exactly one of them")
-        if has_summary:
-            summary = self.export_summary
-            if isinstance(summary, str):
-                try:
-                    summary = json.loads(summary)
-                except ValueError as exc:
-                    raise ValueError(
-                        "export_summary: expected the export's summary (a dict or JSON)"
-                    ) from exc
-            return ids_from_summary(summary)
+            raise SettingError("export_summary / export_file", "give exactly one of them")
+        if not has_summary:
+            return None
+        summary = self.export_summary
+        if isinstance(summary, str):
+            try:
+                summary = json.loads(summary)
+            except ValueError as exc:
+                raise SettingError(
+                    "export_summary", "expected the export's summary (a dict or JSON)"
+                ) from exc
+        if not isinstance(summary, dict):
+            raise SettingError(
+                "export_summary", f"expected the export's summary (a dict), got {type(summary)}"
+            )
+        return summary
+
+    def _records(self, summary: dict[str, Any] | None) -> tuple[list[int], dict[str, bool]]:
+        if summary is not None:
+            try:
+                return ids_from_summary(summary)
+            except ValueError as exc:
+                raise SettingError(
+                    "export_summary", "expected the summary GLBatchExportOperator returns"
+                ) from exc
         with open_for_reading(self.export_file, self.export_file_conn_id) as source:
             return ids_from_xml(source)
 
-    def _default_identifier(self, context: Context, flags: dict[str, bool]) -> str:
-        dag_run = context.get("dag_run")
-        run_id = getattr(dag_run, "run_id", None) or context.get("run_id") or "manual"
-        dag_id = getattr(dag_run, "dag_id", None) or (self.dag_id if self.has_dag() else "cwgl")
-        logical = context.get("logical_date") or getattr(dag_run, "run_after", None)
-        day = logical.strftime("%Y-%m-%d") if logical is not None else None
-        return default_batch_identifier(dag_id, str(run_id), day, [k for k, on in flags.items() if on])
+    def _default_identifier(
+        self, context: Context, flags: dict[str, bool], summary: dict[str, Any] | None
+    ) -> str:
+        if summary and summary.get("batch_identifier"):
+            return str(summary["batch_identifier"])
+        request = (summary or {}).get("request") or {}
+        day = str(request.get("thruDate") or "")[:10]
+        if not day:
+            dag_run = context.get("dag_run")
+            moment = context.get("logical_date") or getattr(dag_run, "run_after", None)
+            if moment is None:
+                raise SettingError(
+                    "batch_identifier", "give one: the export has no thru date and the run no date"
+                )
+            day = moment.strftime("%Y-%m-%d")
+        kinds = [k for k, on in flags.items() if on]
+        return batch_identifier_for(day, kinds, request.get("locationId"))

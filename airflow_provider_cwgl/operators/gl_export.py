@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
+from airflow_provider_cwgl.glexport.batch import BatchCreator, resolve_batch_identifier
 from airflow_provider_cwgl.glexport.exporter import EXPORT_PATH, EmptyExportError, GLExporter, to_batch
 from airflow_provider_cwgl.glexport.request import (
     ID_LIST_SETTINGS,
@@ -19,6 +20,7 @@ from airflow_provider_cwgl.glexport.request import (
 )
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.assets import asset_uri, emit_asset_events, event_extra
+from airflow_provider_cwgl.operators.failures import fail_without_retry
 from airflow_provider_cwgl.operators.output_target import output_target
 
 if TYPE_CHECKING:
@@ -44,6 +46,12 @@ class GLBatchExportOperator(BaseOperator):
         time (UTC). Empty lets ConnectWise use its current date.
     :param batch_id: re-export a past accounting batch (its id or identifier) instead of the
         unposted records, e.g. to reproduce a closed period; thru date and location do not apply.
+    :param batch_identifier: the identifier of the accounting batch this export becomes (the one
+        ``GLBatchCreateOperator`` then uses). If ConnectWise already has a batch with it, that
+        batch is re-exported instead of the unposted records, so re-running a posted day writes
+        the same file (same SHA-256) and the batch step creates nothing. ``"auto"``: the business
+        day and record types, ``cwgl-20260301-IEP`` (``-L12`` for one location), from the thru
+        date, which is then required. Empty (default): always export the unposted records.
     :param reference_concurrency: how many reference requests may be in flight at once (default 8).
     :param summarize_invoices: ``Default``, ``Condensed`` or ``Detailed`` (``summarizeInvoices``);
         empty leaves ConnectWise's default.
@@ -78,6 +86,7 @@ class GLBatchExportOperator(BaseOperator):
         "references_to_fetch",
         "thru_date",
         "batch_id",
+        "batch_identifier",
         "summarize_invoices",
         *(spec.setting for spec in ID_LIST_SETTINGS),
         "gl_interface_identifier",
@@ -100,6 +109,7 @@ class GLBatchExportOperator(BaseOperator):
         references_to_fetch: Any = None,
         thru_date: Any = None,
         batch_id: Any = None,
+        batch_identifier: Any = None,
         reference_concurrency: int = 8,
         summarize_invoices: Any = None,
         included_invoice_ids: Any = None,
@@ -132,6 +142,7 @@ class GLBatchExportOperator(BaseOperator):
         self.references_to_fetch = references_to_fetch
         self.thru_date = thru_date
         self.batch_id = batch_id
+        self.batch_identifier = batch_identifier
         self.reference_concurrency = reference_concurrency
         self.summarize_invoices = summarize_invoices
         self.included_invoice_ids = included_invoice_ids
@@ -144,6 +155,7 @@ class GLBatchExportOperator(BaseOperator):
         self.skip_when_empty = skip_when_empty
         self._lineage: tuple[str, str, str, dict[str, Any], str] | None = None
 
+    @fail_without_retry
     def execute(self, context: Context) -> dict[str, Any]:
         # Every setting is checked before the first request.
         request = build_export_request(
@@ -163,14 +175,22 @@ class GLBatchExportOperator(BaseOperator):
         request = dataclasses.replace(request, options=options)
         skip_when_empty = to_bool("skip_when_empty", self.skip_when_empty)
         batch = to_batch(self.batch_id)
+        identifier = resolve_batch_identifier(self.batch_identifier, request, batch)
         target = output_target(self.output_file, self.output_conn_id)
         hook = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id)
         with hook.get_conn() as client:
+            if identifier is not None:
+                existing = BatchCreator(client).find(identifier)
+                if existing is not None:
+                    self.log.info("Batch %r (id %s) exists: re-exporting it", identifier, existing["id"])
+                    batch = int(existing["id"])
             exporter = GLExporter(client, reference_concurrency=self.reference_concurrency)
             try:
                 summary = exporter.run(request, target, batch=batch, skip_when_empty=skip_when_empty)
             except EmptyExportError as exc:
                 raise AirflowSkipException(f"Nothing to export: {exc} ({target.describe()})") from exc
+        if identifier is not None:
+            summary["batch_identifier"] = identifier
         uri = asset_uri(target)
         endpoint = f"finance/accounting/batches/{summary['batch_id']}/export" if batch else EXPORT_PATH
         # Only what lineage names (never the settings object, which holds the keys).

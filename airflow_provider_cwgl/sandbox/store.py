@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 from airflow_provider_cwgl.sandbox.jsonio import dumps
@@ -48,6 +49,18 @@ EXPORT_ID_LISTS: dict[str, tuple[str, bool, type]] = {
     "excludedExpenseIds": ("expenses", False, int),
     "includedProductIds": ("procurement", True, str),
     "excludedProductIds": ("procurement", False, str),
+}
+# BatchEntry ids are ConnectWise's own accounting-line ids: nothing ties them to GL entry ids, so
+# the sandbox numbers them apart (GL entry ids stay far below this).
+FIRST_BATCH_ENTRY_ID = 70_000_001
+# The accounting line each section posts (BatchEntry.accountType / accountNumber).
+_ENTRY_ACCOUNTS = {
+    "transactions": ("AR", "1200"),
+    "expenses": ("Expense", "6100"),
+    "expenseBills": ("AP", "2000"),
+    "purchaseTransactions": ("AP", "2000"),
+    "adjustmentTransactions": ("Inventory", "1400"),
+    "inventoryTransfers": ("Inventory", "1400"),
 }
 
 
@@ -92,6 +105,7 @@ class Batch:
     processed_record_ids: list[int]
     document_keys: list[str]
     created: datetime
+    entries: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -132,6 +146,7 @@ class SandboxStore:
         self.posted: set[str] = set()
         self.today: date = datetime.now(timezone.utc).date()
         self.lock = threading.RLock()
+        self.next_batch_entry_id = FIRST_BATCH_ENTRY_ID
 
     # -- building -------------------------------------------------------------------------------
     def add(self, collection: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -185,6 +200,7 @@ class SandboxStore:
                 document_keys=[d.key for d in docs],
                 created=datetime.now(timezone.utc),
             )
+            batch.entries = [self._batch_entry(doc) for doc in docs]
             self.batches[batch.id] = batch
             self.posted.update(batch.document_keys)
             return batch
@@ -209,8 +225,27 @@ class SandboxStore:
         }
 
     def batch_entries(self, batch: Batch) -> list[dict[str, Any]]:
-        entries = []
-        for doc in self.batch_documents(batch):
-            for gl_id in sorted(doc.gl_entry_ids):
-                entries.append({"id": gl_id, "accountType": doc.section, "name": doc.key})
-        return entries
+        return batch.entries
+
+    def _batch_entry(self, doc: GLDocument) -> dict[str, Any]:
+        """A ``BatchEntry`` (an accounting line of the batch) for one document, with its own id."""
+        entry_id, self.next_batch_entry_id = self.next_batch_entry_id, self.next_batch_entry_id + 1
+        account_type, account = _ENTRY_ACCOUNTS[doc.section]
+        total = doc.body.get("total")
+        amount = total if isinstance(total, (int, Decimal)) and not isinstance(total, bool) else Decimal(0)
+        entry: dict[str, Any] = {
+            "id": entry_id,
+            "accountType": account_type,
+            "name": str(doc.body.get("documentNumber") or doc.key),
+            "accountNumber": account,
+            "debit": amount if amount >= 0 else None,
+            "credit": -amount if amount < 0 else None,
+        }
+        record_id = doc.unposted.get("id")
+        if doc.section == "transactions":
+            entry["invoice"] = {"id": record_id, "identifier": str(doc.body.get("documentNumber") or "")}
+        elif doc.section == "expenses":
+            entry["expense"] = {"id": record_id, "amount": amount}
+        elif doc.section == "purchaseTransactions" and isinstance(doc.unposted.get("purchaseOrder"), dict):
+            entry["purchaseOrder"] = doc.unposted["purchaseOrder"]
+        return entry

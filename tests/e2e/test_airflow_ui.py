@@ -8,13 +8,7 @@ Run with `make e2e`; needs /usr/bin/chromium (the make target installs it).
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +18,7 @@ import httpx
 import pytest
 from lxml import etree
 
-from airflow_provider_cwgl.sandbox import Sandbox, generated_store
+from airflow_provider_cwgl.sandbox import Sandbox
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -42,76 +36,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PICKED = ["customer/company", "transaction/invoice"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(generated_store(transactions=60)) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def airflow(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make e2e`, which installs Debian's chromium")
-    home = tmp_path_factory.mktemp("airflow-home")
-    port = free_port()
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-        "AIRFLOW_CONN_CONNECTWISE_DEFAULT": json.dumps(sandbox.connection()),
-        "CWGL_OUTPUT_ROOT": str(home / "exports"),
-        "PYTHONWARNINGS": "ignore",
-    }
-    log = (home / "standalone.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow", "standalone"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    try:
-        while True:
-            try:
-                health = httpx.get(f"{base}/api/v2/monitor/health", timeout=2).json()
-                dags = httpx.get(f"{base}/api/v2/dags", timeout=5).json()
-                if health["scheduler"]["status"] == "healthy" and any(
-                    d["dag_id"] == "cwgl_daily_gl_export" for d in dags.get("dags", [])
-                ):
-                    break
-            except (httpx.HTTPError, KeyError, ValueError):
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"airflow standalone did not come up; see {home / 'standalone.log'}")
-            time.sleep(1)
-        yield {"base": base, "home": home, "exports": home / "exports"}
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,241 @@
+"""The example DAGs on a real scheduler: backfills, a cleared posted day, a trigger with no logical
+date and a bad setting, through `airflow backfill create` and the REST API of `airflow standalone`
+(see conftest.py). Run with `make e2e`.
+
+The DAGs are created paused (Airflow's default): backfills are created first, then the DAGs are
+unpaused, as the README says; otherwise the backfill's runs would sit queued.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_cwgl.sandbox import Sandbox
+
+pytestmark = pytest.mark.e2e
+DAILY = "cwgl_daily_gl_export"
+POST = "cwgl_gl_export_and_post"
+
+
+def cli(airflow: dict[str, Any], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", *args],
+        env=airflow["env"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def api(airflow: dict[str, Any], method: str, path: str, **kwargs: Any) -> Any:
+    response = httpx.request(method, f"{airflow['base']}/api/v2/{path}", timeout=20, **kwargs)
+    assert response.status_code < 300, response.text
+    return response.json()
+
+
+def runs(airflow: dict[str, Any], dag_id: str) -> list[dict[str, Any]]:
+    return api(airflow, "GET", f"dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
+
+
+def task_instance(airflow: dict[str, Any], dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+    return api(airflow, "GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+
+
+def wait(what: str, check: Any, timeout: float = 240) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def finished_backfill_runs(airflow: dict[str, Any], dag_id: str, days: list[date]) -> list[dict] | None:
+    wanted = {d.isoformat() for d in days}
+    found = [
+        r for r in runs(airflow, dag_id) if r["run_type"] == "backfill" and r["logical_date"][:10] in wanted
+    ]
+    if len(found) == len(days) and all(r["state"] in ("success", "failed") for r in found):
+        return sorted(found, key=lambda r: r["logical_date"])
+    return None
+
+
+def posting_days(sandbox: Sandbox) -> list[date]:
+    """Three consecutive days up to the data's anchor, each with unposted GL documents."""
+    dated = {d.document_date for d in sandbox.store.documents if d.gl_entry_ids}
+    day = sandbox.store.today
+    while day > sandbox.store.today - timedelta(days=30):
+        window = [day - timedelta(days=2), day - timedelta(days=1), day]
+        if all(d in dated for d in window):
+            return window
+        day -= timedelta(days=1)
+    raise AssertionError("the sandbox data has no three consecutive days with documents")
+
+
+@pytest.fixture(scope="module")
+def backfilled(airflow: dict[str, Any], sandbox: Sandbox) -> dict[str, Any]:
+    """Both backfills created while the DAGs are paused, then the DAGs unpaused, then finished."""
+    daily_days = [date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)]
+    post_days = posting_days(sandbox)
+    cli(
+        airflow,
+        "backfill",
+        "create",
+        "--dag-id",
+        DAILY,
+        "--from-date",
+        "2026-03-01",
+        "--to-date",
+        "2026-03-03",
+    )
+    cli(
+        airflow,
+        "backfill",
+        "create",
+        "--dag-id",
+        POST,
+        "--from-date",
+        post_days[0].isoformat(),
+        "--to-date",
+        post_days[-1].isoformat(),
+        "--reprocess-behavior",  # Airflow asks for it when a task depends on the past
+        "failed",
+    )
+    for dag_id in (DAILY, POST):
+        api(airflow, "PATCH", f"dags/{dag_id}", json={"is_paused": False})
+    daily = wait("the daily backfill", lambda: finished_backfill_runs(airflow, DAILY, daily_days))
+    post = wait("the posting backfill", lambda: finished_backfill_runs(airflow, POST, post_days), timeout=360)
+    return {"daily_days": daily_days, "daily": daily, "post_days": post_days, "post": post}
+
+
+def test_backfill_dry_run_lists_the_business_days(airflow: dict[str, Any]) -> None:
+    out = cli(
+        airflow,
+        "backfill",
+        "create",
+        "--dag-id",
+        DAILY,
+        "--from-date",
+        "2026-03-01",
+        "--to-date",
+        "2026-03-03",
+        "--dry-run",
+    )
+    listed = re.findall(r"(\d{4}-\d{2}-\d{2})[ T]00:00:00", out.split("Runs to be attempted")[-1])
+    assert listed == ["2026-03-01", "2026-03-02", "2026-03-03"], out
+
+
+def test_daily_backfill_writes_one_file_per_day(
+    airflow: dict[str, Any], sandbox: Sandbox, backfilled: dict[str, Any]
+) -> None:
+    assert [r["state"] for r in backfilled["daily"]] == ["success"] * 3
+    for day in backfilled["daily_days"]:
+        assert (Path(airflow["exports"]) / "gl" / day.isoformat() / "glexport.xml").exists()
+    thru = {r.json().get("thruDate") for r in sandbox.log.matching("POST", "finance/accounting/export")}
+    assert {f"{d.isoformat()}T00:00:00Z" for d in backfilled["daily_days"]} <= thru
+
+
+def _day_batches(sandbox: Sandbox, days: list[date]) -> list[Any]:
+    by_identifier = {b.identifier: b for b in sandbox.store.batches.values()}
+    return [by_identifier.get(f"cwgl-{d:%Y%m%d}-IEP") for d in days]
+
+
+def test_posting_backfill_gives_disjoint_batches_in_date_order(
+    sandbox: Sandbox, backfilled: dict[str, Any]
+) -> None:
+    assert [r["state"] for r in backfilled["post"]] == ["success"] * 3
+    batches = _day_batches(sandbox, backfilled["post_days"])
+    assert all(b is not None and b.document_keys for b in batches)
+    keys = [set(b.document_keys) for b in batches]
+    assert not (keys[0] & keys[1] or keys[1] & keys[2] or keys[0] & keys[2])
+    assert [b.id for b in batches] == sorted(b.id for b in batches)  # created day after day
+    days = backfilled["post_days"]
+    for n, batch in enumerate(batches):
+        docs = sandbox.store.batch_documents(batch)
+        assert all(d.document_date <= days[n] for d in docs)
+        if n:  # exported only once the day before was posted: nothing of that day is left in it
+            assert all(d.document_date > days[n - 1] for d in docs)
+
+
+def test_clearing_a_posted_day_rewrites_the_same_file_and_no_batch(
+    airflow: dict[str, Any], sandbox: Sandbox, backfilled: dict[str, Any]
+) -> None:
+    day = backfilled["post_days"][1]
+    run = backfilled["post"][1]
+    path = Path(airflow["exports"]) / "posted" / day.isoformat() / "glexport.xml"
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    batch = _day_batches(sandbox, [day])[0]
+    creates = [r for r in sandbox.log.matching("POST", "finance/accounting/batches")]
+    api(
+        airflow,
+        "POST",
+        f"dags/{POST}/clearTaskInstances",
+        json={
+            "dry_run": False,
+            "dag_run_id": run["dag_run_id"],
+            "only_failed": False,
+            "reset_dag_runs": True,
+        },
+    )
+
+    def rerun_done() -> bool:
+        ti = task_instance(airflow, POST, run["dag_run_id"], "mark_exported_in_connectwise")
+        return ti["try_number"] >= 2 and ti["state"] in ("success", "failed")
+
+    wait("the cleared run", rerun_done)
+    ti = task_instance(airflow, POST, run["dag_run_id"], "mark_exported_in_connectwise")
+    assert ti["state"] == "success"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert sum(b.identifier == batch.identifier for b in sandbox.store.batches.values()) == 1
+    assert (
+        sandbox.log.count("POST", f"finance/accounting/batches/{batch.id}/export") >= 2
+    )  # re-export + check
+    # No batch POST for this day: any new one belongs to another day (the scheduled run).
+    new_posts = [r.json() for r in sandbox.log.matching("POST", "finance/accounting/batches")][len(creates) :]
+    assert all(p["batchIdentifier"] != batch.identifier for p in new_posts)
+
+
+def _trigger(airflow: dict[str, Any], conf: dict[str, Any]) -> dict[str, Any]:
+    run = api(airflow, "POST", f"dags/{DAILY}/dagRuns", json={"logical_date": None, "conf": conf})
+    return wait(
+        "the triggered run",
+        lambda: next(
+            (
+                r
+                for r in runs(airflow, DAILY)
+                if r["dag_run_id"] == run["dag_run_id"] and r["state"] in ("success", "failed")
+            ),
+            None,
+        ),
+    )
+
+
+def test_trigger_without_logical_date_names_the_file_by_its_thru_date(
+    airflow: dict[str, Any], sandbox: Sandbox, backfilled: dict[str, Any]
+) -> None:
+    run = _trigger(airflow, {"thru_date": "2026-02-20"})
+    assert run["state"] == "success" and run["logical_date"] is None
+    assert (Path(airflow["exports"]) / "gl" / "2026-02-20" / "glexport.xml").exists()
+    bodies = [r.json() for r in sandbox.log.matching("POST", "finance/accounting/export")]
+    assert any(b.get("thruDate") == "2026-02-20T00:00:00Z" for b in bodies)
+
+
+def test_bad_setting_fails_after_one_try(airflow: dict[str, Any], backfilled: dict[str, Any]) -> None:
+    run = _trigger(airflow, {"thru_date": "2026-02-21", "export_unposted_invoices": False})
+    assert run["state"] == "failed"
+    ti = task_instance(airflow, DAILY, run["dag_run_id"], "export_gl_batch")
+    assert (ti["state"], ti["try_number"]) == ("failed", 1)
+    assert not (Path(airflow["exports"]) / "gl" / "2026-02-21" / "glexport.xml").exists()
