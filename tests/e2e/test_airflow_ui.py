@@ -140,18 +140,24 @@ def test_connection_form_shows_the_connectwise_fields_and_tests(
     page.get_by_role("combobox").last.click()
     page.keyboard.type("ConnectWise")
     page.keyboard.press("Enter")
-    page.get_by_text("Extra Fields", exact=True).click()
-    labels = [text.strip().rstrip("*").strip() for text in page.locator("label").all_inner_texts()]
-    for label in ("Site", "Public key", "Private key", "Company ID", "Client ID", "Codebase", "API version"):
-        assert label in labels
+    # The form's sections are an accordion that keeps one open at a time, so each field is filled
+    # with its own section opened first (see open_section).
+    open_section(page, "Standard Fields")
+    labels = visible_labels(page)
+    for label in ("Connection ID", "Site", "Public key", "Private key"):
+        assert label in labels, labels
     assert page.get_by_label("Private key").get_attribute("type") == "password"
-    page.get_by_text("Standard Fields", exact=True).click()
-    page.get_by_label("Connection ID").fill("cw_from_ui")
-    page.get_by_label("Site").fill(conn["host"])
-    page.get_by_label("Public key").fill(conn["login"])
-    page.get_by_label("Private key").fill(conn["password"])
-    page.locator("#element_company_id").fill(conn["extra"]["company_id"])
-    page.locator("#element_client_id").fill(conn["extra"]["client_id"])
+    fill_in(page, "Standard Fields", page.get_by_label("Connection ID"), "cw_from_ui")
+    fill_in(page, "Standard Fields", page.get_by_label("Site"), conn["host"])
+    fill_in(page, "Standard Fields", page.get_by_label("Public key"), conn["login"])
+    fill_in(page, "Standard Fields", page.get_by_label("Private key"), conn["password"])
+    open_section(page, "Extra Fields")
+    labels = visible_labels(page)
+    for label in ("Company ID", "Client ID", "Codebase", "API version", "Timeout (seconds)"):
+        assert label in labels, labels
+    assert page.locator("#element_client_id").get_attribute("type") == "password"
+    fill_in(page, "Extra Fields", page.locator("#element_company_id"), conn["extra"]["company_id"])
+    fill_in(page, "Extra Fields", page.locator("#element_client_id"), conn["extra"]["client_id"])
     page.screenshot(path=str(ARTIFACTS / "connection-form.png"), full_page=True)
     page.get_by_role("button", name="Save").click()
     row = page.get_by_role("row").filter(has_text="cw_from_ui")
@@ -186,8 +192,8 @@ def test_trigger_form_runs_the_export_with_picked_references(
 ) -> None:
     page.goto(f"{airflow['base']}/dags/cwgl_daily_gl_export", wait_until="networkidle")
     page.get_by_role("button", name="Trigger Dag").click()
-    page.get_by_text("Run Parameters").wait_for()
-    labels = [text.replace("*", "").strip() for text in page.locator("label").all_inner_texts()]
+    open_section(page, "Run Parameters")
+    labels = visible_labels(page)
     for label in (
         "Export unposted invoices",
         "Export unposted expenses",
@@ -197,8 +203,9 @@ def test_trigger_form_runs_the_export_with_picked_references(
         "Thru date",
         "References to fetch",
     ):
-        assert label in labels
+        assert label in labels, labels
     picker = page.locator("#element_references_to_fetch").get_by_role("combobox")  # the multi-select
+    picker.scroll_into_view_if_needed()
     picker.click()
     for path in PICKED:
         page.keyboard.type(path)
@@ -215,6 +222,39 @@ def test_trigger_form_runs_the_export_with_picked_references(
     assert transactions
     assert all(t.find("invoice/record") is not None for t in transactions)
     assert all(c.find("company/record") is not None for c in root.findall("customers/customer"))
+
+
+def open_section(page: Any, title: str) -> None:
+    """Expand the form section titled `title` and wait until it is open.
+
+    Airflow 3.3's connection form is an accordion ("Standard Fields", "Extra Fields", "Extra Fields
+    JSON") that keeps one section open: opening one collapses the others, and a field in a closed
+    section is not visible, so Playwright cannot fill it. Clicking an open trigger would close it,
+    hence the check of `aria-expanded` first.
+    """
+    from playwright.sync_api import expect
+
+    trigger = page.get_by_role("button", name=title, exact=True)
+    trigger.wait_for()
+    if trigger.get_attribute("aria-expanded") != "true":
+        trigger.click()
+    expect(trigger).to_have_attribute("aria-expanded", "true")
+
+
+def fill_in(page: Any, section: str, field: Any, value: str) -> None:
+    """Fill `field` inside `section`: opened, scrolled to, visible, then filled and read back."""
+    from playwright.sync_api import expect
+
+    open_section(page, section)
+    field.scroll_into_view_if_needed()
+    expect(field).to_be_visible()
+    field.fill(value)
+    expect(field).to_have_value(value)
+
+
+def visible_labels(page: Any) -> list[str]:
+    """The texts of the labels a user can see now (a collapsed section's labels are left out)."""
+    return [text.replace("*", "").strip() for text in page.locator("label:visible").all_inner_texts()]
 
 
 def wait_for_run(base: str, timeout: float = 240) -> dict[str, Any]:
