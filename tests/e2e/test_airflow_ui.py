@@ -117,6 +117,7 @@ def airflow(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Itera
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     playwright_api = pytest.importorskip("playwright.sync_api")
+    playwright_api.expect.set_options(timeout=UI_TIMEOUT_MS)  # the assertions' wait (default 5 s)
     with playwright_api.sync_playwright() as p:
         launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
@@ -127,6 +128,7 @@ def browser() -> Iterator[Any]:
 def page(browser: Any) -> Iterator[Any]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1400, "height": 1600})
+    context.set_default_timeout(UI_TIMEOUT_MS)
     yield context.new_page()
     context.close()
 
@@ -166,12 +168,12 @@ def test_connection_form_shows_the_connectwise_fields_and_tests(
     if answer.value.status == 400 and "differs from the stored connection" in answer.value.text():
         # Airflow 3.3.2's UI posts port 0 for a connection without a port and its API takes that
         # for another destination (apache/airflow#73298, fixed after 3.3.2). Store port 0, retest.
-        fields = httpx.get(f"{airflow['base']}/api/v2/connections/cw_from_ui", timeout=10).json()
+        fields = httpx.get(f"{airflow['base']}/api/v2/connections/cw_from_ui", timeout=API_TIMEOUT).json()
         patched = httpx.patch(
             f"{airflow['base']}/api/v2/connections/cw_from_ui",
             params={"update_mask": "port"},
             json={"connection_id": "cw_from_ui", "conn_type": fields["conn_type"], "port": 0},
-            timeout=10,
+            timeout=API_TIMEOUT,
         )
         assert patched.status_code == 200, patched.text
         page.reload(wait_until="networkidle")
@@ -224,6 +226,12 @@ def test_trigger_form_runs_the_export_with_picked_references(
     assert all(c.find("company/record") is not None for c in root.findall("customers/customer"))
 
 
+# Seconds for one REST call to the Airflow under test, and for one UI step; generous because the
+# whole Airflow and the browser share 2 cores with whatever else the CI machine runs.
+API_TIMEOUT = 30.0
+UI_TIMEOUT_MS = 60_000
+
+
 def open_section(page: Any, title: str) -> None:
     """Expand the form section titled `title` and wait until it is open.
 
@@ -257,11 +265,20 @@ def visible_labels(page: Any) -> list[str]:
     return [text.replace("*", "").strip() for text in page.locator("label:visible").all_inner_texts()]
 
 
-def wait_for_run(base: str, timeout: float = 240) -> dict[str, Any]:
-    """The manual run the form started (unpausing also lets the scheduler add its own run)."""
+def wait_for_run(base: str, timeout: float = 300) -> dict[str, Any]:
+    """The manual run the form started (unpausing also lets the scheduler add its own run).
+
+    While the task runs, the API server shares the CI machine's 2 cores with the scheduler, the task
+    and the browser, and an answer can take longer than API_TIMEOUT: such a poll is simply repeated
+    until the deadline (two clean-clone runs failed on a 10 s read timeout here).
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        runs = httpx.get(f"{base}/api/v2/dags/cwgl_daily_gl_export/dagRuns", timeout=10).json()["dag_runs"]
+        try:
+            answer = httpx.get(f"{base}/api/v2/dags/cwgl_daily_gl_export/dagRuns", timeout=API_TIMEOUT)
+        except httpx.TimeoutException:
+            continue
+        runs = answer.json()["dag_runs"]
         manual = [r for r in runs if r["run_type"] == "manual" and r["state"] in ("success", "failed")]
         if manual:
             return manual[-1]
