@@ -4,13 +4,27 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The lowest Airflow we support (pyproject's lower bound), tested beside the latest in its own venv.
+# Airflow is meant to be installed with its constraints; 3.2.0's metadata leaves fastapi uncapped and
+# fastapi 0.163 breaks its task execution API, so we keep the cap later Airflow releases declare.
+AIRFLOW_MIN := 3.2.0
+MIN_PINS := 'apache-airflow==$(AIRFLOW_MIN)' 'fastapi<0.137'
+VENV_MIN := .venv-min
+INSTALLED_MIN := $(VENV_MIN)/.installed
+# The package with its extras, and the test tools (a PEP 735 dependency group, not a user extra).
+DEV := -e '.[s3,sandbox]' --group test
 
-.PHONY: demo test e2e lint format bench clean
+.PHONY: demo test test-latest test-min e2e lint format bench clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv>=0.8'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python $(DEV)
+	touch $@
+
+$(INSTALLED_MIN): pyproject.toml $(INSTALLED)
+	test -x $(VENV_MIN)/bin/python || $(BIN)/uv venv --quiet --python $(BIN)/python $(VENV_MIN)
+	$(BIN)/uv pip install --quiet --python $(VENV_MIN)/bin/python $(DEV) $(MIN_PINS)
 	touch $@
 
 lint: $(INSTALLED)
@@ -21,13 +35,21 @@ format: $(INSTALLED)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint
+# The suite on the latest Airflow, then on the lowest supported one.
+test: lint test-latest test-min
+
+test-latest: $(INSTALLED)
 	$(BIN)/pytest
 
+test-min: $(INSTALLED_MIN)
+	$(VENV_MIN)/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'
+	$(VENV_MIN)/bin/pytest
+
 # The Airflow UI in headless Chromium (Debian's package; installed here if missing, as root).
+# Latest Airflow only: the UI is Airflow's, our part of it is the provider metadata.
 e2e: $(INSTALLED)
 	test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,e2e]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python $(DEV) --group e2e
 	$(BIN)/pytest -m e2e tests/e2e
 
 demo: $(INSTALLED)
@@ -37,4 +59,4 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/export_memory.py
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_MIN) .demo .pytest_cache .ruff_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+# The only copy of the version: pyproject.toml reads it at build time, get_provider_info() below.
 __version__ = "0.1.0"
 
 DISTRIBUTION_NAME = "airflow-provider-cwgl"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from airflow_provider_cwgl.glexport import xml_writer
+from airflow_provider_cwgl.connectwise import ConnectWiseError
 from airflow_provider_cwgl.glexport.request import ExportSettingError
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox, SandboxStore, generated_store
@@ -216,32 +216,32 @@ def test_failed_download_leaves_previous_file(
     out = tmp_path / "glexport.xml"
     out.write_bytes(b"previous good export")
     cw_sandbox.faults.add(path="finance/accounting/export", status=400)
-    with pytest.raises(Exception, match="HTTP 400"):
+    with pytest.raises(ConnectWiseError) as failure:
         run(out)
+    assert str(failure.value) == (  # a 400 is not retried
+        "ConnectWise POST finance/accounting/export failed (HTTP 400): ServerError: The sandbox injected this failure."
+    )
     assert out.read_bytes() == b"previous good export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["glexport.xml"]
 
 
 def test_failure_half_way_through_writing_leaves_no_partial_file(
-    cw_sandbox: Sandbox, use_sandbox: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cw_sandbox: Sandbox, use_sandbox: Callable, tmp_path: Path
 ) -> None:
     use_sandbox(cw_sandbox)
     out = tmp_path / "glexport.xml"
     out.write_bytes(b"previous good export")
-    original = xml_writer.GLExportXmlWriter._write_item
-    written = []
-
-    def failing(self: xml_writer.GLExportXmlWriter, *args: object) -> None:
-        written.append(1)
-        if len(written) == 5:
-            raise OSError("disk full")
-        original(self, *args)
-
-    monkeypatch.setattr(xml_writer.GLExportXmlWriter, "_write_item", failing)
-    with pytest.raises(OSError, match="disk full"):
+    unwritable_last_transaction(cw_sandbox)
+    with pytest.raises(ValueError, match="^'bad name' cannot be an XML element name$"):
         run(out, thru_date="2030-01-01")
     assert out.read_bytes() == b"previous good export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["glexport.xml"]
+
+
+def unwritable_last_transaction(sandbox: Sandbox) -> None:
+    """Give the export's last transaction a field XML cannot name: the writer fails on it after
+    every item before it is written (a real failure half way, no patched internals)."""
+    [d for d in sandbox.store.documents if d.section == "transactions"][-1].body["bad name"] = 1
 
 
 def test_templated_fields_cover_every_setting() -> None:

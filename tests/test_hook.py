@@ -9,6 +9,7 @@ import sys
 from urllib.parse import quote
 
 import pytest
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_cwgl import DISTRIBUTION_NAME, get_provider_info
 from airflow_provider_cwgl.connectwise import ConnectWiseConfigError
@@ -64,10 +65,15 @@ def test_test_connection_reports_success_and_failure(
     assert "401" in message and "not-the-key-123456" not in message
 
 
-def test_hook_does_no_work_in_init(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", raising=False)
-    hook = ConnectWiseHook(connectwise_conn_id="does_not_exist")  # must not look the connection up
-    assert hook.connectwise_conn_id == "does_not_exist"
+def test_hook_does_no_work_in_init(cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_CW_LATER", raising=False)
+    hook = ConnectWiseHook(connectwise_conn_id="cw_later")  # the connection does not exist yet
+    set_conn(monkeypatch, json.dumps(cw_sandbox.connection()), conn_id="cw_later")
+    assert hook.settings.site == cw_sandbox.url  # looked up on first use, not in __init__
+    assert len(cw_sandbox.log) == 0  # and nothing sent before a call
+    missing = ConnectWiseHook(connectwise_conn_id="does_not_exist")
+    with pytest.raises(AirflowNotFoundException, match="^The conn_id `does_not_exist` isn't defined$"):
+        missing.get_conn()
 
 
 @pytest.mark.parametrize(

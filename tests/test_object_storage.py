@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_cwgl.glexport import xml_writer
+from airflow_provider_cwgl.connectwise import ConnectWiseError
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox
@@ -89,28 +89,23 @@ def test_export_to_s3_equals_the_local_file(connected: Sandbox, s3: Any, tmp_pat
     assert result["records"] == len(remote["gl_entry_ids"])
 
 
-def test_failure_half_way_leaves_no_object(
-    connected: Sandbox, s3: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    original = xml_writer.GLExportXmlWriter._write_item
-    calls = []
-
-    def failing(self: xml_writer.GLExportXmlWriter, *args: Any) -> None:
-        calls.append(1)
-        if len(calls) == 10:
-            raise OSError("worker lost its disk")
-        original(self, *args)
-
-    monkeypatch.setattr(xml_writer.GLExportXmlWriter, "_write_item", failing)
-    with pytest.raises(OSError, match="worker lost its disk"):
-        export(f"s3://{BUCKET}/gl/2026-03-02/glexport.xml", output_conn_id="aws_s3_test")
+def test_failure_half_way_leaves_no_object(connected: Sandbox, s3: Any) -> None:
+    # The export's last transaction gets a field XML cannot name: the writer fails after the rest.
+    [d for d in connected.store.documents if d.section == "transactions"][-1].body["bad name"] = 1
+    with pytest.raises(ValueError, match="^'bad name' cannot be an XML element name$"):
+        export(
+            f"s3://{BUCKET}/gl/2026-03-02/glexport.xml", output_conn_id="aws_s3_test", thru_date="2030-01-01"
+        )
     assert keys(s3) == []
 
 
 def test_failed_run_keeps_the_previous_object(connected: Sandbox, s3: Any) -> None:
     s3.put_object(Bucket=BUCKET, Key="gl/x/glexport.xml", Body=b"previous export")
     connected.faults.add(path="finance/accounting/export", status=400)
-    with pytest.raises(Exception, match="HTTP 400"):
+    with pytest.raises(ConnectWiseError) as failure:
         export(f"s3://{BUCKET}/gl/x/glexport.xml", output_conn_id="aws_s3_test")
+    assert str(failure.value) == (
+        "ConnectWise POST finance/accounting/export failed (HTTP 400): ServerError: The sandbox injected this failure."
+    )
     assert s3.get_object(Bucket=BUCKET, Key="gl/x/glexport.xml")["Body"].read() == b"previous export"
     assert keys(s3) == ["gl/x/glexport.xml"]

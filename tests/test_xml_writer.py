@@ -6,6 +6,7 @@ import io
 import json
 from decimal import Decimal
 
+import ijson
 import pytest
 from lxml import etree
 
@@ -153,10 +154,16 @@ def test_root_items_are_counted_and_reported() -> None:
     assert writer.stats.items == {"transactions": 2, "expenses": 1}
 
 
-@pytest.mark.parametrize("broken", ['{"transactions":[{"id":1}', "[1,2]", '{"transactions":[{"id":1}]'])
-def test_truncated_or_wrong_documents_raise(broken: str) -> None:
-    with pytest.raises(Exception):  # noqa: B017 - ijson's error type depends on its backend
+@pytest.mark.parametrize("broken", ['{"transactions":[{"id":1}', '{"transactions":[{"id":1}]'])
+def test_truncated_documents_raise(broken: str) -> None:
+    # Every ijson backend raises IncompleteJSONError; only its message differs between them.
+    with pytest.raises(ijson.IncompleteJSONError):
         write(broken)
+
+
+def test_a_document_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(ValueError, match="^a GLExport document must be a JSON object$"):
+        write("[1,2]")
 
 
 def test_bad_element_names_are_refused() -> None:

@@ -41,6 +41,7 @@ PICKED = ["customer/company", "transaction/invoice"]
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     playwright_api = pytest.importorskip("playwright.sync_api")
+    playwright_api.expect.set_options(timeout=UI_TIMEOUT_MS)  # the assertions' wait (default 5 s)
     with playwright_api.sync_playwright() as p:
         launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
@@ -51,6 +52,7 @@ def browser() -> Iterator[Any]:
 def page(browser: Any) -> Iterator[Any]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1400, "height": 1600})
+    context.set_default_timeout(UI_TIMEOUT_MS)
     yield context.new_page()
     context.close()
 
@@ -64,18 +66,24 @@ def test_connection_form_shows_the_connectwise_fields_and_tests(
     page.get_by_role("combobox").last.click()
     page.keyboard.type("ConnectWise")
     page.keyboard.press("Enter")
-    page.get_by_text("Extra Fields", exact=True).click()
-    labels = [text.strip().rstrip("*").strip() for text in page.locator("label").all_inner_texts()]
-    for label in ("Site", "Public key", "Private key", "Company ID", "Client ID", "Codebase", "API version"):
-        assert label in labels
+    # The form's sections are an accordion that keeps one open at a time, so each field is filled
+    # with its own section opened first (see open_section).
+    open_section(page, "Standard Fields")
+    labels = visible_labels(page)
+    for label in ("Connection ID", "Site", "Public key", "Private key"):
+        assert label in labels, labels
     assert page.get_by_label("Private key").get_attribute("type") == "password"
-    page.get_by_text("Standard Fields", exact=True).click()
-    page.get_by_label("Connection ID").fill("cw_from_ui")
-    page.get_by_label("Site").fill(conn["host"])
-    page.get_by_label("Public key").fill(conn["login"])
-    page.get_by_label("Private key").fill(conn["password"])
-    page.locator("#element_company_id").fill(conn["extra"]["company_id"])
-    page.locator("#element_client_id").fill(conn["extra"]["client_id"])
+    fill_in(page, "Standard Fields", page.get_by_label("Connection ID"), "cw_from_ui")
+    fill_in(page, "Standard Fields", page.get_by_label("Site"), conn["host"])
+    fill_in(page, "Standard Fields", page.get_by_label("Public key"), conn["login"])
+    fill_in(page, "Standard Fields", page.get_by_label("Private key"), conn["password"])
+    open_section(page, "Extra Fields")
+    labels = visible_labels(page)
+    for label in ("Company ID", "Client ID", "Codebase", "API version", "Timeout (seconds)"):
+        assert label in labels, labels
+    assert page.locator("#element_client_id").get_attribute("type") == "password"
+    fill_in(page, "Extra Fields", page.locator("#element_company_id"), conn["extra"]["company_id"])
+    fill_in(page, "Extra Fields", page.locator("#element_client_id"), conn["extra"]["client_id"])
     page.screenshot(path=str(ARTIFACTS / "connection-form.png"), full_page=True)
     page.get_by_role("button", name="Save").click()
     row = page.get_by_role("row").filter(has_text="cw_from_ui")
@@ -84,12 +92,12 @@ def test_connection_form_shows_the_connectwise_fields_and_tests(
     if answer.value.status == 400 and "differs from the stored connection" in answer.value.text():
         # Airflow 3.3.2's UI posts port 0 for a connection without a port and its API takes that
         # for another destination (apache/airflow#73298, fixed after 3.3.2). Store port 0, retest.
-        fields = httpx.get(f"{airflow['base']}/api/v2/connections/cw_from_ui", timeout=10).json()
+        fields = httpx.get(f"{airflow['base']}/api/v2/connections/cw_from_ui", timeout=API_TIMEOUT).json()
         patched = httpx.patch(
             f"{airflow['base']}/api/v2/connections/cw_from_ui",
             params={"update_mask": "port"},
             json={"connection_id": "cw_from_ui", "conn_type": fields["conn_type"], "port": 0},
-            timeout=10,
+            timeout=API_TIMEOUT,
         )
         assert patched.status_code == 200, patched.text
         page.reload(wait_until="networkidle")
@@ -110,8 +118,8 @@ def test_trigger_form_runs_the_export_with_picked_references(
 ) -> None:
     page.goto(f"{airflow['base']}/dags/cwgl_daily_gl_export", wait_until="networkidle")
     page.get_by_role("button", name="Trigger Dag").click()
-    page.get_by_text("Run Parameters").wait_for()
-    labels = [text.replace("*", "").strip() for text in page.locator("label").all_inner_texts()]
+    open_section(page, "Run Parameters")
+    labels = visible_labels(page)
     for label in (
         "Export unposted invoices",
         "Export unposted expenses",
@@ -121,8 +129,9 @@ def test_trigger_form_runs_the_export_with_picked_references(
         "Thru date",
         "References to fetch",
     ):
-        assert label in labels
+        assert label in labels, labels
     picker = page.locator("#element_references_to_fetch").get_by_role("combobox")  # the multi-select
+    picker.scroll_into_view_if_needed()
     picker.click()
     for path in PICKED:
         page.keyboard.type(path)
@@ -141,11 +150,59 @@ def test_trigger_form_runs_the_export_with_picked_references(
     assert all(c.find("company/record") is not None for c in root.findall("customers/customer"))
 
 
-def wait_for_run(base: str, timeout: float = 240) -> dict[str, Any]:
-    """The manual run the form started (unpausing also lets the scheduler add its own run)."""
+# Seconds for one REST call to the Airflow under test, and for one UI step; generous because the
+# whole Airflow and the browser share 2 cores with whatever else the CI machine runs.
+API_TIMEOUT = 30.0
+UI_TIMEOUT_MS = 60_000
+
+
+def open_section(page: Any, title: str) -> None:
+    """Expand the form section titled `title` and wait until it is open.
+
+    Airflow 3.3's connection form is an accordion ("Standard Fields", "Extra Fields", "Extra Fields
+    JSON") that keeps one section open: opening one collapses the others, and a field in a closed
+    section is not visible, so Playwright cannot fill it. Clicking an open trigger would close it,
+    hence the check of `aria-expanded` first.
+    """
+    from playwright.sync_api import expect
+
+    trigger = page.get_by_role("button", name=title, exact=True)
+    trigger.wait_for()
+    if trigger.get_attribute("aria-expanded") != "true":
+        trigger.click()
+    expect(trigger).to_have_attribute("aria-expanded", "true")
+
+
+def fill_in(page: Any, section: str, field: Any, value: str) -> None:
+    """Fill `field` inside `section`: opened, scrolled to, visible, then filled and read back."""
+    from playwright.sync_api import expect
+
+    open_section(page, section)
+    field.scroll_into_view_if_needed()
+    expect(field).to_be_visible()
+    field.fill(value)
+    expect(field).to_have_value(value)
+
+
+def visible_labels(page: Any) -> list[str]:
+    """The texts of the labels a user can see now (a collapsed section's labels are left out)."""
+    return [text.replace("*", "").strip() for text in page.locator("label:visible").all_inner_texts()]
+
+
+def wait_for_run(base: str, timeout: float = 300) -> dict[str, Any]:
+    """The manual run the form started (unpausing also lets the scheduler add its own run).
+
+    While the task runs, the API server shares the CI machine's 2 cores with the scheduler, the task
+    and the browser, and an answer can take longer than API_TIMEOUT: such a poll is simply repeated
+    until the deadline (two clean-clone runs failed on a 10 s read timeout here).
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        runs = httpx.get(f"{base}/api/v2/dags/cwgl_daily_gl_export/dagRuns", timeout=10).json()["dag_runs"]
+        try:
+            answer = httpx.get(f"{base}/api/v2/dags/cwgl_daily_gl_export/dagRuns", timeout=API_TIMEOUT)
+        except httpx.TimeoutException:
+            continue
+        runs = answer.json()["dag_runs"]
         manual = [r for r in runs if r["run_type"] == "manual" and r["state"] in ("success", "failed")]
         if manual:
             return manual[-1]
