@@ -28,6 +28,10 @@ class LocalOutput:
     def describe(self) -> str:
         return str(self.path)
 
+    def sibling(self, suffix: str) -> LocalOutput:
+        """The file beside this one named this one's name plus ``suffix`` (the GL entry ids file)."""
+        return LocalOutput(self.path.with_name(self.path.name + suffix))
+
     def check(self) -> None:
         """Create the folder and make sure we can write there; raises OSError with the reason."""
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -222,6 +222,9 @@ class ReferenceResolver:
         self.key_depths: dict[Key, int] = {}  # the round that fetched each key
         # Element paths that can take extra children: anchors (items, detail lines) and their fields.
         self._anchor_paths = {(root, *container) for root, container in self.plan.anchors}
+        self._by_root: dict[str, list[tuple[tuple[str, ...], Node]]] = defaultdict(list)
+        for (root, container), anchor in self.plan.anchors.items():
+            self._by_root[root].append((container, anchor))
         self._pending: dict[Key, None] = {}
         self._frontier: dict[tuple[int, Key], tuple[Node, Key]] = {}
         self._fallback: dict[Key, Key] = {}
@@ -232,18 +235,23 @@ class ReferenceResolver:
     # -- 1. collect ------------------------------------------------------------------------------
     def collect(self, source: IO[bytes]) -> None:
         """Note the records wanted by every item of the export in ``source``."""
-        by_root: dict[str, list[tuple[tuple[str, ...], Node]]] = defaultdict(list)
-        for (root, container), anchor in self.plan.anchors.items():
-            by_root[root].append((container, anchor))
-        if not by_root:
+        if not self.plan.anchors:
             return
         for collection, item, is_item in iter_root(source):
-            if not is_item or not isinstance(item, dict):
-                continue
-            for container, anchor in by_root.get(schema.item_name(collection), ()):
-                for obj in _objects_at(item, container):
-                    for node in anchor.children.values():
-                        self._want(node, obj)
+            if is_item:
+                self.collect_item(collection, item)
+
+    def collect_item(self, collection: str, item: dict[str, Any]) -> None:
+        """Note the records one root item wants (the exporter calls this while it checks the body)."""
+        for container, anchor in self._by_root.get(schema.item_name(collection), ()):
+            for obj in _objects_at(item, container):
+                for node in anchor.children.values():
+                    self._want(node, obj)
+
+    @property
+    def anchor_paths(self) -> set[tuple[str, ...]]:
+        """The writer's hint: records are added only to objects at these paths and their fields."""
+        return self._anchor_paths
 
     def _want(self, node: Node, obj: dict[str, Any]) -> None:
         for key in self._keys(node, obj):

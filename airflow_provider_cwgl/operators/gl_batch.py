@@ -83,7 +83,9 @@ class GLBatchCreateOperator(BaseOperator):
                     raise ValueError(
                         "export_summary: expected the export's summary (a dict or JSON)"
                     ) from exc
-            return ids_from_summary(summary)
+            return ids_from_summary(
+                summary, lambda ids_file: open_for_reading(ids_file, self.export_file_conn_id)
+            )
         with open_for_reading(self.export_file, self.export_file_conn_id) as source:
             return ids_from_xml(source)
 

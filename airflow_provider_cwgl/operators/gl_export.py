@@ -36,7 +36,8 @@ class GLBatchExportOperator(BaseOperator):
     :param reference_concurrency: how many reference requests may be in flight at once (default 8).
 
     Every setting above is templated. Returns (to XCom) a summary: output location, counts and
-    totals per collection, GL entry ids (for the accounting batch), a SHA-256, a balance check.
+    totals per collection, the count of GL entry ids and the file beside the output that holds
+    them (for the accounting batch), a SHA-256, a balance check.
     """
 
     template_fields: Sequence[str] = (
@@ -111,7 +112,7 @@ class GLBatchExportOperator(BaseOperator):
         with hook.get_conn() as client:
             exporter = GLExporter(client, reference_concurrency=self.reference_concurrency)
             summary = exporter.run(request, target, batch=batch)
-        self.log.info("GL export summary: %s", json.dumps(_loggable(summary)))
+        self.log.info("GL export summary: %s", json.dumps(summary))
         if not summary["balance"]["ok"]:
             self.log.warning(
                 "%d exported document(s) do not balance (header total != -sum of lines): %s",
@@ -119,8 +120,3 @@ class GLBatchExportOperator(BaseOperator):
                 summary["balance"]["unbalanced"],
             )
         return summary
-
-
-def _loggable(summary: dict[str, Any]) -> dict[str, Any]:
-    ids = summary.get("gl_entry_ids", [])
-    return {**summary, "gl_entry_ids": f"{len(ids)} ids"}

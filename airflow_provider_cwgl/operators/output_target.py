@@ -27,6 +27,10 @@ class ObjectStorageOutput:
     def describe(self) -> str:
         return str(self.path)
 
+    def sibling(self, suffix: str) -> ObjectStorageOutput:
+        """The object beside this one named this one's key plus ``suffix`` (the GL entry ids file)."""
+        return ObjectStorageOutput(ObjectStoragePath(str(self.path) + suffix))
+
     @contextmanager
     def open(self) -> Iterator[IO[bytes]]:
         fd, tmp = tempfile.mkstemp(prefix="cwgl-upload-", suffix=".xml")
