@@ -208,7 +208,11 @@ class _Reader:
                 self.chunk = max(self.chunk, len(self.buf) - self.pos)  # doubles: linear, not quadratic
                 self._more()
                 continue
-            if end - self.pos > self.limits.max_string_chars:
+            if end - self.pos > self.limits.max_item_bytes:
+                raise JsonLimitError(
+                    f"GLExport JSON: {what} is over the limit of {self.limits.max_item_bytes} bytes"
+                )
+            if end - self.pos > self.limits.max_string_chars:  # else no string in it can be longer
                 _check_strings(value, self.limits.max_string_chars, what)
             self.pos = end
             self.chunk = _CHUNK
