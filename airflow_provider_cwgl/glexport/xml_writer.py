@@ -377,6 +377,7 @@ class GLExportXmlWriter:
         self.stats = WriteStats()
         self._anchor_paths: Any = getattr(expander, "anchor_paths", None)
         self._records: dict[tuple[int, int], tuple[dict[str, Any], str]] = {}
+        self._used_once: set[tuple[int, int]] = set()
         self._last_progress = 0.0
         self._started = 0.0
 
@@ -585,18 +586,26 @@ class GLExportXmlWriter:
         self, record: dict[str, Any], level: int, path: tuple[str, ...] | None, owner: dict[str, Any]
     ) -> str:
         """A fetched record's element. The same record (one company under many transactions) is
-        serialised once per depth; the expander hands out one object per distinct record."""
-        cached = self._records.get((id(record), level))
-        if cached is None:
-            parts = [f"{_newline(level)}<record>"]
-            self._object(parts, record, None, level + 1, path and path + ("record",), owner)
-            if len(parts) == 1:
-                parts[0] = f"{_newline(level)}<record/>"
-            else:
-                parts.append(f"{_newline(level)}</record>")
-            # Holding ``record`` keeps its id from being reused by another object.
-            cached = self._records[(id(record), level)] = (record, "".join(parts))
-        return cached[1]
+        serialised once per depth (from its second use); the expander hands out the same object
+        for the same record while it is in use."""
+        key = (id(record), level)
+        cached = self._records.get(key)
+        if cached is not None and cached[0] is record:
+            return cached[1]
+        parts = [f"{_newline(level)}<record>"]
+        self._object(parts, record, None, level + 1, path and path + ("record",), owner)
+        if len(parts) == 1:
+            parts[0] = f"{_newline(level)}<record/>"
+        else:
+            parts.append(f"{_newline(level)}</record>")
+        text = "".join(parts)
+        # Kept from its second use on: many records (a transaction's invoice) are used once.
+        # Holding ``record`` keeps its id from being reused by another object.
+        if key in self._used_once:
+            self._records[key] = (record, text)
+        else:
+            self._used_once.add(key)
+        return text
 
     def _text(self, text: str) -> str:
         """``text`` escaped as lxml escapes element text, without the characters XML cannot carry."""
