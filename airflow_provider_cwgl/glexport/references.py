@@ -275,6 +275,7 @@ class ReferenceResolver:
         self.key_depths: dict[Key, int] = {}  # the round that fetched each key
         # Element paths that can take extra children: anchors (items, detail lines) and their fields.
         self._anchor_paths = {(root, *container) for root, container in self.plan.anchors}
+        self._hooks: dict[tuple[str, ...], tuple[list[Node], list[Node]]] = {}
         self._by_root: dict[str, list[tuple[tuple[str, ...], Node]]] = defaultdict(list)
         for (root, container), anchor in self.plan.anchors.items():
             self._by_root[root].append((container, anchor))
@@ -462,24 +463,40 @@ class ReferenceResolver:
         self, path: tuple[str, ...], value: dict[str, Any], parent: dict[str, Any] | None
     ) -> list[tuple[str, Any]]:
         """The XML writer's hook: records for the object at ``path`` (see ``Expander``)."""
-        if path not in self._anchor_paths and path[:-1] not in self._anchor_paths:
+        hooks = self._hooks.get(path)
+        if hooks is None:
+            hooks = self._hooks[path] = self._hooks_at(path)
+        derived, refs = hooks
+        if not derived and not refs:
             return []
         out: list[tuple[str, Any]] = []
+        for node in derived:
+            out.extend(self._derived_children(node, value))
+        for node in refs:
+            key = _ref_key(node.name, value, parent or {})
+            record = self.cache.get(key) if key else None
+            if record is not None:
+                out.append(("record", self._expand(node, record)))
+        return out
+
+    def _hooks_at(self, path: tuple[str, ...]) -> tuple[list[Node], list[Node]]:
+        """The nodes that may add children at ``path`` (computed once per path): derived records
+        of an anchor (an item or a detail line), and records of a reference field of one."""
+        derived: list[Node] = []
+        refs: list[Node] = []
         if len(path) == 1 or (len(path) > 1 and tuple(path[1:]) in _CONTAINER_PATHS):
             anchor = self.plan.anchors.get((path[0], tuple(path[1:])))
             if anchor is not None:
-                for node in anchor.children.values():
-                    out.extend(self._derived_children(node, value))
+                derived = [n for n in anchor.children.values() if n.kind not in ("ref", "collection")]
         if len(path) >= 2:
             anchor = self.plan.anchors.get((path[0], tuple(path[1:-1])))
             if anchor is not None:
-                for node in anchor.children.values():
-                    if node.kind == "ref" and path[-1] in FIELD_ALIASES.get(node.name, (node.name,)):
-                        key = _ref_key(node.name, value, parent or {})
-                        record = self.cache.get(key) if key else None
-                        if record is not None:
-                            out.append(("record", self._expand(node, record)))
-        return out
+                refs = [
+                    node
+                    for node in anchor.children.values()
+                    if node.kind == "ref" and path[-1] in FIELD_ALIASES.get(node.name, (node.name,))
+                ]
+        return derived, refs
 
     def _derived_children(self, node: Node, obj: dict[str, Any]) -> list[tuple[str, Any]]:
         if node.kind == "invoice":

@@ -84,7 +84,8 @@ class JsonLimits:
                 f"limit of {self.max_number_chars}"
             )
         value = Decimal(text)
-        if not value.is_zero() and abs(value.adjusted()) > self.max_exponent:
+        # Without an exponent the length bounds the value; only "e" notation can go far.
+        if ("e" in text or "E" in text) and not value.is_zero() and abs(value.adjusted()) > self.max_exponent:
             raise JsonLimitError(
                 f"GLExport JSON: the number {text[:40]} is out of range (exponent over {self.max_exponent})"
             )
