@@ -13,7 +13,7 @@ import pytest
 from lxml import etree
 
 from airflow_provider_cwgl.glexport import xml_writer
-from airflow_provider_cwgl.glexport.batch import ids_from_summary
+from airflow_provider_cwgl.glexport.batch import ids_from_summary, ids_from_xml
 from airflow_provider_cwgl.glexport.request import ExportSettingError
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox, SandboxStore, generated_store
@@ -260,3 +260,24 @@ def test_templated_fields_cover_every_setting() -> None:
         "references_to_fetch",
         "thru_date",
     }
+
+
+def test_gl_entry_ids_file_beside_the_output(
+    cw_sandbox: Sandbox, use_sandbox: Callable, tmp_path: Path
+) -> None:
+    use_sandbox(cw_sandbox)
+    first = run(tmp_path / "gl.xml", export_unposted_expenses=True, thru_date="2030-01-01")
+    ids_file = tmp_path / "gl.xml.gl-entry-ids.txt"
+    lines = ids_file.read_text().splitlines()
+    assert lines[0] == f"# cwgl GL entry ids sha256={first['sha256']} count={first['gl_entry_id_count']}"
+    ids = [int(line) for line in lines[1:]]
+    assert ids == sorted(set(ids)) and len(ids) == first["gl_entry_id_count"] > 0
+    with open(tmp_path / "gl.xml", "rb") as handle:
+        assert ids_from_xml(handle)[0] == ids  # the same rule, read back from the XML
+    # A later run replaces both; the first summary no longer matches and says so.
+    run(tmp_path / "gl.xml", thru_date="2030-01-01")
+    with pytest.raises(ValueError, match="the GL entry ids file is of another export"):
+        ids_from_summary(first)
+    ids_file.write_text(ids_file.read_text().splitlines()[0] + "\n1\n")
+    with pytest.raises(ValueError, match="incomplete"):
+        ids_from_summary({**first, "sha256": ids_file.read_text().split("sha256=")[1].split()[0]})
