@@ -207,7 +207,7 @@ class _RecordCache:
     def __init__(self, hot: int = 1024) -> None:
         self._packed: dict[Key, bytes | None] = {}  # None: asked for, not found
         self._hot: OrderedDict[Key, Any] = OrderedDict()
-        self._hot_size = hot
+        self.hot_size = hot
         self.packed_bytes = 0
 
     def __contains__(self, key: Key) -> bool:
@@ -226,7 +226,7 @@ class _RecordCache:
             return None
         value = pickle.loads(zlib.decompress(packed))
         self._hot[key] = value
-        if len(self._hot) > self._hot_size:
+        if len(self._hot) > self.hot_size:
             self._hot.popitem(last=False)
         return value
 
@@ -282,7 +282,7 @@ class ReferenceResolver:
         self._pending: dict[Key, None] = {}
         self._frontier: dict[tuple[int, Key], tuple[Node, Key]] = {}
         self._fallback: dict[Key, Key] = {}
-        self._expanded: dict[tuple[int, int], Any] = {}
+        self._expanded: OrderedDict[tuple[int, int], tuple[Any, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self.stats = _Stats()
 
@@ -545,6 +545,7 @@ class ReferenceResolver:
         memo_key = (id(node), id(record))
         memo = self._expanded.get(memo_key)
         if memo is not None and memo[0] is record:
+            self._expanded.move_to_end(memo_key)
             return memo[1]
         added: dict[str, Any] = {}
         for child in node.children.values():
@@ -563,7 +564,11 @@ class ReferenceResolver:
         if not added:  # nothing to put in: the record itself, no copy to keep
             return record
         copy = {**record, **added}
-        self._expanded[memo_key] = (record, copy)  # holding record keeps its id from being reused
+        # Holding record keeps its id from being reused; only the most recent are kept, as one
+        # invoice per transaction would otherwise keep every invoice decoded.
+        self._expanded[memo_key] = (record, copy)
+        if len(self._expanded) > self.cache.hot_size:
+            self._expanded.popitem(last=False)
         return copy
 
     def summary(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import json
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -53,6 +54,7 @@ _NEEDS_WORK = re.compile("[^\t\n\x20-\x25\x27-\x3b\x3d\x3f-\ud7ff\ue000-\ufffd\U
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _CHUNK = 1 << 20
+RECORD_CACHE_SIZE = 1024  # fetched records whose XML is kept for reuse (least recently used go)
 
 
 class ExportBodyError(ValueError):
@@ -377,8 +379,7 @@ class GLExportXmlWriter:
         self.progress_seconds = progress_seconds
         self.stats = WriteStats()
         self._anchor_paths: Any = getattr(expander, "anchor_paths", None)
-        self._records: dict[tuple[int, int], tuple[dict[str, Any], str]] = {}
-        self._used_once: set[tuple[int, int]] = set()
+        self._records: OrderedDict[tuple[int, int], tuple[dict[str, Any], str]] = OrderedDict()
         self._last_progress = 0.0
         self._started = 0.0
 
@@ -587,11 +588,13 @@ class GLExportXmlWriter:
         self, record: dict[str, Any], level: int, path: tuple[str, ...] | None, owner: dict[str, Any]
     ) -> str:
         """A fetched record's element. The same record (one company under many transactions) is
-        serialised once per depth (from its second use); the expander hands out the same object
-        for the same record while it is in use."""
+        serialised once per depth while it is among the ``RECORD_CACHE_SIZE`` most recently used;
+        the expander hands out the same object for the same record while it is in use."""
         key = (id(record), level)
-        cached = self._records.get(key)
+        records = self._records
+        cached = records.get(key)
         if cached is not None and cached[0] is record:
+            records.move_to_end(key)
             return cached[1]
         parts = [f"{_newline(level)}<record>"]
         self._object(parts, record, None, level + 1, path and path + ("record",), owner)
@@ -600,12 +603,11 @@ class GLExportXmlWriter:
         else:
             parts.append(f"{_newline(level)}</record>")
         text = "".join(parts)
-        # Kept from its second use on: many records (a transaction's invoice) are used once.
-        # Holding ``record`` keeps its id from being reused by another object.
-        if key in self._used_once:
-            self._records[key] = (record, text)
-        else:
-            self._used_once.add(key)
+        # The most recently used records only: many (a transaction's invoice) are used once, and
+        # memory must not grow with them. Holding ``record`` keeps its id from being reused.
+        records[key] = (record, text)
+        if len(records) > RECORD_CACHE_SIZE:
+            records.popitem(last=False)
         return text
 
     def _text(self, text: str) -> str:
