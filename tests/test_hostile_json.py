@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -130,7 +131,10 @@ def test_lone_surrogates_in_the_export_reach_the_file_cleaned(hostile: HostileSe
     assert hostile.count("POST", EXPORT) == 1  # valid JSON: not retried as "malformed"
 
 
-def test_lone_surrogates_in_reference_records_are_removed(hostile: HostileServer, tmp_path: Path) -> None:
+def test_lone_surrogates_in_reference_records_are_removed(
+    hostile: HostileServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     href = f"{hostile.url}/{CODEBASE}apis/3.0/company/companies/8"
     hostile.export_body = json.dumps(
         {
@@ -144,6 +148,7 @@ def test_lone_surrogates_in_reference_records_are_removed(hostile: HostileServer
     root = etree.parse(str(tmp_path / "gl.xml"))
     assert root.findtext("transactions/transaction/company/record/name") == "XY"
     assert summary["removed_characters"] == 2 and summary["references"]["records"] == 1
+    assert "References round 1 done: 1 records kept so far" in caplog.text  # progress in the task log
 
 
 # -- 5. wrong shapes ------------------------------------------------------------------------------

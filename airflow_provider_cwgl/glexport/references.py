@@ -26,6 +26,7 @@ import pickle
 import re
 import sys
 import threading
+import time
 import zlib
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import Iterable, Iterator
@@ -42,6 +43,7 @@ from airflow_provider_cwgl.glexport.xml_writer import iter_root
 log = logging.getLogger(__name__)
 
 MAX_URL_LENGTH = 2000
+PROGRESS_SECONDS = 10.0  # a long round logs how far it got at most this often
 SITES = "company/companies/{}/sites"
 
 # Reference field -> the list endpoint of its record, used when the reference has no _info href.
@@ -375,18 +377,33 @@ class ReferenceResolver:
                     len(pending),
                     len(units),
                 )
-                # At most two results per worker wait to be stored: results of a large round
-                # never pile up decoded (and they are packed here, in one thread, so long-lived
-                # packed records are not spread over every worker thread's malloc arena).
+                # At most two results per worker wait to be stored, so the decoded results of a
+                # large round never pile up in memory.
                 window: deque[Future[dict[Key, Any]]] = deque()
-                for unit in units:
-                    window.append(pool.submit(self._run_unit, unit))
-                    if len(window) >= 2 * self.concurrency:
+                done = 0
+                last = time.monotonic()
+                for unit in [*units, None]:
+                    if unit is not None:
+                        window.append(pool.submit(self._run_unit, unit))
+                    while window and (unit is None or len(window) >= 2 * self.concurrency):
                         self.cache.update(window.popleft().result())
-                while window:
-                    self.cache.update(window.popleft().result())
+                        done += 1
+                        if time.monotonic() - last >= PROGRESS_SECONDS:
+                            last = time.monotonic()
+                            log.info(
+                                "References round %d: %d of %d requests done",
+                                self.stats.rounds,
+                                done,
+                                len(units),
+                            )
                 for key in pending:
                     self.cache.setdefault(key, None)
+                log.info(
+                    "References round %d done: %d records kept so far (%.1f MiB compressed)",
+                    self.stats.rounds,
+                    self.cache.found(),
+                    self.cache.packed_bytes / 2**20,
+                )
                 self._advance()
         if self.stats.missing:
             sample = ", ".join(f"{k[1]} {k[-1]}" for k in sorted(self.stats.missing, key=str)[:10])
