@@ -55,8 +55,12 @@ e2e: $(INSTALLED)
 demo: $(INSTALLED)
 	$(BIN)/python scripts/demo.py
 
+# Issue 17's figures: the writer against its alternatives, the task's memory, references end to end.
 bench: $(INSTALLED)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python $(DEV) --group bench
+	$(BIN)/python bench/writer.py
 	$(BIN)/python bench/export_memory.py
+	$(BIN)/python bench/references.py
 
 clean:
 	rm -rf $(VENV) $(VENV_MIN) .demo .pytest_cache .ruff_cache

@@ -52,3 +52,22 @@ class SandboxProcess:
             self.proc.terminate()
             self.proc.wait(timeout=30)
         time.sleep(0.1)
+
+
+def fetch_export(sandbox: SandboxProcess, target: Any, flags: dict[str, bool] | None = None) -> int:
+    """POST the sandbox's export (invoices by default, thru 2030) and stream it into ``target``."""
+    conn = sandbox.connection
+    auth = (f"{conn['extra']['company_id']}+{conn['login']}", conn["password"])
+    info = httpx.get(f"{sandbox.url}/login/companyinfo/{conn['extra']['company_id']}", timeout=30).json()
+    body = {"exportInvoicesFlag": True, "thruDate": "2030-01-01T00:00:00Z", **(flags or {})}
+    url = f"{sandbox.url}/{info['Codebase']}apis/3.0/finance/accounting/export"
+    headers = {"clientId": conn["extra"]["client_id"]}
+    size = 0
+    with (
+        httpx.stream("POST", url, json=body, auth=auth, headers=headers, timeout=600) as response,
+        open(target, "wb") as out,
+    ):
+        response.raise_for_status()
+        for chunk in response.iter_bytes(1 << 20):
+            size += out.write(chunk)
+    return size

@@ -1,12 +1,18 @@
-"""Peak memory of a large export: streaming (what the operator does) vs reading everything first.
+"""Peak memory of the export task (the operator, through the sandbox), without and with references.
 
-    make bench            # or: .venv/bin/python bench/export_memory.py [--scales 2000 20000]
+    make bench            # or: .venv/bin/python bench/export_memory.py [--scales 10 2000 20000]
 
-For each scale the sandbox runs in its own process with that many invoice transactions; each
-variant runs in a fresh interpreter, and its peak RSS growth over the idle (imported) interpreter
-is read from /proc (VmHWM after resetting it). Targets (issue 4): at 20,000 transactions the
-streaming growth stays below the size of the export's JSON, and its growth at 20,000 is under 1.5x
-its growth at 2,000.
+For each scale the sandbox runs in its own process with that many invoice transactions. Each
+export runs ``GLBatchExportOperator.execute`` in a fresh interpreter (Airflow imported, as in a
+task); its peak RSS (VmHWM) and its growth over the idle interpreter are read from /proc.
+
+Targets (issue 17):
+- without references, peak RSS growth from the smallest to the largest scale <= 10% of the
+  largest export's JSON (nothing may grow with the export but the output's GL entry ids, which go
+  to a file as they are written);
+- with ``transaction/invoice`` and 13 other invoice-side paths, peak RSS at the largest scale
+  < 1.4x the peak at 2,000: memory grows only with the distinct referenced records (one invoice
+  per transaction here), reported in bytes per cached record.
 """
 
 from __future__ import annotations
@@ -20,12 +26,28 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _sandbox_process import SandboxProcess  # noqa: E402
+from _sandbox_process import SandboxProcess, fetch_export  # noqa: E402
 
 CHILD = Path(__file__).with_name("_memory_child.py")
+REFERENCES = [
+    "transaction/invoice",
+    "transaction/company",
+    "transaction/billToCompany",
+    "transaction/companyType",
+    "transaction/site",
+    "transaction/billToSite",
+    "transaction/billingTerms",
+    "transaction/project",
+    "transaction/currency",
+    "transaction/taxCode",
+    "transaction/shipToCompany",
+    "transaction/shipSite",
+    "transaction/detail/detailItem/item",
+    "transaction/detail/detailItem/product",
+]
 
 
-def measure(connection: dict, variant: str) -> dict:
+def measure(connection: dict, paths: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ,
@@ -33,7 +55,7 @@ def measure(connection: dict, variant: str) -> dict:
             "PYTHONWARNINGS": "ignore",
         }
         result = subprocess.run(
-            [sys.executable, str(CHILD), variant, str(Path(tmp) / "glexport.xml")],
+            [sys.executable, str(CHILD), str(Path(tmp) / "glexport.xml"), ",".join(paths)],
             env=env,
             capture_output=True,
             text=True,
@@ -46,36 +68,64 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--scales", type=int, nargs="+", default=[2000, 20000])
+    parser.add_argument("--scales", type=int, nargs="+", default=[10, 2000, 20000])
+    parser.add_argument(
+        "--references-from", type=int, default=2000, help="smallest scale run with references"
+    )
     args = parser.parse_args()
     rows = []
     for scale in args.scales:
-        with SandboxProcess(scale) as sandbox:
-            naive = measure(sandbox.connection, "load-everything")
-            streaming = measure(sandbox.connection, "streaming")
-        streaming["json_bytes"] = naive["json_bytes"]
-        rows += [(scale, streaming), (scale, naive)]
+        with SandboxProcess(scale) as sandbox, tempfile.NamedTemporaryFile() as body:
+            json_bytes = fetch_export(sandbox, body.name)
+            rows.append(
+                {
+                    "scale": scale,
+                    "variant": "no references",
+                    "json_bytes": json_bytes,
+                    **measure(sandbox.connection, []),
+                }
+            )
+            if scale >= args.references_from:
+                rows.append(
+                    {
+                        "scale": scale,
+                        "variant": f"{len(REFERENCES)} reference paths",
+                        "json_bytes": json_bytes,
+                        **measure(sandbox.connection, REFERENCES),
+                    }
+                )
     print(
-        f"{'transactions':>12} {'variant':>16} {'JSON MiB':>9} {'XML MiB':>8} {'peak growth MiB':>16} "
-        f"{'peak RSS MiB':>13} {'seconds':>8}"
+        "| invoices | variant | export JSON | XML | cached records | peak RSS growth | peak RSS | seconds |"
     )
-    for scale, row in rows:
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
         print(
-            f"{scale:>12} {row['variant']:>16} {row['json_bytes'] / 2**20:>9.1f} {row['xml_bytes'] / 2**20:>8.1f} "
-            f"{row['growth_mib']:>16.1f} {row['peak_mib']:>13.1f} {row['seconds']:>8.1f}"
+            f"| {row['scale']:,} | {row['variant']} | {row['json_bytes'] / 2**20:,.1f} MiB | "
+            f"{row['xml_bytes'] / 2**20:,.1f} MiB | {row['records']:,} | {row['growth_mib']:,.1f} MiB | "
+            f"{row['peak_mib']:,.1f} MiB | {row['seconds']:.1f} |"
         )
-    streaming = {scale: row for scale, row in rows if row["variant"] == "streaming"}
-    if len(streaming) >= 2:
-        small, large = streaming[min(streaming)], streaming[max(streaming)]
-        ratio = large["growth_mib"] / max(small["growth_mib"], 0.1)
-        below = large["growth_mib"] * 2**20 < large["json_bytes"]
+    plain = [r for r in rows if r["variant"] == "no references"]
+    if len(plain) >= 2:
+        small, large = plain[0], plain[-1]
+        growth = large["peak_mib"] - small["peak_mib"]
+        share = growth * 2**20 / large["json_bytes"]
         print(
-            f"\nstreaming growth at {max(streaming)} vs JSON size: {large['growth_mib']:.1f} MiB vs "
-            f"{large['json_bytes'] / 2**20:.1f} MiB -> {'below (target met)' if below else 'NOT below'}"
+            f"\nno references: peak RSS {small['peak_mib']:.1f} MiB at {small['scale']:,} -> {large['peak_mib']:.1f} MiB "
+            f"at {large['scale']:,}: +{growth:.1f} MiB = {share:.1%} of the {large['json_bytes'] / 2**20:.1f} MiB "
+            f"of JSON ({'<= 10%, met' if share <= 0.10 else 'ABOVE 10%'}); {large['gl_entry_ids']:,} GL entry ids "
+            "went to the ids file"
+        )
+    refs = [r for r in rows if r["variant"] != "no references"]
+    if len(refs) >= 2:
+        small, large = refs[0], refs[-1]
+        ratio = large["peak_mib"] / small["peak_mib"]
+        per_record = (
+            (large["peak_mib"] - small["peak_mib"]) * 2**20 / max(1, large["records"] - small["records"])
         )
         print(
-            f"streaming growth {max(streaming)} / {min(streaming)}: {ratio:.2f}x "
-            f"({'under 1.5x, target met' if ratio < 1.5 else 'NOT under 1.5x'})"
+            f"with references: peak RSS {large['peak_mib']:.1f} MiB at {large['scale']:,} / {small['peak_mib']:.1f} MiB "
+            f"at {small['scale']:,} = {ratio:.2f}x ({'< 1.4x, met' if ratio < 1.4 else 'NOT < 1.4x'}); "
+            f"{per_record:,.0f} bytes per cached record ({large['records'] - small['records']:,} more records)"
         )
     return 0
 

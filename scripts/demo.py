@@ -112,7 +112,7 @@ def report(summary: dict) -> None:
     print("Totals        : " + ", ".join(f"{k} {v}" for k, v in summary["totals"].items()))
     balance = summary["balance"]
     print(f"Balance check : {balance['checked']} documents, {balance['unbalanced_count']} unbalanced")
-    print(f"GL entry ids  : {len(summary['gl_entry_ids'])} (what marks these records exported)")
+    print(f"GL entry ids  : {summary['gl_entry_id_count']} (what marks these records exported)")
     if refs:
         print(
             f"References    : {len(refs['paths'])} paths, {refs['records']} records in {refs['rounds']} rounds, "

@@ -18,6 +18,7 @@ from airflow_provider_cwgl.glexport.batch import (
     BatchCreator,
     BatchOverlapError,
     batch_identifier_for,
+    ids_from_summary,
     ids_from_xml,
 )
 from airflow_provider_cwgl.glexport.request import ExportSettingError
@@ -54,15 +55,15 @@ def create(summary: dict | None = None, **kwargs: object) -> dict:
 def test_batch_marks_records_exported(connected: Sandbox, tmp_path: Path) -> None:
     summary = export(tmp_path)
     result = create(summary, batch_identifier="GL-2026-03-01-IEP")
-    assert result["created"] is True and result["records"] == len(summary["gl_entry_ids"])
+    assert result["created"] is True and result["records"] == len(ids_from_summary(summary)[0])
     batch = connected.store.batches[result["batch_id"]]
     assert batch.identifier == "GL-2026-03-01-IEP"
-    assert sorted(batch.processed_record_ids) == summary["gl_entry_ids"]
+    assert sorted(batch.processed_record_ids) == ids_from_summary(summary)[0]
     assert batch.flags == {"invoices": True, "expenses": True, "procurement": True}
     again = export(tmp_path, "next.xml")
     # Everything batched is gone; adjustments carry no GL entry id and stay (a known gap).
     assert set(again["counts"]) <= {"adjustmentTransactions"}
-    assert not again["gl_entry_ids"]
+    assert not ids_from_summary(again)[0]
 
 
 def test_dropped_response_does_not_make_a_second_batch(connected: Sandbox, tmp_path: Path) -> None:
@@ -109,7 +110,7 @@ def test_identifier_reused_with_other_records_fails(connected: Sandbox, tmp_path
 
 def test_empty_export_creates_no_batch(connected: Sandbox, tmp_path: Path) -> None:
     summary = export(tmp_path, thru_date="2000-01-01")
-    assert summary["gl_entry_ids"] == []
+    assert ids_from_summary(summary)[0] == []
     result = create(summary, batch_identifier="EMPTY")
     assert result == {
         "batch_identifier": "EMPTY",
@@ -137,7 +138,10 @@ def test_reexport_reproduces_the_original_file(connected: Sandbox, tmp_path: Pat
         assert canonical((tmp_path / "reexport.xml").read_bytes()) == canonical(
             (tmp_path / "original.xml").read_bytes()
         )
-        assert again["gl_entry_ids"] == summary["gl_entry_ids"] and again["batch_id"] == result["batch_id"]
+        assert (
+            ids_from_summary(again)[0] == ids_from_summary(summary)[0]
+            and again["batch_id"] == result["batch_id"]
+        )
 
 
 def test_unknown_batch_identifier_is_a_clear_error(connected: Sandbox, tmp_path: Path) -> None:
@@ -149,7 +153,7 @@ def test_ids_from_the_file_equal_the_summary(connected: Sandbox, tmp_path: Path)
     summary = export(tmp_path)
     with open(tmp_path / "glexport.xml", "rb") as handle:
         ids, flags = ids_from_xml(handle)
-    assert ids == summary["gl_entry_ids"]
+    assert ids == ids_from_summary(summary)[0]
     assert flags == {"invoices": True, "expenses": True, "procurement": True}
     result = GLBatchCreateOperator(
         task_id="b", export_file=str(tmp_path / "glexport.xml"), batch_identifier="FROM-FILE"

@@ -13,6 +13,7 @@ import pytest
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseError
+from airflow_provider_cwgl.glexport.batch import ids_from_summary, ids_from_xml
 from airflow_provider_cwgl.glexport.request import ExportSettingError
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox, SandboxStore, generated_store
@@ -66,7 +67,10 @@ def test_invoice_sample_summary(cw_sample_sandbox: Sandbox, use_sandbox: Callabl
     summary = run(tmp_path / "x.xml", thru_date="2026-03-01")
     assert summary["counts"] == {"customers": 1, "transactions": 1}
     assert summary["totals"] == {"transactions": "10"}
-    assert summary["gl_entry_ids"] == [1009, 1010, 1011, 1012, 1013, 1014, 1015, 1016]
+    assert summary["gl_entry_id_count"] == 8
+    assert summary["gl_entry_ids_file"] == str(tmp_path / "x.xml.gl-entry-ids.txt")
+    assert ids_from_summary(summary)[0] == [1009, 1010, 1011, 1012, 1013, 1014, 1015, 1016]
+    assert "gl_entry_ids" not in summary
     assert summary["request"] == {
         "exportInvoicesFlag": True,
         "exportExpensesFlag": False,
@@ -93,7 +97,7 @@ def test_generated_export_counts_totals_and_ids(
         assert summary["counts"].get(section, 0) == len(expected), section
         if expected and "total" in expected[0].body:
             assert Decimal(summary["totals"][section]) == sum(d.body["total"] for d in expected)
-    assert set(summary["gl_entry_ids"]) == set().union(*(d.gl_entry_ids for d in docs))
+    assert set(ids_from_summary(summary)[0]) == set().union(*(d.gl_entry_ids for d in docs))
     assert summary["balance"]["ok"], summary["balance"]
     root = etree.parse(str(tmp_path / "all.xml")).getroot()
     assert len(root.findall("transactions/transaction")) == summary["counts"]["transactions"]
@@ -256,3 +260,24 @@ def test_templated_fields_cover_every_setting() -> None:
         "references_to_fetch",
         "thru_date",
     }
+
+
+def test_gl_entry_ids_file_beside_the_output(
+    cw_sandbox: Sandbox, use_sandbox: Callable, tmp_path: Path
+) -> None:
+    use_sandbox(cw_sandbox)
+    first = run(tmp_path / "gl.xml", export_unposted_expenses=True, thru_date="2030-01-01")
+    ids_file = tmp_path / "gl.xml.gl-entry-ids.txt"
+    lines = ids_file.read_text().splitlines()
+    assert lines[0] == f"# cwgl GL entry ids sha256={first['sha256']} count={first['gl_entry_id_count']}"
+    ids = [int(line) for line in lines[1:]]
+    assert ids == sorted(set(ids)) and len(ids) == first["gl_entry_id_count"] > 0
+    with open(tmp_path / "gl.xml", "rb") as handle:
+        assert ids_from_xml(handle)[0] == ids  # the same rule, read back from the XML
+    # A later run replaces both; the first summary no longer matches and says so.
+    run(tmp_path / "gl.xml", thru_date="2030-01-01")
+    with pytest.raises(ValueError, match="the GL entry ids file is of another export"):
+        ids_from_summary(first)
+    ids_file.write_text(ids_file.read_text().splitlines()[0] + "\n1\n")
+    with pytest.raises(ValueError, match="incomplete"):
+        ids_from_summary({**first, "sha256": ids_file.read_text().split("sha256=")[1].split()[0]})

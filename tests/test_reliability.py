@@ -90,7 +90,11 @@ def test_fault_matrix(connected: Sandbox, tmp_path: Path, target: str, fault: st
         message = str(info.value)
         assert path in message and "after 4 attempts" in message
         assert out.read_bytes() == b"yesterday's good file"
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.xml", "glexport.xml"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "clean.xml",
+            "clean.xml.gl-entry-ids.txt",  # the clean run's GL entry ids, beside its file
+            "glexport.xml",
+        ]
         assert connected.log.count(method, path) == 4
 
 

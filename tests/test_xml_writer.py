@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from decimal import Decimal
 
 import ijson
@@ -169,3 +170,39 @@ def test_a_document_that_is_not_an_object_is_refused() -> None:
 def test_bad_element_names_are_refused() -> None:
     with pytest.raises(ValueError, match="cannot be an XML element name"):
         write({"transactions": [{"bad name": 1}]})
+
+
+def test_long_writes_log_progress(caplog: pytest.LogCaptureFixture) -> None:
+    doc = {"transactions": [{"id": i, "memo": "m" * 50} for i in range(2500)]}
+    caplog.set_level(logging.INFO, logger="airflow_provider_cwgl.glexport.xml_writer")
+    out = io.BytesIO()
+    GLExportXmlWriter(progress_seconds=0).write(io.BytesIO(json.dumps(doc).encode()), out)
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Writing GLExport XML")]
+    assert [m.split(" items so far")[0] for m in progress] == [
+        "Writing GLExport XML: 1000",
+        "Writing GLExport XML: 2000",
+    ]
+    assert "MiB of XML written" in progress[-1]
+    assert f"GLExport XML written: 2500 items, {len(out.getvalue()) / 2**20:.1f} MiB" in caplog.text
+
+
+def test_writer_output_equals_lxml_serialisation_of_the_same_tree() -> None:
+    """The text serialiser must write what lxml writes for the tree it describes."""
+    doc = {
+        "transactions": [
+            {
+                "id": 1,
+                "memo": "a\r\nb & <c> ]]> \"q\" 'a'",
+                "empty": "",
+                "none": None,
+                "obj": {"_info": {"x": 1}},
+                "detail": [{"id": 2, "taxLevels": []}, {}],
+                "ids": [1, 2],
+            }
+        ]
+    }
+    data, _ = write(doc)
+    root = etree.fromstring(data)
+    etree.indent(root, space="  ")
+    expected = b'<?xml version="1.0" encoding="utf-8"?>\n' + etree.tostring(root, encoding="utf-8") + b"\n"
+    assert data == expected

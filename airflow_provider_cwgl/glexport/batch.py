@@ -25,6 +25,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from datetime import date
 from typing import IO, Any
 
@@ -33,7 +34,7 @@ from lxml import etree
 from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError
 from airflow_provider_cwgl.errors import CwglError, SettingError
 from airflow_provider_cwgl.glexport.request import ExportRequest
-from airflow_provider_cwgl.glexport.summary import gl_entry_ids
+from airflow_provider_cwgl.glexport.summary import gl_entry_ids, read_ids
 from airflow_provider_cwgl.glexport.xml_writer import iter_root
 
 log = logging.getLogger(__name__)
@@ -103,15 +104,33 @@ def resolve_batch_identifier(value: Any, request: ExportRequest, batch: int | st
     return check_identifier(value)
 
 
-def ids_from_summary(summary: dict[str, Any]) -> tuple[list[int], dict[str, bool]]:
-    """GL entry ids and export flags from ``GLBatchExportOperator``'s summary."""
+def ids_from_summary(
+    summary: dict[str, Any], open_file: Callable[[str], AbstractContextManager[IO[bytes]]] | None = None
+) -> tuple[list[int], dict[str, bool]]:
+    """GL entry ids and export flags from ``GLBatchExportOperator``'s summary.
+
+    The ids are read from the summary's ``gl_entry_ids_file`` (opened with ``open_file``, default
+    a local ``open``), checked against the summary's sha256 and count; a summary of an earlier
+    version lists them as ``gl_entry_ids``.
+    """
     try:
-        ids = sorted({int(i) for i in summary["gl_entry_ids"]})
         request = summary["request"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError("export_summary: expected the summary GLBatchExportOperator returns") from exc
+        if "gl_entry_ids" in summary:
+            ids = sorted({int(i) for i in summary["gl_entry_ids"]})
+        else:
+            location = summary["gl_entry_ids_file"]
+            with (open_file or _open_local)(location) as source:
+                ids = read_ids(source, summary["sha256"])
+    except (KeyError, TypeError, ValueError, OSError) as exc:
+        raise ValueError(
+            f"export_summary: expected the summary GLBatchExportOperator returns ({exc})"
+        ) from exc
     flags = {kind: bool(request.get(flag)) for kind, flag in FLAG_NAMES.items()}
     return ids, flags
+
+
+def _open_local(location: str) -> AbstractContextManager[IO[bytes]]:
+    return open(location, "rb")
 
 
 # Root item -> element paths (below it) holding GL entry ids; mirrors summary.gl_entry_ids.

@@ -1,27 +1,36 @@
 """The GL export, start to finish, in plain Python: request -> ConnectWise -> stream -> file + summary.
 
 1. Resolve the location (id wins; a name is looked up, falling back to all locations).
-2. ``POST finance/accounting/export``, streamed to a temporary file and checked to be complete JSON
-   (a cut or malformed body is fetched again).
-3. Fetch the requested references (one round per nesting depth, batched and concurrent).
-4. Write the XML to the output target atomically, building the summary on the way.
+2. ``POST finance/accounting/export``, streamed to a temporary file and read once to check it is
+   complete JSON of the right shape (a cut or malformed body is fetched again; a complete body of
+   the wrong shape or past ``JsonLimits`` fails at once). The same pass notes the ids of the
+   records References To Fetch will need.
+3. Fetch those references (one round per nesting depth, batched and concurrent).
+4. Write the XML to the output target atomically (the second and last pass over the JSON),
+   building the summary on the way; the GL entry ids go to a file beside it (``IDS_SUFFIX``).
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
+import time
+from collections.abc import Callable
 from typing import IO, Any
-
-import ijson
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.glexport.batch import BATCHES_PATH, MAX_IDENTIFIER_LENGTH, BatchCreator
 from airflow_provider_cwgl.glexport.output import HashingWriter, OutputTarget
 from airflow_provider_cwgl.glexport.references import ReferenceResolver
 from airflow_provider_cwgl.glexport.request import ExportRequest, ExportSettingError, format_thru_date
-from airflow_provider_cwgl.glexport.summary import SummaryBuilder
-from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter
+from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX, SummaryBuilder
+from airflow_provider_cwgl.glexport.xml_writer import (
+    DEFAULT_LIMITS,
+    ExportBodyError,
+    GLExportXmlWriter,
+    JsonLimits,
+    iter_root,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +43,31 @@ class EmptyExportError(Exception):
     """The export holds no documents and ``skip_when_empty`` was asked: nothing was written."""
 
 
-def validate_json(source: IO[bytes]) -> None:
-    """Raise if ``source`` is not one complete JSON document."""
-    for _ in ijson.parse(source, use_float=False):
-        pass
+PROGRESS_SECONDS = 10.0  # long work logs how far it got at most this often
+
+
+def validate_json(
+    source: IO[bytes],
+    on_item: Callable[[str, dict[str, Any]], None] | None = None,
+    limits: JsonLimits = DEFAULT_LIMITS,
+) -> dict[str, int]:
+    """Check ``source`` is one complete GLExport JSON document; return items per collection.
+
+    Raises ``json.JSONDecodeError`` (or ``UnicodeDecodeError``) for a cut or malformed body and
+    ``ExportBodyError`` for a complete one that cannot be written. ``on_item`` sees every root item.
+    """
+    counts: dict[str, int] = {}
+    started = last = time.monotonic()
+    for key, item, is_item in iter_root(source, limits):
+        if not is_item:
+            continue
+        counts[key] = counts.get(key, 0) + 1
+        if on_item is not None:
+            on_item(key, item)
+        if sum(counts.values()) % 1000 == 0 and time.monotonic() - last >= PROGRESS_SECONDS:
+            last = time.monotonic()
+            log.info("Checking the export: %d items read in %.0f s", sum(counts.values()), last - started)
+    return counts
 
 
 def resolve_location(client: ConnectWiseClient, request: ExportRequest) -> int | None:
@@ -106,17 +136,49 @@ def to_batch(value: Any) -> int | str | None:
 class GLExporter:
     """Runs one export with a ConnectWise client; ``reference_concurrency`` bounds reference fetching."""
 
-    def __init__(self, client: ConnectWiseClient, *, reference_concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        client: ConnectWiseClient,
+        *,
+        reference_concurrency: int = 8,
+        limits: JsonLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.client = client
         self.reference_concurrency = reference_concurrency
+        self.limits = limits
 
-    def _references(self, request: ExportRequest, raw: IO[bytes]) -> ReferenceResolver | None:
-        if not request.references:
-            return None
-        resolver = ReferenceResolver(self.client, request.references, concurrency=self.reference_concurrency)
-        resolver.collect(raw)
-        resolver.fetch()
-        return resolver
+    def _download(
+        self, path: str, body: dict[str, Any], request: ExportRequest, raw: IO[bytes]
+    ) -> ReferenceResolver | None:
+        """Fetch the export into ``raw`` and check it, noting wanted references in the same pass."""
+        checked: dict[str, Any] = {}
+
+        def verify(source: IO[bytes]) -> None:
+            checked.clear()  # a retried body starts over
+            resolver = None
+            if request.references:
+                resolver = ReferenceResolver(
+                    self.client, request.references, concurrency=self.reference_concurrency
+                )
+            try:
+                checked["counts"] = validate_json(
+                    source, resolver.collect_item if resolver else None, self.limits
+                )
+            except ExportBodyError as exc:
+                # Complete, but not something we can write: fetching it again would not help.
+                checked["error"] = exc
+            checked["resolver"] = resolver
+
+        size = self.client.post_to_file(path, body, raw, verify=verify)
+        if "error" in checked:
+            raise checked["error"]
+        counts = checked["counts"]
+        log.info(
+            "Received %d bytes of GLExport JSON: %s",
+            size,
+            ", ".join(f"{k} {v}" for k, v in counts.items()) or "no records",
+        )
+        return checked["resolver"]
 
     def _batch_export(self, request: ExportRequest, batch: int | str) -> tuple[str, dict[str, Any], None]:
         if isinstance(batch, str):
@@ -154,27 +216,35 @@ class GLExporter:
                 format_thru_date(request.thru_date) if request.thru_date else "today (ConnectWise's default)",
                 location_id if location_id is not None else "all",
             )
+        ids_target = target.sibling(IDS_SUFFIX) if hasattr(target, "sibling") else None
         with tempfile.TemporaryFile(prefix="cwgl-export-", suffix=".json") as raw:
-            size = self.client.post_to_file(path, body, raw, verify=validate_json)
-            log.info("Received %d bytes of GLExport JSON", size)
-            raw.seek(0)
-            expander = self._references(request, raw)
+            expander = self._download(path, body, request, raw)
+            if expander is not None:
+                expander.fetch()
             summary = SummaryBuilder()
-            writer = GLExportXmlWriter(expander=expander, on_item=summary.add)
+            writer = GLExportXmlWriter(
+                expander=expander, on_item=summary.add, limits=self.limits, progress_seconds=PROGRESS_SECONDS
+            )
             raw.seek(0)
             with target.open() as out:
                 hashing = HashingWriter(out)
                 stats = writer.write(raw, hashing)
                 if skip_when_empty and not set(summary.counts) - PARTY_COLLECTIONS:
                     raise EmptyExportError("the export holds no documents; nothing was written")
+                sha256 = hashing.sha256.hexdigest()
+                if ids_target is not None:
+                    # Saved before the XML is put in place: a failure here leaves the old XML.
+                    with ids_target.open() as ids_out:
+                        summary.write_ids(ids_out, sha256)
         result = {
             "output": target.describe(),
             "bytes": hashing.size,
-            "sha256": hashing.sha256.hexdigest(),
+            "sha256": sha256,
             "request": body,
             "location_id": location_id,
             **({"batch_id": int(path.split("/")[-2])} if batch is not None else {}),
             **summary.result(),
+            "gl_entry_ids_file": ids_target.describe() if ids_target is not None else None,
             "removed_characters": stats.removed_characters,
         }
         if expander is not None:

@@ -51,6 +51,10 @@ class LocalOutput:
     def _prefix(self) -> str:
         return f".{self.path.name}."
 
+    def sibling(self, suffix: str) -> LocalOutput:
+        """The file beside this one named this one's name plus ``suffix`` (the GL entry ids file)."""
+        return LocalOutput(self.path.with_name(self.path.name + suffix))
+
     def check(self) -> None:
         """Create the folder and prove a temporary file can be created there (so the name fits and
         the folder is writable), before any request; raises OSError with the reason."""

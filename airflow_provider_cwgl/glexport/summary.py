@@ -11,20 +11,30 @@ GLExport and contribute none.
 Balance: the samples' header total equals minus the sum of its lines (invoice 10 vs -10 and 0;
 purchase 12.5 vs -12.5). Transactions and purchases are checked that way; other collections have
 no documented convention and are not checked.
+
+GL entry ids are not returned in the summary (100,000 ids at 20,000 invoices do not belong in
+XCom): they are kept as 8-byte integers while writing and saved, sorted and distinct, to the ids
+file beside the output (``IDS_SUFFIX``, format in ``write_ids``); the summary has their count.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
+from array import array
 from collections import Counter
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
-from typing import Any
+from collections.abc import Iterator
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
+from typing import IO, Any
 
 log = logging.getLogger(__name__)
 
 MAX_LISTED_UNBALANCED = 20
-# Totals are summed exactly: the default context rounds at 28 digits (number sizes are bounded upstream).
-EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+IDS_SUFFIX = ".gl-entry-ids.txt"  # the ids file is the output's name plus this
+IDS_HEADER = "# cwgl GL entry ids"
+_MAX_ID = 2**63 - 1
+# Sums of money are exact: the default context would round them to 28 digits.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 # collection -> fields holding lines whose totals balance the header total
 _BALANCED_LINES = {
@@ -39,7 +49,8 @@ class SummaryBuilder:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.totals: dict[str, Decimal] = {}
-        self.gl_entry_ids: set[int] = set()
+        self._ids = array("q")
+        self._distinct = True
         self.checked = 0
         self.unbalanced: list[dict[str, str]] = []
         self.unbalanced_count = 0
@@ -48,12 +59,20 @@ class SummaryBuilder:
         self.counts[collection] += 1
         total = item.get("total")
         if isinstance(total, (int, Decimal)) and not isinstance(total, bool):
-            self.totals[collection] = EXACT.add(self.totals.get(collection, Decimal(0)), total)
-        self.gl_entry_ids.update(gl_entry_ids(collection, item))
+            with localcontext(_EXACT):  # a sum of money is never rounded
+                self.totals[collection] = self.totals.get(collection, Decimal(0)) + total
+        ids = [i for i in gl_entry_ids(collection, item) if 0 <= i <= _MAX_ID]
+        if ids:
+            self._ids.extend(ids)
+            self._distinct = False
         if collection in _BALANCED_LINES:
             self._check_balance(collection, item)
 
     def _check_balance(self, collection: str, item: dict[str, Any]) -> None:
+        with localcontext(_EXACT):
+            self._balance(collection, item)
+
+    def _balance(self, collection: str, item: dict[str, Any]) -> None:
         header = _number(item.get("total"))
         lines = sum(
             (
@@ -76,11 +95,28 @@ class SummaryBuilder:
                     }
                 )
 
+    def gl_entry_ids(self) -> array[int]:
+        """The distinct GL entry ids, sorted. Sorted in runs and merged, so no Python int or set
+        holds them all at once: they stay 8 bytes each."""
+        if not self._distinct:
+            runs = [array("q", sorted(self._ids[i : i + 65536])) for i in range(0, len(self._ids), 65536)]
+            self._ids = array("q", _distinct(heapq.merge(*runs)))
+            self._distinct = True
+        return self._ids
+
+    def write_ids(self, out: IO[bytes], sha256: str) -> int:
+        """Save the ids: a header line naming the XML's SHA-256 and the count, then one id a line."""
+        ids = self.gl_entry_ids()
+        out.write(f"{IDS_HEADER} sha256={sha256} count={len(ids)}\n".encode())
+        for start in range(0, len(ids), 10_000):
+            out.write("".join(f"{i}\n" for i in ids[start : start + 10_000]).encode())
+        return len(ids)
+
     def result(self) -> dict[str, Any]:
         return {
             "counts": dict(self.counts),
             "totals": {k: format(v, "f") for k, v in self.totals.items()},
-            "gl_entry_ids": sorted(self.gl_entry_ids),
+            "gl_entry_id_count": len(self.gl_entry_ids()),
             "balance": {
                 "checked": self.checked,
                 "unbalanced_count": self.unbalanced_count,
@@ -88,6 +124,23 @@ class SummaryBuilder:
                 "ok": self.unbalanced_count == 0,
             },
         }
+
+
+def read_ids(source: IO[bytes], sha256: str | None = None) -> list[int]:
+    """The ids ``write_ids`` saved; with ``sha256``, checks they belong to that XML file."""
+    header = source.readline().decode("utf-8", "replace")
+    fields = dict(part.split("=", 1) for part in header.split() if "=" in part)
+    if not header.startswith(IDS_HEADER + " ") or not fields.get("count", "").isdigit():
+        raise ValueError("not a GL entry ids file written by GLBatchExportOperator")
+    if sha256 is not None and fields.get("sha256") != sha256:
+        raise ValueError(
+            f"the GL entry ids file is of another export (sha256 {fields.get('sha256')}, expected {sha256}); "
+            "was the output replaced by a later run?"
+        )
+    ids = [int(line) for line in source.read().split()]
+    if len(ids) != int(fields["count"]):
+        raise ValueError(f"the GL entry ids file is incomplete: {len(ids)} of {fields['count']} ids")
+    return ids
 
 
 def gl_entry_ids(collection: str, item: dict[str, Any]) -> set[int]:
@@ -111,6 +164,14 @@ def gl_entry_ids(collection: str, item: dict[str, Any]) -> set[int]:
             ids.add(transfer)
         ids.update(_ids([item.get("offset")]))
     return ids
+
+
+def _distinct(values: Iterator[int]) -> Iterator[int]:
+    last = None
+    for value in values:
+        if value != last:
+            yield value
+            last = value
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

@@ -1,8 +1,14 @@
 """Write a GLExport JSON document as the GLExport XML file of the spec's samples.
 
-The JSON is read incrementally (ijson, numbers as exact ``Decimal``) one root item at a time, each
-item is built as an lxml element, indented and appended to the output, so memory holds one
-transaction (plus any fetched reference records), never the whole export.
+Reading: the JSON is read in chunks and split into root items (one transaction, one expense, ...)
+by a small root-level scanner; each item is decoded whole by the standard library's C decoder
+(numbers as exact ``Decimal``), so memory holds one item (plus any fetched reference records),
+never the whole export. Every item must be an object; see ``JsonLimits`` for the size limits.
+
+Writing: each item is serialised straight to text, with a cached plan per (schema model, depth)
+that holds every element's tags and null rule, so a field costs one dict lookup and one append.
+The output is byte for byte what lxml's ``tostring`` after ``etree.indent`` gives (the writer used
+lxml before; tests compare canonically with the spec's samples).
 
 Rules (from the spec's two samples):
 - ``<?xml version="1.0" encoding="utf-8"?>``, root ``GLExport`` declaring ``xsi`` and ``xsd``; 2-space indent.
@@ -13,37 +19,93 @@ Rules (from the spec's two samples):
 - Null or empty string -> empty element. Any other null (number, boolean, object, or a field the
   schema does not know) -> ``xsi:nil="true"``.
 - Booleans ``true``/``false``; numbers as plain decimals (``10``, ``0.2``, ``-12.5``): never through
-  a binary float, never with an exponent or a trailing ``.0``.
-- Characters XML 1.0 cannot carry are removed and counted.
+  a binary float, never with an exponent or a trailing ``.0``. NaN and Infinity are refused.
+- Characters XML 1.0 cannot carry (control characters, lone surrogates such as ``\\udfff``) are
+  removed and counted.
 """
 
 from __future__ import annotations
 
-import copy
+import codecs
+import json
+import logging
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any, Protocol
 
-import ijson
-from lxml import etree
-
 from airflow_provider_cwgl.glexport import schema
+
+log = logging.getLogger(__name__)
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XSD = "http://www.w3.org/2001/XMLSchema"
 NIL = f"{{{XSI}}}nil"
 INDENT = "  "
 
-_HEADER = (
-    b'<?xml version="1.0" encoding="utf-8"?>\n'
-    b'<GLExport xmlns:xsi="' + XSI.encode() + b'" xmlns:xsd="' + XSD.encode() + b'">'
-)
-_XSI_DECLARATION = b' xmlns:xsi="' + XSI.encode() + b'"'
-# XML 1.0 Char production: everything outside it must go.
+_HEADER = f'<?xml version="1.0" encoding="utf-8"?>\n<GLExport xmlns:xsi="{XSI}" xmlns:xsd="{XSD}">'
+# XML 1.0 Char production: everything outside it must go (lone surrogates included).
 _INVALID_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Text that needs more than copying: escapes (as lxml writes them) or removal.
+_NEEDS_WORK = re.compile("[^\t\n\x20-\x25\x27-\x3b\x3d\x3f-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_CHUNK = 1 << 20
+RECORD_CACHE_SIZE = 1024  # fetched records whose XML is kept for reuse (least recently used go)
+
+
+class ExportBodyError(ValueError):
+    """The export is complete JSON but not a GLExport document we can write. Fetching it again
+    would not help: the caller fails at once (unlike a cut or malformed body, which is retried)."""
+
+
+class JsonLimitError(ExportBodyError):
+    """A value in the export is past one of ``JsonLimits``."""
+
+
+@dataclass(frozen=True)
+class JsonLimits:
+    """What one export may hold, so a small hostile body cannot become a huge file or take minutes.
+
+    The defaults are far above anything ConnectWise sends (money has at most a few dozen digits;
+    its longest text fields are memos of a few thousand characters).
+    """
+
+    max_number_chars: int = 100  # one JSON number literal: digits, sign, point and exponent
+    max_exponent: int = 100  # |exponent| of a number: 1e800000000 would be an 800 MB decimal
+    max_string_chars: int = 10 * 2**20  # one JSON string, in characters
+    max_item_bytes: int = 256 * 2**20  # one root item (a transaction with its lines), as text
+
+    def check_number(self, text: str) -> Decimal:
+        if len(text) > self.max_number_chars:
+            raise JsonLimitError(
+                f"GLExport JSON: a number of {len(text)} characters ({text[:20]}...) is over the "
+                f"limit of {self.max_number_chars}"
+            )
+        value = Decimal(text)
+        # Without an exponent the length bounds the value; only "e" notation can go far.
+        if ("e" in text or "E" in text) and not value.is_zero() and abs(value.adjusted()) > self.max_exponent:
+            raise JsonLimitError(
+                f"GLExport JSON: the number {text[:40]} is out of range (exponent over {self.max_exponent})"
+            )
+        return value
+
+    def check_integer(self, text: str) -> int:
+        if len(text) > self.max_number_chars:
+            raise JsonLimitError(
+                f"GLExport JSON: an integer of {len(text)} digits is over the limit of {self.max_number_chars}"
+            )
+        return int(text)
+
+
+DEFAULT_LIMITS = JsonLimits()
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ExportBodyError(f"GLExport JSON: {name} is not a number XML (or an accounting package) can carry")
 
 
 class Expander(Protocol):
@@ -57,6 +119,8 @@ class Expander(Protocol):
         ``path`` lists element names from the root item down, e.g. ``("transaction", "company")``;
         ``parent`` is the object holding ``value`` (None for a root item). A ``record`` child must
         be the same object each time the same record is handed out (the writer reuses its XML).
+        An expander may have ``anchor_paths``: children are only ever added to objects at those
+        paths and to their direct fields, so the writer calls it only there.
         """
         ...
 
@@ -65,12 +129,15 @@ class Expander(Protocol):
 class WriteStats:
     items: dict[str, int] = field(default_factory=dict)
     removed_characters: int = 0
+    bytes: int = 0
 
 
 def format_number(value: int | Decimal) -> str:
     """``Decimal('10.0')`` -> ``10``; ``Decimal('1E-7')`` -> ``0.0000001``; never an exponent."""
-    if isinstance(value, int):
+    if value.__class__ is int:
         return str(value)
+    if not value.is_finite():
+        raise ExportBodyError(f"{value} is not a number XML (or an accounting package) can carry")
     if value.is_zero():
         return "0"
     text = format(value, "f")
@@ -79,73 +146,220 @@ def format_number(value: int | Decimal) -> str:
     return text
 
 
-def iter_root(source: IO[bytes]) -> Iterator[tuple[str, Any, bool]]:
+class _Reader:
+    """Root-level scanner over a JSON text read in chunks; values are decoded by ``json``'s C code."""
+
+    def __init__(self, source: IO[bytes], limits: JsonLimits) -> None:
+        self.source = source
+        self.limits = limits
+        self.decoder = codecs.getincrementaldecoder("utf-8-sig")("strict")
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self.read_bytes = 0
+        self.chunk = _CHUNK
+        decoder = json.JSONDecoder(
+            parse_float=limits.check_number,
+            parse_int=limits.check_integer,
+            parse_constant=_refuse_constant,
+            strict=False,  # raw control characters in strings are removed like escaped ones
+        )
+        self._decode = decoder.raw_decode
+
+    def _more(self) -> bool:
+        if self.eof:
+            return False
+        data = self.source.read(self.chunk)
+        self.read_bytes += len(data)
+        text = self.decoder.decode(data, final=not data)
+        if not data:
+            self.eof = True
+        self.buf = self.buf[self.pos :] + text
+        self.pos = 0
+        return bool(text) or not self.eof
+
+    def peek(self) -> str:
+        """The next non-blank character ('' at the end), not consumed."""
+        while True:
+            self.pos = _WHITESPACE.match(self.buf, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._more():
+                return ""
+
+    def expect(self, char: str, message: str) -> None:
+        if self.peek() != char:
+            raise json.JSONDecodeError(message, self.buf, self.pos)
+        self.pos += 1
+
+    def value(self, what: str) -> Any:
+        """Decode the next whole JSON value; ``what`` names it in errors."""
+        self.peek()
+        while True:
+            try:
+                value, end = self._decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                if self.eof or not (exc.pos >= len(self.buf) - 32 or exc.msg.startswith("Unterminated")):
+                    raise
+                end = -1
+                value = None
+            if end == -1 or (end == len(self.buf) and not self.eof):  # may go on in the next chunk
+                if len(self.buf) - self.pos > self.limits.max_item_bytes:
+                    raise JsonLimitError(
+                        f"GLExport JSON: {what} is over the limit of {self.limits.max_item_bytes} bytes"
+                    )
+                self.chunk = max(self.chunk, len(self.buf) - self.pos)  # doubles: linear, not quadratic
+                self._more()
+                continue
+            if end - self.pos > self.limits.max_item_bytes:
+                raise JsonLimitError(
+                    f"GLExport JSON: {what} is over the limit of {self.limits.max_item_bytes} bytes"
+                )
+            if end - self.pos > self.limits.max_string_chars:  # else no string in it can be longer
+                _check_strings(value, self.limits.max_string_chars, what)
+            self.pos = end
+            self.chunk = _CHUNK
+            return value
+
+
+def _check_strings(value: Any, limit: int, what: str) -> None:
+    if value.__class__ is str:
+        if len(value) > limit:
+            raise JsonLimitError(
+                f"GLExport JSON: a text of {len(value)} characters in {what} is over the limit of {limit}"
+            )
+    elif value.__class__ is dict:
+        for key, child in value.items():
+            _check_strings(key, limit, what)
+            _check_strings(child, limit, what)
+    elif value.__class__ is list:
+        for child in value:
+            _check_strings(child, limit, what)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        value.__class__, "null" if value is None else "a number"
+    )
+
+
+def iter_root(
+    source: IO[bytes], limits: JsonLimits = DEFAULT_LIMITS, progress: Callable[[int], None] | None = None
+) -> Iterator[tuple[str, Any, bool]]:
     """Yield ``(key, value, is_item)`` for the GLExport document in ``source``, in document order.
 
     For a root array each item is yielded on its own (``is_item=True``) so it never has to be held
     with its siblings; an empty array yields ``(key, [], False)``. Other root values come whole.
+    Raises ``json.JSONDecodeError`` for a cut or malformed body and ``ExportBodyError`` for a
+    complete document of the wrong shape (an item that is not an object, a root collection that
+    is not a list, a root that is not an object) or past ``limits``. ``progress`` gets the bytes
+    read so far, every 1,000 items.
     """
-    events = ijson.parse(source, use_float=False)
-    prefix, event, _ = next(events)
-    if event != "start_map":
-        raise ValueError("a GLExport document must be a JSON object")
-    for prefix, event, value in events:
-        if event == "end_map" and prefix == "":
-            return
-        if event != "map_key":
-            raise ValueError(f"unexpected {event} at the root of the GLExport document")
-        key = value
-        _, event, value = next(events)
-        if event == "start_array":
-            empty = True
-            for _, item_event, item_value in events:
-                if item_event == "end_array":
-                    break
-                empty = False
-                yield key, _build(item_event, item_value, events), True
-            if empty:
-                yield key, [], False
-        else:
-            yield key, _build(event, value, events), False
-    raise ValueError("the GLExport document ends early")
+    reader = _Reader(source, limits)
+    first = reader.peek()
+    if first != "{":
+        if first == "":
+            raise json.JSONDecodeError("Expecting value: the body is empty", reader.buf, 0)
+        document = reader.value("the document")  # malformed JSON raises here, and is retried
+        raise ExportBodyError(f"GLExport JSON: the document must be an object, got {_kind(document)}")
+    reader.pos += 1
+    count = 0
+    while True:
+        char = reader.peek()
+        if char == "}":
+            reader.pos += 1
+            break
+        if count:
+            reader.expect(",", "Expecting ',' delimiter")
+        count += 1
+        if reader.peek() != '"':
+            raise json.JSONDecodeError(
+                "Expecting property name enclosed in double quotes", reader.buf, reader.pos
+            )
+        key = reader.value("a key")
+        reader.expect(":", "Expecting ':' delimiter")
+        if reader.peek() != "[":
+            value = reader.value(f"{key!r}")
+            if key in schema.ROOT_COLLECTIONS and value is not None:
+                raise ExportBodyError(f"GLExport JSON: {key!r} must be a list of objects, got {_kind(value)}")
+            yield key, value, False
+            continue
+        reader.pos += 1
+        if reader.peek() == "]":
+            reader.pos += 1
+            yield key, [], False
+            continue
+        index = 0
+        while True:
+            item = reader.value(f"{key!r} item {index}")
+            if item.__class__ is not dict:
+                raise ExportBodyError(
+                    f"GLExport JSON: {key!r} must be a list of objects, but item {index} is {_kind(item)}"
+                )
+            yield key, item, True
+            index += 1
+            if progress is not None and index % 1000 == 0:
+                progress(reader.read_bytes)
+            char = reader.peek()
+            if char == "]":
+                reader.pos += 1
+                break
+            reader.expect(",", "Expecting ',' delimiter")
+    if reader.peek() != "":
+        raise json.JSONDecodeError("Extra data", reader.buf, reader.pos)
 
 
-def _build(event: str, value: Any, events: Iterator[tuple[str, str, Any]]) -> Any:
-    """Build one JSON value from the event stream (ijson's ObjectBuilder, inlined: this loop runs
-    once per JSON token of the whole export, and a method call per token costs more than the rest)."""
-    if event == "start_map":
-        root: Any = {}
-    elif event == "start_array":
-        root = []
-    else:
-        return value
-    stack: list[Any] = [root]
-    keys: list[Any] = [None]
-    for _, ev, val in events:
-        top = stack[-1]
-        if ev == "map_key":
-            keys[-1] = val
-            continue
-        if ev == "end_map" or ev == "end_array":
-            stack.pop()
-            keys.pop()
-            if not stack:
-                return root
-            continue
-        if ev == "start_map":
-            child: Any = {}
-        elif ev == "start_array":
-            child = []
-        else:
-            child = val
-        if top.__class__ is dict:
-            top[keys[-1]] = child
-        else:
-            top.append(child)
-        if ev == "start_map" or ev == "start_array":
-            stack.append(child)
-            keys.append(None)
-    raise ValueError("the GLExport document ends early")
+def count_items(source: IO[bytes], limits: JsonLimits = DEFAULT_LIMITS) -> dict[str, int]:
+    """Read the whole document, checking it is complete and well-shaped; items per collection."""
+    counts: dict[str, int] = {}
+    for key, _, is_item in iter_root(source, limits):
+        if is_item:
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """One field of one model at one depth: everything the writer needs, computed once."""
+
+    open: str  # "\n    <name>"
+    close: str  # "</name>"
+    empty: str  # "\n    <name/>"
+    null: str  # what a JSON null becomes: empty element (text fields) or xsi:nil
+    model: str | None  # the model of an object (or of a list's objects)
+    name: str
+
+
+_NEWLINES = ["\n" + INDENT * level for level in range(64)]
+_PLANS: dict[tuple[str | None, int], dict[str, _Field]] = {}
+
+
+def _plan(model: str | None, level: int) -> dict[str, _Field]:
+    plan = _PLANS.get((model, level))
+    if plan is None:
+        plan = _PLANS[(model, level)] = {}
+    return plan
+
+
+def _field_of(plan: dict[str, _Field], model: str | None, level: int, key: str) -> _Field:
+    spec = schema.field(model, key)
+    name = _tag(key)
+    newline = _newline(level)
+    empty = f"{newline}<{name}/>"
+    nil = f'{newline}<{name} xsi:nil="true"/>'
+    made = plan[key] = _Field(
+        open=f"{newline}<{name}>",
+        close=f"</{name}>",
+        empty=empty,
+        null=empty if spec is not None and spec.is_string else nil,
+        model=spec.model if spec else None,
+        name=name,
+    )
+    return made
+
+
+def _newline(level: int) -> str:
+    return _NEWLINES[level] if level < len(_NEWLINES) else "\n" + INDENT * level
 
 
 class GLExportXmlWriter:
@@ -155,172 +369,262 @@ class GLExportXmlWriter:
         self,
         expander: Expander | None = None,
         on_item: Callable[[str, dict[str, Any]], None] | None = None,
+        *,
+        limits: JsonLimits = DEFAULT_LIMITS,
+        progress_seconds: float = 10.0,
     ) -> None:
         self.expander = expander
         self.on_item = on_item
+        self.limits = limits
+        self.progress_seconds = progress_seconds
         self.stats = WriteStats()
-        self._records: dict[int, tuple[dict[str, Any], etree._Element]] = {}
+        self._anchor_paths: Any = getattr(expander, "anchor_paths", None)
+        self._records: OrderedDict[tuple[int, int], tuple[dict[str, Any], str]] = OrderedDict()
+        self._last_progress = 0.0
+        self._started = 0.0
 
     def write(self, source: IO[bytes], out: IO[bytes]) -> WriteStats:
-        out.write(_HEADER)
+        self._started = self._last_progress = time.monotonic()
+        self._out(out, _HEADER)
         open_collection: str | None = None
-        for key, value, is_item in iter_root(source):
+        for key, value, is_item in iter_root(source, self.limits, progress=self._progress):
             if open_collection is not None and (key != open_collection or not is_item):
-                out.write(f"\n{INDENT}</{open_collection}>".encode())
+                self._out(out, f"\n{INDENT}</{open_collection}>")
                 open_collection = None
             if is_item:
                 if open_collection is None:
-                    out.write(f"\n{INDENT}<{_tag(key)}>".encode())
+                    self._out(out, f"\n{INDENT}<{_tag(key)}>")
                     open_collection = key
                 self._write_item(key, value, out)
-            elif _is_empty(value):
+            elif value is None or value == [] or value == {}:
                 continue  # empty root collections and settings are left out, as in the samples
             else:
-                self._write_element(key, value, out, level=1)
+                parts: list[str] = []
+                self._value(parts, key, value, _plan("GLExport", 1), "GLExport", 1, (key,), None)
+                self._out(out, "".join(parts))
         if open_collection is not None:
-            out.write(f"\n{INDENT}</{open_collection}>".encode())
-        out.write(b"\n</GLExport>\n")
+            self._out(out, f"\n{INDENT}</{open_collection}>")
+        self._out(out, "\n</GLExport>\n")
+        items = sum(self.stats.items.values())
+        log.info(
+            "GLExport XML written: %d items, %.1f MiB in %.1f s",
+            items,
+            self.stats.bytes / 2**20,
+            time.monotonic() - self._started,
+        )
         return self.stats
 
-    def _write_item(self, collection: str, item: Any, out: IO[bytes]) -> None:
-        self.stats.items[collection] = self.stats.items.get(collection, 0) + 1
-        if self.on_item is not None and isinstance(item, dict):
+    def _out(self, out: IO[bytes], text: str) -> None:
+        data = text.encode()
+        self.stats.bytes += len(data)
+        out.write(data)
+
+    def _progress(self, read_bytes: int) -> None:
+        now = time.monotonic()
+        if now - self._last_progress >= self.progress_seconds:
+            self._last_progress = now
+            log.info(
+                "Writing GLExport XML: %d items so far (%s), %.1f MiB of JSON read, %.1f MiB of XML written",
+                sum(self.stats.items.values()),
+                ", ".join(f"{k} {v}" for k, v in self.stats.items.items()),
+                read_bytes / 2**20,
+                self.stats.bytes / 2**20,
+            )
+
+    def _write_item(self, collection: str, item: dict[str, Any], out: IO[bytes]) -> None:
+        items = self.stats.items
+        items[collection] = items.get(collection, 0) + 1
+        if self.on_item is not None:
             self.on_item(collection, item)
-        tag = schema.item_name(collection)
-        model = schema.field("GLExport", collection)
-        element = self._element(tag, item, model.model if model else None, (tag,))
-        self._emit(element, out, level=2)
+        name = _tag(schema.item_name(collection))
+        spec = schema.field("GLExport", collection)
+        model = spec.model if spec else None
+        parts = [f"\n{INDENT * 2}<{name}>"]
+        self._object(parts, item, model, 3, (name,) if self.expander is not None else None, None)
+        if len(parts) == 1:
+            parts[0] = f"\n{INDENT * 2}<{name}/>"
+        else:
+            parts.append(f"\n{INDENT * 2}</{name}>")
+        self._out(out, "".join(parts))
 
-    def _write_element(self, key: str, value: Any, out: IO[bytes], level: int) -> None:
-        spec = schema.field("GLExport", key)
-        holder = etree.Element("_")
-        self._append(holder, key, value, spec, None, (key,))
-        for element in holder:
-            self._emit(element, out, level)
-
-    def _emit(self, element: etree._Element, out: IO[bytes], level: int) -> None:
-        etree.indent(element, space=INDENT, level=level)
-        data = etree.tostring(element, encoding="utf-8")
-        # The root already declares xsi; lxml repeats it on each standalone item that uses it.
-        head_end = data.index(b">")
-        data = data[:head_end].replace(_XSI_DECLARATION, b"", 1) + data[head_end:]
-        out.write(b"\n" + INDENT.encode() * level + data)
-
-    def _element(
-        self, tag: str, value: dict[str, Any], model: str | None, path: tuple[str, ...]
-    ) -> etree._Element:
-        element = etree.Element(_tag(tag), nsmap={"xsi": XSI})
-        self._fill(element, value, model, path, None)
-        return element
-
-    def _fill(
+    def _object(
         self,
-        element: etree._Element,
+        parts: list[str],
         value: dict[str, Any],
         model: str | None,
-        path: tuple[str, ...],
+        level: int,
+        path: tuple[str, ...] | None,
         parent: dict[str, Any] | None,
     ) -> None:
-        fields = schema.models().get(model, _NO_FIELDS) if model else _NO_FIELDS
-        sub_element = etree.SubElement
-        # Scalars are most of the file: handle them here, without a call or a path per field.
+        """Append the fields of ``value`` (children at ``level``). ``path`` is None without an expander."""
+        plan = _PLANS.get((model, level)) or _plan(model, level)
+        append = parts.append
+        expander = self.expander
         for key, child in value.items():
-            if key == "_info":
-                continue
-            if isinstance(child, (dict, list)):
-                if key == "record" and self.expander is not None and isinstance(child, dict):
-                    element.append(self._record_element(child, path, value))  # nested fetched record
+            spec = plan.get(key)
+            if spec is None:
+                if key == "_info":
+                    continue
+                spec = _field_of(plan, model, level, key)
+            cls = child.__class__
+            # Scalars are most of the file: handled inline, without a call.
+            if cls is str:
+                if not child:
+                    append(spec.empty)
+                elif _NEEDS_WORK.search(child) is None:
+                    append(f"{spec.open}{child}{spec.close}")
                 else:
-                    self._append(element, key, child, fields.get(key), value, path + (key,))
-                continue
-            node = sub_element(element, key if key in _CHECKED_TAGS else _tag(key))
-            if child.__class__ is str:
-                if child:
-                    node.text = self._clean(child)
+                    text = self._text(child)
+                    append(f"{spec.open}{text}{spec.close}" if text else spec.empty)
+            elif cls is int:
+                append(f"{spec.open}{child}{spec.close}")
+            elif cls is Decimal:
+                append(f"{spec.open}{format_number(child)}{spec.close}")
+            elif child is None:
+                append(spec.null)
+            elif cls is bool:
+                append(f"{spec.open}{'true' if child else 'false'}{spec.close}")
+            elif cls is dict:
+                if key == "record" and expander is not None:
+                    append(self._record(child, level, path, value))  # a fetched record, nested
+                    continue
+                mark = len(parts)
+                append(spec.open)
+                self._object(parts, child, spec.model, level + 1, path and path + (key,), value)
+                if len(parts) == mark + 1:
+                    parts[mark] = spec.empty
+                else:
+                    append(f"{_newline(level)}{spec.close}")
+            elif cls is list:
+                self._list(parts, spec, child, level, path, value)
             else:
-                self._set_scalar(node, child, fields.get(key))
-        if self.expander is not None:
-            for key, child in self.expander.extra_children(path, value, parent):
-                if key == "record" and isinstance(child, dict):
-                    element.append(self._record_element(child, path, value))
+                self._scalar(parts, spec, child)
+        if expander is not None and path is not None:
+            anchors = self._anchor_paths
+            if anchors is not None and path not in anchors and path[:-1] not in anchors:
+                return
+            for key, child in expander.extra_children(path, value, parent):
+                if key == "record" and child.__class__ is dict:
+                    append(self._record(child, level, path, value))
                 else:
-                    self._append(element, key, child, None, value, path + (key,))
+                    self._value(parts, key, child, _plan(None, level), None, level, path + (key,), value)
 
-    def _record_element(
-        self, record: dict[str, Any], path: tuple[str, ...], owner: dict[str, Any]
-    ) -> etree._Element:
-        """A fetched record's element. The same record (one company under many transactions) is
-        built once and copied in C; the expander hands out one object per distinct record."""
-        cached = self._records.get(id(record))
-        if cached is None:
-            template = etree.Element("record")
-            self._fill(template, record, None, path + ("record",), owner)
-            cached = self._records[id(record)] = (record, template)  # holding record keeps its id unique
-        return copy.deepcopy(cached[1])
-
-    def _append(
+    def _value(
         self,
-        parent: etree._Element,
+        parts: list[str],
         key: str,
         value: Any,
-        spec: schema.Field | None,
+        plan: dict[str, _Field],
+        model: str | None,
+        level: int,
+        path: tuple[str, ...] | None,
         owner: dict[str, Any] | None,
-        path: tuple[str, ...],
     ) -> None:
-        tag = _tag(key)
+        """One field of any kind (the slow path: root values and expander children)."""
+        spec = plan.get(key) or _field_of(plan, model, level, key)
         if isinstance(value, dict):
-            self._fill(etree.SubElement(parent, tag), value, spec.model if spec else None, path, owner)
+            mark = len(parts)
+            parts.append(spec.open)
+            self._object(parts, value, spec.model, level + 1, path, owner)
+            if len(parts) == mark + 1:
+                parts[mark] = spec.empty
+            else:
+                parts.append(f"{_newline(level)}{spec.close}")
         elif isinstance(value, list):
-            if value and not any(isinstance(v, (dict, list)) for v in value):
-                for scalar in value:  # plain values: one element per value
-                    self._set_scalar(etree.SubElement(parent, tag), scalar, spec)
-                return
-            wrapper = etree.SubElement(parent, tag)
-            name = schema.item_name(key)
-            child_model = spec.model if spec else None
-            for item in value:
-                if isinstance(item, dict):
-                    self._fill(
-                        etree.SubElement(wrapper, _tag(name)), item, child_model, path + (name,), owner
-                    )
+            self._list(parts, spec, value, level, path and path[:-1], owner)
+        else:
+            self._scalar(parts, spec, value)
+
+    def _list(
+        self,
+        parts: list[str],
+        spec: _Field,
+        value: list[Any],
+        level: int,
+        path: tuple[str, ...] | None,
+        owner: dict[str, Any] | None,
+    ) -> None:
+        """A list field: plain values one element each; otherwise a plural element of items."""
+        if not value:
+            parts.append(spec.empty)
+            return
+        if not any(v.__class__ is dict or v.__class__ is list for v in value):
+            for scalar in value:
+                self._scalar(parts, spec, scalar)
+            return
+        parts.append(spec.open)
+        name = schema.item_name(spec.name)
+        item_plan = _plan(spec.model, level + 1)
+        item_path = path and path + (spec.name, name)
+        for item in value:
+            if item.__class__ is dict:
+                item_spec = item_plan.get(name) or _field_of(item_plan, spec.model, level + 1, name)
+                mark = len(parts)
+                parts.append(item_spec.open)
+                self._object(parts, item, spec.model, level + 2, item_path, owner)
+                if len(parts) == mark + 1:
+                    parts[mark] = item_spec.empty
                 else:
-                    self._append(wrapper, name, item, None, owner, path + (name,))
-        else:
-            self._set_scalar(etree.SubElement(parent, tag), value, spec)
+                    parts.append(f"{_newline(level + 1)}{item_spec.close}")
+            else:  # a plain value or a list among objects: an element named after the item
+                self._value(parts, name, item, _plan(None, level + 1), None, level + 1, item_path, owner)
+        parts.append(f"{_newline(level)}{spec.close}")
 
-    def _set_scalar(self, element: etree._Element, value: Any, spec: schema.Field | None) -> None:
+    def _scalar(self, parts: list[str], spec: _Field, value: Any) -> None:
         if value is None:
-            if spec is None or not spec.is_string:
-                element.set(NIL, "true")
-        elif value is True or value is False:
-            element.text = "true" if value else "false"
+            parts.append(spec.null)
+            return
+        if value is True or value is False:
+            text: str | None = "true" if value else "false"
         elif isinstance(value, (int, Decimal)):
-            element.text = format_number(value)
+            text = format_number(value)
         elif isinstance(value, float):  # never produced by our parser; kept exact as Python prints it
-            element.text = format_number(Decimal(repr(value)))
+            text = format_number(Decimal(repr(value)))
         else:
-            element.text = self._clean(str(value))
+            text = self._text(str(value))
+        parts.append(f"{spec.open}{text}{spec.close}" if text else spec.empty)
 
-    def _clean(self, text: str) -> str | None:
-        if _INVALID_XML_CHARS.search(text) is None:
-            return text or None
-        cleaned, removed = _INVALID_XML_CHARS.subn("", text)
-        self.stats.removed_characters += removed
-        return cleaned or None
+    def _record(
+        self, record: dict[str, Any], level: int, path: tuple[str, ...] | None, owner: dict[str, Any]
+    ) -> str:
+        """A fetched record's element. The same record (one company under many transactions) is
+        serialised once per depth while it is among the ``RECORD_CACHE_SIZE`` most recently used;
+        the expander hands out the same object for the same record while it is in use."""
+        key = (id(record), level)
+        records = self._records
+        cached = records.get(key)
+        if cached is not None and cached[0] is record:
+            records.move_to_end(key)
+            return cached[1]
+        parts = [f"{_newline(level)}<record>"]
+        self._object(parts, record, None, level + 1, path and path + ("record",), owner)
+        if len(parts) == 1:
+            parts[0] = f"{_newline(level)}<record/>"
+        else:
+            parts.append(f"{_newline(level)}</record>")
+        text = "".join(parts)
+        # The most recently used records only: many (a transaction's invoice) are used once, and
+        # memory must not grow with them. Holding ``record`` keeps its id from being reused.
+        records[key] = (record, text)
+        if len(records) > RECORD_CACHE_SIZE:
+            records.popitem(last=False)
+        return text
 
-
-def _is_empty(value: Any) -> bool:
-    return value is None or value == [] or value == {}
+    def _text(self, text: str) -> str:
+        """``text`` escaped as lxml escapes element text, without the characters XML cannot carry."""
+        if _INVALID_XML_CHARS.search(text) is not None:
+            text, removed = _INVALID_XML_CHARS.subn("", text)
+            self.stats.removed_characters += removed
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
 
 
 _CHECKED_TAGS: set[str] = set()
-_NO_FIELDS: dict[str, schema.Field] = {}
 
 
 def _tag(name: str) -> str:
     if name in _CHECKED_TAGS:  # field names repeat millions of times; check each once
         return name
-    if not _NAME_RE.match(name) or name.lower().startswith("xml"):
+    if not isinstance(name, str) or not _NAME_RE.match(name) or name.lower().startswith("xml"):
         raise ValueError(f"{name!r} cannot be an XML element name")
     _CHECKED_TAGS.add(name)
     return name

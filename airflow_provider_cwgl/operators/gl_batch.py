@@ -123,7 +123,9 @@ class GLBatchCreateOperator(BaseOperator):
     def _records(self, summary: dict[str, Any] | None) -> tuple[list[int], dict[str, bool]]:
         if summary is not None:
             try:
-                return ids_from_summary(summary)
+                return ids_from_summary(
+                    summary, lambda ids_file: open_for_reading(ids_file, self.export_file_conn_id)
+                )
             except ValueError as exc:
                 raise SettingError(
                     "export_summary", "expected the summary GLBatchExportOperator returns"

@@ -70,8 +70,8 @@ class GLBatchExportOperator(BaseOperator):
     ``location_name``.
 
     Every setting above is templated except ``reference_concurrency``. Returns (to XCom) a
-    summary: output location, counts and totals per collection, GL entry ids (for the accounting
-    batch), a SHA-256, a balance check.
+    summary: output location, counts and totals per collection, the count of GL entry ids and the
+    file beside the output that holds them (for the accounting batch), a SHA-256, a balance check.
     """
 
     template_fields: Sequence[str] = (
@@ -200,7 +200,7 @@ class GLBatchExportOperator(BaseOperator):
             extra = event_extra(summary, request, request.location_name)
             emitted = emit_asset_events(outlets, context["outlet_events"], uri, extra)
             self.log.info("Asset event for %s on %d outlet(s)", uri, emitted)
-        self.log.info("GL export summary: %s", json.dumps(_loggable(summary)))
+        self.log.info("GL export summary: %s", json.dumps(summary))
         if not summary["balance"]["ok"]:
             self.log.warning(
                 "%d exported document(s) do not balance (header total != -sum of lines): %s",
@@ -224,8 +224,3 @@ class GLBatchExportOperator(BaseOperator):
         return operator_lineage(
             [connectwise_dataset(site, company_id, endpoint, request=body)], [file_dataset(uri)]
         )
-
-
-def _loggable(summary: dict[str, Any]) -> dict[str, Any]:
-    ids = summary.get("gl_entry_ids", [])
-    return {**summary, "gl_entry_ids": f"{len(ids)} ids"}

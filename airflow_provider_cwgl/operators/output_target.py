@@ -33,6 +33,10 @@ class ObjectStorageOutput:
         os.close(fd)
         os.unlink(probe)
 
+    def sibling(self, suffix: str) -> ObjectStorageOutput:
+        """The object beside this one named this one's key plus ``suffix`` (the GL entry ids file)."""
+        return ObjectStorageOutput(ObjectStoragePath(str(self.path) + suffix))
+
     @contextmanager
     def open(self) -> Iterator[IO[bytes]]:
         fd, tmp = tempfile.mkstemp(prefix="cwgl-upload-", suffix=".xml")

@@ -1,0 +1,107 @@
+"""One way of turning a GLExport JSON file into XML, in a fresh interpreter (used by writer.py).
+
+Prints ``{"seconds": ..., "peak_mib": ...}``: wall time of the conversion (imports excluded) and
+the process's peak RSS (VmHWM) read from /proc at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def peak_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("VmHWM")
+
+
+def project(source: str, target: str) -> None:
+    from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter
+
+    with open(source, "rb") as src, open(target, "wb") as out:
+        GLExportXmlWriter().write(src, out)
+
+
+def ijson_parse(source: str, target: str) -> None:
+    import ijson
+
+    with open(source, "rb") as src:
+        for _ in ijson.parse(src, use_float=False):
+            pass
+
+
+def lxml_in_memory(source: str, target: str) -> None:
+    """The whole document as an lxml tree, then serialised: fast C, but everything in memory."""
+    import re
+
+    import orjson
+    from lxml import etree
+
+    invalid = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+    from airflow_provider_cwgl.glexport.schema import item_name
+
+    def fill(element: Any, value: Any) -> None:
+        for key, child in value.items():
+            if key == "_info":
+                continue
+            add(element, key, child)
+
+    def add(parent: Any, key: str, value: Any) -> None:
+        if isinstance(value, dict):
+            fill(etree.SubElement(parent, key), value)
+        elif isinstance(value, list):
+            wrapper = etree.SubElement(parent, key)
+            for item in value:
+                add(wrapper, item_name(key), item)
+        else:
+            node = etree.SubElement(parent, key)
+            if value is None:
+                node.set("{http://www.w3.org/2001/XMLSchema-instance}nil", "true")
+            elif value is True or value is False:
+                node.text = "true" if value else "false"
+            else:
+                node.text = invalid.sub("", str(value))
+
+    with open(source, "rb") as src:
+        document = orjson.loads(src.read())
+    root = etree.Element("GLExport", nsmap={"xsi": "http://www.w3.org/2001/XMLSchema-instance"})
+    fill(root, {k: v for k, v in document.items() if v})
+    del document
+    etree.indent(root, space="  ")
+    with open(target, "wb") as out:
+        out.write(etree.tostring(root, encoding="utf-8", xml_declaration=True))
+
+
+def xmltodict_unparse(source: str, target: str) -> None:
+    """What a user would write first: load everything, let xmltodict do the XML."""
+    import xmltodict
+
+    with open(source, "rb") as src:
+        document = json.load(src)
+    with open(target, "w", encoding="utf-8") as out:
+        xmltodict.unparse({"GLExport": document}, output=out, pretty=True, indent="  ")
+
+
+VARIANTS = {
+    "project": project,
+    "ijson.parse": ijson_parse,
+    "lxml": lxml_in_memory,
+    "xmltodict": xmltodict_unparse,
+}
+
+
+def main() -> None:
+    variant, source, target = sys.argv[1:4]
+    started = time.perf_counter()
+    VARIANTS[variant](source, target)
+    print(json.dumps({"seconds": time.perf_counter() - started, "peak_mib": peak_mib()}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The writer against the parse floor and the obvious alternatives, side by side on one export.
+
+    .venv/bin/python bench/writer.py [--invoices 20000] [--repeat 2]
+
+The sandbox (own process) generates an export of ``--invoices`` invoice transactions; it is
+fetched once to a file. Each way of turning that file into GLExport XML then runs in a fresh
+interpreter, ``--repeat`` times; printed are its wall time (best and worst, imports excluded) and
+peak RSS (VmHWM). The rows:
+
+- this project's streaming writer (``GLExportXmlWriter``, the operator's write step);
+- the bare ``ijson.parse`` of the same file (events only, no XML): the streaming parse floor;
+- ``orjson.loads`` + an lxml tree built in memory + ``tostring`` (fast C, everything in memory);
+- what a user would write: ``json.load`` + ``xmltodict.unparse``.
+
+Targets (issue 17), on best times: the writer >= 3x faster than xmltodict, <= 3.5x the ijson
+floor, and its peak RSS < 1/10 of the lxml build's. Needs the ``bench`` extra (orjson, xmltodict).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _sandbox_process import SandboxProcess, fetch_export  # noqa: E402
+
+CHILD = Path(__file__).with_name("_writer_child.py")
+ROWS = [
+    ("project", "this project's streaming writer"),
+    ("ijson.parse", "bare ijson.parse of the file (events only, no XML)"),
+    ("lxml", "orjson.loads + lxml tree in memory + tostring"),
+    ("xmltodict", "what a user would write: json.load + xmltodict.unparse"),
+]
+
+
+def run(variant: str, source: Path, tmp: Path) -> dict:
+    result = subprocess.run(
+        [sys.executable, str(CHILD), variant, str(source), str(tmp / f"{variant}.xml")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--invoices", type=int, default=20000)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        source = tmp / "export.json"
+        with SandboxProcess(args.invoices) as sandbox:
+            fetch_export(sandbox, source)
+        results: dict[str, list[dict]] = {name: [] for name, _ in ROWS}
+        for _ in range(args.repeat):  # interleaved, so a busy moment does not hit one variant only
+            for name, _ in ROWS:
+                results[name].append(run(name, source, tmp))
+        xml_bytes = (tmp / "project.xml").stat().st_size
+        json_bytes = source.stat().st_size
+    print(
+        f"{args.invoices:,} invoices: export JSON {json_bytes / 2**20:.1f} MiB, XML {xml_bytes / 2**20:.1f} MiB, "
+        f"best and worst of {args.repeat} runs, each in a fresh interpreter\n"
+    )
+    print("| way to turn the JSON into GLExport XML | time | peak RSS |")
+    print("|---|---:|---:|")
+    best = {}
+    for name, label in ROWS:
+        times = sorted(r["seconds"] for r in results[name])
+        peak = max(r["peak_mib"] for r in results[name])
+        best[name] = (times[0], peak)
+        spread = f"{times[0]:.2f}–{times[-1]:.2f} s" if len(times) > 1 else f"{times[0]:.2f} s"
+        print(f"| {label} | {spread} | {peak:,.0f} MiB |")
+    faster = best["xmltodict"][0] / best["project"][0]
+    floor = best["project"][0] / best["ijson.parse"][0]
+    memory = best["project"][1] / best["lxml"][1]
+    print()
+    print(f"writer vs xmltodict: {faster:.1f}x faster ({'>= 3x, met' if faster >= 3 else 'BELOW 3x'})")
+    print(f"writer vs ijson.parse floor: {floor:.2f}x ({'<= 3.5x, met' if floor <= 3.5 else 'ABOVE 3.5x'})")
+    print(
+        f"writer peak RSS / lxml in memory: {memory:.3f} ({'< 1/10, met' if memory < 0.1 else 'NOT < 1/10'})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
