@@ -212,7 +212,7 @@ def test_batch_entries_are_not_gl_entries_and_retries_still_find_the_batch(
     batch_id = first["batch_id"]
     with ConnectWiseClient(settings_for(connected)) as client:
         entries = list(client.list(f"finance/accounting/batches/{batch_id}/entries"))
-    assert entries and not {e["id"] for e in entries} & set(summary["gl_entry_ids"])
+    assert entries and not {e["id"] for e in entries} & set(ids_from_summary(summary)[0])
     assert {"accountType", "accountNumber"} <= set(entries[0])
     second = create(summary, batch_identifier="ENTRIES")  # a retried task
     assert (first["created"], second["created"], second["batch_id"]) == (True, False, batch_id)
@@ -232,7 +232,7 @@ def test_overlapping_exports_are_reported_as_overlap(connected: Sandbox, tmp_pat
     assert "Nothing was created" not in message
     assert isinstance(info.value, AirflowFailException)
     assert len(connected.store.batches) == 2
-    taken = len(set(early["gl_entry_ids"]) & set(late["gl_entry_ids"]))
+    taken = len(set(ids_from_summary(early)[0]) & set(ids_from_summary(late)[0]))
     assert f"the other {taken} were" in message
 
 
@@ -243,7 +243,7 @@ def test_creation_waits_as_the_connections_retry_policy_says(connected: Sandbox,
     waits: list[float] = []
     with ConnectWiseClient(settings) as client:
         result = BatchCreator(client, sleep=waits.append).create(
-            "WAITS", {"invoices": True}, summary["gl_entry_ids"]
+            "WAITS", {"invoices": True}, ids_from_summary(summary)[0]
         )
     assert result["created"] and len(waits) == 2
     assert all(0 <= w <= settings.retry.backoff_max for w in waits)

@@ -34,6 +34,7 @@ from airflow_provider_cwgl.connectwise import (
     ConnectWiseSettings,
 )
 from airflow_provider_cwgl.glexport.request import ExportSettingError
+from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 
@@ -561,10 +562,11 @@ def test_nan_in_the_export_is_rejected(
 ) -> None:
     server = serve(lambda r, conn: respond(conn, 200, b'{"transactions": [{"id": 1, "total": NaN}]}'))
     use(server)
+    # A complete body that cannot be written: refused at once, not fetched again.
     fails_cleanly(
-        tmp_path / "glexport.xml", lambda: export(tmp_path / "glexport.xml"), "not valid JSON", caplog
+        tmp_path / "glexport.xml", lambda: export(tmp_path / "glexport.xml"), "NaN is not a number", caplog
     )
-    assert server.count(EXPORT) == 4
+    assert server.count(EXPORT) == 1
 
 
 @pytest.mark.parametrize(
@@ -651,9 +653,13 @@ def test_longest_name_that_fits_is_written(
 ) -> None:
     server = serve(lambda r, conn: respond(conn, 200, sample_export(server.site)))
     use(server)
-    out = tmp_path / ("g" * (255 - 18 - 4) + ".xml")  # '.' + name + '.' + 8 random + '.partial' = 255
-    export(out)
-    assert etree.parse(str(out)).getroot().tag == "GLExport"
+    # The longest temporary name is the GL entry ids file's:
+    # '.' + name + '.gl-entry-ids.txt' + '.' + 8 random + '.partial' = 255.
+    name = "g" * (255 - 18 - len(IDS_SUFFIX) - 4) + ".xml"
+    export(tmp_path / name)
+    assert etree.parse(str(tmp_path / name)).getroot().tag == "GLExport"
+    with pytest.raises(ExportSettingError, match="the file name is too long"):
+        export(tmp_path / ("g" + name))
 
 
 # -- issue 12: files people can use ------------------------------------------------------------
@@ -722,7 +728,7 @@ def test_leftovers_of_killed_runs_are_removed_but_not_live_ones(
         caplog.set_level(logging.INFO)
         export(tmp_path / "glexport.xml")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["glexport.xml", fresh.name, live.name, other.name]
+        ["glexport.xml", "glexport.xml" + IDS_SUFFIX, fresh.name, live.name, other.name]
     )
     assert "Removed 1 leftover temporary file(s)" in caplog.text
 

@@ -63,7 +63,7 @@ def test_one_file_per_location_with_only_its_records(
     assert all(ti.state == TaskInstanceState.SUCCESS for ti in mapped)
     assert sorted(ti.rendered_map_index for ti in mapped) == sorted(f"location {i}" for i in locations)
 
-    files = sorted((tmp_path / "gl" / day.isoformat()).iterdir())
+    files = sorted((tmp_path / "gl" / day.isoformat()).glob("*.xml"))
     seen = 0
     assert len(files) == len(locations)
     for loc_id, loc in locations.items():
@@ -101,7 +101,7 @@ def test_object_storage_root_one_object_per_location(
     assert run.state == DagRunState.SUCCESS
     locations = cw_sandbox.store.resources["system/locations"]
     folder = ObjectStoragePath(f"s3://{BUCKET}/exports/gl/2026-03-01/", conn_id="aws_s3_locations")
-    got = sorted(p.name for p in folder.iterdir())
+    got = sorted(p.name for p in folder.iterdir() if p.name.endswith(".xml"))
     assert len(got) == len(locations)
     for loc_id in locations:
         [name] = [n for n in got if f"-location-{loc_id}-" in n]

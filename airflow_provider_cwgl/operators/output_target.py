@@ -13,6 +13,7 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_cwgl.glexport.output import LocalOutput
 from airflow_provider_cwgl.glexport.request import ExportSettingError
+from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX
 
 LOCAL_SCHEMES = ("", "file", "local")
 
@@ -118,6 +119,8 @@ def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalO
         target = LocalOutput(location)
     try:
         target.check()
+        # The GL entry ids file beside it has a longer name: it must fit as well.
+        target.sibling(IDS_SUFFIX).check()
     except OSError as exc:
         raise ExportSettingError("output_file", f"cannot write {target.describe()}: {exc}") from exc
     return target
