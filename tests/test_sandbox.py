@@ -10,9 +10,10 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from airflow_provider_cwgl.connectwise.client import loads
 from airflow_provider_cwgl.glexport import schema
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store, sample_store
-from airflow_provider_cwgl.sandbox.jsonio import dumps, loads
+from airflow_provider_cwgl.sandbox.jsonio import dumps
 from airflow_provider_cwgl.sandbox.store import SECTION_KIND
 
 
@@ -280,3 +281,13 @@ def test_anchor_controls_dates(days: int) -> None:
     store = generated_store(transactions=20, anchor=anchor)
     assert max(d.document_date for d in store.documents) <= anchor + timedelta(days=3)
     assert store.today == anchor
+
+
+@pytest.mark.parametrize("body", [b'{"exportInvoicesFlag": NaN}', b'{"exportInvoicesFlag": true', b"\xff"])
+def test_request_bodies_that_are_not_json_are_refused(cw_sandbox: Sandbox, body: bytes) -> None:
+    # The sandbox reads bodies with the client's loads: NaN is not JSON there either.
+    response = api(cw_sandbox).post(
+        "finance/accounting/export", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "InvalidObject"

@@ -24,10 +24,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from airflow_provider_cwgl.connectwise.client import loads
 from airflow_provider_cwgl.sandbox import conditions
 from airflow_provider_cwgl.sandbox.catalogue import API_VERSION
 from airflow_provider_cwgl.sandbox.faults import Faults, RequestLog
-from airflow_provider_cwgl.sandbox.jsonio import dumps, loads
+from airflow_provider_cwgl.sandbox.jsonio import dumps
 from airflow_provider_cwgl.sandbox.store import (
     BASE_PLACEHOLDER,
     EXPORT_ID_LISTS,
