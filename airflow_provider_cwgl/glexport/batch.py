@@ -57,6 +57,12 @@ class BatchOverlapError(CwglError, RuntimeError):
     marked the rest exported before (overlapping exports)."""
 
 
+class BatchNotCreatedError(CwglError, RuntimeError):
+    """Every attempt to create the batch failed and none exists: a later try of the task may succeed."""
+
+    permanent = False
+
+
 def batch_identifier_for(day: date | str, kinds: Iterable[str], location_id: int | None = None) -> str:
     """``cwgl-20260301-IEP``: the business day and the record types (``-L12`` for one location).
 
@@ -109,7 +115,7 @@ def ids_from_summary(summary: dict[str, Any]) -> tuple[list[int], dict[str, bool
         ids = sorted({int(i) for i in summary["gl_entry_ids"]})
         request = summary["request"]
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError("export_summary: expected the summary GLBatchExportOperator returns") from exc
+        raise SettingError("export_summary", "expected the summary GLBatchExportOperator returns") from exc
     flags = {kind: bool(request.get(flag)) for kind, flag in FLAG_NAMES.items()}
     return ids, flags
 
@@ -244,7 +250,10 @@ class BatchCreator:
                     self.sleep(self.backoff(attempt))
         existing = self.find(identifier)
         if existing is None:
-            raise RuntimeError(f"batch {identifier!r} could not be created after {self.attempts} attempts")
+            raise BatchNotCreatedError(
+                f"batch {identifier!r} could not be created after {self.attempts} attempts "
+                "(ConnectWise refused it, yet no batch has that identifier)"
+            )
         self._check_same_records(existing, identifier, record_ids, posted)
         return {**result, "batch_id": existing["id"], "created": True}
 

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_cwgl.connectwise.client import loads
+from airflow_provider_cwgl.errors import CwglError
 from airflow_provider_cwgl.sandbox import conditions
 from airflow_provider_cwgl.sandbox.catalogue import API_VERSION
 from airflow_provider_cwgl.sandbox.faults import Faults, RequestLog
@@ -50,6 +51,10 @@ DEFAULT_CREDENTIALS = {
     "private_key": "sandbox-private-key-7f3a9c",
     "client_id": "5f0c2a1e-7d3b-4e8a-9c1f-0a2b3c4d5e6f",
 }
+
+
+class SandboxError(CwglError, RuntimeError):
+    """The sandbox itself failed (it did not start)."""
 
 
 def error(
@@ -150,7 +155,7 @@ class Sandbox:
         deadline = time.monotonic() + 10
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the ConnectWise sandbox did not start")
+                raise SandboxError("the ConnectWise sandbox did not start within 10 seconds")
             time.sleep(0.01)
         return self
 
