@@ -32,7 +32,7 @@ from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError
 from airflow_provider_cwgl.errors import CwglError, SettingError
-from airflow_provider_cwgl.glexport.request import ExportRequest
+from airflow_provider_cwgl.glexport.request import FLAG_NAMES, ExportRequest
 from airflow_provider_cwgl.glexport.summary import gl_entry_ids
 from airflow_provider_cwgl.glexport.xml_writer import iter_root
 
@@ -41,11 +41,6 @@ log = logging.getLogger(__name__)
 BATCHES_PATH = "finance/accounting/batches"
 MAX_IDENTIFIER_LENGTH = 50  # ConnectWise: "batchIdentifier ... Max length: 50"
 KIND_LETTERS = {"invoices": "I", "expenses": "E", "procurement": "P"}
-FLAG_NAMES = {
-    "invoices": "exportInvoicesFlag",
-    "expenses": "exportExpensesFlag",
-    "procurement": "exportProductsFlag",
-}
 
 
 class BatchConflictError(CwglError, RuntimeError):
@@ -71,7 +66,7 @@ def batch_identifier_for(day: date | str, kinds: Iterable[str], location_id: int
     The letters follow ConnectWise's advice to name batches by type.
     """
     wanted = set(kinds)
-    letters = "".join(KIND_LETTERS[k] for k in ("invoices", "expenses", "procurement") if k in wanted)
+    letters = "".join(KIND_LETTERS[k] for k in FLAG_NAMES if k in wanted)
     text = day.isoformat() if isinstance(day, date) else str(day)
     identifier = f"cwgl-{text[:10].replace('-', '')}-{letters or 'X'}"
     if location_id is not None:

@@ -26,6 +26,13 @@ _TRUE = {"true", "t", "yes", "y", "1", "on"}
 _FALSE = {"false", "f", "no", "n", "0", "off"}
 _EMPTY = {"", "none", "null"}
 
+# Record kind -> its flag in ConnectWise's export and batch requests (procurement's is "Products").
+FLAG_NAMES = {
+    "invoices": "exportInvoicesFlag",
+    "expenses": "exportExpensesFlag",
+    "procurement": "exportProductsFlag",
+}
+
 
 class ExportSettingError(SettingError):
     """A GL export setting is invalid. ``setting`` names it."""
@@ -45,17 +52,21 @@ class ExportRequest:
     options: ExportOptions = field(default_factory=lambda: ExportOptions())
 
     @property
+    def flags(self) -> dict[str, bool]:
+        """Each record kind of ``FLAG_NAMES`` and whether it is exported."""
+        return {
+            "invoices": self.export_invoices,
+            "expenses": self.export_expenses,
+            "procurement": self.export_procurement,
+        }
+
+    @property
     def kinds(self) -> list[str]:
-        flags = (("invoices", self.export_invoices), ("expenses", self.export_expenses))
-        return [k for k, on in (*flags, ("procurement", self.export_procurement)) if on]
+        return [kind for kind, on in self.flags.items() if on]
 
     def body(self, location_id: int | None) -> dict[str, Any]:
         """The ``ExportAccountingBatchRequest`` for ``POST finance/accounting/export``."""
-        body: dict[str, Any] = {
-            "exportInvoicesFlag": self.export_invoices,
-            "exportExpensesFlag": self.export_expenses,
-            "exportProductsFlag": self.export_procurement,
-        }
+        body: dict[str, Any] = {FLAG_NAMES[kind]: on for kind, on in self.flags.items()}
         if self.thru_date is not None:
             body["thruDate"] = format_thru_date(self.thru_date)
         if location_id is not None:
