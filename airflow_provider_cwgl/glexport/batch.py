@@ -31,6 +31,7 @@ from typing import IO, Any
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError
+from airflow_provider_cwgl.connectwise.conditions import condition_literal
 from airflow_provider_cwgl.errors import CwglError, SettingError
 from airflow_provider_cwgl.glexport.request import FLAG_NAMES, ExportRequest
 from airflow_provider_cwgl.glexport.summary import gl_entry_ids
@@ -183,8 +184,8 @@ class BatchCreator:
         self.sleep = sleep
 
     def find(self, identifier: str) -> dict[str, Any] | None:
-        quoted = identifier.replace("\\", "\\\\").replace('"', '\\"')
-        found = list(self.client.list(BATCHES_PATH, conditions=f'batchIdentifier = "{quoted}"'))
+        conditions = f"batchIdentifier = {condition_literal(identifier)}"
+        found = list(self.client.list(BATCHES_PATH, conditions=conditions))
         return found[0] if found else None
 
     def exported_ids(self, batch: dict[str, Any]) -> set[int]:
