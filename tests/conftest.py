@@ -44,6 +44,14 @@ def settings_for(sandbox: Sandbox, **overrides: object) -> ConnectWiseSettings:
     return ConnectWiseSettings(**values)  # type: ignore[arg-type]
 
 
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """The SQLite Airflow metadata DB, created once per session, for tests that run DAGs."""
+    from airflow.utils import db
+
+    db.initdb()
+
+
 @pytest.fixture(autouse=True)
 def no_secrets_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Every test: the sandbox's private key, Basic auth value and client id never reach a log."""

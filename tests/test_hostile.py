@@ -855,13 +855,12 @@ with DAG({dag_id!r}, schedule=None, start_date=timezone.datetime(2026, 1, 1), ca
 
 
 def run_dag(dag_id: str, out: Path, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A one-task DAG file run with ``dag.test`` (a real task run on the SQLite metadata DB); its
-    folder is added as a DAG bundle, which ``dag.test`` syncs."""
+    """A one-task DAG file run with ``dag.test`` (a real task run on the SQLite metadata DB: the
+    caller asks for the ``airflow_db`` fixture); its folder is added as a DAG bundle, which
+    ``dag.test`` syncs."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk import timezone
-    from airflow.utils import db
 
-    db.initdb()
     folder.mkdir()
     (folder / f"{dag_id}.py").write_text(DAG_FILE.format(dag_id=dag_id, out=str(out)))
     local = "airflow.dag_processing.bundles.local.LocalDagBundle"
@@ -896,6 +895,7 @@ def airflow_kept(run: Any) -> str:
 
 @pytest.mark.parametrize("status", [401, 500])
 def test_echo_under_airflow_fails_the_task_without_a_fragment(
+    airflow_db: None,
     serve: Callable[..., HostileServer],
     use: Callable[..., None],
     tmp_path: Path,
@@ -918,6 +918,7 @@ def test_echo_under_airflow_fails_the_task_without_a_fragment(
 
 
 def test_echo_on_a_reference_fetch_recovered_under_airflow(
+    airflow_db: None,
     serve: Callable[..., HostileServer],
     use: Callable[..., None],
     tmp_path: Path,

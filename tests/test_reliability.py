@@ -155,6 +155,7 @@ def secrets_of(sandbox: Sandbox) -> list[str]:
 
 
 def test_secrets_absent_from_logs_xcom_and_rendered_fields(
+    airflow_db: None,
     cw_sandbox: Sandbox,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -166,11 +167,9 @@ def test_secrets_absent_from_logs_xcom_and_rendered_fields(
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.models.xcom import XComModel
     from airflow.sdk import timezone
-    from airflow.utils import db
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    db.initdb()
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(cw_sandbox.connection(**FAST_RETRIES)))
     cw_sandbox.faults.add(path="company/companies", status=503, times=2)
     cw_sandbox.faults.add(path="finance/accounting/export", status=429, times=1)
