@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO
+from conftest import REPO, airflow_kept
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import (
@@ -871,26 +871,6 @@ def run_dag(dag_id: str, out: Path, folder: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
     dag = DagBag(dag_folder=str(folder)).dags[dag_id]
     return dag.test(logical_date=timezone.datetime(2026, 3, 1))
-
-
-def airflow_kept(run: Any) -> str:
-    """What Airflow stored for the run: XCom values and rendered fields, and task log files."""
-    from airflow.models.renderedtifields import RenderedTaskInstanceFields
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        xcoms = session.scalars(select(XComModel).where(XComModel.run_id == run.run_id)).all()
-        rendered = session.scalars(
-            select(RenderedTaskInstanceFields).where(RenderedTaskInstanceFields.run_id == run.run_id)
-        ).all()
-        stored = json.dumps([x.value for x in xcoms], default=str) + json.dumps(
-            [r.rendered_fields for r in rendered], default=str
-        )
-    logs = Path(os.environ["AIRFLOW_HOME"]) / "logs"
-    files = [p.read_text(errors="replace") for p in logs.rglob("*") if p.is_file() and run.dag_id in str(p)]
-    return stored + "\n".join(files)
 
 
 @pytest.mark.parametrize("status", [401, 500])
