@@ -6,7 +6,7 @@ import base64
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,11 @@ def airflow_kept(run: Any) -> str:
     logs = Path(os.environ["AIRFLOW_HOME"]) / "logs"
     files = [p.read_text(errors="replace") for p in logs.rglob("*") if p.is_file() and run.dag_id in str(p)]
     return stored + "\n".join(files)
+
+
+def secret_fragments(text: str, secrets: Iterable[str], size: int) -> list[str]:
+    """Every ``size``-character piece of one of ``secrets`` that occurs in ``text``."""
+    return [s[i : i + size] for s in secrets for i in range(len(s) - size + 1) if s[i : i + size] in text]
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -104,25 +105,14 @@ def test_provider_info_shape() -> None:
 
 
 def test_airflow_discovers_the_provider_and_connection_type() -> None:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    providers = subprocess.run(
-        [sys.executable, "-m", "airflow", "providers", "list", "-o", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
-    )
-    assert DISTRIBUTION_NAME in [p["package_name"] for p in json.loads(providers.stdout)]
-    hooks = subprocess.run(
-        [sys.executable, "-m", "airflow", "providers", "hooks", "-o", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
-    )
-    rows = {h["connection_type"]: h for h in json.loads(hooks.stdout)}
+    def airflow_json(*args: str) -> Any:
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        command = [sys.executable, "-m", "airflow", *args, "-o", "json"]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=True)
+        return json.loads(done.stdout)
+
+    assert DISTRIBUTION_NAME in [p["package_name"] for p in airflow_json("providers", "list")]
+    rows = {h["connection_type"]: h for h in airflow_json("providers", "hooks")}
     assert rows["connectwise"]["class"] == "airflow_provider_cwgl.hooks.connectwise.ConnectWiseHook"
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, airflow_kept
+from conftest import REPO, airflow_kept, secret_fragments
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import (
@@ -200,12 +200,7 @@ def export(out: Path, **settings: Any) -> dict[str, Any]:
 # -- what every case checks -------------------------------------------------------------------
 def leaks(text: str, size: int = 12) -> list[str]:
     """Every ``size``-character fragment of a secret that occurs in ``text``."""
-    return [
-        s[i : i + size]
-        for s in (PRIVATE, BASIC, CLIENT_ID)
-        for i in range(len(s) - size + 1)
-        if s[i : i + size] in text
-    ]
+    return secret_fragments(text, (PRIVATE, BASIC, CLIENT_ID), size)
 
 
 def everything_about(exc: BaseException) -> str:
