@@ -68,7 +68,7 @@ class Served:
             self.covered.add(("error", "ErrorResponseMessage"))
             if isinstance(data, dict) and data.get("errors", []) is None:
                 # The Go model says non-nullable, but live ConnectWise sends "errors": null
-                # (shared/reference/connectwise-api.md, error body shape): accepted as observed.
+                # (ErrorResponseMessage as seen from real tenants): accepted as observed.
                 data = {k: v for k, v in data.items() if k != "errors"}
             self.add(catalogue.check(data, "ErrorResponseMessage"), where)
             return

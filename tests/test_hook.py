@@ -170,3 +170,11 @@ def test_host_and_port_fields_combine(
     conn.update(host=host, port=port)
     set_conn(monkeypatch, json.dumps(conn))
     assert ConnectWiseHook().settings.site == site
+
+
+def test_hook_docstring_names_every_connection_extra() -> None:
+    from airflow_provider_cwgl.hooks.connectwise import _BOUND_EXTRAS, _RETRY_EXTRAS
+
+    doc = ConnectWiseHook.__doc__ or ""
+    extras = ["company_id", "client_id", "codebase", "api_version", *_BOUND_EXTRAS, *_RETRY_EXTRAS]
+    assert [name for name in extras if f"``{name}``" not in doc] == []
