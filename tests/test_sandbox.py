@@ -12,9 +12,9 @@ import pytest
 
 from airflow_provider_cwgl.connectwise.client import loads
 from airflow_provider_cwgl.glexport import schema
+from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store, sample_store
 from airflow_provider_cwgl.sandbox.jsonio import dumps
-from airflow_provider_cwgl.sandbox.store import SECTION_KIND
 
 
 def api(sandbox: Sandbox) -> httpx.Client:
@@ -62,7 +62,7 @@ def test_export_flags_select_sections(cw_sandbox: Sandbox) -> None:
     everything = export(
         cw_sandbox, exportInvoicesFlag=True, exportExpensesFlag=True, exportProductsFlag=True, thruDate=today
     )
-    for section, kind in SECTION_KIND.items():
+    for section, kind in COLLECTION_KINDS.items():
         expected = [
             d
             for d in cw_sandbox.store.documents

@@ -34,7 +34,7 @@ from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseErro
 from airflow_provider_cwgl.connectwise.conditions import condition_literal
 from airflow_provider_cwgl.errors import CwglError, SettingError
 from airflow_provider_cwgl.glexport import schema
-from airflow_provider_cwgl.glexport.request import FLAG_NAMES, ExportRequest
+from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS, FLAG_NAMES, ExportRequest
 from airflow_provider_cwgl.glexport.summary import gl_entry_ids
 from airflow_provider_cwgl.glexport.xml_writer import XSI, iter_root
 
@@ -117,17 +117,6 @@ def ids_from_summary(summary: dict[str, Any]) -> tuple[list[int], dict[str, bool
     return ids, flags
 
 
-# Root collection -> the record kind whose export flag brings it.
-_COLLECTION_KINDS = {
-    "transactions": "invoices",
-    "expenses": "expenses",
-    "expenseBills": "expenses",
-    "purchaseTransactions": "procurement",
-    "adjustmentTransactions": "procurement",
-    "inventoryTransfers": "procurement",
-}
-
-
 def ids_from_xml(source: IO[bytes]) -> tuple[list[int], dict[str, bool]]:
     """GL entry ids and export flags read back from a GLExport XML file.
 
@@ -135,7 +124,7 @@ def ids_from_xml(source: IO[bytes]) -> tuple[list[int], dict[str, bool]]:
     to ``summary.gl_entry_ids``, so the file and the summary share one rule. The flags are those of
     the record types present in the file.
     """
-    items = {schema.item_name(c): c for c in _COLLECTION_KINDS}
+    items = {schema.item_name(c): c for c in COLLECTION_KINDS}
     ids: set[int] = set()
     kinds: set[str] = set()
     for _, element in etree.iterparse(source, events=("end",), tag=tuple(items), huge_tree=True):
@@ -143,7 +132,7 @@ def ids_from_xml(source: IO[bytes]) -> tuple[list[int], dict[str, bool]]:
         if parent is None or parent.getparent() is None or parent.getparent().getparent() is not None:
             continue  # only root items (GLExport/<collection>/<item>)
         collection = items[element.tag]
-        kinds.add(_COLLECTION_KINDS[collection])
+        kinds.add(COLLECTION_KINDS[collection])
         root_field = schema.field("GLExport", collection)
         ids.update(gl_entry_ids(collection, item_from_xml(element, root_field.model if root_field else None)))
         element.clear(keep_tail=True)

@@ -32,6 +32,15 @@ FLAG_NAMES = {
     "expenses": "exportExpensesFlag",
     "procurement": "exportProductsFlag",
 }
+# GLExport root collection -> the record kind whose flag brings it in.
+COLLECTION_KINDS = {
+    "transactions": "invoices",
+    "expenses": "expenses",
+    "expenseBills": "expenses",
+    "purchaseTransactions": "procurement",
+    "adjustmentTransactions": "procurement",
+    "inventoryTransfers": "procurement",
+}
 
 
 class ExportSettingError(SettingError):

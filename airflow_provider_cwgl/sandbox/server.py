@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_cwgl.connectwise.client import loads
 from airflow_provider_cwgl.errors import CwglError
+from airflow_provider_cwgl.glexport.request import FLAG_NAMES
 from airflow_provider_cwgl.sandbox import conditions
 from airflow_provider_cwgl.sandbox.catalogue import API_VERSION
 from airflow_provider_cwgl.sandbox.faults import Faults, RequestLog
@@ -357,14 +358,7 @@ class Sandbox:
     def _export_filter(self, body: Any) -> ExportFilter | Response:
         if not isinstance(body, dict):
             return error(400, "InvalidObject", "batchExportParameters is required.")
-        flags = {
-            k: bool(body.get(f))
-            for k, f in (
-                ("invoices", "exportInvoicesFlag"),
-                ("expenses", "exportExpensesFlag"),
-                ("procurement", "exportProductsFlag"),
-            )
-        }
+        flags = {kind: bool(body.get(flag)) for kind, flag in FLAG_NAMES.items()}
         if not any(flags.values()):
             return _invalid_field(
                 "exportInvoicesFlag",
@@ -478,11 +472,7 @@ class Sandbox:
                         }
                     ],
                 )
-            flags = {
-                "invoices": bool(body.get("exportInvoicesFlag")),
-                "expenses": bool(body.get("exportExpensesFlag")),
-                "procurement": bool(body.get("exportProductsFlag")),
-            }
+            flags = {kind: bool(body.get(flag)) for kind, flag in FLAG_NAMES.items()}
             batch = self.store.create_batch(identifier, flags, [int(i) for i in body["processedRecordIds"]])
         return _stream(self.store.export_chunks(self.store.batch_documents(batch), base), status=201)
 
