@@ -1,15 +1,18 @@
-"""The package's own errors: each one means retrying cannot help.
+"""The package's errors: every error it raises on purpose derives from ``CwglError``.
 
-A bad setting, an unknown location, a batch identifier already taken by other records: the same
-run would fail the same way again, so the operators fail such a task at once (no retries), while
-ConnectWise's transient faults (``ConnectWiseError``) keep being retried.
+``permanent`` says whether retrying can help. A bad setting, an unknown location, a batch
+identifier already taken by other records: the same run would fail the same way again, so the
+operators fail such a task at once (no retries). ConnectWise's faults (``ConnectWiseError``) are
+not permanent: they keep the task's retries.
 """
 
 from __future__ import annotations
 
 
 class CwglError(Exception):
-    """Base of this package's permanent errors."""
+    """Base of this package's errors; ``permanent`` ones fail a task without retries."""
+
+    permanent: bool = True
 
 
 class SettingError(CwglError, ValueError):
@@ -17,4 +20,5 @@ class SettingError(CwglError, ValueError):
 
     def __init__(self, setting: str, problem: str) -> None:
         self.setting = setting
+        self.problem = problem
         super().__init__(f"{setting}: {problem}")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="cwgl-airflow-home-")
@@ -42,6 +44,39 @@ def settings_for(sandbox: Sandbox, **overrides: object) -> ConnectWiseSettings:
     }
     values.update(overrides)
     return ConnectWiseSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """The SQLite Airflow metadata DB, created once per session, for tests that run DAGs."""
+    from airflow.utils import db
+
+    db.initdb()
+
+
+def airflow_kept(run: Any) -> str:
+    """What Airflow stored for the run: XCom values and rendered fields, and task log files."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        xcoms = session.scalars(select(XComModel).where(XComModel.run_id == run.run_id)).all()
+        rendered = session.scalars(
+            select(RenderedTaskInstanceFields).where(RenderedTaskInstanceFields.run_id == run.run_id)
+        ).all()
+        stored = json.dumps([x.value for x in xcoms], default=str) + json.dumps(
+            [r.rendered_fields for r in rendered], default=str
+        )
+    logs = Path(os.environ["AIRFLOW_HOME"]) / "logs"
+    files = [p.read_text(errors="replace") for p in logs.rglob("*") if p.is_file() and run.dag_id in str(p)]
+    return stored + "\n".join(files)
+
+
+def secret_fragments(text: str, secrets: Iterable[str], size: int) -> list[str]:
+    """Every ``size``-character piece of one of ``secrets`` that occurs in ``text``."""
+    return [s[i : i + size] for s in secrets for i in range(len(s) - size + 1) if s[i : i + size] in text]
 
 
 @pytest.fixture(autouse=True)

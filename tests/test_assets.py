@@ -19,13 +19,6 @@ DAGS = Path(__file__).resolve().parents[1] / "dags"
 CONSUMER = "cwgl_load_gl_export"
 
 
-@pytest.fixture(scope="session")
-def airflow_db() -> None:
-    from airflow.utils import db
-
-    db.initdb()
-
-
 @pytest.fixture(scope="module")
 def dagbag() -> DagBag:
     return DagBag(dag_folder=str(DAGS))

@@ -308,3 +308,28 @@ def test_connectwise_faults_keep_the_tasks_retries(
     with pytest.raises(ConnectWiseError, match="HTTP 503") as info:
         export(tmp_path)
     assert not isinstance(info.value, AirflowFailException)
+
+
+def test_ids_from_xml_follow_the_summarys_rule_for_every_collection(tmp_path: Path) -> None:
+    """Each id source of ``summary.gl_entry_ids`` read back from the written XML: a transaction's
+    glEntryIds text and detail ids, an expense and its offset, an expense bill line's id list, a
+    purchase's detail and detail-tax ids, a transfer's transferId and offset; a nil id adds none."""
+    import io
+
+    from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter
+
+    document = {
+        "transactions": [{"id": 1, "glEntryIds": "1010,1011", "detail": [{"id": 1009}, {"id": None}]}],
+        "expenses": [{"id": 20, "offset": {"id": 21}}],
+        "expenseBills": [{"id": 30, "detail": [{"id": [31, 32]}, {"id": [33]}]}],
+        "purchaseTransactions": [
+            {"id": 40, "purchaseDetail": [{"id": 41}], "purchaseDetailTax": [{"id": 42}]}
+        ],
+        "inventoryTransfers": [{"id": "T1", "transferId": 50, "offset": {"id": 51}}],
+    }
+    xml = io.BytesIO()
+    GLExportXmlWriter().write(io.BytesIO(json.dumps(document).encode()), xml)
+    xml.seek(0)
+    ids, flags = ids_from_xml(xml)
+    assert ids == [20, 21, 31, 32, 33, 41, 42, 50, 51, 1009, 1010, 1011]
+    assert flags == {"invoices": True, "expenses": True, "procurement": True}

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from conftest import settings_for
+from conftest import secret_fragments, settings_for
 
 from airflow_provider_cwgl.connectwise import (
     ConnectWiseClient,
@@ -270,12 +270,7 @@ def redactor() -> Redactor:
 
 
 def fragments(text: str, size: int = 8) -> list[str]:
-    return [
-        s[i : i + size]
-        for s in (KEY, CLIENT, TOKEN)
-        for i in range(len(s) - size + 1)
-        if s[i : i + size] in text
-    ]
+    return secret_fragments(text, (KEY, CLIENT, TOKEN), size)
 
 
 @pytest.mark.parametrize(

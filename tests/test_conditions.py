@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 
+from airflow_provider_cwgl.connectwise.conditions import condition_literal
 from airflow_provider_cwgl.sandbox.conditions import ConditionError, parse
 
 RECORD = {
@@ -53,3 +54,17 @@ def test_condition_evaluation(text: str, expected: bool) -> None:
 def test_bad_conditions_raise(text: str) -> None:
     with pytest.raises(ConditionError):
         parse(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['Smith "Jr" & Co', "back\\slash", "ends with \\", '" OR id > 0 OR name = "', "plain", "Café"],
+)
+def test_condition_literal_quotes_text_so_it_matches_only_itself(text: str) -> None:
+    assert parse(f"name = {condition_literal(text)}")({"name": text}) is True
+    assert parse(f"name = {condition_literal(text)}")({"name": text + "x", "id": 1}) is False
+
+
+@pytest.mark.parametrize(("value", "written"), [(7, "7"), (True, "True"), (False, "False"), ("7", '"7"')])
+def test_condition_literal_writes_numbers_and_booleans_bare(value: object, written: str) -> None:
+    assert condition_literal(value) == written

@@ -69,7 +69,7 @@ class Served:
             self.covered.add(("error", "ErrorResponseMessage"))
             if isinstance(data, dict) and data.get("errors", []) is None:
                 # The Go model says non-nullable, but live ConnectWise sends "errors": null
-                # (shared/reference/connectwise-api.md, error body shape): accepted as observed.
+                # (ErrorResponseMessage as seen from real tenants): accepted as observed.
                 data = {k: v for k, v in data.items() if k != "errors"}
             self.add(catalogue.check(data, "ErrorResponseMessage"), where)
             return
@@ -166,14 +166,14 @@ def test_every_response_conforms_to_the_real_models(served: Served) -> None:
 
 
 def test_request_bodies_conform(served: Served) -> None:
-    # Re-exporting a batch (how the batch step checks what a batch holds) takes the export's body
-    # ("batchExportParameters" in ConnectWise's description).
+    # POST batches/{id}/export takes an ExportAccountingBatchRequest too ("batchExportParameters"):
+    # the batch creator reads the found batch's GLExport to check it holds this export's records.
     models = {
         "finance/accounting/export": "ExportAccountingBatchRequest",
         "finance/accounting/batches": "CreateAccountingBatchRequest",
         "finance/accounting/batches/{id}/export": "ExportAccountingBatchRequest",
     }
-    sent = [(m, re.sub(r"/\d+/", "/{id}/", path), body) for m, path, body in served.sent]  # type: ignore[attr-defined]
+    sent = [(m, re.sub(r"batches/\d+/", "batches/{id}/", p), b) for m, p, b in served.sent]  # type: ignore[attr-defined]
     assert {path for _, path, _ in sent} == set(models)
     for _, path, body in sent:
         parsed = json.loads(body, parse_float=Decimal)

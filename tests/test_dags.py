@@ -23,13 +23,6 @@ from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 
 
-@pytest.fixture(scope="session")
-def airflow_db() -> None:
-    from airflow.utils import db
-
-    db.initdb()
-
-
 @pytest.fixture
 def dagbag() -> DagBag:
     # Per test: dag.test(run_conf=...) leaves the conf in the DAG's params.

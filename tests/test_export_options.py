@@ -195,14 +195,12 @@ def test_non_empty_export_is_written_with_the_setting(connected: Sandbox, tmp_pa
 
 
 def test_daily_dag_run_shows_the_empty_day_as_skipped(
-    connected: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    airflow_db: None, connected: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk import timezone
-    from airflow.utils import db
     from airflow.utils.state import TaskInstanceState
 
-    db.initdb()
     dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags")).dags["cwgl_daily_gl_export"]
     first = min(d.document_date for d in connected.store.documents)
     assert first > date(2026, 1, 2)  # so the DAG's first day has nothing to export
@@ -217,14 +215,14 @@ def test_daily_dag_run_shows_the_empty_day_as_skipped(
     )
 
 
-def test_daily_dag_params_reach_connectwise_typed(connected: Sandbox, tmp_path: Path) -> None:
+def test_daily_dag_params_reach_connectwise_typed(
+    airflow_db: None, connected: Sandbox, tmp_path: Path
+) -> None:
     """Trigger-form values go through Jinja (rendered as text) and arrive with the API's types."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk import timezone
-    from airflow.utils import db
     from airflow.utils.state import DagRunState
 
-    db.initdb()
     dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags")).dags["cwgl_daily_gl_export"]
     conf = {
         "output_root": str(tmp_path),

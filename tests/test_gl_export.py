@@ -14,10 +14,9 @@ from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseError
 from airflow_provider_cwgl.glexport.batch import ids_from_summary, ids_from_xml
-from airflow_provider_cwgl.glexport.request import ExportSettingError
+from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS, ExportSettingError
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox, SandboxStore, generated_store
-from airflow_provider_cwgl.sandbox.store import SECTION_KIND
 
 
 def canonical(data: bytes) -> bytes:
@@ -92,7 +91,7 @@ def test_generated_export_counts_totals_and_ids(
         thru_date=store.today.isoformat(),
     )
     docs = [d for d in store.documents if d.document_date <= store.today]
-    for section in SECTION_KIND:
+    for section in COLLECTION_KINDS:
         expected = [d for d in docs if d.section == section]
         assert summary["counts"].get(section, 0) == len(expected), section
         if expected and "total" in expected[0].body:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -110,25 +111,14 @@ def test_provider_info_shape() -> None:
 
 
 def test_airflow_discovers_the_provider_and_connection_type() -> None:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    providers = subprocess.run(
-        [sys.executable, "-m", "airflow", "providers", "list", "-o", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
-    )
-    assert DISTRIBUTION_NAME in [p["package_name"] for p in json.loads(providers.stdout)]
-    hooks = subprocess.run(
-        [sys.executable, "-m", "airflow", "providers", "hooks", "-o", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
-    )
-    rows = {h["connection_type"]: h for h in json.loads(hooks.stdout)}
+    def airflow_json(*args: str) -> Any:
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        command = [sys.executable, "-m", "airflow", *args, "-o", "json"]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=True)
+        return json.loads(done.stdout)
+
+    assert DISTRIBUTION_NAME in [p["package_name"] for p in airflow_json("providers", "list")]
+    rows = {h["connection_type"]: h for h in airflow_json("providers", "hooks")}
     assert rows["connectwise"]["class"] == "airflow_provider_cwgl.hooks.connectwise.ConnectWiseHook"
 
 
@@ -186,3 +176,11 @@ def test_host_and_port_fields_combine(
     conn.update(host=host, port=port)
     set_conn(monkeypatch, json.dumps(conn))
     assert ConnectWiseHook().settings.site == site
+
+
+def test_hook_docstring_names_every_connection_extra() -> None:
+    from airflow_provider_cwgl.hooks.connectwise import _BOUND_EXTRAS, _RETRY_EXTRAS
+
+    doc = ConnectWiseHook.__doc__ or ""
+    extras = ["company_id", "client_id", "codebase", "api_version", *_BOUND_EXTRAS, *_RETRY_EXTRAS]
+    assert [name for name in extras if f"``{name}``" not in doc] == []

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO
+from conftest import REPO, airflow_kept, secret_fragments
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import (
@@ -201,12 +201,7 @@ def export(out: Path, **settings: Any) -> dict[str, Any]:
 # -- what every case checks -------------------------------------------------------------------
 def leaks(text: str, size: int = 12) -> list[str]:
     """Every ``size``-character fragment of a secret that occurs in ``text``."""
-    return [
-        s[i : i + size]
-        for s in (PRIVATE, BASIC, CLIENT_ID)
-        for i in range(len(s) - size + 1)
-        if s[i : i + size] in text
-    ]
+    return secret_fragments(text, (PRIVATE, BASIC, CLIENT_ID), size)
 
 
 def everything_about(exc: BaseException) -> str:
@@ -861,13 +856,12 @@ with DAG({dag_id!r}, schedule=None, start_date=timezone.datetime(2026, 1, 1), ca
 
 
 def run_dag(dag_id: str, out: Path, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A one-task DAG file run with ``dag.test`` (a real task run on the SQLite metadata DB); its
-    folder is added as a DAG bundle, which ``dag.test`` syncs."""
+    """A one-task DAG file run with ``dag.test`` (a real task run on the SQLite metadata DB: the
+    caller asks for the ``airflow_db`` fixture); its folder is added as a DAG bundle, which
+    ``dag.test`` syncs."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk import timezone
-    from airflow.utils import db
 
-    db.initdb()
     folder.mkdir()
     (folder / f"{dag_id}.py").write_text(DAG_FILE.format(dag_id=dag_id, out=str(out)))
     local = "airflow.dag_processing.bundles.local.LocalDagBundle"
@@ -880,28 +874,9 @@ def run_dag(dag_id: str, out: Path, folder: Path, monkeypatch: pytest.MonkeyPatc
     return dag.test(logical_date=timezone.datetime(2026, 3, 1))
 
 
-def airflow_kept(run: Any) -> str:
-    """What Airflow stored for the run: XCom values and rendered fields, and task log files."""
-    from airflow.models.renderedtifields import RenderedTaskInstanceFields
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        xcoms = session.scalars(select(XComModel).where(XComModel.run_id == run.run_id)).all()
-        rendered = session.scalars(
-            select(RenderedTaskInstanceFields).where(RenderedTaskInstanceFields.run_id == run.run_id)
-        ).all()
-        stored = json.dumps([x.value for x in xcoms], default=str) + json.dumps(
-            [r.rendered_fields for r in rendered], default=str
-        )
-    logs = Path(os.environ["AIRFLOW_HOME"]) / "logs"
-    files = [p.read_text(errors="replace") for p in logs.rglob("*") if p.is_file() and run.dag_id in str(p)]
-    return stored + "\n".join(files)
-
-
 @pytest.mark.parametrize("status", [401, 500])
 def test_echo_under_airflow_fails_the_task_without_a_fragment(
+    airflow_db: None,
     serve: Callable[..., HostileServer],
     use: Callable[..., None],
     tmp_path: Path,
@@ -924,6 +899,7 @@ def test_echo_under_airflow_fails_the_task_without_a_fragment(
 
 
 def test_echo_on_a_reference_fetch_recovered_under_airflow(
+    airflow_db: None,
     serve: Callable[..., HostileServer],
     use: Callable[..., None],
     tmp_path: Path,

@@ -22,13 +22,6 @@ DAGS = Path(__file__).resolve().parents[1] / "dags"
 SECTIONS = ("transactions", "expenses", "expenseBills", "purchaseTransactions", "inventoryTransfers")
 
 
-@pytest.fixture(scope="session")
-def airflow_db() -> None:
-    from airflow.utils import db
-
-    db.initdb()
-
-
 def test_hook_lists_locations(cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(cw_sandbox.connection()))
     stored = cw_sandbox.store.resources["system/locations"]

@@ -230,3 +230,13 @@ def test_export_payments_stays_out() -> None:
     with pytest.raises(TypeError, match="unknown id list setting"):
         build_export_options(included_payment_ids=[1])
     assert all("Payment" not in spec.api_name for spec in ID_LIST_SETTINGS)
+
+
+@pytest.mark.parametrize("setting", ["references_to_fetch", "included_invoice_ids"])
+def test_list_settings_share_one_parser_that_survives_deep_nesting(setting: str) -> None:
+    text = "[" * 100_000
+    build = build_export_request if setting == "references_to_fetch" else build_export_options
+    with pytest.raises(ExportSettingError) as info:
+        build(**{setting: text})
+    assert str(info.value).startswith(f"{setting}: cannot read '[[[")
+    assert len(str(info.value)) < 250

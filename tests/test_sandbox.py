@@ -10,10 +10,11 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from airflow_provider_cwgl.connectwise.client import loads
 from airflow_provider_cwgl.glexport import schema
+from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store, sample_store
-from airflow_provider_cwgl.sandbox.jsonio import dumps, loads
-from airflow_provider_cwgl.sandbox.store import SECTION_KIND
+from airflow_provider_cwgl.sandbox.jsonio import dumps
 
 
 def api(sandbox: Sandbox) -> httpx.Client:
@@ -61,7 +62,7 @@ def test_export_flags_select_sections(cw_sandbox: Sandbox) -> None:
     everything = export(
         cw_sandbox, exportInvoicesFlag=True, exportExpensesFlag=True, exportProductsFlag=True, thruDate=today
     )
-    for section, kind in SECTION_KIND.items():
+    for section, kind in COLLECTION_KINDS.items():
         expected = [
             d
             for d in cw_sandbox.store.documents
@@ -280,3 +281,13 @@ def test_anchor_controls_dates(days: int) -> None:
     store = generated_store(transactions=20, anchor=anchor)
     assert max(d.document_date for d in store.documents) <= anchor + timedelta(days=3)
     assert store.today == anchor
+
+
+@pytest.mark.parametrize("body", [b'{"exportInvoicesFlag": NaN}', b'{"exportInvoicesFlag": true', b"\xff"])
+def test_request_bodies_that_are_not_json_are_refused(cw_sandbox: Sandbox, body: bytes) -> None:
+    # The sandbox reads bodies with the client's loads: NaN is not JSON there either.
+    response = api(cw_sandbox).post(
+        "finance/accounting/export", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "InvalidObject"

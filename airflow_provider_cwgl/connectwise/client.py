@@ -33,7 +33,7 @@ import httpcore
 import httpx
 import tenacity
 
-from airflow_provider_cwgl.connectwise.errors import ConnectWiseError
+from airflow_provider_cwgl.connectwise.errors import ConnectWiseConfigError, ConnectWiseError
 from airflow_provider_cwgl.connectwise.redact import Redactor
 from airflow_provider_cwgl.connectwise.settings import ConnectWiseSettings
 
@@ -374,7 +374,9 @@ class ConnectWiseClient:
         ``max_pages`` pages (an endless listing).
         """
         if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+            raise ConnectWiseConfigError(
+                "page_size", f"must be between 1 and {MAX_PAGE_SIZE}, got {page_size}"
+            )
         params: dict[str, Any] = {"pageSize": page_size, "page": 1, **(extra_params or {})}
         for key, value in (("conditions", conditions), ("fields", fields), ("orderBy", order_by)):
             if value:

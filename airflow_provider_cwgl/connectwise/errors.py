@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from airflow_provider_cwgl.errors import CwglError, SettingError
+
 # The most of a server-supplied text (code, message, one field error) an exception keeps.
 MAX_SERVER_TEXT = 300
 
@@ -13,23 +15,23 @@ MAX_SERVER_TEXT = 300
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-class ConnectWiseConfigError(ValueError):
-    """A setting is missing or malformed; raised before any request is sent."""
-
-    def __init__(self, setting: str, problem: str) -> None:
-        self.setting = setting
-        self.problem = problem
-        super().__init__(f"{setting}: {problem}")
+class ConnectWiseConfigError(SettingError):
+    """A connection setting is missing or malformed; raised before any request is sent."""
 
 
-class ConnectWiseError(Exception):
+class ConnectWiseError(CwglError):
     """A ConnectWise call failed: an HTTP error status, a dropped connection or an unreadable body.
 
     ``status`` is None when no HTTP response arrived. ``code``, ``message`` and ``errors`` come from
     ConnectWise's error body (``{"code", "message", "errors": [{code, message, resource, field}]}``);
     ``redact`` is applied to each before it is stored, and each is cut to ``MAX_SERVER_TEXT``.
     ``final`` marks a failure that retrying cannot fix (a response too large or too slow as a whole).
+
+    Not ``permanent``: the client has retried what it may within the call, and the task's own retries
+    (later, when ConnectWise may have recovered) are left to the DAG author.
     """
+
+    permanent = False
 
     def __init__(
         self,

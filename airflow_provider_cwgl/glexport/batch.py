@@ -32,21 +32,18 @@ from typing import IO, Any
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError
+from airflow_provider_cwgl.connectwise.conditions import condition_literal
 from airflow_provider_cwgl.errors import CwglError, SettingError
-from airflow_provider_cwgl.glexport.request import ExportRequest
+from airflow_provider_cwgl.glexport import schema
+from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS, FLAG_NAMES, ExportRequest
 from airflow_provider_cwgl.glexport.summary import gl_entry_ids, read_ids
-from airflow_provider_cwgl.glexport.xml_writer import iter_root
+from airflow_provider_cwgl.glexport.xml_writer import XSI, iter_root
 
 log = logging.getLogger(__name__)
 
 BATCHES_PATH = "finance/accounting/batches"
 MAX_IDENTIFIER_LENGTH = 50  # ConnectWise: "batchIdentifier ... Max length: 50"
 KIND_LETTERS = {"invoices": "I", "expenses": "E", "procurement": "P"}
-FLAG_NAMES = {
-    "invoices": "exportInvoicesFlag",
-    "expenses": "exportExpensesFlag",
-    "procurement": "exportProductsFlag",
-}
 
 
 class BatchConflictError(CwglError, RuntimeError):
@@ -58,6 +55,12 @@ class BatchOverlapError(CwglError, RuntimeError):
     marked the rest exported before (overlapping exports)."""
 
 
+class BatchNotCreatedError(CwglError, RuntimeError):
+    """Every attempt to create the batch failed and none exists: a later try of the task may succeed."""
+
+    permanent = False
+
+
 def batch_identifier_for(day: date | str, kinds: Iterable[str], location_id: int | None = None) -> str:
     """``cwgl-20260301-IEP``: the business day and the record types (``-L12`` for one location).
 
@@ -66,7 +69,7 @@ def batch_identifier_for(day: date | str, kinds: Iterable[str], location_id: int
     The letters follow ConnectWise's advice to name batches by type.
     """
     wanted = set(kinds)
-    letters = "".join(KIND_LETTERS[k] for k in ("invoices", "expenses", "procurement") if k in wanted)
+    letters = "".join(KIND_LETTERS[k] for k in FLAG_NAMES if k in wanted)
     text = day.isoformat() if isinstance(day, date) else str(day)
     identifier = f"cwgl-{text[:10].replace('-', '')}-{letters or 'X'}"
     if location_id is not None:
@@ -122,8 +125,8 @@ def ids_from_summary(
             with (open_file or _open_local)(location) as source:
                 ids = read_ids(source, summary["sha256"])
     except (KeyError, TypeError, ValueError, OSError) as exc:
-        raise ValueError(
-            f"export_summary: expected the summary GLBatchExportOperator returns ({exc})"
+        raise SettingError(
+            "export_summary", f"expected the summary GLBatchExportOperator returns ({exc})"
         ) from exc
     flags = {kind: bool(request.get(flag)) for kind, flag in FLAG_NAMES.items()}
     return ids, flags
@@ -133,47 +136,55 @@ def _open_local(location: str) -> AbstractContextManager[IO[bytes]]:
     return open(location, "rb")
 
 
-# Root item -> element paths (below it) holding GL entry ids; mirrors summary.gl_entry_ids.
-_XML_ID_PATHS = {
-    "transaction": ("detail/detailItem/id",),
-    "expense": ("id", "offset/id"),
-    "expenseBill": ("detail/detailItem/id",),
-    "purchaseTransaction": (
-        "purchaseDetail/purchaseDetailItem/id",
-        "purchaseDetailTax/purchaseDetailTaxItem/id",
-    ),
-    "inventoryTransfer": ("transferId", "offset/id"),
-}
-_XML_KINDS = {
-    "transaction": "invoices",
-    "expense": "expenses",
-    "expenseBill": "expenses",
-    "purchaseTransaction": "procurement",
-    "adjustmentTransaction": "procurement",
-    "inventoryTransfer": "procurement",
-}
-
-
 def ids_from_xml(source: IO[bytes]) -> tuple[list[int], dict[str, bool]]:
-    """GL entry ids and export flags read back from a GLExport XML file (same rule as the summary).
+    """GL entry ids and export flags read back from a GLExport XML file.
 
-    The flags are those of the record types present in the file.
+    Each root item is read back into the JSON shape ConnectWise sent (``item_from_xml``) and given
+    to ``summary.gl_entry_ids``, so the file and the summary share one rule. The flags are those of
+    the record types present in the file.
     """
+    items = {schema.item_name(c): c for c in COLLECTION_KINDS}
     ids: set[int] = set()
     kinds: set[str] = set()
-    for _, element in etree.iterparse(source, events=("end",), tag=tuple(_XML_KINDS), huge_tree=True):
+    for _, element in etree.iterparse(source, events=("end",), tag=tuple(items), huge_tree=True):
         parent = element.getparent()
         if parent is None or parent.getparent() is None or parent.getparent().getparent() is not None:
             continue  # only root items (GLExport/<collection>/<item>)
-        kinds.add(_XML_KINDS[element.tag])
-        if element.tag == "transaction":
-            ids.update(
-                int(p) for p in (element.findtext("glEntryIds") or "").split(",") if p.strip().isdigit()
-            )
-        for path in _XML_ID_PATHS.get(element.tag, ()):
-            ids.update(int(e.text) for e in element.findall(path) if e.text and e.text.strip().isdigit())
+        collection = items[element.tag]
+        kinds.add(COLLECTION_KINDS[collection])
+        root_field = schema.field("GLExport", collection)
+        ids.update(gl_entry_ids(collection, item_from_xml(element, root_field.model if root_field else None)))
         element.clear(keep_tail=True)
     return sorted(ids), {kind: kind in kinds for kind in FLAG_NAMES}
+
+
+def item_from_xml(element: etree._Element, model: str | None) -> dict[str, Any]:
+    """An element written by the XML writer, back as the JSON object it came from, as far as the
+    GLExport schema tells: integers as ``int``, a plural element as a list of its items, a list of
+    plain values (one element per value) as a list; other values as text, ``xsi:nil`` as None."""
+    out: dict[str, Any] = {}
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue  # a comment or processing instruction
+        spec = schema.field(model, child.tag)
+        if spec is not None and spec.type == "array" and spec.model is None:
+            out.setdefault(child.tag, []).append(_scalar(child, (spec.ref or "").removeprefix("items:")))
+        elif spec is not None and spec.type == "array":
+            out[child.tag] = [item_from_xml(item, spec.model) for item in child if isinstance(item.tag, str)]
+        elif spec is not None and spec.type == "object":
+            out[child.tag] = item_from_xml(child, spec.model)
+        else:
+            out[child.tag] = _scalar(child, spec.type if spec else "string")
+    return out
+
+
+def _scalar(element: etree._Element, kind: str) -> Any:
+    if element.get(f"{{{XSI}}}nil") == "true":
+        return None
+    text = element.text or ""
+    if kind.startswith("integer") and text.strip().lstrip("-").isdigit():
+        return int(text)
+    return text
 
 
 def ids_from_json(source: IO[bytes]) -> set[int]:
@@ -201,8 +212,8 @@ class BatchCreator:
         self.sleep = sleep
 
     def find(self, identifier: str) -> dict[str, Any] | None:
-        quoted = identifier.replace("\\", "\\\\").replace('"', '\\"')
-        found = list(self.client.list(BATCHES_PATH, conditions=f'batchIdentifier = "{quoted}"'))
+        conditions = f"batchIdentifier = {condition_literal(identifier)}"
+        found = list(self.client.list(BATCHES_PATH, conditions=conditions))
         return found[0] if found else None
 
     def exported_ids(self, batch: dict[str, Any]) -> set[int]:
@@ -263,7 +274,10 @@ class BatchCreator:
                     self.sleep(self.backoff(attempt))
         existing = self.find(identifier)
         if existing is None:
-            raise RuntimeError(f"batch {identifier!r} could not be created after {self.attempts} attempts")
+            raise BatchNotCreatedError(
+                f"batch {identifier!r} could not be created after {self.attempts} attempts "
+                "(ConnectWise refused it, yet no batch has that identifier)"
+            )
         self._check_same_records(existing, identifier, record_ids, posted)
         return {**result, "batch_id": existing["id"], "created": True}
 

@@ -26,6 +26,22 @@ _TRUE = {"true", "t", "yes", "y", "1", "on"}
 _FALSE = {"false", "f", "no", "n", "0", "off"}
 _EMPTY = {"", "none", "null"}
 
+# Record kind -> its flag in ConnectWise's export and batch requests (procurement's is "Products").
+FLAG_NAMES = {
+    "invoices": "exportInvoicesFlag",
+    "expenses": "exportExpensesFlag",
+    "procurement": "exportProductsFlag",
+}
+# GLExport root collection -> the record kind whose flag brings it in.
+COLLECTION_KINDS = {
+    "transactions": "invoices",
+    "expenses": "expenses",
+    "expenseBills": "expenses",
+    "purchaseTransactions": "procurement",
+    "adjustmentTransactions": "procurement",
+    "inventoryTransfers": "procurement",
+}
+
 
 class ExportSettingError(SettingError):
     """A GL export setting is invalid. ``setting`` names it."""
@@ -45,17 +61,21 @@ class ExportRequest:
     options: ExportOptions = field(default_factory=lambda: ExportOptions())
 
     @property
+    def flags(self) -> dict[str, bool]:
+        """Each record kind of ``FLAG_NAMES`` and whether it is exported."""
+        return {
+            "invoices": self.export_invoices,
+            "expenses": self.export_expenses,
+            "procurement": self.export_procurement,
+        }
+
+    @property
     def kinds(self) -> list[str]:
-        flags = (("invoices", self.export_invoices), ("expenses", self.export_expenses))
-        return [k for k, on in (*flags, ("procurement", self.export_procurement)) if on]
+        return [kind for kind, on in self.flags.items() if on]
 
     def body(self, location_id: int | None) -> dict[str, Any]:
         """The ``ExportAccountingBatchRequest`` for ``POST finance/accounting/export``."""
-        body: dict[str, Any] = {
-            "exportInvoicesFlag": self.export_invoices,
-            "exportExpensesFlag": self.export_expenses,
-            "exportProductsFlag": self.export_procurement,
-        }
+        body: dict[str, Any] = {FLAG_NAMES[kind]: on for kind, on in self.flags.items()}
         if self.thru_date is not None:
             body["thruDate"] = format_thru_date(self.thru_date)
         if location_id is not None:
@@ -170,31 +190,15 @@ def format_thru_date(moment: datetime) -> str:
 
 
 def to_references(value: Any) -> tuple[str, ...]:
-    """A list of the spec's reference paths; a JSON / Python list string or comma-separated text also works."""
-    if value is None:
-        return ()
-    items: Any = value
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lower() in _EMPTY:
-            return ()
-        if text.startswith(("[", "(")):
-            try:
-                items = json.loads(text)
-            except (ValueError, RecursionError):
-                try:
-                    items = ast.literal_eval(text)
-                except (ValueError, SyntaxError, RecursionError, MemoryError) as exc:
-                    raise ExportSettingError(
-                        "references_to_fetch", f"cannot read {value!r:.120} as a list of reference paths"
-                    ) from exc
-        else:
-            items = [part for part in text.replace("\n", ",").split(",")]
-    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
-        raise ExportSettingError("references_to_fetch", f"expected a list of reference paths, got {value!r}")
+    """The spec's reference paths, from any form ``to_list`` reads; each checked against ``REFERENCE_PATHS``."""
+    items = to_list("references_to_fetch", value, "reference paths")
+    if not all(isinstance(i, str) for i in items):
+        raise ExportSettingError(
+            "references_to_fetch", f"expected a list of reference paths, got {value!r:.120}"
+        )
     paths: list[str] = []
     for raw in items:
-        path = raw.strip().strip("/")
+        path = raw.strip("/")
         if not path:
             continue
         if path not in REFERENCE_PATHS:
@@ -329,17 +333,20 @@ def to_list(setting: str, value: Any, what: str) -> list[Any]:
         if text.startswith(("[", "(")):
             try:
                 items = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 try:
                     items = ast.literal_eval(text)
-                except (ValueError, SyntaxError) as exc:
-                    raise ExportSettingError(setting, f"cannot read {value!r} as a list of {what}") from exc
+                # "[[[…" 100,000 deep is a RecursionError or MemoryError, not a crash of the task.
+                except (ValueError, SyntaxError, RecursionError, MemoryError) as exc:
+                    raise ExportSettingError(
+                        setting, f"cannot read {value!r:.120} as a list of {what}"
+                    ) from exc
         else:
             items = text.replace("\n", ",").split(",")
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         items = [value]  # a single id rendered by Jinja native mode or given bare
     if not isinstance(items, (list, tuple)):
-        raise ExportSettingError(setting, f"expected a list of {what}, got {value!r}")
+        raise ExportSettingError(setting, f"expected a list of {what}, got {value!r:.120}")
     out = [i.strip() if isinstance(i, str) else i for i in items]
     return [i for i in out if i != ""]
 

@@ -1,9 +1,11 @@
 """The GLExport model as ConnectWise's OpenAPI spec (2025.8) declares it.
 
-``glexport-schema.json`` is a copy of ``shared/reference/glexport-schema.json``: for every model, its
-properties in schema order as ``[name, type, nullable, ref]``. The writer uses it only to decide how
-a JSON null is written and which model a nested object follows; field order always comes from the
-data ConnectWise sends.
+``glexport-schema.json`` is extracted from ConnectWise Manage's public OpenAPI description (the
+``cw-api.json`` of github.com/ai-connor/connectwise, "Connectwise Manage Public Endpoints", version
+2025.8; ConnectWise publishes the API at developer.connectwise.com): for every ``GLExport*`` model,
+its properties in schema order as ``[name, type, nullable, ref]``, where ``nullable`` is the
+property's ``"nullable": true``. The writer uses it only to decide how a JSON null is written and
+which model a nested object follows; field order always comes from the data ConnectWise sends.
 """
 
 from __future__ import annotations

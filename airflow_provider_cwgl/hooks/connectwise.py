@@ -30,8 +30,11 @@ class ConnectWiseHook(BaseHook):
     ``timeout`` (optional, seconds per connect or read, default 60), ``request_deadline``
     (optional, seconds for a whole request including its body, default 900), ``max_response_mb``
     (optional, the largest decompressed response body, default 1024; bodies parsed in memory get an
-    eighth), ``max_pages`` (optional, pages one listing may follow, default 1000), and the retry
-    extras ``max_attempts``, ``retry_backoff``, ``retry_backoff_max``, ``retry_after_default``.
+    eighth), ``max_pages`` (optional, pages one listing may follow, default 1000), and the optional
+    retry extras ``max_attempts`` (attempts per call counting the first, default 6),
+    ``retry_backoff`` (backoff base in seconds, doubled each time with full jitter, default 0.5),
+    ``retry_backoff_max`` (its cap, default 30) and ``retry_after_default`` (seconds to wait on a 429
+    without ``Retry-After``, default 30). Every number must be positive and finite.
 
     Nothing is read or sent in ``__init__``: DAG files are parsed often.
     """

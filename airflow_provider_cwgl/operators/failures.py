@@ -8,27 +8,26 @@ from typing import Any, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_cwgl.connectwise import ConnectWiseConfigError
 from airflow_provider_cwgl.errors import CwglError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# A bad setting, an unknown location, a batch identifier taken by other records, a connection
-# missing a field: the next try would fail the same way. ConnectWise's transient faults are
-# ConnectWiseError and keep the task's retries.
-PERMANENT_ERRORS: tuple[type[Exception], ...] = (CwglError, ConnectWiseConfigError)
-
 
 def fail_without_retry(execute: F) -> F:
-    """Decorate ``execute``: a permanent error is re-raised as an ``AirflowFailException`` that is
-    also an instance of the original class (same message and attributes), so Airflow fails the
-    task without retries while callers can still catch ``ExportSettingError`` and the like."""
+    """Decorate ``execute``: a permanent ``CwglError`` (a bad setting, an unknown location, a batch
+    identifier taken by other records, a connection missing a field: the next try would fail the
+    same way) is re-raised as an ``AirflowFailException`` that is also an instance of the original
+    class (same message and attributes), so Airflow fails the task without retries while callers
+    can still catch ``ExportSettingError`` and the like. ``ConnectWiseError`` is not permanent and
+    keeps the task's retries."""
 
     @functools.wraps(execute)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return execute(*args, **kwargs)
-        except PERMANENT_ERRORS as exc:
+        except CwglError as exc:
+            if not exc.permanent:
+                raise
             raise as_failure(exc) from exc
 
     return wrapper  # type: ignore[return-value]

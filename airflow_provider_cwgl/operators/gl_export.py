@@ -14,6 +14,7 @@ from airflow_provider_cwgl.glexport.batch import BatchCreator, resolve_batch_ide
 from airflow_provider_cwgl.glexport.exporter import EXPORT_PATH, EmptyExportError, GLExporter, to_batch
 from airflow_provider_cwgl.glexport.request import (
     ID_LIST_SETTINGS,
+    ExportSettingError,
     build_export_options,
     build_export_request,
     to_bool,
@@ -128,8 +129,8 @@ class GLBatchExportOperator(BaseOperator):
             or isinstance(reference_concurrency, bool)
             or reference_concurrency < 1
         ):
-            raise ValueError(
-                f"reference_concurrency: expected an integer >= 1, got {reference_concurrency!r}"
+            raise ExportSettingError(
+                "reference_concurrency", f"expected an integer >= 1, got {reference_concurrency!r}"
             )
         self.connectwise_conn_id = connectwise_conn_id
         self.export_unposted_invoices = export_unposted_invoices

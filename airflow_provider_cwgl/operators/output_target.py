@@ -56,8 +56,9 @@ class ObjectStorageOutput:
 PROCESS_LOCAL_SCHEMES = ("memory",)
 
 
-def resolve_location(location: Any, conn_id: str | None, setting: str) -> str | ObjectStoragePath:
-    """A local path (``/x``, ``~/x``, ``file:///x``) as a plain string, or an object-storage path.
+def resolve_file_path(location: Any, conn_id: str | None, setting: str) -> str | ObjectStoragePath:
+    """The file a setting names (the output, or an export to read): a local path (``/x``, ``~/x``,
+    ``file:///x``) as a plain string, or an object-storage path.
 
     Rejected, naming ``setting``: None, an empty string, ``"None"``/``"null"`` (what a template
     renders from an empty value), a NUL byte, and a relative local path (the worker's working
@@ -107,7 +108,7 @@ def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalO
     fits, the folder is writable). Object storage: its filesystem must be installed (``s3://``
     needs the ``[s3]`` extra) and the local folder for the upload's temporary file writable.
     """
-    location = resolve_location(output_file, output_conn_id, "output_file")
+    location = resolve_file_path(output_file, output_conn_id, "output_file")
     if isinstance(location, ObjectStoragePath):
         try:
             location.fs  # noqa: B018 - loads the filesystem: raises when its package is missing
@@ -129,6 +130,6 @@ def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalO
 @contextmanager
 def open_for_reading(location: Any, conn_id: str | None = None) -> Iterator[IO[bytes]]:
     """Open an earlier export (local path, ``file://`` or object-storage URL) for reading."""
-    resolved = resolve_location(location, conn_id, "export_file")
+    resolved = resolve_file_path(location, conn_id, "export_file")
     with resolved.open("rb") if isinstance(resolved, ObjectStoragePath) else open(resolved, "rb") as handle:
         yield handle

@@ -14,8 +14,8 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
+from airflow_provider_cwgl.connectwise.client import loads
 from airflow_provider_cwgl.sandbox import catalogue
-from airflow_provider_cwgl.sandbox.jsonio import loads
 from airflow_provider_cwgl.sandbox.store import BASE_PLACEHOLDER as BASE
 from airflow_provider_cwgl.sandbox.store import GLDocument, Party, SandboxStore
 

@@ -1,4 +1,8 @@
-"""JSON in and out with exact decimals, as ConnectWise sends money (``12.50`` stays ``12.50``)."""
+"""The sandbox's JSON writer, with exact decimals as ConnectWise sends money (``12.50`` stays ``12.50``).
+
+Reading uses the client's ``connectwise.client.loads``: the same exact decimals, and ``NaN`` /
+``Infinity`` refused, as ConnectWise itself refuses them in a request body.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,6 @@ from typing import Any
 
 _MARK = "\x00dec:"
 _MARKED = re.compile(r'"\\u0000dec:(-?[0-9]+(?:\.[0-9]+)?)"')
-
-
-def loads(data: str | bytes) -> Any:
-    return json.loads(data, parse_float=Decimal)
 
 
 def dumps(value: Any, *, indent: int | None = None) -> str:

@@ -24,10 +24,13 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from airflow_provider_cwgl.connectwise.client import loads
+from airflow_provider_cwgl.errors import CwglError
+from airflow_provider_cwgl.glexport.request import FLAG_NAMES
 from airflow_provider_cwgl.sandbox import conditions
 from airflow_provider_cwgl.sandbox.catalogue import API_VERSION
 from airflow_provider_cwgl.sandbox.faults import Faults, RequestLog
-from airflow_provider_cwgl.sandbox.jsonio import dumps, loads
+from airflow_provider_cwgl.sandbox.jsonio import dumps
 from airflow_provider_cwgl.sandbox.store import (
     BASE_PLACEHOLDER,
     EXPORT_ID_LISTS,
@@ -49,6 +52,10 @@ DEFAULT_CREDENTIALS = {
     "private_key": "sandbox-private-key-7f3a9c",
     "client_id": "5f0c2a1e-7d3b-4e8a-9c1f-0a2b3c4d5e6f",
 }
+
+
+class SandboxError(CwglError, RuntimeError):
+    """The sandbox itself failed (it did not start)."""
 
 
 def error(
@@ -149,7 +156,7 @@ class Sandbox:
         deadline = time.monotonic() + 10
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the ConnectWise sandbox did not start")
+                raise SandboxError("the ConnectWise sandbox did not start within 10 seconds")
             time.sleep(0.01)
         return self
 
@@ -351,14 +358,7 @@ class Sandbox:
     def _export_filter(self, body: Any) -> ExportFilter | Response:
         if not isinstance(body, dict):
             return error(400, "InvalidObject", "batchExportParameters is required.")
-        flags = {
-            k: bool(body.get(f))
-            for k, f in (
-                ("invoices", "exportInvoicesFlag"),
-                ("expenses", "exportExpensesFlag"),
-                ("procurement", "exportProductsFlag"),
-            )
-        }
+        flags = {kind: bool(body.get(flag)) for kind, flag in FLAG_NAMES.items()}
         if not any(flags.values()):
             return _invalid_field(
                 "exportInvoicesFlag",
@@ -472,11 +472,7 @@ class Sandbox:
                         }
                     ],
                 )
-            flags = {
-                "invoices": bool(body.get("exportInvoicesFlag")),
-                "expenses": bool(body.get("exportExpensesFlag")),
-                "procurement": bool(body.get("exportProductsFlag")),
-            }
+            flags = {kind: bool(body.get(flag)) for kind, flag in FLAG_NAMES.items()}
             batch = self.store.create_batch(identifier, flags, [int(i) for i in body["processedRecordIds"]])
         return _stream(self.store.export_chunks(self.store.batch_documents(batch), base), status=201)
 

@@ -12,17 +12,9 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS, FLAG_NAMES
 from airflow_provider_cwgl.sandbox.jsonio import dumps
 
-# Which export flag brings each GLExport root collection in.
-SECTION_KIND: dict[str, str] = {
-    "transactions": "invoices",
-    "expenses": "expenses",
-    "expenseBills": "expenses",
-    "purchaseTransactions": "procurement",
-    "adjustmentTransactions": "procurement",
-    "inventoryTransfers": "procurement",
-}
 EXPORT_ORDER = (
     "vendors",
     "customers",
@@ -78,7 +70,7 @@ class GLDocument:
 
     @property
     def kind(self) -> str:
-        return SECTION_KIND[self.section]
+        return COLLECTION_KINDS[self.section]
 
     @property
     def export_id(self) -> int | str:
@@ -213,9 +205,7 @@ class SandboxStore:
         return {
             "id": batch.id,
             "batchIdentifier": batch.identifier,
-            "exportInvoicesFlag": batch.flags.get("invoices", False),
-            "exportExpensesFlag": batch.flags.get("expenses", False),
-            "exportProductsFlag": batch.flags.get("procurement", False),
+            **{flag: batch.flags.get(kind, False) for kind, flag in FLAG_NAMES.items()},
             "closedFlag": False,
             "_info": {
                 "lastUpdated": batch.created.strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -1,0 +1,80 @@
+"""One base for the package's errors, and which of them fail a task without retries."""
+
+from __future__ import annotations
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_cwgl.connectwise import ConnectWiseConfigError, ConnectWiseError
+from airflow_provider_cwgl.errors import CwglError, SettingError
+from airflow_provider_cwgl.glexport.batch import (
+    BatchConflictError,
+    BatchNotCreatedError,
+    BatchOverlapError,
+    ids_from_summary,
+)
+from airflow_provider_cwgl.glexport.request import ExportSettingError
+from airflow_provider_cwgl.operators.failures import fail_without_retry
+
+
+@pytest.mark.parametrize(
+    ("cls", "permanent"),
+    [
+        (SettingError, True),
+        (ExportSettingError, True),
+        (ConnectWiseConfigError, True),
+        (BatchConflictError, True),
+        (BatchOverlapError, True),
+        (BatchNotCreatedError, False),
+        (ConnectWiseError, False),
+    ],
+)
+def test_every_error_derives_from_the_package_base(cls: type[CwglError], permanent: bool) -> None:
+    assert issubclass(cls, CwglError)
+    assert cls.permanent is permanent
+
+
+def _raising(exc: Exception) -> object:
+    @fail_without_retry
+    def execute() -> None:
+        raise exc
+
+    return execute
+
+
+def test_permanent_errors_fail_the_task_keeping_their_class_and_setting() -> None:
+    with pytest.raises(ConnectWiseConfigError) as info:
+        _raising(ConnectWiseConfigError("extra.timeout", "must be a positive, finite number, got 'nan'"))()
+    assert isinstance(info.value, AirflowFailException)
+    assert info.value.setting == "extra.timeout"
+    assert info.value.problem == "must be a positive, finite number, got 'nan'"
+    assert str(info.value) == "extra.timeout: must be a positive, finite number, got 'nan'"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ConnectWiseError(method="GET", path="system/info", status=503),
+        BatchNotCreatedError("batch 'x' could not be created after 6 attempts"),
+        KeyError("not ours"),
+    ],
+)
+def test_other_errors_keep_the_tasks_retries(exc: Exception) -> None:
+    with pytest.raises(type(exc)) as info:
+        _raising(exc)()
+    assert info.value is exc
+    assert not isinstance(info.value, AirflowFailException)
+
+
+@pytest.mark.parametrize("summary", [{}, {"gl_entry_ids": ["x"], "request": {}}, None])
+def test_a_summary_that_is_not_the_exports_names_the_setting(summary: object) -> None:
+    with pytest.raises(SettingError, match="^export_summary: expected the summary GLBatchExportOperator"):
+        ids_from_summary(summary)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [0, "8", True])
+def test_bad_reference_concurrency_is_a_setting_error(value: object) -> None:
+    from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
+
+    with pytest.raises(ExportSettingError, match=r"^reference_concurrency: expected an integer >= 1, got"):
+        GLBatchExportOperator(task_id="x", output_file="/tmp/x.xml", reference_concurrency=value)
