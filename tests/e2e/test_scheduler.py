@@ -25,6 +25,7 @@ from airflow_provider_cwgl.sandbox import Sandbox
 pytestmark = pytest.mark.e2e
 DAILY = "cwgl_daily_gl_export"
 POST = "cwgl_gl_export_and_post"
+API_DEADLINE = 180.0  # seconds for one REST call, reads asked again within it
 
 
 def cli(airflow: dict[str, Any], *args: str) -> str:
@@ -40,7 +41,19 @@ def cli(airflow: dict[str, Any], *args: str) -> str:
 
 
 def api(airflow: dict[str, Any], method: str, path: str, **kwargs: Any) -> Any:
-    response = httpx.request(method, f"{airflow['base']}/api/v2/{path}", timeout=20, **kwargs)
+    """One REST call. The API server shares SQLite with a busy scheduler on two cores, so an answer
+    can take long: reads are asked again until a deadline; a write is sent once, with a long timeout
+    (sending it again could trigger or clear twice)."""
+    url = f"{airflow['base']}/api/v2/{path}"
+    deadline = time.monotonic() + API_DEADLINE
+    while True:
+        try:
+            response = httpx.request(method, url, timeout=API_DEADLINE if method != "GET" else 30, **kwargs)
+            break
+        except httpx.TransportError:
+            if method != "GET" or time.monotonic() > deadline:
+                raise
+            time.sleep(2)
     assert response.status_code < 300, response.text
     return response.json()
 
@@ -118,6 +131,13 @@ def backfilled(airflow: dict[str, Any], sandbox: Sandbox) -> dict[str, Any]:
         api(airflow, "PATCH", f"dags/{dag_id}", json={"is_paused": False})
     daily = wait("the daily backfill", lambda: finished_backfill_runs(airflow, DAILY, daily_days))
     post = wait("the posting backfill", lambda: finished_backfill_runs(airflow, POST, post_days), timeout=360)
+    # Unpausing also scheduled the latest day of each DAG. Let those finish too: a clear or a
+    # trigger while they write would contend with them for SQLite's single write lock.
+    wait(
+        "the scheduled runs",
+        lambda: all(r["state"] in ("success", "failed") for d in (DAILY, POST) for r in runs(airflow, d)),
+        timeout=360,
+    )
     return {"daily_days": daily_days, "daily": daily, "post_days": post_days, "post": post}
 
 
