@@ -39,7 +39,10 @@ from urllib.parse import quote_plus
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError
 from airflow_provider_cwgl.connectwise.client import MAX_PAGE_SIZE, path_of
+from airflow_provider_cwgl.connectwise.conditions import condition_literal
+from airflow_provider_cwgl.errors import CwglError, SettingError
 from airflow_provider_cwgl.glexport import schema
+from airflow_provider_cwgl.glexport.schema import is_record_id
 from airflow_provider_cwgl.glexport.xml_writer import iter_root
 
 log = logging.getLogger(__name__)
@@ -127,18 +130,6 @@ CONTAINERS = {
     ("adjustmentTransaction", "adjustmentDetailItem"): ("adjustmentDetail", "adjustmentDetailItem"),
 }
 
-# Records GLExport does not reference directly, and how ConnectWise links them. One row a rule.
-DERIVED_RULES = """
-transaction/invoice            the invoice whose id is the transaction's id (GLExport transactions are invoices);
-                               when none, the invoice whose invoiceNumber is the transaction's documentNumber
-transaction/billToCompany      the billToCompany reference of the transaction's invoice
-transaction/billToSite         the billingSite reference of the transaction's invoice
-expenseBill/detailItem/project the project references of the bill line's expense entries
-purchaseTransaction/purchaseOrder  the purchase order whose poNumber is the purchase's documentNumber
-expenseBill/detailItem/expenseEntry  the expense entries whose ids are the bill detail's id list
-.../agreement/agreementAdditions     finance/agreements/{id}/additions (listed per agreement)
-purchaseOrder/purchaseOrderItems     procurement/purchaseorders/{id}/lineitems (listed per purchase order)
-"""
 # Sub-collections: spec name -> (item name in paths and XML, endpoint template listing them per parent).
 SUB_COLLECTIONS = {
     "agreementAdditions": ("agreementAddition", "finance/agreements/{}/additions"),
@@ -149,12 +140,18 @@ _ITEM_TO_COLLECTION = {item: name for name, (item, _) in SUB_COLLECTIONS.items()
 Key = tuple[Any, ...]
 
 
+class ReferenceValueTooLongError(CwglError, ValueError):
+    """A value to look a reference up by (a document number) is so long that a request asking for
+    it alone would pass ConnectWise's URL limit. ``permanent``: the same records would fail the
+    same way on the next try."""
+
+
 @dataclass(eq=False)
 class Node:
     """One step of a reference path: a field reference, a derived link or a sub-collection."""
 
     name: str  # the spec's name, and the element the record is written in
-    kind: str  # "ref" | "invoice" | "via" | "purchaseOrder" | "expenseEntry" | "collection"
+    kind: str  # "anchor" | "ref" | "invoice" | "via" | "purchaseOrder" | "expenseEntry" | "collection"
     emit: bool = True  # False: fetched only because a deeper path needs it
     children: dict[str, Node] = field(default_factory=dict)
     path: str = ""  # the spec path ending at this step
@@ -292,7 +289,6 @@ class _Request:
 class _Stats:
     requests: int = 0
     rounds: int = 0
-    round_requests: list[int] = field(default_factory=list)
     missing: set[Key] = field(default_factory=set)
     skipped: int = 0
     skipped_by_path: Counter[str] = field(default_factory=Counter)
@@ -304,12 +300,11 @@ class ReferenceResolver:
 
     def __init__(self, client: ConnectWiseClient, paths: Iterable[str], *, concurrency: int = 8) -> None:
         if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+            raise SettingError("reference_concurrency", f"expected an integer >= 1, got {concurrency!r}")
         self.client = client
         self.plan = ReferencePlan(paths)
         self.concurrency = concurrency
         self.cache = _RecordCache()
-        self.key_depths: dict[Key, int] = {}  # the round that fetched each key
         # Element paths that can take extra children: anchors (items, detail lines) and their fields.
         self._anchor_paths = {(root, *container) for root, container in self.plan.anchors}
         self._hooks: dict[tuple[str, ...], tuple[list[Node], list[Node]]] = {}
@@ -363,10 +358,10 @@ class ReferenceResolver:
             return [key]
         if node.kind == "invoice":
             txn_id, number = obj.get("id"), obj.get("documentNumber")
-            if not _is_id(txn_id) and not number:
+            if not is_record_id(txn_id) and not number:
                 self._skip(node, obj)
                 return []
-            if _is_id(txn_id):
+            if is_record_id(txn_id):
                 primary = ("get", "finance/invoices", txn_id)
                 if number:
                     self._fallback[primary] = ("number", "finance/invoices", "invoiceNumber", str(number))
@@ -381,10 +376,10 @@ class ReferenceResolver:
         if node.kind == "expenseEntry":
             ids = obj.get("id")
             ids = ids if isinstance(ids, list) else [ids]
-            return [("get", "expense/entries", i) for i in ids if _is_id(i)]
+            return [("get", "expense/entries", i) for i in ids if is_record_id(i)]
         if node.kind == "collection":
             parent = obj.get("id")
-            if not _is_id(parent):
+            if not is_record_id(parent):
                 self._skip(node, obj)
                 return []
             return [("children", SUB_COLLECTIONS[node.name][1], parent)]
@@ -427,8 +422,6 @@ class ReferenceResolver:
                 self.stats.rounds += 1
                 pending, self._pending = list(self._pending), {}
                 units = self._plan_requests(pending)
-                self.stats.round_requests.append(len(units))
-                self.key_depths.update(dict.fromkeys(pending, self.stats.rounds))
                 log.info(
                     "References round %d: %d records in %d requests",
                     self.stats.rounds,
@@ -504,7 +497,7 @@ class ReferenceResolver:
                 path, field_name = SITES.format(key[1]), "id"
             else:  # ("number", endpoint, field, value)
                 path, field_name = key[1], key[2]
-            by_list[(path, field_name)][_literal(key[-1])] = key
+            by_list[(path, field_name)][condition_literal(key[-1])] = key
         for (path, field_name), by_value in by_list.items():
             for chunk in chunk_values(self.client.base_url + path, field_name, list(by_value)):
                 requests.append(_Request(path, field_name, [by_value[value] for value in chunk]))
@@ -516,10 +509,10 @@ class ReferenceResolver:
             if request.field is None:  # a sub-collection listed per parent
                 found[request.keys[0]] = self._list(request.path, None)
                 return found
-            wanted = {_literal(k[-1]): k for k in request.keys}
+            wanted = {condition_literal(k[-1]): k for k in request.keys}
             conditions = f"{request.field} in ({','.join(wanted)})"
             for record in self._list(request.path, conditions):
-                key = wanted.get(_literal(record.get(request.field)))
+                key = wanted.get(condition_literal(record.get(request.field)))
                 if key is not None and key not in found:
                     found[key] = record
         except ConnectWiseError as exc:
@@ -732,7 +725,7 @@ def _present_name(obj: dict[str, Any], name: str) -> str:
 
 def _ref_key(node: Node, ref: dict[str, Any], parent: dict[str, Any]) -> Key | None:
     """The cache key of the record ``node``'s reference points at; None when it cannot be known."""
-    if not _is_id(ref.get("id")):
+    if not is_record_id(ref.get("id")):
         return None
     href = next(
         (v for k, v in (ref.get("_info") or {}).items() if k.endswith("_href") and isinstance(v, str)), None
@@ -747,7 +740,7 @@ def _ref_key(node: Node, ref: dict[str, Any], parent: dict[str, Any]) -> Key | N
     if endpoint == SITES:
         company = parent.get(SITE_COMPANY_FIELD.get(node.name, "company"))
         company_id = company.get("id") if isinstance(company, dict) else None
-        return ("site", company_id, ref["id"]) if _is_id(company_id) else None
+        return ("site", company_id, ref["id"]) if is_record_id(company_id) else None
     return ("get", endpoint, ref["id"])
 
 
@@ -769,18 +762,6 @@ def _key_from_path(path: str) -> Key | None:
     if record:
         return ("get", record.group(1), int(record.group(2)))
     return None
-
-
-def _literal(value: Any) -> str:
-    """A value as ConnectWise's conditions write it: numbers bare, text in double quotes."""
-    if _is_id(value):
-        return str(value)
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
-
-
-def _is_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _without_info(ref: dict[str, Any]) -> dict[str, Any]:
@@ -808,7 +789,7 @@ def chunk_values(
             chunk, length = [], prefix
             cost = len(quote_plus(value))
         if prefix + cost >= max_length:
-            raise ValueError(f"{value!r} alone makes a URL over {max_length} characters")
+            raise ReferenceValueTooLongError(f"{value!r} alone makes a URL over {max_length} characters")
         chunk.append(value)
         length += cost
     if chunk:

@@ -33,10 +33,11 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any, Protocol
 
+from airflow_provider_cwgl.errors import CwglError
 from airflow_provider_cwgl.glexport import schema
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,17 @@ _CHUNK = 1 << 20
 RECORD_CACHE_SIZE = 1024  # fetched records whose XML is kept for reuse (least recently used go)
 
 
-class ExportBodyError(ValueError):
+class ExportBodyError(CwglError, ValueError):
     """The export is complete JSON but not a GLExport document we can write. Fetching it again
-    would not help: the caller fails at once (unlike a cut or malformed body, which is retried)."""
+    would not help: the caller fails at once (unlike a cut or malformed body, which the client
+    fetches again and, when it stays malformed, reports as a ``ConnectWiseError`` that keeps the
+    task's retries). ``permanent``: ConnectWise would send the same records on the next try, so the
+    operator fails the task without retries."""
+
+
+class ElementNameError(ExportBodyError):
+    """A field name in the export cannot be an XML element name (``bad name``, ``xmlThing``).
+    ``permanent`` like every ``ExportBodyError``: the same records carry the same field names."""
 
 
 class JsonLimitError(ExportBodyError):
@@ -127,7 +136,9 @@ class Expander(Protocol):
 
 @dataclass
 class WriteStats:
-    items: dict[str, int] = field(default_factory=dict)
+    """What one write did. Items per collection are the summary's (``SummaryBuilder.counts``)."""
+
+    items: int = 0
     removed_characters: int = 0
     bytes: int = 0
 
@@ -405,10 +416,9 @@ class GLExportXmlWriter:
         if open_collection is not None:
             self._out(out, f"\n{INDENT}</{open_collection}>")
         self._out(out, "\n</GLExport>\n")
-        items = sum(self.stats.items.values())
         log.info(
             "GLExport XML written: %d items, %.1f MiB in %.1f s",
-            items,
+            self.stats.items,
             self.stats.bytes / 2**20,
             time.monotonic() - self._started,
         )
@@ -424,16 +434,14 @@ class GLExportXmlWriter:
         if now - self._last_progress >= self.progress_seconds:
             self._last_progress = now
             log.info(
-                "Writing GLExport XML: %d items so far (%s), %.1f MiB of JSON read, %.1f MiB of XML written",
-                sum(self.stats.items.values()),
-                ", ".join(f"{k} {v}" for k, v in self.stats.items.items()),
+                "Writing GLExport XML: %d items so far, %.1f MiB of JSON read, %.1f MiB of XML written",
+                self.stats.items,
                 read_bytes / 2**20,
                 self.stats.bytes / 2**20,
             )
 
     def _write_item(self, collection: str, item: dict[str, Any], out: IO[bytes]) -> None:
-        items = self.stats.items
-        items[collection] = items.get(collection, 0) + 1
+        self.stats.items += 1
         if self.on_item is not None:
             self.on_item(collection, item)
         name = _tag(schema.item_name(collection))
@@ -625,6 +633,6 @@ def _tag(name: str) -> str:
     if name in _CHECKED_TAGS:  # field names repeat millions of times; check each once
         return name
     if not isinstance(name, str) or not _NAME_RE.match(name) or name.lower().startswith("xml"):
-        raise ValueError(f"{name!r} cannot be an XML element name")
+        raise ElementNameError(f"{name!r} cannot be an XML element name")
     _CHECKED_TAGS.add(name)
     return name
