@@ -34,9 +34,10 @@ from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseSett
 from airflow_provider_cwgl.connectwise.conditions import condition_literal  # noqa: E402
 from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS  # noqa: E402
 from airflow_provider_cwgl.glexport.references import (  # noqa: E402
-    SITES,
-    Key,
+    ListRequest,
+    RecordKey,
     ReferenceResolver,
+    SubCollectionOf,
     chunk_values,
 )
 from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter  # noqa: E402
@@ -47,28 +48,30 @@ INVOICE_SIDE = [p for p in REFERENCE_PATHS if p.startswith(("customer/", "transa
 class Measured(ReferenceResolver):
     """The engine, noting the round that fetched each key and the requests of each round."""
 
+    one_key_per_request = False
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.key_depths: dict[Key, int] = {}
+        self.key_depths: dict[RecordKey, int] = {}
         self.round_requests: list[int] = []
+        plan_requests = self.fetcher.plan_requests
 
-    def _plan_requests(self, keys: list[Any]) -> list[Any]:
-        units = super()._plan_requests(keys)
-        self.key_depths.update(dict.fromkeys(keys, self.stats.rounds))
-        self.round_requests.append(len(units))
-        return units
+        def measured(keys: list[RecordKey]) -> list[ListRequest]:
+            if self.one_key_per_request:
+                units = [unit for key in keys for unit in plan_requests([key])]
+            else:
+                units = plan_requests(keys)
+            self.key_depths.update(dict.fromkeys(keys, self.stats.rounds))
+            self.round_requests.append(len(units))
+            return units
+
+        self.fetcher.plan_requests = measured  # type: ignore[method-assign]
 
 
 class OnePerRequest(Measured):
     """The baseline: every distinct record in its own request, one request at a time."""
 
-    def _plan_requests(self, keys: list[Any]) -> list[Any]:
-        units = []
-        for key in keys:
-            units.extend(ReferenceResolver._plan_requests(self, [key]))
-        self.key_depths.update(dict.fromkeys(keys, self.stats.rounds))
-        self.round_requests.append(len(units))
-        return units
+    one_key_per_request = True
 
 
 def peak_rss_mib() -> float:
@@ -80,14 +83,10 @@ def floor(resolver: Measured) -> int:
     by_list: dict[tuple[int, str, str], set[str]] = defaultdict(set)
     lists = 0
     for key, depth in resolver.key_depths.items():
-        if key[0] == "children":
+        if isinstance(key, SubCollectionOf):
             lists += 1
-        elif key[0] == "site":  # listed per company: one request per company (and chunk)
-            by_list[(depth, SITES.format(key[1]), "id")].add(condition_literal(key[-1]))
-        elif key[0] == "get":
-            by_list[(depth, key[1], "id")].add(condition_literal(key[-1]))
-        else:
-            by_list[(depth, key[1], key[2])].add(condition_literal(key[-1]))
+        else:  # sites are listed per company: one request per company (and chunk)
+            by_list[(depth, key.list_path, key.match_field)].add(condition_literal(key.match_value))
     base = resolver.client.base_url
     packed = sum(
         len(list(chunk_values(base + path, field, sorted(values))))
