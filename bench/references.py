@@ -109,7 +109,7 @@ def run(
     resolver.fetch()
     fetched = time.perf_counter()
     with tempfile.TemporaryFile() as out:
-        GLExportXmlWriter(expander=resolver).write(io.BytesIO(raw), out)
+        GLExportXmlWriter(resolver=resolver).write(io.BytesIO(raw), out)
     written = time.perf_counter()
     stats = sandbox.stats()
     return {

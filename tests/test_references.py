@@ -414,7 +414,7 @@ def test_an_item_lacking_what_a_derived_path_reads_is_skipped_once(cw_sandbox: S
         resolver.collect(io.BytesIO(raw))
         resolver.fetch()
         out = io.BytesIO()
-        GLExportXmlWriter(expander=resolver).write(io.BytesIO(raw), out)
+        GLExportXmlWriter(resolver=resolver).write(io.BytesIO(raw), out)
     summary = resolver.summary()
     assert summary["skipped_by_path"] == {"purchaseTransaction/purchaseOrder": 1, "transaction/invoice": 1}
     assert (summary["skipped"], summary["requests"]) == (2, 0)

@@ -208,12 +208,12 @@ class GLExporter:
             )
         ids_target = target.sibling(IDS_SUFFIX) if hasattr(target, "sibling") else None
         with tempfile.TemporaryFile(prefix="cwgl-export-", suffix=".json") as raw:
-            expander = self._download(path, body, request, raw)
-            if expander is not None:
-                expander.fetch()
+            resolver = self._download(path, body, request, raw)
+            if resolver is not None:
+                resolver.fetch()
             summary = SummaryBuilder()
             writer = GLExportXmlWriter(
-                expander=expander, on_item=summary.add, limits=self.limits, progress_seconds=PROGRESS_SECONDS
+                resolver=resolver, on_item=summary.add, limits=self.limits, progress_seconds=PROGRESS_SECONDS
             )
             raw.seek(0)
             with target.open() as out:
@@ -237,8 +237,8 @@ class GLExporter:
             "gl_entry_ids_file": ids_target.describe() if ids_target is not None else None,
             "removed_characters": stats.removed_characters,
         }
-        if expander is not None:
-            result["references"] = expander.summary()
+        if resolver is not None:
+            result["references"] = resolver.summary()
         if stats.removed_characters:
             log.warning("Removed %d characters XML 1.0 cannot carry", stats.removed_characters)
         return result

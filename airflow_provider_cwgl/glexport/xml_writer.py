@@ -117,8 +117,9 @@ def _refuse_constant(name: str) -> Any:
     raise ExportBodyError(f"GLExport JSON: {name} is not a number XML (or an accounting package) can carry")
 
 
-class Expander(Protocol):
-    """Adds fetched records to the output (References To Fetch)."""
+class ReferenceRecords(Protocol):
+    """What the writer needs from References To Fetch (``references.ReferenceResolver``): the
+    fetched records to add to the output."""
 
     def extra_children(
         self, path: tuple[str, ...], value: dict[str, Any], parent: dict[str, Any] | None
@@ -128,7 +129,7 @@ class Expander(Protocol):
         ``path`` lists element names from the root item down, e.g. ``("transaction", "company")``;
         ``parent`` is the object holding ``value`` (None for a root item). A ``record`` child must
         be the same object each time the same record is handed out (the writer reuses its XML).
-        An expander may have ``anchor_paths``: children are only ever added to objects at those
+        A resolver may have ``anchor_paths``: children are only ever added to objects at those
         paths and to their direct fields, so the writer calls it only there.
         """
         ...
@@ -378,18 +379,18 @@ class GLExportXmlWriter:
 
     def __init__(
         self,
-        expander: Expander | None = None,
+        resolver: ReferenceRecords | None = None,
         on_item: Callable[[str, dict[str, Any]], None] | None = None,
         *,
         limits: JsonLimits = DEFAULT_LIMITS,
         progress_seconds: float = 10.0,
     ) -> None:
-        self.expander = expander
+        self.resolver = resolver
         self.on_item = on_item
         self.limits = limits
         self.progress_seconds = progress_seconds
         self.stats = WriteStats()
-        self._anchor_paths: Any = getattr(expander, "anchor_paths", None)
+        self._anchor_paths: Any = getattr(resolver, "anchor_paths", None)
         self._records: OrderedDict[tuple[int, int], tuple[dict[str, Any], str]] = OrderedDict()
         self._last_progress = 0.0
         self._started = 0.0
@@ -448,7 +449,7 @@ class GLExportXmlWriter:
         spec = schema.field("GLExport", collection)
         model = spec.model if spec else None
         parts = [f"\n{INDENT * 2}<{name}>"]
-        self._object(parts, item, model, 3, (name,) if self.expander is not None else None, None)
+        self._object(parts, item, model, 3, (name,) if self.resolver is not None else None, None)
         if len(parts) == 1:
             parts[0] = f"\n{INDENT * 2}<{name}/>"
         else:
@@ -464,10 +465,10 @@ class GLExportXmlWriter:
         path: tuple[str, ...] | None,
         parent: dict[str, Any] | None,
     ) -> None:
-        """Append the fields of ``value`` (children at ``level``). ``path`` is None without an expander."""
+        """Append the fields of ``value`` (children at ``level``). ``path`` is None without a resolver."""
         plan = _PLANS.get((model, level)) or _plan(model, level)
         append = parts.append
-        expander = self.expander
+        resolver = self.resolver
         for key, child in value.items():
             spec = plan.get(key)
             if spec is None:
@@ -493,7 +494,7 @@ class GLExportXmlWriter:
             elif cls is bool:
                 append(f"{spec.open}{'true' if child else 'false'}{spec.close}")
             elif cls is dict:
-                if key == "record" and expander is not None:
+                if key == "record" and resolver is not None:
                     append(self._record(child, level, path, value))  # a fetched record, nested
                     continue
                 mark = len(parts)
@@ -507,11 +508,11 @@ class GLExportXmlWriter:
                 self._list(parts, spec, child, level, path, value)
             else:
                 self._scalar(parts, spec, child)
-        if expander is not None and path is not None:
+        if resolver is not None and path is not None:
             anchors = self._anchor_paths
             if anchors is not None and path not in anchors and path[:-1] not in anchors:
                 return
-            for key, child in expander.extra_children(path, value, parent):
+            for key, child in resolver.extra_children(path, value, parent):
                 if key == "record" and child.__class__ is dict:
                     append(self._record(child, level, path, value))
                 else:
@@ -528,7 +529,7 @@ class GLExportXmlWriter:
         path: tuple[str, ...] | None,
         owner: dict[str, Any] | None,
     ) -> None:
-        """One field of any kind (the slow path: root values and expander children)."""
+        """One field of any kind (the slow path: root values and the resolver's records)."""
         spec = plan.get(key) or _field_of(plan, model, level, key)
         if isinstance(value, dict):
             mark = len(parts)
@@ -597,7 +598,7 @@ class GLExportXmlWriter:
     ) -> str:
         """A fetched record's element. The same record (one company under many transactions) is
         serialised once per depth while it is among the ``RECORD_CACHE_SIZE`` most recently used;
-        the expander hands out the same object for the same record while it is in use."""
+        the resolver hands out the same object for the same record while it is in use."""
         key = (id(record), level)
         records = self._records
         cached = records.get(key)

@@ -44,7 +44,7 @@ class RecordPlacer:
         # Element paths that can take extra children: anchors (items, detail lines) and their fields.
         self.anchor_paths = {(root, *container) for root, container in plan.anchors}
         self._hooks: dict[tuple[str, ...], tuple[list[Node], list[Node]]] = {}
-        self._expanded: OrderedDict[tuple[int, int], tuple[Any, Any]] = OrderedDict()
+        self._placed_copies: OrderedDict[tuple[int, int], tuple[Any, Any]] = OrderedDict()
 
     def extra_children(
         self, path: tuple[str, ...], value: dict[str, Any], parent: dict[str, Any] | None
@@ -64,7 +64,7 @@ class RecordPlacer:
             key = ref_key(node, value, parent or {})
             record = self.cache.get(key) if key else None
             if record is not None:
-                out.append(("record", self._expand(node, record)))
+                out.append(("record", self._placed(node, record)))
         return out
 
     def _hooks_at(self, path: tuple[str, ...]) -> tuple[list[Node], list[Node]]:
@@ -92,14 +92,14 @@ class RecordPlacer:
             out: list[tuple[str, Any]] = []
             if invoice is not None and node.emit:
                 ref = {"id": invoice.get("id"), "identifier": invoice.get("invoiceNumber")}
-                out.append(("invoice", {**ref, "record": self._expand(node, invoice)}))
+                out.append(("invoice", {**ref, "record": self._placed(node, invoice)}))
             return out + self._via_children(node, [invoice] if invoice is not None else [])
         if node.kind is NodeKind.PURCHASE_ORDER:
             order = self._lookup(node, obj)
             if order is None:
                 return []
             ref = {"id": order.get("id"), "name": order.get("poNumber")}
-            return [("purchaseOrder", {**ref, "record": self._expand(node, order)})]
+            return [("purchaseOrder", {**ref, "record": self._placed(node, order)})]
         if node.kind is NodeKind.EXPENSE_ENTRY:
             out, entries = [], []
             for key in record_keys(node, obj) or ():
@@ -108,7 +108,7 @@ class RecordPlacer:
                     entries.append(record)
                     if node.emit:
                         entry_id = key.id  # type: ignore[union-attr]  # expense entries are by id
-                        out.append(("expenseEntry", {"id": entry_id, "record": self._expand(node, record)}))
+                        out.append(("expenseEntry", {"id": entry_id, "record": self._placed(node, record)}))
             return out + self._via_children(node, entries)
         return []
 
@@ -125,7 +125,7 @@ class RecordPlacer:
                 fetched = self.cache.get(key) if key else None
                 if fetched is not None and key not in seen:
                     seen.add(key)
-                    out.append((child.name, {**_without_info(ref), "record": self._expand(child, fetched)}))
+                    out.append((child.name, {**_without_info(ref), "record": self._placed(child, fetched)}))
         return out
 
     def _lookup(self, node: Node, obj: dict[str, Any]) -> Any:
@@ -137,35 +137,35 @@ class RecordPlacer:
             return record
         return None
 
-    def _expand(self, node: Node, record: dict[str, Any]) -> dict[str, Any]:
+    def _placed(self, node: Node, record: dict[str, Any]) -> dict[str, Any]:
         """A copy of ``record`` with the records of ``node``'s children put in place."""
         if not node.children:
             return record
         memo_key = (id(node), id(record))
-        memo = self._expanded.get(memo_key)
+        memo = self._placed_copies.get(memo_key)
         if memo is not None and memo[0] is record:
-            self._expanded.move_to_end(memo_key)
+            self._placed_copies.move_to_end(memo_key)
             return memo[1]
         added: dict[str, Any] = {}
         for child in node.children.values():
             if child.kind is NodeKind.COLLECTION:
                 items = self.cache.get(SubCollectionOf(SUB_COLLECTIONS[child.name][1], record.get("id")))
                 if items is not None and child.emit:
-                    added[child.name] = [self._expand(child, item) for item in items]
+                    added[child.name] = [self._placed(child, item) for item in items]
             elif child.kind is NodeKind.REF:
                 ref = field_value(record, child.source)
                 key = ref_key(child, ref, record) if isinstance(ref, dict) else None
                 fetched = self.cache.get(key) if key else None
                 if fetched is not None:
-                    added[present_name(record, child.name)] = {**ref, "record": self._expand(child, fetched)}
+                    added[present_name(record, child.name)] = {**ref, "record": self._placed(child, fetched)}
         if not added:  # nothing to put in: the record itself, no copy to keep
             return record
         copy = {**record, **added}
         # Holding record keeps its id from being reused; only the most recent are kept, as one
         # invoice per transaction would otherwise keep every invoice decoded.
-        self._expanded[memo_key] = (record, copy)
-        if len(self._expanded) > self.cache.hot_size:
-            self._expanded.popitem(last=False)
+        self._placed_copies[memo_key] = (record, copy)
+        if len(self._placed_copies) > self.cache.hot_size:
+            self._placed_copies.popitem(last=False)
         return copy
 
 
