@@ -532,13 +532,7 @@ class GLExportXmlWriter:
         """One field of any kind (the slow path: root values and the resolver's records)."""
         spec = plan.get(key) or _field_of(plan, model, level, key)
         if isinstance(value, dict):
-            mark = len(parts)
-            parts.append(spec.open)
-            self._object(parts, value, spec.model, level + 1, path, owner)
-            if len(parts) == mark + 1:
-                parts[mark] = spec.empty
-            else:
-                parts.append(f"{_newline(level)}{spec.close}")
+            self._element(parts, spec, value, spec.model, level, path, owner)
         elif isinstance(value, list):
             self._list(parts, spec, value, level, path and path[:-1], owner)
         else:
@@ -568,16 +562,30 @@ class GLExportXmlWriter:
         for item in value:
             if item.__class__ is dict:
                 item_spec = item_plan.get(name) or _field_of(item_plan, spec.model, level + 1, name)
-                mark = len(parts)
-                parts.append(item_spec.open)
-                self._object(parts, item, spec.model, level + 2, item_path, owner)
-                if len(parts) == mark + 1:
-                    parts[mark] = item_spec.empty
-                else:
-                    parts.append(f"{_newline(level + 1)}{item_spec.close}")
+                self._element(parts, item_spec, item, spec.model, level + 1, item_path, owner)
             else:  # a plain value or a list among objects: an element named after the item
                 self._value(parts, name, item, _plan(None, level + 1), None, level + 1, item_path, owner)
         parts.append(f"{_newline(level)}{spec.close}")
+
+    def _element(
+        self,
+        parts: list[str],
+        spec: _Field,
+        value: dict[str, Any],
+        model: str | None,
+        level: int,
+        path: tuple[str, ...] | None,
+        owner: dict[str, Any] | None,
+    ) -> None:
+        """The object ``value`` as element ``spec`` at ``level``: ``<x/>`` when nothing is inside.
+        (``_object`` does the same inline for the fields of an item, the hot path.)"""
+        mark = len(parts)
+        parts.append(spec.open)
+        self._object(parts, value, model, level + 1, path, owner)
+        if len(parts) == mark + 1:
+            parts[mark] = spec.empty
+        else:
+            parts.append(f"{_newline(level)}{spec.close}")
 
     def _scalar(self, parts: list[str], spec: _Field, value: Any) -> None:
         if value is None:

@@ -5,7 +5,7 @@ The package, by responsibility:
 - ``plan``: the requested paths as trees of ``Node`` steps (``NodeKind`` says how each finds its
   records), and the tables of endpoints, derived links and containers they are read with.
 - ``keys``: which record a reference points at, one small type per way of asking for it
-  (``RecordById``, ``SiteById``, ``RecordByField``, ``SubCollectionOf``).
+  (``RecordById``, ``RecordByField``, ``SubCollectionOf``).
 - ``fetch``: ``RecordFetcher`` notes every distinct record the export's items want (one pass over
   the JSON) and fetches them in breadth-first rounds, one per nesting depth. In a round every
   endpoint is asked at once (bounded by ``concurrency``), each for many ids with
@@ -36,7 +36,6 @@ from airflow_provider_cwgl.glexport.references.keys import (
     RecordByField,
     RecordById,
     RecordKey,
-    SiteById,
     SubCollectionOf,
 )
 from airflow_provider_cwgl.glexport.references.plan import (
@@ -70,7 +69,6 @@ __all__ = [
     "ReferencePlan",
     "ReferenceResolver",
     "ReferenceValueTooLongError",
-    "SiteById",
     "SubCollectionOf",
     "chunk_values",
 ]

@@ -2,8 +2,8 @@
 
 A key is what the engine fetches, caches and looks up. Keys are ``NamedTuple``s, so they hash as
 fast as plain tuples (an export looks keys up several times per line); keys of different kinds
-never compare equal, as their fields differ in number or type (a ``SiteById`` starts with an
-integer, a ``SubCollectionOf`` template always holds ``{}`` and an endpoint never does).
+never compare equal, as their fields differ in number or content (a ``SubCollectionOf`` template
+always holds ``{}`` and an endpoint never does).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from airflow_provider_cwgl.glexport.schema import is_record_id
 
 
 class RecordById(NamedTuple):
-    """A record listed at ``endpoint`` with this ``id``."""
+    """A record listed at ``endpoint`` with this ``id`` (a site's endpoint is its company's
+    ``company/companies/{id}/sites``: sites are listed per company)."""
 
     endpoint: str
     id: int
@@ -44,28 +45,6 @@ class RecordById(NamedTuple):
 
     def describe(self) -> str:
         return f"{self.endpoint} {self.id}"
-
-
-class SiteById(NamedTuple):
-    """A company's site: sites are listed per company (``company/companies/{id}/sites``)."""
-
-    company_id: int
-    id: int
-
-    @property
-    def list_path(self) -> str:
-        return SITES.format(self.company_id)
-
-    @property
-    def match_field(self) -> str:
-        return "id"
-
-    @property
-    def match_value(self) -> int:
-        return self.id
-
-    def describe(self) -> str:
-        return f"{self.list_path} {self.id}"
 
 
 class RecordByField(NamedTuple):
@@ -98,8 +77,8 @@ class SubCollectionOf(NamedTuple):
 
 
 # Keys fetched with ``conditions=<match_field> in (...)``, many to a request.
-MatchedKey = RecordById | SiteById | RecordByField
-RecordKey = RecordById | SiteById | RecordByField | SubCollectionOf
+MatchedKey = RecordById | RecordByField
+RecordKey = RecordById | RecordByField | SubCollectionOf
 
 
 def field_value(obj: dict[str, Any], name: str) -> Any:
@@ -135,7 +114,7 @@ def ref_key(node: Node, ref: dict[str, Any], parent: dict[str, Any]) -> RecordKe
     if endpoint == SITES:
         company = parent.get(SITE_COMPANY_FIELD.get(node.name, "company"))
         company_id = company.get("id") if isinstance(company, dict) else None
-        return SiteById(company_id, ref["id"]) if is_record_id(company_id) else None
+        return RecordById(SITES.format(company_id), ref["id"]) if is_record_id(company_id) else None
     return RecordById(endpoint, ref["id"])
 
 
@@ -188,14 +167,10 @@ def _key_from_href(href: str) -> RecordKey | None:
     return _key_from_path(path_of(href))
 
 
-_SITE_PATH = re.compile(r"^company/companies/(\d+)/sites/(\d+)$")
 _RECORD_PATH = re.compile(r"^(.+)/(\d+)$")
 
 
 def _key_from_path(path: str) -> RecordKey | None:
-    site = _SITE_PATH.match(path)
-    if site:
-        return SiteById(int(site.group(1)), int(site.group(2)))
     record = _RECORD_PATH.match(path)
     if record:
         return RecordById(record.group(1), int(record.group(2)))
