@@ -31,11 +31,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _sandbox_process import SandboxProcess  # noqa: E402
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseSettings  # noqa: E402
+from airflow_provider_cwgl.connectwise.conditions import condition_literal  # noqa: E402
 from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS  # noqa: E402
 from airflow_provider_cwgl.glexport.references import (  # noqa: E402
-    SITES,
+    ListRequest,
+    RecordKey,
     ReferenceResolver,
-    _literal,
+    SubCollectionOf,
     chunk_values,
 )
 from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter  # noqa: E402
@@ -43,33 +45,48 @@ from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter  # noqa:
 INVOICE_SIDE = [p for p in REFERENCE_PATHS if p.startswith(("customer/", "transaction/"))]
 
 
-class OnePerRequest(ReferenceResolver):
+class Measured(ReferenceResolver):
+    """The engine, noting the round that fetched each key and the requests of each round."""
+
+    one_key_per_request = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.key_depths: dict[RecordKey, int] = {}
+        self.round_requests: list[int] = []
+        plan_requests = self.fetcher.plan_requests
+
+        def measured(keys: list[RecordKey]) -> list[ListRequest]:
+            if self.one_key_per_request:
+                units = [unit for key in keys for unit in plan_requests([key])]
+            else:
+                units = plan_requests(keys)
+            self.key_depths.update(dict.fromkeys(keys, self.stats.rounds))
+            self.round_requests.append(len(units))
+            return units
+
+        self.fetcher.plan_requests = measured  # type: ignore[method-assign]
+
+
+class OnePerRequest(Measured):
     """The baseline: every distinct record in its own request, one request at a time."""
 
-    def _plan_requests(self, keys: list[Any]) -> list[Any]:
-        units = []
-        for key in keys:
-            units.extend(super()._plan_requests([key]))
-        return units
+    one_key_per_request = True
 
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def floor(resolver: ReferenceResolver) -> int:
+def floor(resolver: Measured) -> int:
     """Fewest requests that fetch what ``resolver`` fetched (per depth, as the data dictates)."""
     by_list: dict[tuple[int, str, str], set[str]] = defaultdict(set)
     lists = 0
     for key, depth in resolver.key_depths.items():
-        if key[0] == "children":
+        if isinstance(key, SubCollectionOf):
             lists += 1
-        elif key[0] == "site":  # listed per company: one request per company (and chunk)
-            by_list[(depth, SITES.format(key[1]), "id")].add(_literal(key[-1]))
-        elif key[0] == "get":
-            by_list[(depth, key[1], "id")].add(_literal(key[-1]))
-        else:
-            by_list[(depth, key[1], key[2])].add(_literal(key[-1]))
+        else:  # sites are listed per company: one request per company (and chunk)
+            by_list[(depth, key.list_path, key.match_field)].add(condition_literal(key.match_value))
     base = resolver.client.base_url
     packed = sum(
         len(list(chunk_values(base + path, field, sorted(values))))
@@ -79,7 +96,7 @@ def floor(resolver: ReferenceResolver) -> int:
 
 
 def run(
-    variant: type[ReferenceResolver],
+    variant: type[Measured],
     client: ConnectWiseClient,
     raw: bytes,
     concurrency: int,
@@ -92,7 +109,7 @@ def run(
     resolver.fetch()
     fetched = time.perf_counter()
     with tempfile.TemporaryFile() as out:
-        GLExportXmlWriter(expander=resolver).write(io.BytesIO(raw), out)
+        GLExportXmlWriter(resolver=resolver).write(io.BytesIO(raw), out)
     written = time.perf_counter()
     stats = sandbox.stats()
     return {
@@ -133,19 +150,19 @@ def main() -> int:
 
             raw = dumps(body).encode()
             del body
-            engine = run(ReferenceResolver, client, raw, args.concurrency, sandbox)
+            engine = run(Measured, client, raw, args.concurrency, sandbox)
             baseline = run(OnePerRequest, client, raw, 1, sandbox)
-    resolver: ReferenceResolver = engine["resolver"]
+    resolver: Measured = engine["resolver"]
     lowest = floor(resolver)
     latency = args.latency_ms / 1000
-    model = sum(latency * math.ceil(n / args.concurrency) for n in resolver.stats.round_requests)
+    model = sum(latency * math.ceil(n / args.concurrency) for n in resolver.round_requests)
     print(
         f"{args.transactions} invoice transactions, {len(INVOICE_SIDE)} invoice-side paths, "
         f"{args.latency_ms:g} ms per request, concurrency {args.concurrency}"
     )
     print(
         f"distinct records: {resolver.summary()['records']}; rounds: {resolver.stats.rounds} "
-        f"(requests per round {resolver.stats.round_requests})"
+        f"(requests per round {resolver.round_requests})"
     )
     print(
         f"{'variant':>10} {'requests':>9} {'fetch s':>8} {'write s':>8} {'wall s':>7} {'peak in flight':>15} "

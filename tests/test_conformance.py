@@ -25,7 +25,13 @@ from airflow_provider_cwgl.glexport.batch import BatchCreator, ids_from_summary
 from airflow_provider_cwgl.glexport.exporter import GLExporter
 from airflow_provider_cwgl.glexport.output import LocalOutput
 from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
-from airflow_provider_cwgl.glexport.references import FIELD_ALIASES, SUB_COLLECTIONS, Node, ReferencePlan
+from airflow_provider_cwgl.glexport.references import (
+    FIELD_ALIASES,
+    SUB_COLLECTIONS,
+    Node,
+    NodeKind,
+    ReferencePlan,
+)
 from airflow_provider_cwgl.glexport.request import ExportRequest
 from airflow_provider_cwgl.sandbox import Sandbox, catalogue, generated_store, sample_store
 
@@ -296,23 +302,23 @@ def _reads(plan: ReferencePlan) -> dict[str, tuple[str, str, Node]]:
 
     def visit(node: Node, model: str | None) -> None:
         for child in node.children.values():
-            if child.kind in ("ref", "via"):
+            if child.kind in (NodeKind.REF, NodeKind.VIA):
                 read_from = child.model or model
                 out[child.path] = (read_from, child.source, child)
                 field = catalogue.models().get(read_from, {}).get(child.source) if read_from else None
                 is_reference = field is not None and field.type in REFERENCE_RECORDS
                 visit(child, _record_model(child.endpoint) if is_reference else None)
-            elif child.kind == "collection":
+            elif child.kind is NodeKind.COLLECTION:
                 lists = catalogue.endpoint("GET", SUB_COLLECTIONS[child.name][1].format(1))
                 out[child.path] = (model, "id", child)
                 visit(child, lists[1].removeprefix("[]") if lists else None)
             else:
                 derived = {
-                    "invoice": "Invoice",
-                    "purchaseOrder": "PurchaseOrder",
-                    "expenseEntry": "ExpenseEntry",
+                    NodeKind.INVOICE: "Invoice",
+                    NodeKind.PURCHASE_ORDER: "PurchaseOrder",
+                    NodeKind.EXPENSE_ENTRY: "ExpenseEntry",
                 }
-                out[child.path] = (model, child.kind, child)
+                out[child.path] = (model, child.kind.value, child)
                 visit(child, derived[child.kind])
 
     for anchor in plan.anchors.values():
@@ -327,7 +333,7 @@ def test_every_reference_path_reads_a_real_field_and_calls_the_right_endpoint() 
     for path in REFERENCE_PATHS:
         assert path in reads, f"{path}: not planned"
         model, source, node = reads[path]
-        if node.kind not in ("ref", "via"):
+        if node.kind not in (NodeKind.REF, NodeKind.VIA):
             continue  # derived links and sub-collections: checked below
         fields = catalogue.models()[model]
         names = [a for a in FIELD_ALIASES.get(source, (source,)) if a in fields]

@@ -13,7 +13,14 @@ from airflow_provider_cwgl.glexport.batch import (
     BatchOverlapError,
     ids_from_summary,
 )
+from airflow_provider_cwgl.glexport.exporter import EmptyExportError
+from airflow_provider_cwgl.glexport.references import (
+    ReferenceResolver,
+    ReferenceValueTooLongError,
+    chunk_values,
+)
 from airflow_provider_cwgl.glexport.request import ExportSettingError
+from airflow_provider_cwgl.glexport.xml_writer import ElementNameError, ExportBodyError, JsonLimitError
 from airflow_provider_cwgl.operators.failures import fail_without_retry
 
 
@@ -27,6 +34,11 @@ from airflow_provider_cwgl.operators.failures import fail_without_retry
         (BatchOverlapError, True),
         (BatchNotCreatedError, False),
         (ConnectWiseError, False),
+        (ExportBodyError, True),
+        (JsonLimitError, True),
+        (ElementNameError, True),
+        (ReferenceValueTooLongError, True),
+        (EmptyExportError, False),
     ],
 )
 def test_every_error_derives_from_the_package_base(cls: type[CwglError], permanent: bool) -> None:
@@ -78,3 +90,21 @@ def test_bad_reference_concurrency_is_a_setting_error(value: object) -> None:
 
     with pytest.raises(ExportSettingError, match=r"^reference_concurrency: expected an integer >= 1, got"):
         GLBatchExportOperator(task_id="x", output_file="/tmp/x.xml", reference_concurrency=value)
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_the_reference_engine_refuses_a_concurrency_below_one(value: int) -> None:
+    with pytest.raises(
+        SettingError, match=rf"^reference_concurrency: expected an integer >= 1, got {value}$"
+    ):
+        ReferenceResolver(None, [], concurrency=value)  # type: ignore[arg-type]
+
+
+def test_a_value_too_long_for_any_url_is_a_permanent_error() -> None:
+    with pytest.raises(ReferenceValueTooLongError, match=r"alone makes a URL over 100 characters$") as info:
+        list(
+            chunk_values(
+                "https://x.example/v/apis/3.0/finance/invoices", "invoiceNumber", ['"' + "9" * 80 + '"'], 100
+            )
+        )
+    assert isinstance(info.value, ValueError) and info.value.permanent

@@ -15,6 +15,7 @@ from lxml import etree
 from airflow_provider_cwgl.connectwise import ConnectWiseError
 from airflow_provider_cwgl.glexport.batch import ids_from_summary, ids_from_xml
 from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS, ExportSettingError
+from airflow_provider_cwgl.glexport.xml_writer import ElementNameError
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox, SandboxStore, generated_store
 
@@ -235,7 +236,7 @@ def test_failure_half_way_through_writing_leaves_no_partial_file(
     out = tmp_path / "glexport.xml"
     out.write_bytes(b"previous good export")
     unwritable_last_transaction(cw_sandbox)
-    with pytest.raises(ValueError, match="^'bad name' cannot be an XML element name$"):
+    with pytest.raises(ElementNameError, match="^'bad name' cannot be an XML element name$"):
         run(out, thru_date="2030-01-01")
     assert out.read_bytes() == b"previous good export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["glexport.xml"]

@@ -16,6 +16,7 @@ from lxml import etree
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
 from airflow_provider_cwgl.glexport.references import ReferenceResolver, chunk_values
+from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox, SandboxStore, generated_store
 from airflow_provider_cwgl.sandbox.jsonio import dumps
@@ -403,3 +404,18 @@ def test_old_field_names_still_resolve(
     assert txn.findtext("shipCompanyType/record/name") == "Customer"
     assert txn.findtext("invoice/record/invoiceNumber") == "119"
     assert etree.parse(str(out)).getroot().findtext("customers/customer/site/record/name") == "Main"
+
+
+def test_an_item_lacking_what_a_derived_path_reads_is_skipped_once(cw_sandbox: Sandbox) -> None:
+    # Found while collecting; writing the same item looks again and must not count it again.
+    raw = b'{"transactions":[{"memo":"no id, no number"}],"purchaseTransactions":[{"id":3}]}'
+    with ConnectWiseClient(settings_for(cw_sandbox)) as client:
+        resolver = ReferenceResolver(client, ["transaction/invoice", "purchaseTransaction/purchaseOrder"])
+        resolver.collect(io.BytesIO(raw))
+        resolver.fetch()
+        out = io.BytesIO()
+        GLExportXmlWriter(resolver=resolver).write(io.BytesIO(raw), out)
+    summary = resolver.summary()
+    assert summary["skipped_by_path"] == {"purchaseTransaction/purchaseOrder": 1, "transaction/invoice": 1}
+    assert (summary["skipped"], summary["requests"]) == (2, 0)
+    assert b"<record" not in out.getvalue()

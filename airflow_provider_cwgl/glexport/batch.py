@@ -35,14 +35,18 @@ from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseErro
 from airflow_provider_cwgl.connectwise.conditions import condition_literal
 from airflow_provider_cwgl.errors import CwglError, SettingError
 from airflow_provider_cwgl.glexport import schema
-from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS, FLAG_NAMES, ExportRequest
+from airflow_provider_cwgl.glexport.request import (
+    COLLECTION_KINDS,
+    FLAG_NAMES,
+    MAX_IDENTIFIER_LENGTH,
+    ExportRequest,
+)
 from airflow_provider_cwgl.glexport.summary import gl_entry_ids, read_ids
 from airflow_provider_cwgl.glexport.xml_writer import XSI, iter_root
 
 log = logging.getLogger(__name__)
 
 BATCHES_PATH = "finance/accounting/batches"
-MAX_IDENTIFIER_LENGTH = 50  # ConnectWise: "batchIdentifier ... Max length: 50"
 KIND_LETTERS = {"invoices": "I", "expenses": "E", "procurement": "P"}
 
 

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
-from airflow_provider_cwgl.glexport.batch import BATCHES_PATH, MAX_IDENTIFIER_LENGTH, BatchCreator
+from airflow_provider_cwgl.errors import CwglError
+from airflow_provider_cwgl.glexport.batch import BATCHES_PATH, BatchCreator
 from airflow_provider_cwgl.glexport.output import HashingWriter, OutputTarget
 from airflow_provider_cwgl.glexport.references import ReferenceResolver
 from airflow_provider_cwgl.glexport.request import ExportRequest, ExportSettingError, format_thru_date
@@ -39,8 +40,13 @@ EXPORT_PATH = "finance/accounting/export"
 PARTY_COLLECTIONS = frozenset({"vendors", "customers"})
 
 
-class EmptyExportError(Exception):
-    """The export holds no documents and ``skip_when_empty`` was asked: nothing was written."""
+class EmptyExportError(CwglError):
+    """The export holds no documents and ``skip_when_empty`` was asked: nothing was written.
+
+    Not ``permanent``: the operator catches it and skips the task; a later run may find documents.
+    """
+
+    permanent = False
 
 
 PROGRESS_SECONDS = 10.0  # long work logs how far it got at most this often
@@ -70,7 +76,7 @@ def validate_json(
     return counts
 
 
-def resolve_location(client: ConnectWiseClient, request: ExportRequest) -> int | None:
+def resolve_location_id(client: ConnectWiseClient, request: ExportRequest) -> int | None:
     """The location id to export: ``location_id``, else the one location named ``location_name``.
 
     An id must exist in ``system/locations`` (ConnectWise would export nothing for an unknown one,
@@ -115,22 +121,6 @@ def resolve_location(client: ConnectWiseClient, request: ExportRequest) -> int |
         )
     log.info("Location %r is id %s", request.location_name, matches[0]["id"])
     return int(matches[0]["id"])
-
-
-def to_batch(value: Any) -> int | str | None:
-    """``batch_id``: a ConnectWise batch id (positive integer) or a batch identifier (text)."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
-        return int(value)
-    if isinstance(value, str) and len(value.strip()) <= MAX_IDENTIFIER_LENGTH:
-        return value.strip()
-    raise ExportSettingError(
-        "batch_id",
-        f"expected a ConnectWise batch id or a batch identifier of at most 50 characters, got {value!r}",
-    )
 
 
 class GLExporter:
@@ -208,7 +198,7 @@ class GLExporter:
             path, body, location_id = self._batch_export(request, batch)
         else:
             path = EXPORT_PATH
-            location_id = resolve_location(self.client, request)
+            location_id = resolve_location_id(self.client, request)
             body = request.body(location_id)
             log.info(
                 "Exporting unposted %s from ConnectWise (thru %s, location %s)",
@@ -218,12 +208,12 @@ class GLExporter:
             )
         ids_target = target.sibling(IDS_SUFFIX) if hasattr(target, "sibling") else None
         with tempfile.TemporaryFile(prefix="cwgl-export-", suffix=".json") as raw:
-            expander = self._download(path, body, request, raw)
-            if expander is not None:
-                expander.fetch()
+            resolver = self._download(path, body, request, raw)
+            if resolver is not None:
+                resolver.fetch()
             summary = SummaryBuilder()
             writer = GLExportXmlWriter(
-                expander=expander, on_item=summary.add, limits=self.limits, progress_seconds=PROGRESS_SECONDS
+                resolver=resolver, on_item=summary.add, limits=self.limits, progress_seconds=PROGRESS_SECONDS
             )
             raw.seek(0)
             with target.open() as out:
@@ -247,8 +237,8 @@ class GLExporter:
             "gl_entry_ids_file": ids_target.describe() if ids_target is not None else None,
             "removed_characters": stats.removed_characters,
         }
-        if expander is not None:
-            result["references"] = expander.summary()
+        if resolver is not None:
+            result["references"] = resolver.summary()
         if stats.removed_characters:
             log.warning("Removed %d characters XML 1.0 cannot carry", stats.removed_characters)
         return result

@@ -41,6 +41,7 @@ COLLECTION_KINDS = {
     "adjustmentTransactions": "procurement",
     "inventoryTransfers": "procurement",
 }
+MAX_IDENTIFIER_LENGTH = 50  # ConnectWise: "batchIdentifier ... Max length: 50"
 
 
 class ExportSettingError(SettingError):
@@ -122,6 +123,23 @@ def to_bool(setting: str, value: Any) -> bool:
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
     raise ExportSettingError(setting, f"expected a boolean (True or False), got {value!r}")
+
+
+def to_batch(value: Any) -> int | str | None:
+    """``batch_id``: a ConnectWise batch id (positive integer) or a batch identifier (text)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in _EMPTY):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+        return int(value)
+    if isinstance(value, str) and len(value.strip()) <= MAX_IDENTIFIER_LENGTH:
+        return value.strip()
+    raise ExportSettingError(
+        "batch_id",
+        f"expected a ConnectWise batch id or a batch identifier of at most {MAX_IDENTIFIER_LENGTH} "
+        f"characters, got {value!r}",
+    )
 
 
 def to_location_id(value: Any) -> int | None:

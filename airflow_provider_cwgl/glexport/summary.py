@@ -2,7 +2,9 @@
 
 GL entry ids are what ``POST finance/accounting/batches`` takes as ``processedRecordIds`` to mark
 the export's records exported. ConnectWise documents them only as "GL Entry RecIDs"; the rule
-below follows the GLExport samples (shared/reference/connectwise-api.md section 1e.4) and the
+below follows the GLExport samples of the public guide "Exporting GL Batches from ConnectWise REST
+Interface" (github.com/zynksoftware/Zynk-Workflow,
+``_docs/ConnectWise-Connector/Exporting-GL-Batches-from-ConnectWise-REST-Interface.md``) and the
 SmartConnect maps that post batches: a transaction's ``glEntryIds`` plus its detail line ids; an
 expense's id and its offset's id; an expense bill's detail ids; a purchase's detail and detail-tax
 ids; an inventory transfer's ``transferId`` and offset id. Adjustments carry no numeric id in
@@ -26,6 +28,8 @@ from collections import Counter
 from collections.abc import Iterator
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 from typing import IO, Any
+
+from airflow_provider_cwgl.glexport.schema import is_record_id
 
 log = logging.getLogger(__name__)
 
@@ -155,12 +159,12 @@ def gl_entry_ids(collection: str, item: dict[str, Any]) -> set[int]:
     elif collection == "expenseBills":
         for line in _dicts(item.get("detail")):
             value = line.get("id")
-            ids.update(v for v in (value if isinstance(value, list) else [value]) if _is_id(v))
+            ids.update(v for v in (value if isinstance(value, list) else [value]) if is_record_id(v))
     elif collection == "purchaseTransactions":
         ids.update(_ids(_dicts(item.get("purchaseDetail")) + _dicts(item.get("purchaseDetailTax"))))
     elif collection == "inventoryTransfers":
         transfer = item.get("transferId")
-        if _is_id(transfer):
+        if is_record_id(transfer):
             ids.add(transfer)
         ids.update(_ids([item.get("offset")]))
     return ids
@@ -179,11 +183,7 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 
 
 def _ids(records: list[Any]) -> set[int]:
-    return {r["id"] for r in records if isinstance(r, dict) and _is_id(r.get("id"))}
-
-
-def _is_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return {r["id"] for r in records if isinstance(r, dict) and is_record_id(r.get("id"))}
 
 
 def _number(value: Any) -> Decimal:

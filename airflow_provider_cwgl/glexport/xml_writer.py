@@ -33,10 +33,11 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any, Protocol
 
+from airflow_provider_cwgl.errors import CwglError
 from airflow_provider_cwgl.glexport import schema
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,17 @@ _CHUNK = 1 << 20
 RECORD_CACHE_SIZE = 1024  # fetched records whose XML is kept for reuse (least recently used go)
 
 
-class ExportBodyError(ValueError):
+class ExportBodyError(CwglError, ValueError):
     """The export is complete JSON but not a GLExport document we can write. Fetching it again
-    would not help: the caller fails at once (unlike a cut or malformed body, which is retried)."""
+    would not help: the caller fails at once (unlike a cut or malformed body, which the client
+    fetches again and, when it stays malformed, reports as a ``ConnectWiseError`` that keeps the
+    task's retries). ``permanent``: ConnectWise would send the same records on the next try, so the
+    operator fails the task without retries."""
+
+
+class ElementNameError(ExportBodyError):
+    """A field name in the export cannot be an XML element name (``bad name``, ``xmlThing``).
+    ``permanent`` like every ``ExportBodyError``: the same records carry the same field names."""
 
 
 class JsonLimitError(ExportBodyError):
@@ -108,8 +117,9 @@ def _refuse_constant(name: str) -> Any:
     raise ExportBodyError(f"GLExport JSON: {name} is not a number XML (or an accounting package) can carry")
 
 
-class Expander(Protocol):
-    """Adds fetched records to the output (References To Fetch)."""
+class ReferenceRecords(Protocol):
+    """What the writer needs from References To Fetch (``references.ReferenceResolver``): the
+    fetched records to add to the output."""
 
     def extra_children(
         self, path: tuple[str, ...], value: dict[str, Any], parent: dict[str, Any] | None
@@ -119,7 +129,7 @@ class Expander(Protocol):
         ``path`` lists element names from the root item down, e.g. ``("transaction", "company")``;
         ``parent`` is the object holding ``value`` (None for a root item). A ``record`` child must
         be the same object each time the same record is handed out (the writer reuses its XML).
-        An expander may have ``anchor_paths``: children are only ever added to objects at those
+        A resolver may have ``anchor_paths``: children are only ever added to objects at those
         paths and to their direct fields, so the writer calls it only there.
         """
         ...
@@ -127,7 +137,9 @@ class Expander(Protocol):
 
 @dataclass
 class WriteStats:
-    items: dict[str, int] = field(default_factory=dict)
+    """What one write did. Items per collection are the summary's (``SummaryBuilder.counts``)."""
+
+    items: int = 0
     removed_characters: int = 0
     bytes: int = 0
 
@@ -367,18 +379,18 @@ class GLExportXmlWriter:
 
     def __init__(
         self,
-        expander: Expander | None = None,
+        resolver: ReferenceRecords | None = None,
         on_item: Callable[[str, dict[str, Any]], None] | None = None,
         *,
         limits: JsonLimits = DEFAULT_LIMITS,
         progress_seconds: float = 10.0,
     ) -> None:
-        self.expander = expander
+        self.resolver = resolver
         self.on_item = on_item
         self.limits = limits
         self.progress_seconds = progress_seconds
         self.stats = WriteStats()
-        self._anchor_paths: Any = getattr(expander, "anchor_paths", None)
+        self._anchor_paths: Any = getattr(resolver, "anchor_paths", None)
         self._records: OrderedDict[tuple[int, int], tuple[dict[str, Any], str]] = OrderedDict()
         self._last_progress = 0.0
         self._started = 0.0
@@ -405,10 +417,9 @@ class GLExportXmlWriter:
         if open_collection is not None:
             self._out(out, f"\n{INDENT}</{open_collection}>")
         self._out(out, "\n</GLExport>\n")
-        items = sum(self.stats.items.values())
         log.info(
             "GLExport XML written: %d items, %.1f MiB in %.1f s",
-            items,
+            self.stats.items,
             self.stats.bytes / 2**20,
             time.monotonic() - self._started,
         )
@@ -424,23 +435,21 @@ class GLExportXmlWriter:
         if now - self._last_progress >= self.progress_seconds:
             self._last_progress = now
             log.info(
-                "Writing GLExport XML: %d items so far (%s), %.1f MiB of JSON read, %.1f MiB of XML written",
-                sum(self.stats.items.values()),
-                ", ".join(f"{k} {v}" for k, v in self.stats.items.items()),
+                "Writing GLExport XML: %d items so far, %.1f MiB of JSON read, %.1f MiB of XML written",
+                self.stats.items,
                 read_bytes / 2**20,
                 self.stats.bytes / 2**20,
             )
 
     def _write_item(self, collection: str, item: dict[str, Any], out: IO[bytes]) -> None:
-        items = self.stats.items
-        items[collection] = items.get(collection, 0) + 1
+        self.stats.items += 1
         if self.on_item is not None:
             self.on_item(collection, item)
         name = _tag(schema.item_name(collection))
         spec = schema.field("GLExport", collection)
         model = spec.model if spec else None
         parts = [f"\n{INDENT * 2}<{name}>"]
-        self._object(parts, item, model, 3, (name,) if self.expander is not None else None, None)
+        self._object(parts, item, model, 3, (name,) if self.resolver is not None else None, None)
         if len(parts) == 1:
             parts[0] = f"\n{INDENT * 2}<{name}/>"
         else:
@@ -456,10 +465,10 @@ class GLExportXmlWriter:
         path: tuple[str, ...] | None,
         parent: dict[str, Any] | None,
     ) -> None:
-        """Append the fields of ``value`` (children at ``level``). ``path`` is None without an expander."""
+        """Append the fields of ``value`` (children at ``level``). ``path`` is None without a resolver."""
         plan = _PLANS.get((model, level)) or _plan(model, level)
         append = parts.append
-        expander = self.expander
+        resolver = self.resolver
         for key, child in value.items():
             spec = plan.get(key)
             if spec is None:
@@ -485,7 +494,7 @@ class GLExportXmlWriter:
             elif cls is bool:
                 append(f"{spec.open}{'true' if child else 'false'}{spec.close}")
             elif cls is dict:
-                if key == "record" and expander is not None:
+                if key == "record" and resolver is not None:
                     append(self._record(child, level, path, value))  # a fetched record, nested
                     continue
                 mark = len(parts)
@@ -499,11 +508,11 @@ class GLExportXmlWriter:
                 self._list(parts, spec, child, level, path, value)
             else:
                 self._scalar(parts, spec, child)
-        if expander is not None and path is not None:
+        if resolver is not None and path is not None:
             anchors = self._anchor_paths
             if anchors is not None and path not in anchors and path[:-1] not in anchors:
                 return
-            for key, child in expander.extra_children(path, value, parent):
+            for key, child in resolver.extra_children(path, value, parent):
                 if key == "record" and child.__class__ is dict:
                     append(self._record(child, level, path, value))
                 else:
@@ -520,16 +529,10 @@ class GLExportXmlWriter:
         path: tuple[str, ...] | None,
         owner: dict[str, Any] | None,
     ) -> None:
-        """One field of any kind (the slow path: root values and expander children)."""
+        """One field of any kind (the slow path: root values and the resolver's records)."""
         spec = plan.get(key) or _field_of(plan, model, level, key)
         if isinstance(value, dict):
-            mark = len(parts)
-            parts.append(spec.open)
-            self._object(parts, value, spec.model, level + 1, path, owner)
-            if len(parts) == mark + 1:
-                parts[mark] = spec.empty
-            else:
-                parts.append(f"{_newline(level)}{spec.close}")
+            self._element(parts, spec, value, spec.model, level, path, owner)
         elif isinstance(value, list):
             self._list(parts, spec, value, level, path and path[:-1], owner)
         else:
@@ -559,16 +562,30 @@ class GLExportXmlWriter:
         for item in value:
             if item.__class__ is dict:
                 item_spec = item_plan.get(name) or _field_of(item_plan, spec.model, level + 1, name)
-                mark = len(parts)
-                parts.append(item_spec.open)
-                self._object(parts, item, spec.model, level + 2, item_path, owner)
-                if len(parts) == mark + 1:
-                    parts[mark] = item_spec.empty
-                else:
-                    parts.append(f"{_newline(level + 1)}{item_spec.close}")
+                self._element(parts, item_spec, item, spec.model, level + 1, item_path, owner)
             else:  # a plain value or a list among objects: an element named after the item
                 self._value(parts, name, item, _plan(None, level + 1), None, level + 1, item_path, owner)
         parts.append(f"{_newline(level)}{spec.close}")
+
+    def _element(
+        self,
+        parts: list[str],
+        spec: _Field,
+        value: dict[str, Any],
+        model: str | None,
+        level: int,
+        path: tuple[str, ...] | None,
+        owner: dict[str, Any] | None,
+    ) -> None:
+        """The object ``value`` as element ``spec`` at ``level``: ``<x/>`` when nothing is inside.
+        (``_object`` does the same inline for the fields of an item, the hot path.)"""
+        mark = len(parts)
+        parts.append(spec.open)
+        self._object(parts, value, model, level + 1, path, owner)
+        if len(parts) == mark + 1:
+            parts[mark] = spec.empty
+        else:
+            parts.append(f"{_newline(level)}{spec.close}")
 
     def _scalar(self, parts: list[str], spec: _Field, value: Any) -> None:
         if value is None:
@@ -589,7 +606,7 @@ class GLExportXmlWriter:
     ) -> str:
         """A fetched record's element. The same record (one company under many transactions) is
         serialised once per depth while it is among the ``RECORD_CACHE_SIZE`` most recently used;
-        the expander hands out the same object for the same record while it is in use."""
+        the resolver hands out the same object for the same record while it is in use."""
         key = (id(record), level)
         records = self._records
         cached = records.get(key)
@@ -625,6 +642,6 @@ def _tag(name: str) -> str:
     if name in _CHECKED_TAGS:  # field names repeat millions of times; check each once
         return name
     if not isinstance(name, str) or not _NAME_RE.match(name) or name.lower().startswith("xml"):
-        raise ValueError(f"{name!r} cannot be an XML element name")
+        raise ElementNameError(f"{name!r} cannot be an XML element name")
     _CHECKED_TAGS.add(name)
     return name

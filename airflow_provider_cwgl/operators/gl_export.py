@@ -11,12 +11,13 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_cwgl.glexport.batch import BatchCreator, resolve_batch_identifier
-from airflow_provider_cwgl.glexport.exporter import EXPORT_PATH, EmptyExportError, GLExporter, to_batch
+from airflow_provider_cwgl.glexport.exporter import EXPORT_PATH, EmptyExportError, GLExporter
 from airflow_provider_cwgl.glexport.request import (
     ID_LIST_SETTINGS,
     ExportSettingError,
     build_export_options,
     build_export_request,
+    to_batch,
     to_bool,
 )
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook

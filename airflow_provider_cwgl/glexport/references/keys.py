@@ -1,0 +1,177 @@
+"""Which record a reference points at: one small type per way ConnectWise lets us ask for it.
+
+A key is what the engine fetches, caches and looks up. Keys are ``NamedTuple``s, so they hash as
+fast as plain tuples (an export looks keys up several times per line); keys of different kinds
+never compare equal, as their fields differ in number or content (a ``SubCollectionOf`` template
+always holds ``{}`` and an endpoint never does).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, NamedTuple
+
+from airflow_provider_cwgl.connectwise.client import path_of
+from airflow_provider_cwgl.glexport.references.plan import (
+    FIELD_ALIASES,
+    SITE_COMPANY_FIELD,
+    SITES,
+    SUB_COLLECTIONS,
+    Node,
+    NodeKind,
+)
+from airflow_provider_cwgl.glexport.schema import is_record_id
+
+
+class RecordById(NamedTuple):
+    """A record listed at ``endpoint`` with this ``id`` (a site's endpoint is its company's
+    ``company/companies/{id}/sites``: sites are listed per company)."""
+
+    endpoint: str
+    id: int
+
+    @property
+    def list_path(self) -> str:
+        return self.endpoint
+
+    @property
+    def match_field(self) -> str:
+        return "id"
+
+    @property
+    def match_value(self) -> int:
+        return self.id
+
+    def describe(self) -> str:
+        return f"{self.endpoint} {self.id}"
+
+
+class RecordByField(NamedTuple):
+    """A record found by another field's value (an invoice by ``invoiceNumber``)."""
+
+    endpoint: str
+    match_field: str
+    match_value: str
+
+    @property
+    def list_path(self) -> str:
+        return self.endpoint
+
+    def describe(self) -> str:
+        return f"{self.endpoint} {self.match_field} {self.match_value}"
+
+
+class SubCollectionOf(NamedTuple):
+    """The whole sub-collection of one parent (``finance/agreements/{}/additions`` of agreement 5)."""
+
+    template: str
+    parent_id: int
+
+    @property
+    def list_path(self) -> str:
+        return self.template.format(self.parent_id)
+
+    def describe(self) -> str:
+        return self.list_path
+
+
+# Keys fetched with ``conditions=<match_field> in (...)``, many to a request.
+MatchedKey = RecordById | RecordByField
+RecordKey = RecordById | RecordByField | SubCollectionOf
+
+
+def field_value(obj: dict[str, Any], name: str) -> Any:
+    """``obj``'s field ``name``, under whichever spelling the API version uses."""
+    for alias in FIELD_ALIASES.get(name, (name,)):
+        if alias in obj:
+            return obj[alias]
+    return None
+
+
+def present_name(obj: dict[str, Any], name: str) -> str:
+    """The spelling of field ``name`` that ``obj`` uses (``name`` when it has none)."""
+    for alias in FIELD_ALIASES.get(name, (name,)):
+        if alias in obj:
+            return alias
+    return name
+
+
+def ref_key(node: Node, ref: dict[str, Any], parent: dict[str, Any]) -> RecordKey | None:
+    """The key of the record ``node``'s reference points at; None when it cannot be known."""
+    if not is_record_id(ref.get("id")):
+        return None
+    href = next(
+        (v for k, v in (ref.get("_info") or {}).items() if k.endswith("_href") and isinstance(v, str)), None
+    )
+    if href:
+        key = _key_from_href(href)
+        if key is not None:
+            return key
+    endpoint = node.endpoint
+    if endpoint is None:
+        return None
+    if endpoint == SITES:
+        company = parent.get(SITE_COMPANY_FIELD.get(node.name, "company"))
+        company_id = company.get("id") if isinstance(company, dict) else None
+        return RecordById(SITES.format(company_id), ref["id"]) if is_record_id(company_id) else None
+    return RecordById(endpoint, ref["id"])
+
+
+def field_ref_key(node: Node, obj: dict[str, Any]) -> RecordKey | None:
+    """The key of the record ``obj``'s field ``node.source`` refers to (a REF or VIA step)."""
+    ref = field_value(obj, node.source)
+    return ref_key(node, ref, obj) if isinstance(ref, dict) else None
+
+
+def record_keys(
+    node: Node, obj: dict[str, Any], fallbacks: dict[RecordKey, RecordKey] | None = None
+) -> list[RecordKey] | None:
+    """The records ``node`` needs from ``obj`` (an item or a fetched record); None when ``obj``
+    lacks what ``node`` reads (counted as skipped). With ``fallbacks``, notes where to look when a
+    record by id is not found (a transaction's invoice by its documentNumber)."""
+    kind = node.kind
+    if kind is NodeKind.REF or kind is NodeKind.VIA:
+        key = field_ref_key(node, obj)
+        return None if key is None else [key]
+    if kind is NodeKind.INVOICE:
+        txn_id, number = obj.get("id"), obj.get("documentNumber")
+        if is_record_id(txn_id):
+            primary = RecordById("finance/invoices", txn_id)
+            if number and fallbacks is not None:
+                fallbacks[primary] = RecordByField("finance/invoices", "invoiceNumber", str(number))
+            return [primary]
+        if not number:
+            return None
+        return [RecordByField("finance/invoices", "invoiceNumber", str(number))]
+    if kind is NodeKind.PURCHASE_ORDER:
+        number = obj.get("documentNumber")
+        if not number:
+            return None
+        return [RecordByField("procurement/purchaseorders", "poNumber", str(number))]
+    if kind is NodeKind.EXPENSE_ENTRY:
+        ids = obj.get("id")
+        ids = ids if isinstance(ids, list) else [ids]
+        return [RecordById("expense/entries", i) for i in ids if is_record_id(i)]
+    if kind is NodeKind.COLLECTION:
+        parent = obj.get("id")
+        if not is_record_id(parent):
+            return None
+        return [SubCollectionOf(SUB_COLLECTIONS[node.name][1], parent)]
+    raise AssertionError(kind)
+
+
+@functools.lru_cache(maxsize=65536)
+def _key_from_href(href: str) -> RecordKey | None:
+    # The same hrefs recur on every line of an export; parse each once.
+    return _key_from_path(path_of(href))
+
+
+_RECORD_PATH = re.compile(r"^(.+)/(\d+)$")
+
+
+def _key_from_path(path: str) -> RecordKey | None:
+    record = _RECORD_PATH.match(path)
+    if record:
+        return RecordById(record.group(1), int(record.group(2)))
+    return None
