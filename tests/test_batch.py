@@ -13,6 +13,7 @@ from conftest import settings_for, without_adjustments
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
+from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.batch import (
     BatchConflictError,
     BatchCreator,
@@ -333,3 +334,12 @@ def test_ids_from_xml_follow_the_summarys_rule_for_every_collection(tmp_path: Pa
     ids, flags = ids_from_xml(xml)
     assert ids == [20, 21, 31, 32, 33, 41, 42, 50, 51, 1009, 1010, 1011]
     assert flags == {"invoices": True, "expenses": True, "procurement": True}
+
+
+def test_stale_summary_fails_saying_the_file_was_replaced(connected: Sandbox, tmp_path: Path) -> None:
+    first = export(tmp_path)
+    export(tmp_path, export_unposted_expenses=False)  # a later run replaces the file and its ids
+    with pytest.raises(SettingError, match="of another export .*replaced by a later run") as info:
+        create(first, batch_identifier="STALE")
+    assert isinstance(info.value, AirflowFailException)
+    assert connected.log.count("POST", "finance/accounting/batches") == 0

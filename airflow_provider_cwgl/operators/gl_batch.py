@@ -122,14 +122,10 @@ class GLBatchCreateOperator(BaseOperator):
 
     def _records(self, summary: dict[str, Any] | None) -> tuple[list[int], dict[str, bool]]:
         if summary is not None:
-            try:
-                return ids_from_summary(
-                    summary, lambda ids_file: open_for_reading(ids_file, self.export_file_conn_id)
-                )
-            except ValueError as exc:
-                raise SettingError(
-                    "export_summary", "expected the summary GLBatchExportOperator returns"
-                ) from exc
+            # ids_from_summary's error names export_summary and says why (e.g. a replaced file).
+            return ids_from_summary(
+                summary, lambda ids_file: open_for_reading(ids_file, self.export_file_conn_id)
+            )
         with open_for_reading(self.export_file, self.export_file_conn_id) as source:
             return ids_from_xml(source)
 
