@@ -343,3 +343,15 @@ def test_stale_summary_fails_saying_the_file_was_replaced(connected: Sandbox, tm
         create(first, batch_identifier="STALE")
     assert isinstance(info.value, AirflowFailException)
     assert connected.log.count("POST", "finance/accounting/batches") == 0
+
+
+def test_reexport_of_a_past_batch_creates_no_second_batch(connected: Sandbox, tmp_path: Path) -> None:
+    posted = create(export(tmp_path, "original.xml"), batch_identifier="PERIOD-2026-03")
+    again = export(tmp_path, "reexport.xml", batch_id="PERIOD-2026-03")
+    assert again["batch_id"] == posted["batch_id"]
+    # Its records are that batch's: posting the re-export marks nothing and makes no empty batch.
+    for kwargs in ({"batch_identifier": "OTHER"}, {}):
+        result = create(again, **kwargs)
+        assert result["batch_id"] == posted["batch_id"] and result["created"] is False
+    assert len(connected.store.batches) == 1
+    assert connected.log.count("POST", "finance/accounting/batches") == 1

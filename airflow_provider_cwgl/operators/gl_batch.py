@@ -39,7 +39,9 @@ class GLBatchCreateOperator(BaseOperator):
     batch's own GLExport) is success without a new batch. A batch holding only part of them means
     another batch took the rest (``BatchOverlapError``); one with other records is a conflict
     (``BatchConflictError``). Both, and bad settings, fail the task without retries. An export
-    with no GL entries creates no batch. Returns ``{batch_id, batch_identifier, records, created}``.
+    with no GL entries creates no batch, nor does a summary of a past batch's re-export (the
+    export's ``batch_id``): its records are that batch's. Returns ``{batch_id, batch_identifier,
+    records, created}``.
     """
 
     template_fields: Sequence[str] = (
@@ -72,6 +74,21 @@ class GLBatchCreateOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         summary = self._summary()
         record_ids, flags = self._records(summary)
+        if (
+            summary is not None
+            and summary.get("batch_id") is not None
+            and not summary.get("batch_identifier")
+        ):
+            # The export re-exported a past batch (batch_id): its records are marked already, and a
+            # new batch with them would be empty (or a second batch over the same records).
+            self.log.info("The export re-exported batch %s: nothing to mark", summary["batch_id"])
+            return {
+                "batch_id": summary["batch_id"],
+                "batch_identifier": None,
+                "records": len(record_ids),
+                "created": False,
+                "reason": "re-export of an existing batch",
+            }
         identifier = check_identifier(
             self.batch_identifier or self._default_identifier(context, flags, summary)
         )
