@@ -193,6 +193,15 @@ def test_default_identifier_is_the_exports_business_day(connected: Sandbox, tmp_
     assert result["batch_identifier"] == "cwgl-20260227-IEP"
 
 
+@pytest.mark.parametrize("rendered", ["", "None", "null", "  "])
+def test_empty_rendered_identifier_means_the_default(
+    connected: Sandbox, tmp_path: Path, rendered: str
+) -> None:
+    """``batch_identifier="{{ params.batch_identifier }}"`` renders "None" for an empty param."""
+    summary = export(tmp_path, thru_date="2026-02-27")
+    assert create(summary, batch_identifier=rendered)["batch_identifier"] == "cwgl-20260227-IEP"
+
+
 def test_default_identifier_without_thru_date_is_the_runs_day(connected: Sandbox, tmp_path: Path) -> None:
     from airflow.sdk import timezone
 

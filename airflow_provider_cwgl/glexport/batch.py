@@ -91,9 +91,14 @@ def check_identifier(identifier: Any) -> str:
     return identifier.strip()
 
 
+def is_unset(value: Any) -> bool:
+    """An identifier setting left empty: None, or what a template renders from one (``"None"``)."""
+    return value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null"))
+
+
 def resolve_batch_identifier(value: Any, request: ExportRequest, batch: int | str | None) -> str | None:
     """The export's ``batch_identifier`` setting: None (off), ``"auto"`` or an identifier."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+    if is_unset(value):
         return None
     if batch is not None:
         raise SettingError(

@@ -15,6 +15,7 @@ from airflow_provider_cwgl.glexport.batch import (
     check_identifier,
     ids_from_summary,
     ids_from_xml,
+    is_unset,
 )
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.failures import fail_without_retry
@@ -90,7 +91,9 @@ class GLBatchCreateOperator(BaseOperator):
                 "reason": "re-export of an existing batch",
             }
         identifier = check_identifier(
-            self.batch_identifier or self._default_identifier(context, flags, summary)
+            self._default_identifier(context, flags, summary)
+            if is_unset(self.batch_identifier)
+            else self.batch_identifier
         )
         hook = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id)
         with hook.get_conn() as client:
