@@ -286,6 +286,15 @@ def test_export_reexports_the_days_batch_once_it_exists(
         ({"batch_identifier": "auto", "location_name": "Tampa Office"}, "batch_identifier: 'auto' names one"),
         ({"batch_identifier": "X" * 51}, "batch_identifier: at most 50 characters"),
         ({"batch_identifier": "DAY", "batch_id": 1}, "batch_identifier: give it or batch_id"),
+        # The day's identifier does not say which records: a second subset would find the first's batch.
+        (
+            {"batch_identifier": "auto", "included_invoice_ids": [5]},
+            "batch_identifier: 'auto' names the whole day's batch, but included_invoice_ids picks",
+        ),
+        (
+            {"batch_identifier": "auto", "excluded_product_ids": ["PO-1"]},
+            "batch_identifier: 'auto' names the whole day's batch, but excluded_product_ids picks",
+        ),
     ],
 )
 def test_bad_batch_identifier_fails_before_any_request(
