@@ -25,6 +25,7 @@ from airflow_provider_cwgl.glexport.batch import (
 from airflow_provider_cwgl.glexport.request import ExportSettingError
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
+from airflow_provider_cwgl.operators.output_target import open_for_reading
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 
 
@@ -373,3 +374,16 @@ def test_reexport_of_a_past_batch_creates_no_second_batch(connected: Sandbox, tm
         assert result["batch_id"] == posted["batch_id"] and result["created"] is False
     assert len(connected.store.batches) == 1
     assert connected.log.count("POST", "finance/accounting/batches") == 1
+
+
+def test_export_file_under_home_is_read_as_output_file_is_written(
+    connected: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    summary = GLBatchExportOperator(task_id="export", output_file="~/gl/x.xml").execute({})  # type: ignore[arg-type]
+    assert summary["output"] == str(tmp_path / "gl" / "x.xml")
+    for location in ("~/gl/x.xml", "file://~/gl/x.xml"):
+        with open_for_reading(location) as handle:
+            assert handle.read() == (tmp_path / "gl" / "x.xml").read_bytes()
+    result = GLBatchCreateOperator(task_id="b", export_file="~/gl/x.xml", batch_identifier="HOME").execute({})  # type: ignore[arg-type]
+    assert result["records"] == len(ids_from_summary(summary)[0]) > 0

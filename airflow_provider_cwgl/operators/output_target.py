@@ -131,5 +131,9 @@ def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalO
 def open_for_reading(location: Any, conn_id: str | None = None) -> Iterator[IO[bytes]]:
     """Open an earlier export (local path, ``file://`` or object-storage URL) for reading."""
     resolved = resolve_file_path(location, conn_id, "export_file")
-    with resolved.open("rb") if isinstance(resolved, ObjectStoragePath) else open(resolved, "rb") as handle:
+    if isinstance(resolved, ObjectStoragePath):
+        with resolved.open("rb") as handle:
+            yield handle
+        return
+    with open(os.path.expanduser(resolved), "rb") as handle:  # ``~/…``, as LocalOutput writes it
         yield handle
