@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, AssetAlias, CronTriggerTimetable, Param, task
+from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param, task
 
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.assets import LOCATION_EXPORT_ALIAS
@@ -46,7 +46,8 @@ def location_file(root: str, day: str, location: dict[str, Any]) -> str:
 with DAG(
     dag_id="cwgl_gl_export_by_location",
     description="Export unposted ConnectWise GL records, one file per location and business day",
-    schedule=CronTriggerTimetable("0 0 * * *", timezone="UTC", interval=timedelta(days=1)),
+    # The logical date is the business day, as in cwgl_daily_gl_export (BUSINESS_DAY relies on it).
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -13,6 +13,7 @@ from conftest import settings_for, without_adjustments
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
+from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.batch import (
     BatchConflictError,
     BatchCreator,
@@ -24,6 +25,7 @@ from airflow_provider_cwgl.glexport.batch import (
 from airflow_provider_cwgl.glexport.request import ExportSettingError
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
+from airflow_provider_cwgl.operators.output_target import open_for_reading
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 
 
@@ -192,6 +194,15 @@ def test_default_identifier_is_the_exports_business_day(connected: Sandbox, tmp_
     assert result["batch_identifier"] == "cwgl-20260227-IEP"
 
 
+@pytest.mark.parametrize("rendered", ["", "None", "null", "  "])
+def test_empty_rendered_identifier_means_the_default(
+    connected: Sandbox, tmp_path: Path, rendered: str
+) -> None:
+    """``batch_identifier="{{ params.batch_identifier }}"`` renders "None" for an empty param."""
+    summary = export(tmp_path, thru_date="2026-02-27")
+    assert create(summary, batch_identifier=rendered)["batch_identifier"] == "cwgl-20260227-IEP"
+
+
 def test_default_identifier_without_thru_date_is_the_runs_day(connected: Sandbox, tmp_path: Path) -> None:
     from airflow.sdk import timezone
 
@@ -276,6 +287,15 @@ def test_export_reexports_the_days_batch_once_it_exists(
         ({"batch_identifier": "auto", "location_name": "Tampa Office"}, "batch_identifier: 'auto' names one"),
         ({"batch_identifier": "X" * 51}, "batch_identifier: at most 50 characters"),
         ({"batch_identifier": "DAY", "batch_id": 1}, "batch_identifier: give it or batch_id"),
+        # The day's identifier does not say which records: a second subset would find the first's batch.
+        (
+            {"batch_identifier": "auto", "included_invoice_ids": [5]},
+            "batch_identifier: 'auto' names the whole day's batch, but included_invoice_ids picks",
+        ),
+        (
+            {"batch_identifier": "auto", "excluded_product_ids": ["PO-1"]},
+            "batch_identifier: 'auto' names the whole day's batch, but excluded_product_ids picks",
+        ),
     ],
 )
 def test_bad_batch_identifier_fails_before_any_request(
@@ -333,3 +353,37 @@ def test_ids_from_xml_follow_the_summarys_rule_for_every_collection(tmp_path: Pa
     ids, flags = ids_from_xml(xml)
     assert ids == [20, 21, 31, 32, 33, 41, 42, 50, 51, 1009, 1010, 1011]
     assert flags == {"invoices": True, "expenses": True, "procurement": True}
+
+
+def test_stale_summary_fails_saying_the_file_was_replaced(connected: Sandbox, tmp_path: Path) -> None:
+    first = export(tmp_path)
+    export(tmp_path, export_unposted_expenses=False)  # a later run replaces the file and its ids
+    with pytest.raises(SettingError, match="of another export .*replaced by a later run") as info:
+        create(first, batch_identifier="STALE")
+    assert isinstance(info.value, AirflowFailException)
+    assert connected.log.count("POST", "finance/accounting/batches") == 0
+
+
+def test_reexport_of_a_past_batch_creates_no_second_batch(connected: Sandbox, tmp_path: Path) -> None:
+    posted = create(export(tmp_path, "original.xml"), batch_identifier="PERIOD-2026-03")
+    again = export(tmp_path, "reexport.xml", batch_id="PERIOD-2026-03")
+    assert again["batch_id"] == posted["batch_id"]
+    # Its records are that batch's: posting the re-export marks nothing and makes no empty batch.
+    for kwargs in ({"batch_identifier": "OTHER"}, {}):
+        result = create(again, **kwargs)
+        assert result["batch_id"] == posted["batch_id"] and result["created"] is False
+    assert len(connected.store.batches) == 1
+    assert connected.log.count("POST", "finance/accounting/batches") == 1
+
+
+def test_export_file_under_home_is_read_as_output_file_is_written(
+    connected: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    summary = GLBatchExportOperator(task_id="export", output_file="~/gl/x.xml").execute({})  # type: ignore[arg-type]
+    assert summary["output"] == str(tmp_path / "gl" / "x.xml")
+    for location in ("~/gl/x.xml", "file://~/gl/x.xml"):
+        with open_for_reading(location) as handle:
+            assert handle.read() == (tmp_path / "gl" / "x.xml").read_bytes()
+    result = GLBatchCreateOperator(task_id="b", export_file="~/gl/x.xml", batch_identifier="HOME").execute({})  # type: ignore[arg-type]
+    assert result["records"] == len(ids_from_summary(summary)[0]) > 0

@@ -52,7 +52,9 @@ def test_daily_schedule_and_params(dagbag: DagBag) -> None:
     assert dag.default_args["retries"] >= 1
 
 
-@pytest.mark.parametrize("dag_id", ["cwgl_daily_gl_export", "cwgl_gl_export_and_post"])
+@pytest.mark.parametrize(
+    "dag_id", ["cwgl_daily_gl_export", "cwgl_gl_export_and_post", "cwgl_gl_export_by_location"]
+)
 def test_backfill_creates_the_business_days(dagbag: DagBag, dag_id: str) -> None:
     """What `airflow backfill create --from-date 2026-03-01 --to-date 2026-03-03` plans (its own
     function, on the serialized DAG), and when the scheduled run for a day fires."""

@@ -146,10 +146,13 @@ def test_bound_extras_are_read(cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPa
         ("request_deadline", "soon"),
         ("max_response_mb", "-1"),
         ("max_pages", "inf"),
+        ("max_pages", 2.5),  # a count: not rounded down to 2 behind the user's back
+        ("max_attempts", 2.5),
+        ("max_attempts", "3.5"),
     ],
 )
 def test_bad_bound_extras_name_the_extra(
-    cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, extra: str, value: str
+    cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, extra: str, value: str | float
 ) -> None:
     set_conn(monkeypatch, json.dumps(cw_sandbox.connection(**{extra: value})))
     with pytest.raises(ConnectWiseConfigError) as info:

@@ -149,3 +149,19 @@ def test_secrets_cover_key_client_id_and_basic_value() -> None:
         pair,
         base64.b64encode(pair.encode()).decode(),
     )
+
+
+@pytest.mark.parametrize(
+    "site", ["https://acme+pub:s3cretPrivateKey@cw.example.com", "https://:s3cretPrivateKey@h.io/x"]
+)
+def test_credentials_typed_into_the_host_are_not_echoed(site: str) -> None:
+    """The Test button shows this message before any redactor exists (the settings failed)."""
+    with pytest.raises(ConnectWiseConfigError, match="must be only the site") as info:
+        make(site=site)
+    assert "s3cretPrivateKey" not in str(info.value) and "s3cret" not in str(info.value)
+
+
+def test_credentials_in_an_invalid_host_are_not_echoed() -> None:
+    with pytest.raises(ConnectWiseConfigError) as info:
+        make(site="https://pub:s3cretPrivateKey@not a host")
+    assert "s3cret" not in str(info.value)

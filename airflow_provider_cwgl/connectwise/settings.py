@@ -129,10 +129,17 @@ def normalize_site(site: Any) -> str:
         raise ConnectWiseConfigError(
             "host", f"scheme must be https (or http for loopback), got {parts.scheme!r}"
         )
+    if parts.username is not None or parts.password is not None:
+        # Not echoed: what is typed before "@" may be a key, and no redactor exists yet.
+        raise ConnectWiseConfigError(
+            "host",
+            "must be only the site (no credentials before '@': put the keys in login and password), "
+            "e.g. api-na.myconnectwise.net",
+        )
     host = parts.hostname or ""
     if not host or not _HOSTNAME_RE.match(host.strip("[]")) and not _is_ip(host):
         raise ConnectWiseConfigError("host", f"{raw!r} is not a valid site, e.g. api-na.myconnectwise.net")
-    if parts.path.strip("/") or parts.query or parts.fragment or parts.username or parts.password:
+    if parts.path.strip("/") or parts.query or parts.fragment:
         raise ConnectWiseConfigError(
             "host",
             f"{raw!r} must be only the site (no path, query or credentials), e.g. api-na.myconnectwise.net",

@@ -38,6 +38,7 @@ from airflow_provider_cwgl.glexport import schema
 from airflow_provider_cwgl.glexport.request import (
     COLLECTION_KINDS,
     FLAG_NAMES,
+    ID_LIST_SETTINGS,
     MAX_IDENTIFIER_LENGTH,
     ExportRequest,
 )
@@ -91,9 +92,14 @@ def check_identifier(identifier: Any) -> str:
     return identifier.strip()
 
 
+def is_unset(value: Any) -> bool:
+    """An identifier setting left empty: None, or what a template renders from one (``"None"``)."""
+    return value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null"))
+
+
 def resolve_batch_identifier(value: Any, request: ExportRequest, batch: int | str | None) -> str | None:
     """The export's ``batch_identifier`` setting: None (off), ``"auto"`` or an identifier."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+    if is_unset(value):
         return None
     if batch is not None:
         raise SettingError(
@@ -106,6 +112,15 @@ def resolve_batch_identifier(value: Any, request: ExportRequest, batch: int | st
             raise SettingError(
                 "batch_identifier",
                 "'auto' names one location's batch by its id: set location_id, not location_name",
+            )
+        setting_of = {spec.api_name: spec.setting for spec in ID_LIST_SETTINGS}
+        picked = [setting_of[name] for name, ids in request.options.id_lists if ids]
+        if picked:
+            # Another subset of the same day would find this batch and re-export it instead.
+            raise SettingError(
+                "batch_identifier",
+                f"'auto' names the whole day's batch, but {', '.join(picked)} picks some records: "
+                "give an identifier of your own for each subset",
             )
         return batch_identifier_for(request.thru_date.date(), request.kinds, request.location_id)
     return check_identifier(value)

@@ -321,15 +321,6 @@ def iter_root(
         raise json.JSONDecodeError("Extra data", reader.buf, reader.pos)
 
 
-def count_items(source: IO[bytes], limits: JsonLimits = DEFAULT_LIMITS) -> dict[str, int]:
-    """Read the whole document, checking it is complete and well-shaped; items per collection."""
-    counts: dict[str, int] = {}
-    for key, _, is_item in iter_root(source, limits):
-        if is_item:
-            counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
 @dataclass(frozen=True, slots=True)
 class _Field:
     """One field of one model at one depth: everything the writer needs, computed once."""

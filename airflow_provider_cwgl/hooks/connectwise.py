@@ -125,9 +125,12 @@ def _retry_policy(extra: dict[str, Any]) -> RetryPolicy:
         if extra.get(key) in (None, ""):
             continue
         try:
-            values[name] = kind(extra[key])
+            number = float(extra[key])
         except (TypeError, ValueError) as exc:
             raise ConnectWiseConfigError(f"extra.{key}", f"must be a number, got {extra[key]!r}") from exc
+        if kind is int and not number.is_integer():
+            raise ConnectWiseConfigError(f"extra.{key}", f"must be a whole number, got {extra[key]!r}")
+        values[name] = kind(number)
     try:
         return RetryPolicy(**values)
     except ConnectWiseConfigError as exc:
@@ -180,6 +183,8 @@ def _settings_from_connection(conn: Any, retry: RetryPolicy | None) -> ConnectWi
             raise ConnectWiseConfigError(name, f"must be a number, got {value!r}") from exc
         if not math.isfinite(number) or number <= 0:
             raise ConnectWiseConfigError(name, f"must be a positive, finite number, got {value!r}")
+        if kind is int and scale == 1 and not number.is_integer():
+            raise ConnectWiseConfigError(name, f"must be a whole number, got {value!r}")
         bounds[name] = kind(number * scale)
     for secret in (conn.password, extra.get("client_id")):
         if secret:

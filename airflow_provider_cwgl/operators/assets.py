@@ -40,7 +40,7 @@ def asset_uri(target: LocalOutput | ObjectStorageOutput) -> str:
 
 
 def event_extra(summary: dict[str, Any], request: ExportRequest, location_name: str | None) -> dict[str, Any]:
-    """What the asset event carries: the summary without the (long) GL entry id list.
+    """What the asset event carries: the summary's ``EXTRA_KEYS``, the day and the location.
 
     ``business_day`` is the thru date's day, or when none was sent the UTC day of the export
     (ConnectWise then exports up to its current date).

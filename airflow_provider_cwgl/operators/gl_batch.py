@@ -15,6 +15,7 @@ from airflow_provider_cwgl.glexport.batch import (
     check_identifier,
     ids_from_summary,
     ids_from_xml,
+    is_unset,
 )
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.failures import fail_without_retry
@@ -39,7 +40,9 @@ class GLBatchCreateOperator(BaseOperator):
     batch's own GLExport) is success without a new batch. A batch holding only part of them means
     another batch took the rest (``BatchOverlapError``); one with other records is a conflict
     (``BatchConflictError``). Both, and bad settings, fail the task without retries. An export
-    with no GL entries creates no batch. Returns ``{batch_id, batch_identifier, records, created}``.
+    with no GL entries creates no batch, nor does a summary of a past batch's re-export (the
+    export's ``batch_id``): its records are that batch's. Returns ``{batch_id, batch_identifier,
+    records, created}``.
     """
 
     template_fields: Sequence[str] = (
@@ -72,8 +75,25 @@ class GLBatchCreateOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         summary = self._summary()
         record_ids, flags = self._records(summary)
+        if (
+            summary is not None
+            and summary.get("batch_id") is not None
+            and not summary.get("batch_identifier")
+        ):
+            # The export re-exported a past batch (batch_id): its records are marked already, and a
+            # new batch with them would be empty (or a second batch over the same records).
+            self.log.info("The export re-exported batch %s: nothing to mark", summary["batch_id"])
+            return {
+                "batch_id": summary["batch_id"],
+                "batch_identifier": None,
+                "records": len(record_ids),
+                "created": False,
+                "reason": "re-export of an existing batch",
+            }
         identifier = check_identifier(
-            self.batch_identifier or self._default_identifier(context, flags, summary)
+            self._default_identifier(context, flags, summary)
+            if is_unset(self.batch_identifier)
+            else self.batch_identifier
         )
         hook = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id)
         with hook.get_conn() as client:
@@ -122,14 +142,10 @@ class GLBatchCreateOperator(BaseOperator):
 
     def _records(self, summary: dict[str, Any] | None) -> tuple[list[int], dict[str, bool]]:
         if summary is not None:
-            try:
-                return ids_from_summary(
-                    summary, lambda ids_file: open_for_reading(ids_file, self.export_file_conn_id)
-                )
-            except ValueError as exc:
-                raise SettingError(
-                    "export_summary", "expected the summary GLBatchExportOperator returns"
-                ) from exc
+            # ids_from_summary's error names export_summary and says why (e.g. a replaced file).
+            return ids_from_summary(
+                summary, lambda ids_file: open_for_reading(ids_file, self.export_file_conn_id)
+            )
         with open_for_reading(self.export_file, self.export_file_conn_id) as source:
             return ids_from_xml(source)
 

@@ -53,7 +53,9 @@ class GLBatchExportOperator(BaseOperator):
         batch is re-exported instead of the unposted records, so re-running a posted day writes
         the same file (same SHA-256) and the batch step creates nothing. ``"auto"``: the business
         day and record types, ``cwgl-20260301-IEP`` (``-L12`` for one location), from the thru
-        date, which is then required. Empty (default): always export the unposted records.
+        date, which is then required, and refused with the include/exclude id lists (a second
+        subset of the day would find the first's batch). Empty (default): always export the
+        unposted records.
     :param reference_concurrency: how many reference requests may be in flight at once (default 8).
     :param summarize_invoices: ``Default``, ``Condensed`` or ``Detailed`` (``summarizeInvoices``);
         empty leaves ConnectWise's default.

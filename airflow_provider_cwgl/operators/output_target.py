@@ -58,7 +58,7 @@ PROCESS_LOCAL_SCHEMES = ("memory",)
 
 def resolve_file_path(location: Any, conn_id: str | None, setting: str) -> str | ObjectStoragePath:
     """The file a setting names (the output, or an export to read): a local path (``/x``, ``~/x``,
-    ``file:///x``) as a plain string, or an object-storage path.
+    ``file:///x``) as a plain absolute string (``~`` expanded), or an object-storage path.
 
     Rejected, naming ``setting``: None, an empty string, ``"None"``/``"null"`` (what a template
     renders from an empty value), a NUL byte, and a relative local path (the worker's working
@@ -78,8 +78,8 @@ def resolve_file_path(location: Any, conn_id: str | None, setting: str) -> str |
             raise ExportSettingError(setting, f"contains a NUL byte, which no file name can: {text!r}")
         scheme = urlsplit(text).scheme if "://" in text else ""
         if scheme in LOCAL_SCHEMES:
-            local = text.split("://", 1)[1] if scheme else text
-            if not os.path.isabs(os.path.expanduser(local)):
+            local = os.path.expanduser(text.split("://", 1)[1] if scheme else text)
+            if not os.path.isabs(local):
                 raise ExportSettingError(
                     setting,
                     f"{text!r} is a relative path; give an absolute path (or ~/…): a relative one would land "

@@ -18,8 +18,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-API_VERSION = "2025.1"
-CATALOGUE_FILE = "fixtures/connectwise-api-2025.1.json"
+from airflow_provider_cwgl.glexport.schema import API_VERSION  # the one version the provider is verified on
+
+CATALOGUE_FILE = f"fixtures/connectwise-api-{API_VERSION}.json"
 
 
 @dataclass(frozen=True)

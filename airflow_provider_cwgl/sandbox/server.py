@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_cwgl.connectwise.client import loads
 from airflow_provider_cwgl.errors import CwglError
-from airflow_provider_cwgl.glexport.request import FLAG_NAMES
+from airflow_provider_cwgl.glexport.request import FLAG_NAMES, SUMMARIZE_INVOICES
 from airflow_provider_cwgl.sandbox import conditions
 from airflow_provider_cwgl.sandbox.catalogue import API_VERSION
 from airflow_provider_cwgl.sandbox.faults import Faults, RequestLog
@@ -34,7 +34,6 @@ from airflow_provider_cwgl.sandbox.jsonio import dumps
 from airflow_provider_cwgl.sandbox.store import (
     BASE_PLACEHOLDER,
     EXPORT_ID_LISTS,
-    SUMMARIZE_INVOICES,
     UNPOSTED_ENDPOINT,
     ExportFilter,
     SandboxStore,

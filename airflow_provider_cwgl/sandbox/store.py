@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS, FLAG_NAMES
+from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS, FLAG_NAMES, ID_LIST_SETTINGS
 from airflow_provider_cwgl.sandbox.jsonio import dumps
 
 EXPORT_ORDER = (
@@ -31,16 +31,10 @@ UNPOSTED_ENDPOINT = {
     "procurement": "unpostedprocurement",
 }
 BASE_PLACEHOLDER = "__CWBASE__/"
-SUMMARIZE_INVOICES = ("Default", "Condensed", "Detailed")
-# The export request's id lists -> (document kind, included?, item type). Procurement ids are
-# strings in ConnectWise's API (``unpostedProductId``).
+# The export request's id lists -> (document kind, included?, item type), from the provider's one
+# table. Procurement ids are strings in ConnectWise's API (``unpostedProductId``).
 EXPORT_ID_LISTS: dict[str, tuple[str, bool, type]] = {
-    "includedInvoiceIds": ("invoices", True, int),
-    "excludedInvoiceIds": ("invoices", False, int),
-    "includedExpenseIds": ("expenses", True, int),
-    "excludedExpenseIds": ("expenses", False, int),
-    "includedProductIds": ("procurement", True, str),
-    "excludedProductIds": ("procurement", False, str),
+    spec.api_name: (spec.kind, spec.included, int if spec.integers else str) for spec in ID_LIST_SETTINGS
 }
 # BatchEntry ids are ConnectWise's own accounting-line ids: nothing ties them to GL entry ids, so
 # the sandbox numbers them apart (GL entry ids stay far below this).
