@@ -206,7 +206,7 @@ class GLExporter:
                 format_thru_date(request.thru_date) if request.thru_date else "today (ConnectWise's default)",
                 location_id if location_id is not None else "all",
             )
-        ids_target = target.sibling(IDS_SUFFIX) if hasattr(target, "sibling") else None
+        ids_target = target.sibling(IDS_SUFFIX)
         with tempfile.TemporaryFile(prefix="cwgl-export-", suffix=".json") as raw:
             resolver = self._download(path, body, request, raw)
             if resolver is not None:
@@ -222,10 +222,9 @@ class GLExporter:
                 if skip_when_empty and not set(summary.counts) - PARTY_COLLECTIONS:
                     raise EmptyExportError("the export holds no documents; nothing was written")
                 sha256 = hashing.sha256.hexdigest()
-                if ids_target is not None:
-                    # Saved before the XML is put in place: a failure here leaves the old XML.
-                    with ids_target.open() as ids_out:
-                        summary.write_ids(ids_out, sha256)
+                # Saved before the XML is put in place: a failure here leaves the old XML.
+                with ids_target.open() as ids_out:
+                    summary.write_ids(ids_out, sha256)
         result = {
             "output": target.describe(),
             "bytes": hashing.size,
@@ -234,7 +233,7 @@ class GLExporter:
             "location_id": location_id,
             **({"batch_id": int(path.split("/")[-2])} if batch is not None else {}),
             **summary.result(),
-            "gl_entry_ids_file": ids_target.describe() if ids_target is not None else None,
+            "gl_entry_ids_file": ids_target.describe(),
             "removed_characters": stats.removed_characters,
         }
         if resolver is not None:

@@ -25,6 +25,10 @@ class OutputTarget(Protocol):
 
     def describe(self) -> str: ...
 
+    def sibling(self, suffix: str) -> OutputTarget:
+        """The target beside this one, named this one's name plus ``suffix`` (the GL entry ids file)."""
+        ...
+
 
 class LocalOutput:
     """A file on this machine, replaced in one ``os.replace`` from a sibling temporary file.
