@@ -71,3 +71,9 @@ def fetch_export(sandbox: SandboxProcess, target: Any, flags: dict[str, bool] | 
         for chunk in response.iter_bytes(1 << 20):
             size += out.write(chunk)
     return size
+
+
+def run_child(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run a measuring child in a fresh interpreter; its last output line is its JSON figures."""
+    result = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])

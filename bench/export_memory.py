@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _sandbox_process import SandboxProcess, fetch_export  # noqa: E402
+from _sandbox_process import SandboxProcess, fetch_export, run_child  # noqa: E402
 
 CHILD = Path(__file__).with_name("_memory_child.py")
 REFERENCES = [
@@ -54,14 +53,7 @@ def measure(connection: dict, paths: list[str]) -> dict:
             "AIRFLOW_CONN_CONNECTWISE_DEFAULT": json.dumps(connection),
             "PYTHONWARNINGS": "ignore",
         }
-        result = subprocess.run(
-            [sys.executable, str(CHILD), str(Path(tmp) / "glexport.xml"), ",".join(paths)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return json.loads(result.stdout.strip().splitlines()[-1])
+        return run_child([str(CHILD), str(Path(tmp) / "glexport.xml"), ",".join(paths)], env)
 
 
 def main() -> int:

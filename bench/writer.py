@@ -19,14 +19,12 @@ floor, and its peak RSS < 1/10 of the lxml build's. Needs the ``bench`` extra (o
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _sandbox_process import SandboxProcess, fetch_export  # noqa: E402
+from _sandbox_process import SandboxProcess, fetch_export, run_child  # noqa: E402
 
 CHILD = Path(__file__).with_name("_writer_child.py")
 ROWS = [
@@ -38,13 +36,7 @@ ROWS = [
 
 
 def run(variant: str, source: Path, tmp: Path) -> dict:
-    result = subprocess.run(
-        [sys.executable, str(CHILD), variant, str(source), str(tmp / f"{variant}.xml")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_child([str(CHILD), variant, str(source), str(tmp / f"{variant}.xml")])
 
 
 def main() -> int:

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -64,6 +65,19 @@ def airflow(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "CWGL_OUTPUT_ROOT": str(home / "exports"),
         "PYTHONWARNINGS": "ignore",
     }
+    # SQLite in WAL mode (it stays set in the file): readers no longer block the writer, so a CLI
+    # process writing beside the scheduler, the API server and the tasks is far less often refused
+    # with "database is locked". `standalone` would migrate the database itself; done first here
+    # so the mode can be set before anything else has it open.
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    with sqlite3.connect(home / "airflow.db") as db:
+        assert db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
     log = (home / "standalone.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "airflow", "standalone"],
