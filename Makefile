@@ -14,7 +14,7 @@ INSTALLED_MIN := $(VENV_MIN)/.installed
 # The package with its extras, and the test tools (a PEP 735 dependency group, not a user extra).
 DEV := -e '.[s3,sandbox]' --group test
 
-.PHONY: demo test test-latest test-min e2e lint format bench clean
+.PHONY: demo test test-latest test-min e2e lint format bench docs clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,5 +62,11 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/export_memory.py
 	$(BIN)/python bench/references.py
 
+# The docs site (docs/, Sphinx + MyST): every warning fails, so does a broken internal reference
+# or an example include whose [START]/[END] marker is gone.
+docs: $(INSTALLED)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python $(DEV) --group docs
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) $(VENV_MIN) .demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_MIN) .demo .pytest_cache .ruff_cache docs/_build

@@ -35,6 +35,7 @@ from airflow_provider_cwgl.templates import BUSINESS_DAY
 OUTPUT_ROOT = os.environ.get("CWGL_OUTPUT_ROOT") or str(Path.home() / "cwgl-exports")
 
 
+# [START cwgl_daily_gl_export_dag]
 with DAG(
     dag_id="cwgl_daily_gl_export",
     description="Export unposted ConnectWise GL records to GLExport XML, one file per business day",
@@ -118,6 +119,7 @@ with DAG(
         ),
     },
 ) as dag:
+    # [START cwgl_daily_gl_export_operator]
     GLBatchExportOperator(
         task_id="export_gl_batch",
         connectwise_conn_id="connectwise_default",
@@ -137,3 +139,5 @@ with DAG(
         # cwgl_load_gl_export.py, scheduled on it).
         outlets=[AssetAlias(DAILY_EXPORT_ALIAS)],
     )
+    # [END cwgl_daily_gl_export_operator]
+# [END cwgl_daily_gl_export_dag]

@@ -37,6 +37,7 @@ from airflow_provider_cwgl.templates import BUSINESS_DAY
 
 OUTPUT_ROOT = os.environ.get("CWGL_OUTPUT_ROOT") or str(Path.home() / "cwgl-exports")
 
+# [START cwgl_gl_export_and_post_dag]
 with DAG(
     dag_id="cwgl_gl_export_and_post",
     description="Export GL batch -> load into the accounting package -> mark exported in ConnectWise",
@@ -58,6 +59,7 @@ with DAG(
     },
     tags=["connectwise", "accounting"],
 ) as dag:
+    # [START cwgl_gl_export_and_post_export]
     export = GLBatchExportOperator(
         task_id="export_gl_batch",
         export_unposted_invoices=True,
@@ -68,6 +70,7 @@ with DAG(
         output_file="{{ params.output_root }}/posted/{{ " + BUSINESS_DAY + " }}/glexport.xml",
         wait_for_downstream=True,  # the previous day's load and batch first
     )
+    # [END cwgl_gl_export_and_post_export]
 
     @task
     def load_into_accounting_package(summary: dict[str, Any]) -> dict[str, Any]:
@@ -82,5 +85,8 @@ with DAG(
 
     loaded = load_into_accounting_package(export.output)
 
+    # [START cwgl_gl_export_and_post_mark]
     mark = GLBatchCreateOperator(task_id="mark_exported_in_connectwise", export_summary=loaded)
     export >> mark  # directly downstream, so the next day's export waits for it (wait_for_downstream)
+    # [END cwgl_gl_export_and_post_mark]
+# [END cwgl_gl_export_and_post_dag]

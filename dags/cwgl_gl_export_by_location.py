@@ -43,6 +43,7 @@ def location_file(root: str, day: str, location: dict[str, Any]) -> str:
     return f"{root.rstrip('/')}/gl/{day}/{name}"
 
 
+# [START cwgl_gl_export_by_location_dag]
 with DAG(
     dag_id="cwgl_gl_export_by_location",
     description="Export unposted ConnectWise GL records, one file per location and business day",
@@ -75,6 +76,7 @@ with DAG(
     settings = export_settings(
         list_locations(), output_root="{{ params.output_root }}", day="{{ " + BUSINESS_DAY + " }}"
     )
+    # [START cwgl_gl_export_by_location_operator]
     GLBatchExportOperator.partial(
         task_id="export_location",
         export_unposted_invoices=True,
@@ -85,3 +87,5 @@ with DAG(
         outlets=[AssetAlias(LOCATION_EXPORT_ALIAS)],
         map_index_template="location {{ task.location_id }}",
     ).expand_kwargs(settings)
+    # [END cwgl_gl_export_by_location_operator]
+# [END cwgl_gl_export_by_location_dag]

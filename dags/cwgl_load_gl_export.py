@@ -36,6 +36,7 @@ ALIAS = AssetAlias(DAILY_EXPORT_ALIAS)
 # Asset URIs carry no connection: object-storage files are read with this one (as the export wrote them).
 OUTPUT_CONN_ID = os.environ.get("CWGL_OUTPUT_CONN_ID") or None
 
+# [START cwgl_load_gl_export_dag]
 with DAG(
     dag_id="cwgl_load_gl_export",
     description="Load each daily GLExport file into the accounting package when it is written",
@@ -64,3 +65,4 @@ with DAG(
         return loaded
 
     load_into_accounting_package()
+# [END cwgl_load_gl_export_dag]

@@ -32,6 +32,7 @@ def ids(path: Path, section: str) -> set[str]:
     return {item.findtext("id") for item in etree.parse(str(path)).getroot().findall(f"{section}/*")}
 
 
+# [START request_options]
 def test_the_issue_example_is_sent_exactly_under_the_api_names(connected: Sandbox, tmp_path: Path) -> None:
     export(
         tmp_path / "x.xml",
@@ -56,6 +57,7 @@ def test_the_issue_example_is_sent_exactly_under_the_api_names(connected: Sandbo
         "includedExpenseIds": [7],
         "excludedProductIds": ["PO-1"],
     }
+    # [END request_options]
 
 
 def test_rendered_strings_reach_the_api_as_typed_lists(connected: Sandbox, tmp_path: Path) -> None:

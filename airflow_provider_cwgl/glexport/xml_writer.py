@@ -11,6 +11,7 @@ The output is byte for byte what lxml's ``tostring`` after ``etree.indent`` give
 lxml before; tests compare canonically with the spec's samples).
 
 Rules (from the spec's two samples):
+
 - ``<?xml version="1.0" encoding="utf-8"?>``, root ``GLExport`` declaring ``xsi`` and ``xsd``; 2-space indent.
 - Fields in the order ConnectWise sent them; unknown fields are kept; ``_info`` is dropped.
 - A list of objects is a plural element holding singular items (``detail/detailItem``); a list of

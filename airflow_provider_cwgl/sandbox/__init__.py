@@ -1,4 +1,4 @@
-"""A local ConnectWise Manage for the demo, the tests and the benchmark (as moto is for AWS).
+"""A local ConnectWise Manage for the demo, the tests and the benchmark (as moto is for AWS). Example::
 
     from airflow_provider_cwgl.sandbox import Sandbox, generated_store
     with Sandbox(generated_store(transactions=500)) as cw:

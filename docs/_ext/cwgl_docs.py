@@ -1,0 +1,165 @@
+"""Settings tables generated from the code at build time, so the docs cannot disagree with it.
+
+- ``{cwgl-operator-settings} <dotted class path>``: each ``__init__`` parameter of an operator with
+  its default, whether it is a template field, and its ``:param:`` text from the class docstring.
+- ``{cwgl-reference-paths}``: ``REFERENCE_PATHS``, grouped by the GLExport collection they start at.
+- ``{cwgl-connection-extras}``: the connection's extras (the UI form's ``conn-fields`` and the
+  hook's other extras) with their defaults.
+
+Each table comes from one small function (``operator_rows``, ``reference_rows``,
+``connection_extra_rows``), the only place to change when the code's tables move.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import re
+from typing import Any
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
+
+_PARAM = re.compile(r"^\s*:param (\w+):(.*)$")
+_LITERAL = re.compile(r"``(.+?)``")
+
+
+def _import(path: str) -> Any:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def docstring_params(cls: type) -> dict[str, str]:
+    """``:param name: text`` entries of a class docstring, continuation lines joined."""
+    params: dict[str, str] = {}
+    current: str | None = None
+    for line in inspect.getdoc(cls).splitlines():
+        match = _PARAM.match(line)
+        if match:
+            current = match.group(1)
+            params[current] = match.group(2).strip()
+        elif current and line.startswith(" ") and line.strip():
+            params[current] += " " + line.strip()
+        else:
+            current = None
+    return params
+
+
+def operator_rows(path: str) -> list[list[str]]:
+    """setting | default | templated | meaning, in the order of the operator's signature."""
+    cls = _import(path)
+    params = docstring_params(cls)
+    templated = set(cls.template_fields)
+    rows = []
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or parameter.kind is parameter.VAR_KEYWORD:
+            continue
+        default = "required" if parameter.default is parameter.empty else f"``{parameter.default!r}``"
+        meaning = params.get(name)
+        if meaning is None:
+            # A parameter described together with others (``likewise ``excluded_invoice_ids``…``).
+            owner = next((p for p, text in params.items() if f"``{name}``" in text), None)
+            meaning = f"see ``{owner}``" if owner else ""
+        rows.append([f"``{name}``", default, "yes" if name in templated else "no", meaning])
+    return rows
+
+
+def reference_rows() -> list[list[str]]:
+    """collection | paths, from ``REFERENCE_PATHS`` in the spec's order."""
+    from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
+
+    groups: dict[str, list[str]] = {}
+    for path in REFERENCE_PATHS:
+        groups.setdefault(path.split("/", 1)[0], []).append(path)
+    return [
+        [f"``{root}``", str(len(paths)), ", ".join(f"``{p}``" for p in paths)]
+        for root, paths in groups.items()
+    ]
+
+
+def connection_extra_rows() -> list[list[str]]:
+    """extra | form label | default | description, from the provider metadata and the hook."""
+    from airflow_provider_cwgl import get_provider_info
+    from airflow_provider_cwgl.connectwise.settings import ConnectWiseSettings, RetryPolicy
+    from airflow_provider_cwgl.hooks import connectwise as hook
+
+    def default(owner: type, name: str, scale: int = 1) -> str:
+        [field] = [f for f in dataclasses.fields(owner) if f.name == name]
+        value = field.default
+        if value is None or value is dataclasses.MISSING:
+            return "none"
+        return f"``{value // scale if scale > 1 else value:g}``"
+
+    form = get_provider_info()["connection-types"][0]["conn-fields"]
+    rows = []
+    for key, spec in form.items():
+        on_settings = key if key in {f.name for f in dataclasses.fields(ConnectWiseSettings)} else None
+        value = default(ConnectWiseSettings, on_settings) if on_settings else "none"
+        rows.append([f"``{key}``", spec["label"], value if value != "none" else "", spec["description"]])
+    for key, (name, _kind, scale) in hook._BOUND_EXTRAS.items():
+        if key not in form:
+            rows.append([f"``{key}``", "(extra JSON)", default(ConnectWiseSettings, name, scale), "below"])
+    for key, (name, _kind) in hook._RETRY_EXTRAS.items():
+        if key not in form:
+            rows.append([f"``{key}``", "(extra JSON)", default(RetryPolicy, name), "below"])
+    return rows
+
+
+def _inline(text: str) -> list[nodes.Node]:
+    """Plain text with ````literal```` spans, as the docstrings write them."""
+    parts = _LITERAL.split(text)
+    return [nodes.literal(p, p) if i % 2 else nodes.Text(p) for i, p in enumerate(parts) if p]
+
+
+def _table(headers: list[str], widths: list[int], rows: list[list[str]]) -> nodes.table:
+    table = nodes.table(classes=["cwgl-generated"])
+    group = nodes.tgroup(cols=len(headers))
+    table += group
+    group.extend(nodes.colspec(colwidth=width) for width in widths)
+
+    def row(cells: list[str]) -> nodes.row:
+        line = nodes.row()
+        for cell in cells:
+            entry = nodes.entry()
+            entry += nodes.paragraph("", "", *_inline(cell))
+            line += entry
+        return line
+
+    head = nodes.thead()
+    head += row(headers)
+    body = nodes.tbody()
+    body.extend(row(cells) for cells in rows)
+    group += head
+    group += body
+    return table
+
+
+class OperatorSettings(SphinxDirective):
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        rows = operator_rows(self.arguments[0])
+        return [_table(["setting", "default", "templated", "meaning"], [22, 14, 8, 56], rows)]
+
+
+class ReferencePaths(SphinxDirective):
+    def run(self) -> list[nodes.Node]:
+        return [_table(["collection", "paths", "reference paths"], [16, 6, 78], reference_rows())]
+
+
+class ConnectionExtras(SphinxDirective):
+    def run(self) -> list[nodes.Node]:
+        return [
+            _table(
+                ["extra", "form field", "default", "description"], [18, 16, 10, 56], connection_extra_rows()
+            )
+        ]
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("cwgl-operator-settings", OperatorSettings)
+    app.add_directive("cwgl-reference-paths", ReferencePaths)
+    app.add_directive("cwgl-connection-extras", ConnectionExtras)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
