@@ -1,6 +1,6 @@
 """The README's first DAG is the real thing: it loads in a DagBag and, run by Airflow against the
 sandbox for a business day, writes that day's file holding the day's records with the references
-it asks for. (The docs site includes its examples from the DAG files; the README cannot.)"""
+it asks for. The docs' first page shows the same block, included from the README."""
 
 from __future__ import annotations
 
