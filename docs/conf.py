@@ -24,11 +24,11 @@ extensions = [
 ]
 source_suffix = {".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "README.md"]
+exclude_patterns = ["_build"]
 
 # Headings up to ### get anchors, so pages can link to a section: [text](page.md#a-heading).
 myst_heading_anchors = 3
-myst_enable_extensions = ["deflist", "colon_fence"]
+myst_enable_extensions = ["deflist"]
 
 # Every internal reference must resolve. Names outside this package (Airflow, httpx, the standard
 # library) are not documented here, so only those are let through.
