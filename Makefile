@@ -14,7 +14,7 @@ INSTALLED_MIN := $(VENV_MIN)/.installed
 # The package with its extras, and the test tools (a PEP 735 dependency group, not a user extra).
 DEV := -e '.[s3,sandbox]' --group test
 
-.PHONY: demo test test-latest test-min e2e lint format bench docs clean
+.PHONY: demo test test-latest test-min e2e lint format bench clean xmlserializer
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,14 @@ format: $(INSTALLED)
 	$(BIN)/ruff format .
 
 # The suite on the latest Airflow, then on the lowest supported one.
-test: lint test-latest test-min
+test: lint xmlserializer test-latest test-min
+
+# .NET's XmlSerializer (Mono, from Debian's packages; about 10 s as root) reads our XML in
+# tests/test_xmlserializer.py. Without root the tests skip, except under CI.
+MONO_PACKAGES := mono-mcs mono-runtime libmono-system-xml4.0-cil libmono-system-core4.0-cil
+xmlserializer:
+	command -v mcs >/dev/null || (apt-get update -q && apt-get install -y -q --no-install-recommends $(MONO_PACKAGES)) \
+		|| echo "Mono could not be installed: tests/test_xmlserializer.py will skip"
 
 test-latest: $(INSTALLED)
 	$(BIN)/pytest
@@ -64,6 +71,7 @@ bench: $(INSTALLED)
 
 # The docs site (docs/, Sphinx + MyST): every warning fails, so does a broken internal reference
 # or an example include whose [START]/[END] marker is gone.
+.PHONY: docs
 docs: $(INSTALLED)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python $(DEV) --group docs
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html

@@ -8,9 +8,9 @@ logical date the firing moment.)
 - Backfill (unpause the DAG first: the scheduler runs backfills only for unpaused DAGs):
   ``airflow backfill create --dag-id cwgl_daily_gl_export --from-date 2026-03-01 --to-date
   2026-03-03`` creates logical dates 03-01, 03-02 and 03-03: one file per day, thru that day.
-- Trigger from the UI: every setting is a typed param. A blank thru date means the run's logical
-  date; a run with no logical date uses the thru date param, else the day it was triggered, and
-  names its file by that day.
+- Trigger from the UI: every setting is a typed param. The thru date param, when given, is the
+  business day whatever the run's logical date; blank, the logical date is, else (no logical date)
+  the day it was triggered. The file is always named by the thru date the request used.
 - Output: ``{output_root}/gl/{business day}/glexport.xml``; ``output_root`` is a local folder
   (``$CWGL_OUTPUT_ROOT``, else ``~/cwgl-exports``) or an object-storage URL such as
   ``s3://bucket/exports`` with ``output_conn_id`` set in the operator.
@@ -72,7 +72,8 @@ with DAG(
             type=["null", "string"],
             format="date",
             title="Thru date",
-            description="Records up to and including this date. Empty: the run's logical date.",
+            description="Records up to and including this date; the file is named by it. "
+            "Empty: the run's logical date.",
         ),
         "references_to_fetch": Param(
             [],
@@ -129,7 +130,7 @@ with DAG(
         location_id="{{ params.location_id }}",
         location_name="{{ params.location_name }}",
         references_to_fetch="{{ params.references_to_fetch }}",
-        thru_date="{{ params.thru_date or " + BUSINESS_DAY + " }}",
+        thru_date="{{ " + BUSINESS_DAY + " }}",
         output_file="{{ params.output_root }}/gl/{{ " + BUSINESS_DAY + " }}/glexport.xml",
         summarize_invoices="{{ params.summarize_invoices }}",
         **{spec.setting: "{{ params." + spec.setting + " }}" for spec in ID_LIST_SETTINGS},

@@ -52,9 +52,9 @@ with DAG(
             None,
             type=["null", "string"],
             format="date",
-            title="Business day (runs with no logical date only)",
-            description="A run with a logical date posts that day; one without posts this day, "
-            "else the day it was triggered.",
+            title="Business day",
+            description="The day to export and post, whatever the run's logical date. Empty: the "
+            "logical date, else (no logical date) the day the run was triggered.",
         ),
     },
     tags=["connectwise", "accounting"],

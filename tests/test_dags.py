@@ -177,7 +177,9 @@ def test_params_override_the_defaults(
         "thruDate": "2026-02-20T00:00:00Z",
         "locationId": 2,
     }
-    root = etree.parse(str(tmp_path / "gl" / "2026-03-01" / "glexport.xml")).getroot()
+    # Named by the thru date the request used, not by the logical date.
+    assert not (tmp_path / "gl" / "2026-03-01").exists()
+    root = etree.parse(str(tmp_path / "gl" / "2026-02-20" / "glexport.xml")).getroot()
     purchases = root.findall("purchaseTransactions/purchaseTransaction")
     expected = [
         d
@@ -208,6 +210,103 @@ def test_runs_without_logical_date_are_named_by_their_thru_date(
             d.body["id"] for d in store.documents if d.section == "transactions" and d.document_date <= day
         }
         assert _transaction_ids(tmp_path / "gl" / day.isoformat() / "glexport.xml") == expected
+
+
+def test_thru_date_param_names_the_file_whatever_the_logical_date(
+    airflow_db: None,
+    dagbag: DagBag,
+    cw_sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Two runs with one logical date (as the Trigger form keeps it) and two thru dates: two files,
+    each named by its own thru date and holding that day's records; the asset event says the same."""
+    from airflow.models.asset import AssetEvent
+    from airflow.sdk import timezone
+    from airflow.utils.session import create_session
+
+    dag = dagbag.dags["cwgl_daily_gl_export"]
+    store = cw_sandbox.store
+    days = sorted({d.document_date for d in store.documents if d.section == "transactions"})
+    first, second = days[len(days) // 3], days[len(days) // 2]
+    trigger_day = timezone.datetime(2026, 3, 9)
+    for day in (first, second):
+        _run(
+            dag,
+            cw_sandbox,
+            monkeypatch,
+            tmp_path,
+            logical_date=trigger_day,
+            run_conf={"thru_date": day.isoformat()},
+        )
+    bodies = [r.json() for r in cw_sandbox.log.matching("POST", "finance/accounting/export")]
+    assert [b["thruDate"] for b in bodies] == [f"{first}T00:00:00Z", f"{second}T00:00:00Z"]
+    assert not (tmp_path / "gl" / "2026-03-09").exists()
+    for day in (first, second):
+        expected = {
+            d.body["id"] for d in store.documents if d.section == "transactions" and d.document_date <= day
+        }
+        assert _transaction_ids(tmp_path / "gl" / day.isoformat() / "glexport.xml") == expected
+    with create_session() as session:
+        events = session.query(AssetEvent).order_by(AssetEvent.id).all()
+        by_uri = {e.asset.uri: e.extra for e in events}
+    for day in (first, second):
+        [extra] = [x for uri, x in by_uri.items() if uri.endswith(f"{tmp_path}/gl/{day}/glexport.xml")]
+        assert extra["business_day"] == day.isoformat()
+
+
+def test_cli_dags_test_with_a_thru_date_names_the_file_by_it(
+    airflow_db: None, cw_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """What a new user types: ``airflow dags test DAG -c '{"thru_date": ...}'`` with no logical date
+    on the command line, so the CLI gives the run the moment it was asked for."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "AIRFLOW_CONN_CONNECTWISE_DEFAULT": json.dumps(cw_sandbox.connection()),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    conf = json.dumps({"thru_date": "2026-02-20", "output_root": str(tmp_path)})
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "test", "cwgl_daily_gl_export", "-c", conf],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert [p.name for p in (tmp_path / "gl").iterdir()] == ["2026-02-20"]
+    assert (tmp_path / "gl" / "2026-02-20" / "glexport.xml").stat().st_size > 0
+    body = cw_sandbox.log.matching("POST", "finance/accounting/export")[-1].json()
+    assert body["thruDate"] == "2026-02-20T00:00:00Z"
+
+
+def test_post_dag_names_file_and_batch_by_the_thru_date_param(
+    airflow_db: None,
+    dagbag: DagBag,
+    make_sandbox: Callable[..., Sandbox],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from airflow.sdk import timezone
+
+    cw_sandbox = make_sandbox(without_adjustments(generated_store(transactions=20)))
+    day = _posting_days(cw_sandbox, 1)[0]
+    _run(
+        dagbag.dags["cwgl_gl_export_and_post"],
+        cw_sandbox,
+        monkeypatch,
+        tmp_path,
+        logical_date=timezone.datetime(2026, 3, 9),
+        run_conf={"thru_date": day.isoformat()},
+    )
+    body = cw_sandbox.log.matching("POST", "finance/accounting/export")[-1].json()
+    assert body["thruDate"] == f"{day}T00:00:00Z"
+    assert [p.name for p in (tmp_path / "posted").iterdir()] == [day.isoformat()]
+    assert sorted(_batches_by_identifier(cw_sandbox)) == [f"cwgl-{day:%Y%m%d}-IEP"]
 
 
 def _posting_days(sandbox: Sandbox, count: int = 3) -> list[date]:

@@ -214,3 +214,32 @@ def test_writer_output_equals_lxml_serialisation_of_the_same_tree() -> None:
     etree.indent(root, space="  ")
     expected = b'<?xml version="1.0" encoding="utf-8"?>\n' + etree.tostring(root, encoding="utf-8") + b"\n"
     assert data == expected
+
+
+def test_an_empty_list_of_plain_values_writes_no_element() -> None:
+    doc = {
+        "expenseBills": [{"id": 4, "detail": [{"id": [], "total": 5}, {"id": [7], "total": 1}]}],
+        "transactions": [{"id": 1, "taxLevels": [], "unknownList": []}],
+    }
+    root = root_of(write(doc)[0])
+    first, second = root.findall("expenseBills/expenseBill/detail/detailItem")
+    assert [c.tag for c in first] == ["total"]
+    assert [c.text for c in second.findall("id")] == ["7"]
+    txn = root.find("transactions/transaction")
+    # A list of objects, and a field the schema does not know, keep the empty element.
+    assert [(c.tag, len(c), c.text) for c in txn[1:]] == [("taxLevels", 0, None), ("unknownList", 0, None)]
+
+
+def test_a_null_among_plain_values() -> None:
+    """Left out where the schema's items are non-nullable numbers (counted), nil where unknown."""
+    doc = {
+        "expenseBills": [{"id": 4, "detail": [{"id": [1, None, 2, None]}]}],
+        "transactions": [{"id": 1, "unknownList": [3, None]}],
+    }
+    xml, writer = write(doc)
+    root = root_of(xml)
+    line = root.find("expenseBills/expenseBill/detail/detailItem")
+    assert [(c.text, c.get(f"{{{XSI}}}nil")) for c in line.findall("id")] == [("1", None), ("2", None)]
+    assert writer.stats.dropped_list_nulls == 2
+    unknown = root.findall("transactions/transaction/unknownList")
+    assert [(c.text, c.get(f"{{{XSI}}}nil")) for c in unknown] == [("3", None), (None, "true")]

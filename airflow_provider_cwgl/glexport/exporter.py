@@ -235,9 +235,16 @@ class GLExporter:
             **summary.result(),
             "gl_entry_ids_file": ids_target.describe(),
             "removed_characters": stats.removed_characters,
+            "dropped_list_nulls": stats.dropped_list_nulls,
         }
         if resolver is not None:
             result["references"] = resolver.summary()
         if stats.removed_characters:
             log.warning("Removed %d characters XML 1.0 cannot carry", stats.removed_characters)
+        if stats.dropped_list_nulls:
+            log.warning(
+                "Left out %d null(s) from lists of numbers or booleans that cannot hold one "
+                "(XmlSerializer would refuse the file)",
+                stats.dropped_list_nulls,
+            )
         return result

@@ -14,9 +14,15 @@ Rules (from the spec's two samples):
 
 - ``<?xml version="1.0" encoding="utf-8"?>``, root ``GLExport`` declaring ``xsi`` and ``xsd``; 2-space indent.
 - Fields in the order ConnectWise sent them; unknown fields are kept; ``_info`` is dropped.
-- A list of objects is a plural element holding singular items (``detail/detailItem``); a list of
-  plain values is one element per value, named after the field. An empty nested list is an empty
-  element; an empty or null root collection (and an empty ``exportSettings``) is left out.
+- A list of objects is a plural element holding singular items (``detail/detailItem``); an empty
+  one is an empty element (``<purchaseDetailTax/>``, as the samples show). A list of plain values
+  (the schema types its items: ``expenseBill/detail/id``) is one element per value, named after
+  the field, and an empty one is no element at all: .NET's XmlSerializer writes an empty flat list
+  as nothing and reads ``<id/>`` as one item with empty text, which it refuses. A field the schema
+  does not know keeps the empty element. A null among plain values is ``xsi:nil="true"``, except
+  where the schema's items are a non-nullable number or boolean (a .NET value type cannot be nil,
+  and XmlSerializer refuses the file): such a null is left out, counted and logged.
+- An empty or null root collection (and an empty ``exportSettings``) is left out.
 - Null or empty string -> empty element. Any other null (number, boolean, object, or a field the
   schema does not know) -> ``xsi:nil="true"``.
 - Booleans ``true``/``false``; numbers as plain decimals (``10``, ``0.2``, ``-12.5``): never through
@@ -142,6 +148,7 @@ class WriteStats:
 
     items: int = 0
     removed_characters: int = 0
+    dropped_list_nulls: int = 0  # nulls left out of lists of non-nullable plain values
     bytes: int = 0
 
 
@@ -332,6 +339,8 @@ class _Field:
     null: str  # what a JSON null becomes: empty element (text fields) or xsi:nil
     model: str | None  # the model of an object (or of a list's objects)
     name: str
+    plain_list: bool  # the schema types the field as a list of plain values
+    null_item: str | None  # a null among those values; None: left out (a non-nullable value type)
 
 
 _NEWLINES = ["\n" + INDENT * level for level in range(64)]
@@ -351,6 +360,10 @@ def _field_of(plan: dict[str, _Field], model: str | None, level: int, key: str) 
     newline = _newline(level)
     empty = f"{newline}<{name}/>"
     nil = f'{newline}<{name} xsi:nil="true"/>'
+    items = (
+        spec.ref[len("items:") :] if spec is not None and spec.ref and spec.ref.startswith("items:") else None
+    )
+    value_type = items is not None and items.startswith(_VALUE_TYPES) and not items.endswith(",nullable")
     made = plan[key] = _Field(
         open=f"{newline}<{name}>",
         close=f"</{name}>",
@@ -358,8 +371,14 @@ def _field_of(plan: dict[str, _Field], model: str | None, level: int, key: str) 
         null=empty if spec is not None and spec.is_string else nil,
         model=spec.model if spec else None,
         name=name,
+        plain_list=items is not None,
+        null_item=None if value_type else nil,
     )
     return made
+
+
+# Schema item types that are .NET value types (int, decimal, bool), so a list of them holds no null.
+_VALUE_TYPES = ("integer", "number", "boolean")
 
 
 def _newline(level: int) -> str:
@@ -541,11 +560,17 @@ class GLExportXmlWriter:
     ) -> None:
         """A list field: plain values one element each; otherwise a plural element of items."""
         if not value:
-            parts.append(spec.empty)
+            if not spec.plain_list:
+                parts.append(spec.empty)
             return
         if not any(v.__class__ is dict or v.__class__ is list for v in value):
             for scalar in value:
-                self._scalar(parts, spec, scalar)
+                if scalar is not None:
+                    self._scalar(parts, spec, scalar)
+                elif spec.null_item is not None:
+                    parts.append(spec.null_item)
+                else:
+                    self.stats.dropped_list_nulls += 1
             return
         parts.append(spec.open)
         name = schema.item_name(spec.name)

@@ -221,8 +221,11 @@ def test_clearing_a_posted_day_rewrites_the_same_file_and_no_batch(
     assert all(p["batchIdentifier"] != batch.identifier for p in new_posts)
 
 
-def _trigger(airflow: dict[str, Any], conf: dict[str, Any]) -> dict[str, Any]:
-    run = api(airflow, "POST", f"dags/{DAILY}/dagRuns", json={"logical_date": None, "conf": conf})
+def _trigger(
+    airflow: dict[str, Any], conf: dict[str, Any], logical_date: str | None = None
+) -> dict[str, Any]:
+    body = {"logical_date": logical_date, "conf": conf}
+    run = api(airflow, "POST", f"dags/{DAILY}/dagRuns", json=body)
     return wait(
         "the triggered run",
         lambda: next(
@@ -244,6 +247,17 @@ def test_trigger_without_logical_date_names_the_file_by_its_thru_date(
     assert (Path(airflow["exports"]) / "gl" / "2026-02-20" / "glexport.xml").exists()
     bodies = [r.json() for r in sandbox.log.matching("POST", "finance/accounting/export")]
     assert any(b.get("thruDate") == "2026-02-20T00:00:00Z" for b in bodies)
+
+
+def test_trigger_with_a_logical_date_and_a_thru_date_names_the_file_by_the_thru_date(
+    airflow: dict[str, Any], sandbox: Sandbox, backfilled: dict[str, Any]
+) -> None:
+    run = _trigger(airflow, {"thru_date": "2026-02-22"}, logical_date="2026-03-20T00:00:00Z")
+    assert run["state"] == "success" and run["logical_date"].startswith("2026-03-20")
+    assert (Path(airflow["exports"]) / "gl" / "2026-02-22" / "glexport.xml").exists()
+    assert not (Path(airflow["exports"]) / "gl" / "2026-03-20").exists()
+    bodies = [r.json() for r in sandbox.log.matching("POST", "finance/accounting/export")]
+    assert any(b.get("thruDate") == "2026-02-22T00:00:00Z" for b in bodies)
 
 
 def test_bad_setting_fails_after_one_try(airflow: dict[str, Any], backfilled: dict[str, Any]) -> None:
