@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, airflow_kept, secret_fragments
+from conftest import REPO, airflow_kept, fails_task, secret_fragments
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import (
@@ -635,7 +635,7 @@ def test_bad_output_fails_before_any_request(
     output = make(tmp_path, monkeypatch)
     server = serve(lambda r, conn: respond(conn, 200, sample_export(server.site)))
     use(server)
-    with pytest.raises(ExportSettingError) as info:
+    with fails_task(ExportSettingError) as info:
         GLBatchExportOperator(task_id="export", output_file=output, thru_date="2026-03-01").execute({})
     assert str(info.value).startswith("output_file: ")
     assert cause in str(info.value)
@@ -653,7 +653,7 @@ def test_longest_name_that_fits_is_written(
     name = "g" * (255 - 18 - len(IDS_SUFFIX) - 4) + ".xml"
     export(tmp_path / name)
     assert etree.parse(str(tmp_path / name)).getroot().tag == "GLExport"
-    with pytest.raises(ExportSettingError, match="the file name is too long"):
+    with fails_task(ExportSettingError, match="the file name is too long"):
         export(tmp_path / ("g" + name))
 
 
@@ -760,7 +760,7 @@ def test_non_finite_bounds_are_rejected(
 ) -> None:
     server = serve(lambda r, conn: respond(conn, 200, sample_export(server.site)))
     use(server, **{extra: value})
-    with pytest.raises(ConnectWiseConfigError) as info:
+    with fails_task(ConnectWiseConfigError) as info:
         export(tmp_path / "glexport.xml")
     assert f"connection 'connectwise_default' extra.{extra}:" in str(info.value)
     assert "finite" in str(info.value)
@@ -787,7 +787,7 @@ def test_thru_date_at_the_ends_of_the_calendar(
     server = serve(lambda r, conn: respond(conn, 200, sample_export(server.site)))
     use(server)
     if sent is None:
-        with pytest.raises(ExportSettingError, match="thru_date: .* is outside the years 1 to 9999"):
+        with fails_task(ExportSettingError, match="thru_date: .* is outside the years 1 to 9999"):
             export(tmp_path / "glexport.xml", thru_date=thru_date)
         assert server.requests == []
     else:
@@ -801,7 +801,7 @@ def test_deeply_nested_references_are_a_clean_error(
 ) -> None:
     server = serve(lambda r, conn: respond(conn, 200, sample_export(server.site)))
     use(server)
-    with pytest.raises(ExportSettingError) as info:
+    with fails_task(ExportSettingError) as info:
         export(tmp_path / "glexport.xml", references_to_fetch=text)
     assert str(info.value).startswith("references_to_fetch: ")
     assert len(str(info.value)) < 400

@@ -35,6 +35,7 @@ from airflow_provider_cwgl.connectwise.logfilter import redact_library_logs
 from airflow_provider_cwgl.connectwise.redact import Redactor
 from airflow_provider_cwgl.connectwise.settings import ConnectWiseSettings
 from airflow_provider_cwgl.connectwise.transport import DeadlineExceeded, DeadlineTransport, deadline
+from airflow_provider_cwgl.errors import Retry
 
 __all__ = ["ERROR_BODY_LIMIT", "MAX_PAGE_SIZE", "ConnectWiseClient", "loads", "path_of"]
 
@@ -192,7 +193,7 @@ class ConnectWiseClient:
                         " (raise the connection's extra.max_pages if it really is that long)"
                     ),
                     redact=self.redact,
-                    final=True,
+                    retry=Retry.LATER,
                 )
             seen.add(key)
             response, page = self.request("GET", path, params=params)
@@ -296,7 +297,7 @@ class ConnectWiseClient:
                 finally:
                     response.close()
         except DeadlineExceeded:
-            raise self._final_error(
+            raise self._unretried_error(
                 method,
                 path,
                 None,
@@ -306,7 +307,7 @@ class ConnectWiseClient:
             ) from None
         except TooLarge:
             limit = settings.max_response_bytes if sink is not None else settings.memory_response_bytes
-            raise self._final_error(
+            raise self._unretried_error(
                 method,
                 path,
                 response.status_code,
@@ -330,11 +331,11 @@ class ConnectWiseClient:
                 f"response body is not valid JSON ({_short(self.redact(str(exc)))})"
             ) from None
 
-    def _final_error(
+    def _unretried_error(
         self, method: str, path: str, status: int | None, code: str, message: str
     ) -> ConnectWiseError:
         return ConnectWiseError(
-            method=method, path=path, status=status, code=code, message=message, final=True
+            method=method, path=path, status=status, code=code, message=message, retry=Retry.LATER
         )
 
     def _http_error(self, response: httpx.Response, method: str, path: str) -> ConnectWiseError:
@@ -498,7 +499,7 @@ def _tls_problem(exc: BaseException | None) -> str | None:
 
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ConnectWiseError):
-        return exc.transient
+        return exc.retry is Retry.NOW
     return isinstance(exc, (httpx.TransportError, _MalformedBody))
 
 

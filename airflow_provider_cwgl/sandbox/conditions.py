@@ -16,6 +16,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from airflow_provider_cwgl.errors import ConditionError
+
 Predicate = Callable[[Mapping[str, Any]], bool]
 
 _TOKEN_RE = re.compile(
@@ -29,10 +31,6 @@ _TOKEN_RE = re.compile(
     )""",
     re.VERBOSE,
 )
-
-
-class ConditionError(ValueError):
-    """The conditions string is not valid ConnectWise syntax."""
 
 
 def parse(text: str) -> Predicate:

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_cwgl.connectwise.client import loads
-from airflow_provider_cwgl.errors import CwglError
+from airflow_provider_cwgl.errors import SandboxError
 from airflow_provider_cwgl.glexport.request import FLAG_NAMES, SUMMARIZE_INVOICES
 from airflow_provider_cwgl.sandbox import conditions
 from airflow_provider_cwgl.sandbox.catalogue import API_VERSION
@@ -51,10 +51,6 @@ DEFAULT_CREDENTIALS = {
     "private_key": "sandbox-private-key-7f3a9c",
     "client_id": "5f0c2a1e-7d3b-4e8a-9c1f-0a2b3c4d5e6f",
 }
-
-
-class SandboxError(CwglError, RuntimeError):
-    """The sandbox itself failed (it did not start)."""
 
 
 def error(
