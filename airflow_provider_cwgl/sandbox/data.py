@@ -49,22 +49,25 @@ def ref(endpoint: str, record_id: int, kind: str, **display: Any) -> Record:
 
 
 def site_ref(company_id: int, site_id: int, name: str) -> Record:
-    return {
-        "id": site_id,
-        "name": name,
-        "_info": {"site_href": f"{BASE}{SITES.format(company_id)}/{site_id}"},
-    }
+    href = f"{BASE}{SITES.format(company_id)}/{site_id}"
+    return {"id": site_id, "name": name, "_info": {"site_href": href}}
 
 
-def _doc(model: str, context: Mapping[str, Any], **values: Any) -> Record:
+def _doc(model: str, context: Mapping[str, Any], values: Record) -> Record:
     """A GLExport record of ``model``: ``values``, and for each other field what ``context`` holds
     under the field's name or, for a reference, under the reference's model."""
+    values = dict(values)
     for name, spec in catalogue.models()[model].items():
-        if name not in values:
-            found = context.get(name, context.get(spec.type))
-            if found is not None:
-                values[name] = found
+        found = context.get(name, context.get(spec.type))
+        if name not in values and found is not None:
+            values[name] = found
     return catalogue.document(model, values)
+
+
+def _add(store: SandboxStore, section: str, key: str, body: Record, *where: Any) -> None:
+    """Add a GL document; ``where`` is its date, location id, GL entry ids and unposted record."""
+    day, location_id, ids, unposted = where
+    store.documents.append(GLDocument(key, section, body, location_id, day, frozenset(ids), unposted))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,37 +86,22 @@ def sample_store() -> SandboxStore:
     for collection, rows in raw["records"].items():
         for row in rows:
             put(store, collection, row, row["company"]["id"] if collection == SITES else None)
-    txn = raw["invoices"]["transactions"][0]
-    gl_ids = {int(x) for x in txn["glEntryIds"].split(",")} | {d["id"] for d in txn["detail"]}
+    txn, key = raw["invoices"]["transactions"][0], f"transaction:{raw['invoices']['transactions'][0]['id']}"
+    ids = {int(x) for x in txn["glEntryIds"].split(",")} | {d["id"] for d in txn["detail"]}
     unposted = {"id": txn["id"], "invoiceNumber": txn["documentNumber"], "locationId": 1}
     unposted |= {"company": txn["company"], "invoiceDate": txn["documentDate"], "total": txn["total"]}
-    _add(store, "transactions", f"transaction:{txn['id']}", txn, 1, date(2011, 6, 20), gl_ids, unposted)
-    for row in raw["invoices"]["customers"]:
-        store.parties.append(Party("customers", row, {f"transaction:{txn['id']}"}))
+    _add(store, "transactions", key, txn, date(2011, 6, 20), 1, ids, unposted)
+    store.parties += [Party("customers", row, {key}) for row in raw["invoices"]["customers"]]
     purchase = raw["procurement"]["purchaseTransactions"][0]
     key = f"purchase:{purchase['documentNumber']}"
-    unposted = {"id": 1299, "unpostedProductId": "1299", "locationId": 1}
+    unposted = {"id": 1299, "unpostedProductId": "1299", "locationId": 1, "total": purchase["total"]}
     unposted |= {"purchaseOrder": {"id": 44, "name": purchase["documentNumber"]}}
-    unposted |= {"purchaseDate": purchase["purchaseDate"], "total": purchase["total"]}
+    unposted["purchaseDate"] = purchase["purchaseDate"]
     ids = {d["id"] for d in purchase["purchaseDetail"]}
-    _add(store, "purchaseTransactions", key, purchase, 1, date(2014, 5, 1), ids, unposted)
-    for row in raw["procurement"]["vendors"]:
-        store.parties.append(Party("vendors", row, {key}))
+    day = date(2014, 5, 1)
+    _add(store, "purchaseTransactions", key, purchase, day, 1, ids, unposted)
+    store.parties += [Party("vendors", row, {key}) for row in raw["procurement"]["vendors"]]
     return store
-
-
-def _add(
-    store: SandboxStore,
-    section: str,
-    key: str,
-    body: Record,
-    location_id: int,
-    day: date,
-    gl_ids: set[int],
-    unposted: Record,
-) -> None:
-    document = GLDocument(key, section, body, location_id, day, frozenset(gl_ids), unposted)
-    store.documents.append(document)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,118 +122,76 @@ _FIRST = [
     "Łukasz",
 ]
 _LAST = ["O'Brien", "Müller", "Nguyễn", "Smith & Sons", "Zoë", "Park", "Ødegaard", "García", "Kowalski"]
-_COMPANY_WORDS = [
-    "Angry Fox",
-    "Blue Light",
-    "Café Crème",
-    "Dunder <Mifflin>",
-    "Eagle & Hawk",
-    "Fjörd",
-    '"Quoted" Systems',
-    "Søren IT",
-    "Zürich Data",
-    "Tōkyō Net",
-    "Acme",
-    "Globex",
-    "Initech",
-]
+_WORDS = 'Angry Fox|Blue Light|Café Crème|Dunder <Mifflin>|Eagle & Hawk|Fjörd|"Quoted" Systems|Søren IT'
+_COMPANY_WORDS = f"{_WORDS}|Zürich Data|Tōkyō Net|Acme|Globex|Initech".split("|")
 _MEMOS = ["", "Monthly services", "Hardware", "Consulting", "Café visit", "Réparation"]
 _LOCATIONS = [f"{city} Office" for city in ("Tampa", "London", "Sydney", "Toronto", "Zürich")]
 _CURRENCIES = [("USD", "$", "US Dollar"), ("GBP", "£", "Pound Sterling"), ("EUR", "€", "Euro")]
 _CURRENCIES += [("CAD", "$", "Canadian Dollar"), ("AUD", "$", "Australian Dollar")]
 _TAX_LEVELS = [("T0", "0"), ("T1", "0.2"), ("T5", "0.05"), ("T8", "0.0825"), ("T13", "0.13")]
-_LEVEL = {"id": 2, "name": "Location"}
+_NAMED = {  # kind -> (collection, {id: name}) of records that are little more than a name
+    "uoms": ("procurement/unitOfMeasures", {2: "Hour", 13: "Each"}),
+    "subcategories": (
+        "procurement/subcategories",
+        dict(enumerate(("Miscellaneous", "Cables", "Licences"), 20)),
+    ),
+    "shipments": (
+        "procurement/shipmentmethods",
+        dict(enumerate(("USPS Priority", "UPS Ground", "Courier"), 9)),
+    ),
+    "classes": ("expense/classifications", dict(enumerate(("Reimbursable", "Non-Reimbursable"), 1))),
+}
+_EXTRA = {"subcategories": {"category": {"id": 1, "name": "Hardware"}}}
 
 
-def _fixed_records() -> dict[str, tuple[str, list[Record]]]:
-    """The reference records nothing random goes into: name -> (collection, records with ids)."""
-    numbered = enumerate(_CURRENCIES, start=1)
-    return {
-        "locations": (
-            "system/locations",
-            [{"id": i, "name": n, "ownerLevelId": 1, "structureLevel": _LEVEL} for i, n in _ids(_LOCATIONS)],
-        ),
-        "currencies": (
-            "finance/currencies",
-            [
-                {
-                    "id": i,
-                    "currencyIdentifier": c,
-                    "name": n,
-                    "symbol": s,
-                    "currencyCode": {"id": i, "name": c},
-                }
-                | {"numberOfDecimals": 2}
-                for i, (c, s, n) in numbered
-            ],
-        ),
-        "taxCodes": (
-            "finance/taxCodes",
-            [
-                {
-                    "id": i,
-                    "identifier": c,
-                    "description": f"Tax {c}",
-                    "invoiceCaption": c,
-                    "levelOneRate": Decimal(r),
-                }
-                for i, (c, r) in _ids(_TAX_LEVELS, 10)
-            ],
-        ),
-        "terms": (
-            "finance/billingTerms",
-            [
-                {"id": i, "name": f"Net {d}", "termsXref": f"Net {d}", "dueDays": d}
-                for i, d in _ids((10, 30, 45))
-            ],
-        ),
-        "types": (
-            "company/companies/types",
-            [
-                {"id": 1, "name": "Customer", "vendorFlag": False},
-                {"id": 6, "name": "Vendor", "vendorFlag": True},
-            ],
-        ),
-        "uoms": ("procurement/unitOfMeasures", [{"id": 2, "name": "Hour"}, {"id": 13, "name": "Each"}]),
-        "subcategories": (
-            "procurement/subcategories",
-            [
-                {"id": i, "name": n, "category": {"id": 1, "name": "Hardware"}}
-                for i, n in _ids(_SUBCATEGORIES, 20)
-            ],
-        ),
-        "shipments": ("procurement/shipmentmethods", [{"id": i, "name": n} for i, n in _ids(_SHIPMENTS, 9)]),
-        "warehouses": (
-            "procurement/warehouses",
-            [
-                {
-                    "id": i,
-                    "name": f"Warehouse {i}",
-                    "location": {"id": i, "name": _LOCATIONS[i - 1]},
-                    "lockedFlag": False,
-                }
-                for i in (1, 2)
-            ],
-        ),
-        "bins": (
-            "procurement/warehouseBins",
-            [{"id": i, "name": f"Bin {i}", "warehouse": _warehouse_ref(1 + i % 2)} for i in range(1, 7)],
-        ),
-        "classes": ("expense/classifications", [{"id": i, "name": n} for i, n in _ids(_CLASSES)]),
-    }
-
-
-_SUBCATEGORIES = ("Miscellaneous", "Cables", "Licences")
-_SHIPMENTS = ("USPS Priority", "UPS Ground", "Courier")
-_CLASSES = ("Reimbursable", "Non-Reimbursable")
+def _fixed_records() -> Iterator[tuple[str, str, list[Record]]]:
+    """The reference records nothing random goes into: (kind, collection, records)."""
+    level = {"structureLevel": {"id": 2, "name": "Location"}, "ownerLevelId": 1}
+    yield "locations", "system/locations", [{"id": i, "name": n} | level for i, n in _ids(_LOCATIONS)]
+    currencies = []
+    for i, (code, symbol, name) in _ids(_CURRENCIES):
+        currency = {"id": i, "currencyIdentifier": code, "name": name, "symbol": symbol}
+        currencies.append(currency | {"currencyCode": {"id": i, "name": code}, "numberOfDecimals": 2})
+    yield "currencies", "finance/currencies", currencies
+    taxes = [{"id": i, "identifier": c, "description": f"Tax {c}"} for i, (c, _) in _ids(_TAX_LEVELS, 10)]
+    for tax, (code, rate) in zip(taxes, _TAX_LEVELS, strict=True):
+        tax |= {"invoiceCaption": code, "levelOneRate": Decimal(rate)}
+    yield "taxCodes", "finance/taxCodes", taxes
+    terms = [
+        {"id": i, "name": f"Net {d}", "termsXref": f"Net {d}", "dueDays": d} for i, d in _ids((10, 30, 45))
+    ]
+    yield "terms", "finance/billingTerms", terms
+    customer, vendor = {"id": 1, "name": "Customer", "vendorFlag": False}, {"id": 6, "name": "Vendor"}
+    yield "types", "company/companies/types", [customer, vendor | {"vendorFlag": True}]
+    for kind, (collection, names) in _NAMED.items():
+        yield kind, collection, [{"id": i, "name": n, **_EXTRA.get(kind, {})} for i, n in names.items()]
+    warehouses = [{"id": i, "name": f"Warehouse {i}", "lockedFlag": False} for i in (1, 2)]
+    for warehouse in warehouses:
+        warehouse["location"] = {"id": warehouse["id"], "name": _LOCATIONS[warehouse["id"] - 1]}
+    yield "warehouses", "procurement/warehouses", warehouses
+    warehouse = {i: _named("procurement/warehouses", w, "warehouse") for i, w in _ids(warehouses)}
+    bins = [{"id": i, "name": f"Bin {i}", "warehouse": warehouse[1 + i % 2]} for i in range(1, 7)]
+    yield "bins", "procurement/warehouseBins", bins
 
 
 def _ids(values: Any, start: int = 1) -> Iterator[tuple[int, Any]]:
     return enumerate(values, start=start)
 
 
-def _warehouse_ref(warehouse_id: int) -> Record:
-    return ref("procurement/warehouses", warehouse_id, "warehouse", name=f"Warehouse {warehouse_id}")
+def _named(endpoint: str, record: Record, kind: str) -> Record:
+    return ref(endpoint, record["id"], kind, name=record["name"])
+
+
+def _only(values: Record, *names: str) -> Record:
+    return {name: values[name] for name in names}
+
+
+def _zulu(day: date) -> str:
+    return f"{day.isoformat()}T00:00:00Z"
+
+
+def _stamp(day: date) -> str:
+    return f"{day.isoformat()}T00:00:00"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,10 +237,8 @@ class _World:
     def person(self) -> Record:
         return {"firstName": self.rng.choice(_FIRST), "lastName": self.rng.choice(_LAST)}
 
-    def put(self, kind: str, collection: str, rows: list[Record], parent: int | None = None) -> list[Record]:
-        stored = [put(self.store, collection, row, parent) for row in rows]
-        self.records.setdefault(kind, []).extend(stored)
-        return stored
+    def put(self, kind: str, collection: str, rows: list[Record], parent: int | None = None) -> None:
+        self.records.setdefault(kind, []).extend(put(self.store, collection, r, parent) for r in rows)
 
 
 def generated_store(
@@ -328,22 +272,27 @@ def generated_store(
 
 
 def _references(world: _World, companies: int) -> None:
-    for kind, (collection, rows) in _fixed_records().items():
+    for kind, collection, rows in _fixed_records():
         world.put(kind, collection, rows)
-    members = [
+    people = [
         {"id": i, "identifier": f"m{i}", **world.person(), "dailyCapacity": Decimal(8)} for i in range(1, 16)
     ]
-    world.put("members", "system/members", members)
-    catalog = [
-        {
+    world.put("members", "system/members", people)
+    catalog = []
+    for i in range(700, 760):
+        item = {
             "id": i,
             "identifier": f"SKU{i}",
             "description": f"Catalog item {i} — {world.rng.choice(_COMPANY_WORDS)}",
         }
-        | {"price": world.money(5, 500), "cost": world.money(1, 100), "customerDescription": f"Item {i}"}
-        | {"subcategory": {"id": 20, "name": "Miscellaneous"}, "type": {"id": 1, "name": "Hardware"}}
-        for i in range(700, 760)
-    ]
+        item |= {
+            "price": world.money(5, 500),
+            "cost": world.money(1, 100),
+            "customerDescription": f"Item {i}",
+        }
+        catalog.append(
+            item | {"subcategory": {"id": 20, "name": "Miscellaneous"}, "type": {"id": 1, "name": "Hardware"}}
+        )
     world.put("catalog", "procurement/catalog", catalog)
     site_ids, contact_ids = itertools.count(1001), itertools.count(5001)
     for i in range(1, companies + 1):
@@ -352,19 +301,19 @@ def _references(world: _World, companies: int) -> None:
         company = {"id": i, "identifier": f"C{i:04d}", "name": name, "status": {"id": 1, "name": "Active"}}
         company |= {"accountNumber": f"ACC{i:05d}", "phoneNumber": f"555-{i:04d}", "currency": currency}
         world.put("companies", "company/companies", [company])
-        sites = [
-            {"id": next(site_ids), "name": n, "company": {"id": i}, "city": "Tampa"}
-            for n in ("Main", "Warehouse")
-        ]
-        world.put(f"sites:{i}", SITES, sites, i)
-        contact = {"id": next(contact_ids), **world.person(), "company": {"id": i}}
-        world.put(f"contacts:{i}", "company/contacts", [contact])
-    projects = [
-        {"id": i, "name": f"Project {i}", "company": ref("company/companies", 1 + i % companies, "company")}
-        | {"status": {"id": 1, "name": "Open"}, "billingMethod": "ActualRates"}
-        for i in range(1, 21)
-    ]
-    world.put("projects", "project/projects", projects)
+        site = {"company": {"id": i}, "city": "Tampa"}
+        world.put(
+            f"sites:{i}", SITES, [{"id": next(site_ids), "name": n} | site for n in ("Main", "Warehouse")], i
+        )
+        world.put(f"contacts:{i}", "company/contacts", [{"id": next(contact_ids), **world.person(), **site}])
+    for i in range(1, 21):
+        project = {
+            "id": i,
+            "name": f"Project {i}",
+            "company": ref("company/companies", 1 + i % companies, "company"),
+        }
+        world.put("projects", "project/projects", [project | {"status": {"id": 1, "name": "Open"}}])
+        world.records["projects"][-1]["billingMethod"] = "ActualRates"
     _agreements(world)
 
 
@@ -389,24 +338,14 @@ def _agreements(world: _World) -> None:
         world.put("additions", "finance/agreements/{}/additions", additions, i)
 
 
-def _only(values: Record, *names: str) -> Record:
-    return {name: values[name] for name in names}
-
-
-def _named(endpoint: str, record: Record, kind: str) -> Record:
-    return ref(endpoint, record["id"], kind, name=record["name"])
-
-
 def _parties(world: _World, company: Record) -> Record:
     """A company's references, keyed by field name and by reference model."""
     cid = company["id"]
     contact, site = world.records[f"contacts:{cid}"][0], world.records[f"sites:{cid}"][0]
-    contact_name = f"{contact['firstName']} {contact['lastName']}"
-    refs = {
-        "company": ref("company/companies", cid, "company", identifier=company["name"]),
-        "site": site_ref(cid, site["id"], "Main"),
-        "contact": ref("company/contacts", contact["id"], "contact", name=contact_name),
-    }
+    name = f"{contact['firstName']} {contact['lastName']}"
+    refs = {"company": ref("company/companies", cid, "company", identifier=company["name"])}
+    refs |= {"site": site_ref(cid, site["id"], "Main")}
+    refs |= {"contact": ref("company/contacts", contact["id"], "contact", name=name)}
     by_model = {
         "CompanyReference": refs["company"],
         "SiteReference": refs["site"],
@@ -419,43 +358,34 @@ def _parties(world: _World, company: Record) -> Record:
     )
 
 
-def _money_context(world: _World, currency: Record, tax_code: Record, terms: Record) -> Record:
+def _currency_ref(currency: Record, **display: Any) -> Record:
+    code = currency["currencyIdentifier"]
+    return ref("finance/currencies", currency["id"], "currency", currencyCode=code, **display)
+
+
+def _money_context(currency: Record, tax_code: Record, terms: Record) -> Record:
     """A document's currency, tax and terms, keyed by field name and by reference model."""
-    rate = tax_code["levelOneRate"]
-    return {
-        "CurrencyReference": ref(
-            "finance/currencies", currency["id"], "currency", currencyCode=currency["currencyIdentifier"]
-        )
-        | {"name": currency["name"]},
-        "TaxCodeReference": ref("finance/taxCodes", tax_code["id"], "taxCode", name=tax_code["identifier"]),
-        "BillingTermsReference": _named("finance/billingTerms", terms, "billingTerms"),
-        "taxCodeXref": tax_code["identifier"],
-        "stateTaxXref": tax_code["identifier"],
-        "taxRate": rate,
-        "taxRatePercent": rate * 100,
-        "taxGroupRate": rate,
-        "billingTermsXref": terms["termsXref"],
-        "dueDays": terms["dueDays"],
-        "locationXref": "DEFAULT",
-    }
+    rate, code = tax_code["levelOneRate"], tax_code["identifier"]
+    context = {"CurrencyReference": _currency_ref(currency, name=currency["name"])}
+    context |= {"TaxCodeReference": ref("finance/taxCodes", tax_code["id"], "taxCode", name=code)}
+    context |= {"BillingTermsReference": _named("finance/billingTerms", terms, "billingTerms")}
+    context |= {"taxCodeXref": code, "stateTaxXref": code, "taxRate": rate, "taxRatePercent": rate * 100}
+    context |= {"taxGroupRate": rate, "billingTermsXref": terms["termsXref"], "dueDays": terms["dueDays"]}
+    return context | {"locationXref": "DEFAULT"}
+
+
+def _item_ref(item: Record, kind: str = "item", **display: Any) -> Record:
+    return ref("procurement/catalog", item["id"], kind, identifier=item["identifier"], **display)
 
 
 def _item_context(world: _World, item: Record, bin_: Record) -> Record:
     """A line's item and where it ships from, keyed by field name and by reference model."""
-    item_ref = ref(
-        "procurement/catalog", item["id"], "item", identifier=item["identifier"], serializedFlag=False
-    )
-    return {
-        "IvItemReference": item_ref,
-        "UnitOfMeasureReference": _named(
-            "procurement/unitOfMeasures", world.records["uoms"][1], "unitOfMeasure"
-        ),
-        "WarehouseBinReference": _named("procurement/warehouseBins", bin_, "warehouseBin"),
-        "ShipmentMethodReference": _named(
-            "procurement/shipmentmethods", world.pick("shipments"), "shipmentMethod"
-        ),
-        "cost": item["cost"],
-        "itemPrice": item["price"],
+    uom = _named("procurement/unitOfMeasures", world.records["uoms"][1], "unitOfMeasure")
+    context = {"IvItemReference": _item_ref(item, serializedFlag=False), "UnitOfMeasureReference": uom}
+    context |= {"WarehouseBinReference": _named("procurement/warehouseBins", bin_, "warehouseBin")}
+    shipment = _named("procurement/shipmentmethods", world.pick("shipments"), "shipmentMethod")
+    context |= {"ShipmentMethodReference": shipment, "cost": item["cost"], "itemPrice": item["price"]}
+    return context | {
         "itemCost": item["cost"],
         "itemDescription": item["description"],
         "dropShippedFlag": False,
@@ -466,19 +396,11 @@ def _company_type(world: _World, vendor: bool) -> Record:
     return _named("company/companies/types", world.records["types"][int(vendor)], "companyType")
 
 
-def _zulu(day: date) -> str:
-    return f"{day.isoformat()}T00:00:00Z"
-
-
-def _stamp(day: date) -> str:
-    return f"{day.isoformat()}T00:00:00"
-
-
 def _link_party(
-    store: SandboxStore, section: str, key: str, company_id: int, make: Callable[[], Record]
+    store: SandboxStore, section: str, key: str, company: int, make: Callable[[], Record]
 ) -> None:
     for party in store.parties:
-        if party.section == section and party.body.get("company", {}).get("id") == company_id:
+        if party.section == section and party.body.get("company", {}).get("id") == company:
             party.document_keys.add(key)
             return
     store.parties.append(Party(section, make(), {key}))
@@ -488,58 +410,48 @@ def _link_party(
 def _invoice(world: _World, n: int) -> None:
     company = world.pick("companies")
     parties = _parties(world, company)
-    day = world.day(late=n % 20 == 7)
-    location = world.pick("locations")
-    currency = world.records["currencies"][company["id"] % len(world.records["currencies"])]
+    day, location = world.day(late=n % 20 == 7), world.pick("locations")
+    currency = world.records["currencies"][company["id"] % len(_CURRENCIES)]
     tax_code, terms = world.pick("taxCodes"), world.pick("terms")
     invoice_id = 10_000 + n
     agreement = world.pick("agreements") if world.rng.random() < 0.5 else None
     billing = "Agreement" if agreement else "Standard"
-    invoice = {"id": invoice_id, "invoiceNumber": f"INV{invoice_id}", "type": billing}
+    invoice = {"id": invoice_id, "invoiceNumber": f"INV{invoice_id}", "type": billing, "date": _zulu(day)}
     invoice |= {
         "company": parties["company"],
         "billToCompany": parties["company"],
         "billingSite": parties["site"],
     }
-    invoice |= {"location": _named("system/locations", location, "location"), "date": _zulu(day)}
+    invoice |= {"location": _named("system/locations", location, "location")}
     invoice |= {"territory": _named("system/locations", world.pick("locations"), "location")}
     invoice |= {"agreement": _named("finance/agreements", agreement, "agreement") if agreement else None}
     put(world.store, "finance/invoices", invoice)
-    context = parties | _money_context(world, currency, tax_code, terms)
-    context |= {
-        "documentDate": _stamp(day),
-        "documentType": "INVOICE",
-        "CompanyTypeReference": _company_type(world, False),
-    }
-    context["dueDate"] = _stamp(day + timedelta(days=terms["dueDays"]))
+    context = parties | _money_context(currency, tax_code, terms) | {"documentDate": _stamp(day)}
+    context |= {"documentType": "INVOICE", "CompanyTypeReference": _company_type(world, False)}
+    context |= {"dueDate": _stamp(day + timedelta(days=terms["dueDays"])), "billingType": billing}
     lines, subtotal = _invoice_lines(world, context)
     tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
-    lines.append(
-        _doc(
-            "GLExportTransactionDetail",
-            _only(context, "documentDate", "documentType", "taxRate", "taxRatePercent", "locationXref")
-            | _only(context, "CurrencyReference"),
-            id=next(world.gl_ids),
-            accountNumber="2200",
-            glTypeId="ST",
-            memo="Sales Tax",
-            description="Level 1 Sales Tax",
-            quantity=Decimal(0),
-            total=-tax,
-            taxNote="AUTOSTAX",
-        )
-    )
+    tax_line = {"id": next(world.gl_ids), "accountNumber": "2200", "glTypeId": "ST", "memo": "Sales Tax"}
+    tax_line |= {
+        "description": "Level 1 Sales Tax",
+        "quantity": Decimal(0),
+        "total": -tax,
+        "taxNote": "AUTOSTAX",
+    }
+    shared = _only(context, "documentDate", "documentType", "taxRate", "taxRatePercent", "locationXref")
+    lines.append(_doc("GLExportTransactionDetail", shared | _only(context, "CurrencyReference"), tax_line))
     header_ids = [next(world.gl_ids) for _ in range(world.rng.randint(1, 3))]
-    body = _invoice_header(world, n, context, location, billing, subtotal, tax, header_ids, lines)
+    context |= {"salesTerritory": location["name"], "detail": lines}
+    body = _invoice_header(world, n, context, subtotal, tax, header_ids)
     key = f"transaction:{invoice_id}"
     unposted = {"id": invoice_id, "invoiceNumber": f"INV{invoice_id}", "locationId": location["id"]}
     unposted |= {"company": parties["company"], "invoiceDate": _zulu(day), "total": body["total"]}
-    gl_ids = set(header_ids) | {line["id"] for line in lines}
-    _add(world.store, "transactions", key, body, location["id"], day, gl_ids, unposted)
+    ids = set(header_ids) | {line["id"] for line in lines}
+    _add(world.store, "transactions", key, body, day, location["id"], ids, unposted)
     customer = {"accountNumber": company["accountNumber"], "taxable": True}
     customer |= {"stateTaxRate": tax_code["levelOneRate"] * 100} | dict.fromkeys(_ZERO_RATES, Decimal(0))
     _link_party(
-        world.store, "customers", key, company["id"], lambda: _doc("GLExportCustomer", context, **customer)
+        world.store, "customers", key, company["id"], lambda: _doc("GLExportCustomer", context, customer)
     )
 
 
@@ -556,38 +468,18 @@ def _invoice_lines(world: _World, context: Record) -> tuple[list[Record], Decima
         product = ref("procurement/products", item["id"] * 10, "product", description=item["description"])
         line = context | _item_context(world, item, world.pick("bins")) | {"ProductReference": product}
         line |= {"warehouseSite": context["site"], "taxableFlag": True, "itemTypeXref": "Inventory"}
-        lines.append(
-            _doc(
-                "GLExportTransactionDetail",
-                line,
-                id=next(world.gl_ids),
-                accountNumber="4000",
-                glTypeId="RP",
-                invoiceSummaryOption="0",
-                salesCode="4000",
-                memo=world.memo(),
-                description=item["description"],
-                salesDescription=item["description"],
-                quantity=-quantity,
-                total=-amount,
-            )
-        )
-        product_record = {"id": item["id"] * 10, "description": item["description"], "price": item["price"]}
-        product_record |= {"catalogItem": _only(item, "id", "identifier"), "billableOption": "Billable"}
-        put(world.store, "procurement/products", product_record)
+        values = {"id": next(world.gl_ids), "accountNumber": "4000", "glTypeId": "RP", "salesCode": "4000"}
+        values |= {"invoiceSummaryOption": "0", "memo": world.memo(), "description": item["description"]}
+        values |= {"salesDescription": item["description"], "quantity": -quantity, "total": -amount}
+        lines.append(_doc("GLExportTransactionDetail", line, values))
+        record = {"id": item["id"] * 10, "description": item["description"], "price": item["price"]}
+        record |= {"catalogItem": _only(item, "id", "identifier"), "billableOption": "Billable"}
+        put(world.store, "procurement/products", record)
     return lines, subtotal
 
 
 def _invoice_header(
-    world: _World,
-    n: int,
-    context: Record,
-    location: Record,
-    billing: str,
-    subtotal: Decimal,
-    tax: Decimal,
-    header_ids: list[int],
-    lines: list[Record],
+    world: _World, n: int, context: Record, subtotal: Decimal, tax: Decimal, header_ids: list[int]
 ) -> Record:
     ship = _parties(world, world.pick("companies"))
     project = (
@@ -596,38 +488,23 @@ def _invoice_header(
     po_id = 3000 + n % world.purchase_orders
     # Every tenth invoice bills a purchase order (drop-shipped hardware).
     order = _named("procurement/purchaseorders", {"id": po_id, "name": f"PO{po_id}"}, "purchaseOrder")
-    return _doc(
-        "GLExportTransaction",
-        context,
-        id=10_000 + n,
-        glTypeId="AR",
-        documentNumber=f"INV{10_000 + n}",
-        memo=world.memo(),
-        description="Accounts Receivable",
-        attention=context["contact"]["name"],
-        salesTerritory=location["name"],
-        emailDeliveryFlag=True,
-        printDeliveryFlag=False,
-        agreementPrePaymentFlag=False,
-        accountNumber="1200",
-        billingType=billing,
-        glEntryIds=",".join(str(i) for i in header_ids),
-        project=project,
-        purchaseOrder=order if n % 10 == 3 else None,
-        total=subtotal + tax,
-        taxable=True,
-        taxableTotal=subtotal,
-        taxAccountNumber="2200",
-        salesTax=tax,
-        stateTax=tax,
-        countyTax=Decimal(0),
-        shipToCompany=ship["company"],
-        shipToCompanyAccountNumber=ship["companyAccountNumber"],
-        shipToCompanyType=context["CompanyTypeReference"],
-        shipSite=ship["site"],
-        shipContact=ship["contact"]["name"],
-        detail=lines,
-    )
+    values = {"id": 10_000 + n, "glTypeId": "AR", "documentNumber": f"INV{10_000 + n}", "memo": world.memo()}
+    values |= {"description": "Accounts Receivable", "attention": context["contact"]["name"]}
+    values |= {"emailDeliveryFlag": True, "printDeliveryFlag": False, "agreementPrePaymentFlag": False}
+    values |= {
+        "accountNumber": "1200",
+        "glEntryIds": ",".join(str(i) for i in header_ids),
+        "project": project,
+    }
+    values |= {"purchaseOrder": order if n % 10 == 3 else None, "total": subtotal + tax, "taxable": True}
+    values |= {"taxableTotal": subtotal, "taxAccountNumber": "2200", "salesTax": tax, "stateTax": tax}
+    values |= {"countyTax": Decimal(0), "shipToCompany": ship["company"], "shipSite": ship["site"]}
+    values |= {
+        "shipToCompanyAccountNumber": ship["companyAccountNumber"],
+        "shipContact": ship["contact"]["name"],
+    }
+    values |= {"shipToCompanyType": context["CompanyTypeReference"]}
+    return _doc("GLExportTransaction", context, values)
 
 
 # -- expenses -----------------------------------------------------------------------------------
@@ -644,54 +521,33 @@ def _expense(world: _World, n: int) -> None:
     entry_id, expense_id = 70_000 + n, next(world.gl_ids)
     entry = {"id": entry_id, "type": {"id": 1, "name": "Travel"}, "member": member, "amount": amount}
     put(world.store, "expense/entries", entry | {"date": _zulu(day), "notes": world.memo()})
-    context = {
-        "documentDate": _stamp(day),
-        "documentType": "EXPENSE",
-        "MemberReference": member,
-        "CurrencyReference": ref(
-            "finance/currencies", currency["id"], "currency", currencyCode=currency["currencyIdentifier"]
-        ),
-        "ProjectReference": _named("project/projects", world.pick("projects"), "project"),
-    }
-    offset_id = next(world.gl_ids)
-    offset = _doc(
-        "GLExportExpenseOffset", context, id=offset_id, accountNumber="2000", glTypeId="EO", total=-amount
-    )
+    context = {"documentDate": _stamp(day), "documentType": "EXPENSE", "MemberReference": member}
+    context |= {"CurrencyReference": _currency_ref(currency)}
+    context |= {"ProjectReference": _named("project/projects", world.pick("projects"), "project")}
+    offset = {"id": next(world.gl_ids), "accountNumber": "2000", "glTypeId": "EO", "total": -amount}
+    offset = _doc("GLExportExpenseOffset", context, offset)
+    values = {"id": expense_id, "apAccountNumber": "2000", "accountNumber": "6100", "glTypeId": "EE"}
+    values |= {"memo": world.memo(), "description": "Non-reimbursable expense", "total": amount}
+    values |= {"periodStartDate": _stamp(day), "periodEndDate": _stamp(day), "offset": offset}
     body = _doc(
         "GLExportExpense",
         context | _only(_parties(world, company), "company", "companyAccountNumber"),
-        id=expense_id,
-        apAccountNumber="2000",
-        accountNumber="6100",
-        glTypeId="EE",
-        memo=world.memo(),
-        description="Non-reimbursable expense",
-        periodStartDate=_stamp(day),
-        periodEndDate=_stamp(day),
-        total=amount,
-        offset=offset,
+        values,
     )
     unposted = {"id": expense_id, "locationId": location["id"], "member": member, "total": amount}
     unposted |= {"expenseDetailId": entry_id, "dateExpense": _zulu(day)}
-    _add(
-        world.store,
-        "expenses",
-        f"expense:{expense_id}",
-        body,
-        location["id"],
-        day,
-        {expense_id, offset["id"]},
-        unposted,
-    )
+    ids, where = {expense_id, offset["id"]}, location["id"]
+    _add(world.store, "expenses", f"expense:{expense_id}", body, day, where, ids, unposted)
 
 
 def _expense_bill(world: _World, n: int) -> None:
     member = _member_ref(world.pick("members"), named=False)
     day, location, currency = world.day(), world.pick("locations"), world.pick("currencies")
-    currency_ref = ref(
-        "finance/currencies", currency["id"], "currency", currencyCode=currency["currencyIdentifier"]
-    )
-    context = {"documentDate": _stamp(day), "MemberReference": member, "CurrencyReference": currency_ref}
+    context = {
+        "documentDate": _stamp(day),
+        "MemberReference": member,
+        "CurrencyReference": _currency_ref(currency),
+    }
     details, total = [], Decimal(0)
     for k in range(world.rng.randint(1, 3)):
         amount = world.money(10, 300)
@@ -699,41 +555,45 @@ def _expense_bill(world: _World, n: int) -> None:
         entry_id = 80_000 + n * 10 + k
         # GLExport gives a bill line no project; its expense entries carry it.
         project = _named("project/projects", world.pick("projects"), "project")
-        entry = {"id": entry_id, "chargeToId": project["id"], "chargeToType": "ProjectTicket"}
-        entry |= {"type": {"id": 1, "name": "Travel"}, "member": member, "amount": amount}
-        put(world.store, "expense/entries", entry | {"date": _zulu(day), "project": project})
+        entry = {
+            "id": entry_id,
+            "chargeToId": project["id"],
+            "chargeToType": "ProjectTicket",
+            "amount": amount,
+        }
+        entry |= {
+            "type": {"id": 1, "name": "Travel"},
+            "member": member,
+            "date": _zulu(day),
+            "project": project,
+        }
+        put(world.store, "expense/entries", entry)
         line = context | _only(_parties(world, world.pick("companies")), "company")
         line |= {"expenseClass": _named("expense/classifications", world.pick("classes"), "expenseClass")}
-        details.append(
-            _doc(
-                "GLExportExpenseBillDetail",
-                line,
-                id=[entry_id],
-                glTypeId="EE",
-                memo=world.memo(),
-                accountNumber="6200",
-                total=amount,
-                billable=world.rng.random() < 0.5,
-                reimbursable=True,
-                companyAdvance=False,
-            )
-        )
+        values = {"id": [entry_id], "glTypeId": "EE", "memo": world.memo(), "accountNumber": "6200"}
+        values |= {
+            "total": amount,
+            "billable": world.rng.random() < 0.5,
+            "reimbursable": True,
+            "companyAdvance": False,
+        }
+        details.append(_doc("GLExportExpenseBillDetail", line, values))
     bill_id = 60_000 + n
+    values = {"id": bill_id, "documentType": "BILL", "documentNumber": f"EXP{bill_id}", "memo": world.memo()}
     body = _doc(
         "GLExportExpenseBill",
         context,
-        id=bill_id,
-        documentType="BILL",
-        documentNumber=f"EXP{bill_id}",
-        memo=world.memo(),
-        apAccountNumber="2000",
-        total=total,
-        detail=details,
+        values | {"apAccountNumber": "2000", "total": total, "detail": details},
     )
-    unposted = {"id": bill_id, "locationId": location["id"], "member": member, "total": total}
-    unposted["dateExpense"] = _zulu(day)
-    ids = {i for d in details for i in d["id"]}
-    _add(world.store, "expenseBills", f"expenseBill:{bill_id}", body, location["id"], day, ids, unposted)
+    unposted = {
+        "id": bill_id,
+        "locationId": location["id"],
+        "member": member,
+        "total": total,
+        "dateExpense": _zulu(day),
+    }
+    ids, where = {i for d in details for i in d["id"]}, location["id"]
+    _add(world.store, "expenseBills", f"expenseBill:{bill_id}", body, day, where, ids, unposted)
 
 
 # -- procurement --------------------------------------------------------------------------------
@@ -743,9 +603,10 @@ def _purchase(world: _World, n: int) -> None:
     day, location = world.day(), world.pick("locations")
     po_id, tax_code, terms = 3000 + n, world.pick("taxCodes"), world.records["terms"][0]
     po_number = f"PO{po_id}"
-    context = parties | _money_context(world, world.records["currencies"][0], tax_code, terms)
-    context["documentDate"] = _stamp(day)
-    context |= {"CompanyTypeReference": _company_type(world, True), "warehouseSite": parties["site"]}
+    context = parties | _money_context(world.records["currencies"][0], tax_code, terms)
+    context |= {"documentDate": _stamp(day), "CompanyTypeReference": _company_type(world, True)}
+    context |= {"warehouseSite": parties["site"], "shipToCompany": parties["company"]}
+    context |= {"shipToContact": parties["contact"], "shipToSite": parties["site"]}
     context["CurrencyReference"] = ref("finance/currencies", 1, "currency", currencyCode="USD")
     order = {
         "id": po_id,
@@ -762,38 +623,33 @@ def _purchase(world: _World, n: int) -> None:
     lines, subtotal = _purchase_lines(world, context, po_id)
     tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
     tax_lines = [_purchase_tax_line(world, context, tax)] if tax else []
+    values = {"id": f"PO #{po_number}, Packing Slip: PS{po_id}", "documentNumber": po_number}
+    values |= {
+        "description": "Purchase",
+        "memo": world.memo(),
+        "apAccountNumber": "2000",
+        "total": subtotal + tax,
+    }
+    values |= {"purchaseDate": _stamp(day), "freightAmount": Decimal(0), "packingSlip": f"PS{po_id}"}
+    values |= {"vendorInvoiceNumber": f"VINV{po_id}", "vendorInvoiceDate": _stamp(day)}
     body = _doc(
         "GLExportPurchaseTransaction",
-        context | {"shipToCompany": parties["company"], "shipToContact": parties["contact"]},
-        id=f"PO #{po_number}, Packing Slip: PS{po_id}",
-        documentNumber=po_number,
-        description="Purchase",
-        memo=world.memo(),
-        apAccountNumber="2000",
-        purchaseDate=_stamp(day),
-        freightAmount=Decimal(0),
-        packingSlip=f"PS{po_id}",
-        total=subtotal + tax,
-        vendorInvoiceNumber=f"VINV{po_id}",
-        vendorInvoiceDate=_stamp(day),
-        shipToSite=parties["site"],
-        purchaseDetail=lines,
-        purchaseDetailTax=tax_lines,
+        context,
+        values | {"purchaseDetail": lines, "purchaseDetailTax": tax_lines},
     )
     key = f"purchase:{po_number}"
-    unposted = {"id": po_id, "unpostedProductId": str(po_id), "locationId": location["id"]}
-    unposted |= {
-        "purchaseOrder": {"id": po_id, "name": po_number},
+    unposted = {
+        "id": po_id,
+        "unpostedProductId": str(po_id),
+        "locationId": location["id"],
         "total": body["total"],
-        "purchaseDate": _zulu(day),
     }
-    ids = {d["id"] for d in lines + tax_lines}
-    _add(world.store, "purchaseTransactions", key, body, location["id"], day, ids, unposted)
-    vendor_row = {"vendor": parties["company"], "accountNumber": vendor["accountNumber"]}
-    vendor_row["member"] = _member_ref(world.records["members"][0], named=False)
-    _link_party(
-        world.store, "vendors", key, vendor["id"], lambda: _doc("GLExportVendor", context, **vendor_row)
-    )
+    unposted |= {"purchaseOrder": {"id": po_id, "name": po_number}, "purchaseDate": _zulu(day)}
+    ids, where = {d["id"] for d in lines + tax_lines}, location["id"]
+    _add(world.store, "purchaseTransactions", key, body, day, where, ids, unposted)
+    row = {"vendor": parties["company"], "accountNumber": vendor["accountNumber"]}
+    row["member"] = _member_ref(world.records["members"][0], named=False)
+    _link_party(world.store, "vendors", key, vendor["id"], lambda: _doc("GLExportVendor", context, row))
 
 
 def _purchase_lines(world: _World, context: Record, po_id: int) -> tuple[list[Record], Decimal]:
@@ -805,56 +661,45 @@ def _purchase_lines(world: _World, context: Record, po_id: int) -> tuple[list[Re
         subtotal += amount
         bin_ = world.pick("bins")
         line = context | _item_context(world, item, bin_)
-        warehouse = world.records["warehouses"][bin_["id"] % 2]
-        product = ref("procurement/catalog", item["id"], "product", identifier=item["identifier"])
+        warehouse = _named("procurement/warehouses", world.records["warehouses"][bin_["id"] % 2], "warehouse")
         record = {"id": po_id * 10 + line_no, "description": item["description"], "lineNumber": line_no}
+        record |= {"product": _item_ref(item, "product"), "purchaseOrderId": po_id, "quantity": quantity}
         record |= {
-            "product": product,
-            "purchaseOrderId": po_id,
-            "quantity": quantity,
             "unitCost": item["cost"],
-        }
-        record |= {
             "unitOfMeasure": line["UnitOfMeasureReference"],
-            "warehouseBin": line["WarehouseBinReference"],
+            "warehouse": warehouse,
         }
         record |= {
+            "warehouseBin": line["WarehouseBinReference"],
             "shipmentMethod": line["ShipmentMethodReference"],
-            "warehouse": _named("procurement/warehouses", warehouse, "warehouse"),
         }
         put(world.store, "procurement/purchaseorders/{}/lineitems", record, po_id)
+        values = {
+            "id": next(world.gl_ids),
+            "glTypeId": "RP",
+            "glItemId": item["identifier"],
+            "lineNumber": line_no,
+        }
+        values |= {
+            "description": "Purchase",
+            "memo": item["description"],
+            "accountNumber": "1300",
+            "taxable": True,
+        }
         lines.append(
             _doc(
-                "GLExportPurchaseTransactionDetail",
-                line,
-                id=next(world.gl_ids),
-                glTypeId="RP",
-                glItemId=item["identifier"],
-                description="Purchase",
-                memo=item["description"],
-                accountNumber="1300",
-                taxable=True,
-                quantity=-quantity,
-                total=-amount,
-                lineNumber=line_no,
+                "GLExportPurchaseTransactionDetail", line, values | {"quantity": -quantity, "total": -amount}
             )
         )
     return lines, subtotal
 
 
 def _purchase_tax_line(world: _World, context: Record, tax: Decimal) -> Record:
-    return _doc(
-        "GLExportPurchaseTransactionDetailTax",
-        _only(context, "documentDate", "taxRate", "taxRatePercent"),
-        id=next(world.gl_ids),
-        accountNumber="2210",
-        glTypeId="PT",
-        memo="Purchase tax",
-        total=-tax,
-        quantity=Decimal(0),
-        lineNumber=99,
-        warehouseBin=_named("procurement/warehouseBins", world.records["bins"][0], "warehouseBin"),
-    )
+    values = {"id": next(world.gl_ids), "accountNumber": "2210", "glTypeId": "PT", "memo": "Purchase tax"}
+    values |= {"total": -tax, "quantity": Decimal(0), "lineNumber": 99}
+    values["warehouseBin"] = _named("procurement/warehouseBins", world.records["bins"][0], "warehouseBin")
+    shared = _only(context, "documentDate", "taxRate", "taxRatePercent")
+    return _doc("GLExportPurchaseTransactionDetailTax", shared, values)
 
 
 # -- inventory ----------------------------------------------------------------------------------
@@ -872,32 +717,18 @@ def _transfer(world: _World, n: int) -> None:
         "accountNumber": "1300",
         "glTypeId": "IT",
     }
-    offset = _doc("GLExportInventoryTransferOffset", context, id=next(world.gl_ids), total=-cost)
-    item_ref = ref(
-        "procurement/catalog", item["id"], "item", identifier=item["identifier"], serializedFlag=False
-    )
-    body = _doc(
-        "GLExportInventoryTransfer",
-        context,
-        id=f"TR #{n + 1}",
-        description="Inventory transfer",
-        memo=world.memo(),
-        transferId=next(world.gl_ids),
-        item=item_ref,
-        currency=ref("finance/currencies", 1, "currency", currencyCode="USD"),
-        quantity=quantity,
-        cost=item["cost"],
-        total=cost,
-        bin=bins[0],
-        warehouse=_named("procurement/warehouses", world.records["warehouses"][0], "warehouse"),
-        transferFromBin=bins[0],
-        transferToBin=bins[1],
-        offset=offset,
-    )
-    unposted = {"id": body["transferId"], "unpostedProductId": str(body["transferId"])}
-    unposted |= {"locationId": location["id"], "total": cost}
-    ids = {body["transferId"], offset["id"]}
-    _add(world.store, "inventoryTransfers", f"transfer:{n + 1}", body, location["id"], day, ids, unposted)
+    offset = _doc("GLExportInventoryTransferOffset", context, {"id": next(world.gl_ids), "total": -cost})
+    values = {"id": f"TR #{n + 1}", "description": "Inventory transfer", "memo": world.memo()}
+    values |= {"transferId": next(world.gl_ids), "item": _item_ref(item, serializedFlag=False)}
+    values |= {"currency": ref("finance/currencies", 1, "currency", currencyCode="USD"), "quantity": quantity}
+    values |= {"cost": item["cost"], "total": cost, "bin": bins[0], "transferFromBin": bins[0]}
+    warehouse = _named("procurement/warehouses", world.records["warehouses"][0], "warehouse")
+    values |= {"transferToBin": bins[1], "warehouse": warehouse, "offset": offset}
+    body = _doc("GLExportInventoryTransfer", context, values)
+    unposted = {"id": values["transferId"], "unpostedProductId": str(values["transferId"]), "total": cost}
+    unposted["locationId"] = location["id"]
+    ids = {values["transferId"], offset["id"]}
+    _add(world.store, "inventoryTransfers", f"transfer:{n + 1}", body, day, location["id"], ids, unposted)
 
 
 def _adjustment(world: _World, n: int) -> None:
@@ -908,10 +739,17 @@ def _adjustment(world: _World, n: int) -> None:
     for _ in range(world.rng.randint(1, 3)):
         item = world.pick("catalog")
         quantity = world.rng.randint(-5, 5) or 1
-        item_ref = ref("procurement/catalog", item["id"], "item", identifier=item["identifier"])
-        total = (item["cost"] * quantity).quantize(CENT)
-        line = {"description": "Stock count", "memo": world.memo(), "item": item_ref, "quantity": quantity}
-        line |= {"total": total, "cost": item["cost"], "accountNumber": "1300"}
+        line = {
+            "description": "Stock count",
+            "memo": world.memo(),
+            "item": _item_ref(item),
+            "quantity": quantity,
+        }
+        line |= {
+            "total": (item["cost"] * quantity).quantize(CENT),
+            "cost": item["cost"],
+            "accountNumber": "1300",
+        }
         lines.append(catalogue.document("GLExportAdjustmentTransactionDetail", line))
     header = {
         "id": f"ADJ #{n + 1}",
@@ -926,13 +764,5 @@ def _adjustment(world: _World, n: int) -> None:
     }
     body = catalogue.document("GLExportAdjustmentTransaction", header)
     unposted = {"id": 90_000 + n, "unpostedProductId": str(90_000 + n), "locationId": location["id"]}
-    _add(
-        world.store,
-        "adjustmentTransactions",
-        f"adjustment:{n + 1}",
-        body,
-        location["id"],
-        day,
-        set(),
-        unposted,
-    )
+    key = f"adjustment:{n + 1}"
+    _add(world.store, "adjustmentTransactions", key, body, day, location["id"], (), unposted)
