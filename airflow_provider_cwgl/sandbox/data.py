@@ -11,6 +11,7 @@ PSA data does.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from collections.abc import Callable, Iterator, Mapping
@@ -107,23 +108,11 @@ def sample_store() -> SandboxStore:
 # ---------------------------------------------------------------------------------------------
 # The realistic values
 
-_FIRST = [
-    "Ana",
-    "Björn",
-    "Chloé",
-    "Dmitri",
-    "Eve",
-    "Fatima",
-    "Gráinne",
-    "Hiro",
-    "Ilse",
-    "José",
-    "Kai",
-    "Łukasz",
-]
+_FIRST = ["Ana", "Björn", "Chloé", "Dmitri", "Eve", "Fatima", "Gráinne", "Hiro", "Ilse", "José", "Kai"]
+_FIRST += ["Łukasz"]
 _LAST = ["O'Brien", "Müller", "Nguyễn", "Smith & Sons", "Zoë", "Park", "Ødegaard", "García", "Kowalski"]
-_WORDS = 'Angry Fox|Blue Light|Café Crème|Dunder <Mifflin>|Eagle & Hawk|Fjörd|"Quoted" Systems|Søren IT'
-_COMPANY_WORDS = f"{_WORDS}|Zürich Data|Tōkyō Net|Acme|Globex|Initech".split("|")
+_COMPANY_WORDS = ["Angry Fox", "Blue Light", "Café Crème", "Dunder <Mifflin>", "Eagle & Hawk", "Fjörd"]
+_COMPANY_WORDS += ['"Quoted" Systems', "Søren IT", "Zürich Data", "Tōkyō Net", "Acme", "Globex", "Initech"]
 _MEMOS = ["", "Monthly services", "Hardware", "Consulting", "Café visit", "Réparation"]
 _LOCATIONS = [f"{city} Office" for city in ("Tampa", "London", "Sydney", "Toronto", "Zürich")]
 _CURRENCIES = [("USD", "$", "US Dollar"), ("GBP", "£", "Pound Sterling"), ("EUR", "€", "Euro")]
@@ -131,17 +120,13 @@ _CURRENCIES += [("CAD", "$", "Canadian Dollar"), ("AUD", "$", "Australian Dollar
 _TAX_LEVELS = [("T0", "0"), ("T1", "0.2"), ("T5", "0.05"), ("T8", "0.0825"), ("T13", "0.13")]
 _NAMED = {  # kind -> (collection, {id: name}) of records that are little more than a name
     "uoms": ("procurement/unitOfMeasures", {2: "Hour", 13: "Each"}),
-    "subcategories": (
-        "procurement/subcategories",
-        dict(enumerate(("Miscellaneous", "Cables", "Licences"), 20)),
-    ),
-    "shipments": (
-        "procurement/shipmentmethods",
-        dict(enumerate(("USPS Priority", "UPS Ground", "Courier"), 9)),
-    ),
-    "classes": ("expense/classifications", dict(enumerate(("Reimbursable", "Non-Reimbursable"), 1))),
+    "subcategories": ("procurement/subcategories", {20: "Miscellaneous", 21: "Cables", 22: "Licences"}),
+    "shipments": ("procurement/shipmentmethods", {9: "USPS Priority", 10: "UPS Ground", 11: "Courier"}),
+    "classes": ("expense/classifications", {1: "Reimbursable", 2: "Non-Reimbursable"}),
 }
-_EXTRA = {"subcategories": {"category": {"id": 1, "name": "Hardware"}}}
+_DUE_DAYS = (10, 30, 45)
+_HARDWARE = {"id": 1, "name": "Hardware"}
+_EXTRA = {"subcategories": {"category": _HARDWARE}}
 
 
 def _fixed_records() -> Iterator[tuple[str, str, list[Record]]]:
@@ -157,9 +142,7 @@ def _fixed_records() -> Iterator[tuple[str, str, list[Record]]]:
     for tax, (code, rate) in zip(taxes, _TAX_LEVELS, strict=True):
         tax |= {"invoiceCaption": code, "levelOneRate": Decimal(rate)}
     yield "taxCodes", "finance/taxCodes", taxes
-    terms = [
-        {"id": i, "name": f"Net {d}", "termsXref": f"Net {d}", "dueDays": d} for i, d in _ids((10, 30, 45))
-    ]
+    terms = [{"id": i, "name": f"Net {d}", "termsXref": f"Net {d}", "dueDays": d} for i, d in _ids(_DUE_DAYS)]
     yield "terms", "finance/billingTerms", terms
     customer, vendor = {"id": 1, "name": "Customer", "vendorFlag": False}, {"id": 6, "name": "Vendor"}
     yield "types", "company/companies/types", [customer, vendor | {"vendorFlag": True}]
@@ -274,25 +257,16 @@ def generated_store(
 def _references(world: _World, companies: int) -> None:
     for kind, collection, rows in _fixed_records():
         world.put(kind, collection, rows)
-    people = [
-        {"id": i, "identifier": f"m{i}", **world.person(), "dailyCapacity": Decimal(8)} for i in range(1, 16)
-    ]
+    capacity = {"dailyCapacity": Decimal(8)}
+    people = [{"id": i, "identifier": f"m{i}", **world.person(), **capacity} for i in range(1, 16)]
     world.put("members", "system/members", people)
     catalog = []
     for i in range(700, 760):
-        item = {
-            "id": i,
-            "identifier": f"SKU{i}",
-            "description": f"Catalog item {i} — {world.rng.choice(_COMPANY_WORDS)}",
-        }
-        item |= {
-            "price": world.money(5, 500),
-            "cost": world.money(1, 100),
-            "customerDescription": f"Item {i}",
-        }
-        catalog.append(
-            item | {"subcategory": {"id": 20, "name": "Miscellaneous"}, "type": {"id": 1, "name": "Hardware"}}
-        )
+        item = {"id": i, "identifier": f"SKU{i}"}
+        item |= {"description": f"Catalog item {i} — {world.rng.choice(_COMPANY_WORDS)}"}
+        item |= {"price": world.money(5, 500), "cost": world.money(1, 100)}
+        item |= {"customerDescription": f"Item {i}"}
+        catalog.append(item | {"subcategory": {"id": 20, "name": "Miscellaneous"}, "type": _HARDWARE})
     world.put("catalog", "procurement/catalog", catalog)
     site_ids, contact_ids = itertools.count(1001), itertools.count(5001)
     for i in range(1, companies + 1):
@@ -302,16 +276,12 @@ def _references(world: _World, companies: int) -> None:
         company |= {"accountNumber": f"ACC{i:05d}", "phoneNumber": f"555-{i:04d}", "currency": currency}
         world.put("companies", "company/companies", [company])
         site = {"company": {"id": i}, "city": "Tampa"}
-        world.put(
-            f"sites:{i}", SITES, [{"id": next(site_ids), "name": n} | site for n in ("Main", "Warehouse")], i
-        )
+        sites = [{"id": next(site_ids), "name": n} | site for n in ("Main", "Warehouse")]
+        world.put(f"sites:{i}", SITES, sites, i)
         world.put(f"contacts:{i}", "company/contacts", [{"id": next(contact_ids), **world.person(), **site}])
     for i in range(1, 21):
-        project = {
-            "id": i,
-            "name": f"Project {i}",
-            "company": ref("company/companies", 1 + i % companies, "company"),
-        }
+        project = {"id": i, "name": f"Project {i}"}
+        project |= {"company": ref("company/companies", 1 + i % companies, "company")}
         world.put("projects", "project/projects", [project | {"status": {"id": 1, "name": "Open"}}])
         world.records["projects"][-1]["billingMethod"] = "ActualRates"
     _agreements(world)
@@ -327,14 +297,10 @@ def _agreements(world: _World) -> None:
         for _ in range(world.rng.randint(1, 4)):
             item = world.pick("catalog")
             product = ref("procurement/catalog", item["id"], "product", identifier=item["identifier"])
-            addition = {
-                "id": next(addition_ids),
-                "product": product,
-                "quantity": Decimal(world.rng.randint(1, 20)),
-            }
-            additions.append(
-                addition | {"unitPrice": item["price"], "billCustomer": "Billable", "agreementId": i}
-            )
+            addition = {"id": next(addition_ids), "product": product}
+            addition |= {"quantity": Decimal(world.rng.randint(1, 20))}
+            addition |= {"unitPrice": item["price"], "billCustomer": "Billable", "agreementId": i}
+            additions.append(addition)
         world.put("additions", "finance/agreements/{}/additions", additions, i)
 
 
@@ -346,16 +312,10 @@ def _parties(world: _World, company: Record) -> Record:
     refs = {"company": ref("company/companies", cid, "company", identifier=company["name"])}
     refs |= {"site": site_ref(cid, site["id"], "Main")}
     refs |= {"contact": ref("company/contacts", contact["id"], "contact", name=name)}
-    by_model = {
-        "CompanyReference": refs["company"],
-        "SiteReference": refs["site"],
-        "ContactReference": refs["contact"],
-    }
-    return (
-        refs
-        | by_model
-        | {"companyAccountNumber": company["accountNumber"], "taxAgencyXref": company["identifier"]}
-    )
+    by_model = {"CompanyReference": refs["company"], "SiteReference": refs["site"]}
+    by_model |= {"ContactReference": refs["contact"]}
+    numbers = {"companyAccountNumber": company["accountNumber"], "taxAgencyXref": company["identifier"]}
+    return refs | by_model | numbers
 
 
 def _currency_ref(currency: Record, **display: Any) -> Record:
@@ -385,11 +345,8 @@ def _item_context(world: _World, item: Record, bin_: Record) -> Record:
     context |= {"WarehouseBinReference": _named("procurement/warehouseBins", bin_, "warehouseBin")}
     shipment = _named("procurement/shipmentmethods", world.pick("shipments"), "shipmentMethod")
     context |= {"ShipmentMethodReference": shipment, "cost": item["cost"], "itemPrice": item["price"]}
-    return context | {
-        "itemCost": item["cost"],
-        "itemDescription": item["description"],
-        "dropShippedFlag": False,
-    }
+    context |= {"itemCost": item["cost"], "itemDescription": item["description"]}
+    return context | {"dropShippedFlag": False}
 
 
 def _company_type(world: _World, vendor: bool) -> Record:
@@ -417,11 +374,8 @@ def _invoice(world: _World, n: int) -> None:
     agreement = world.pick("agreements") if world.rng.random() < 0.5 else None
     billing = "Agreement" if agreement else "Standard"
     invoice = {"id": invoice_id, "invoiceNumber": f"INV{invoice_id}", "type": billing, "date": _zulu(day)}
-    invoice |= {
-        "company": parties["company"],
-        "billToCompany": parties["company"],
-        "billingSite": parties["site"],
-    }
+    invoice |= {"company": parties["company"], "billToCompany": parties["company"]}
+    invoice |= {"billingSite": parties["site"]}
     invoice |= {"location": _named("system/locations", location, "location")}
     invoice |= {"territory": _named("system/locations", world.pick("locations"), "location")}
     invoice |= {"agreement": _named("finance/agreements", agreement, "agreement") if agreement else None}
@@ -432,12 +386,8 @@ def _invoice(world: _World, n: int) -> None:
     lines, subtotal = _invoice_lines(world, context)
     tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
     tax_line = {"id": next(world.gl_ids), "accountNumber": "2200", "glTypeId": "ST", "memo": "Sales Tax"}
-    tax_line |= {
-        "description": "Level 1 Sales Tax",
-        "quantity": Decimal(0),
-        "total": -tax,
-        "taxNote": "AUTOSTAX",
-    }
+    tax_line |= {"description": "Level 1 Sales Tax", "quantity": Decimal(0), "total": -tax}
+    tax_line |= {"taxNote": "AUTOSTAX"}
     shared = _only(context, "documentDate", "documentType", "taxRate", "taxRatePercent", "locationXref")
     lines.append(_doc("GLExportTransactionDetail", shared | _only(context, "CurrencyReference"), tax_line))
     header_ids = [next(world.gl_ids) for _ in range(world.rng.randint(1, 3))]
@@ -450,9 +400,8 @@ def _invoice(world: _World, n: int) -> None:
     _add(world.store, "transactions", key, body, day, location["id"], ids, unposted)
     customer = {"accountNumber": company["accountNumber"], "taxable": True}
     customer |= {"stateTaxRate": tax_code["levelOneRate"] * 100} | dict.fromkeys(_ZERO_RATES, Decimal(0))
-    _link_party(
-        world.store, "customers", key, company["id"], lambda: _doc("GLExportCustomer", context, customer)
-    )
+    party = functools.partial(_doc, "GLExportCustomer", context, customer)
+    _link_party(world.store, "customers", key, company["id"], party)
 
 
 _ZERO_RATES = ("countyTaxRate", "cityTaxRate", "countryTaxRate", "compositeTaxRate")
@@ -482,27 +431,21 @@ def _invoice_header(
     world: _World, n: int, context: Record, subtotal: Decimal, tax: Decimal, header_ids: list[int]
 ) -> Record:
     ship = _parties(world, world.pick("companies"))
-    project = (
-        _named("project/projects", world.pick("projects"), "project") if world.rng.random() < 0.3 else None
-    )
+    project = _named("project/projects", world.pick("projects"), "project")
+    project = project if world.rng.random() < 0.3 else None
     po_id = 3000 + n % world.purchase_orders
     # Every tenth invoice bills a purchase order (drop-shipped hardware).
     order = _named("procurement/purchaseorders", {"id": po_id, "name": f"PO{po_id}"}, "purchaseOrder")
     values = {"id": 10_000 + n, "glTypeId": "AR", "documentNumber": f"INV{10_000 + n}", "memo": world.memo()}
     values |= {"description": "Accounts Receivable", "attention": context["contact"]["name"]}
     values |= {"emailDeliveryFlag": True, "printDeliveryFlag": False, "agreementPrePaymentFlag": False}
-    values |= {
-        "accountNumber": "1200",
-        "glEntryIds": ",".join(str(i) for i in header_ids),
-        "project": project,
-    }
+    values |= {"accountNumber": "1200", "glEntryIds": ",".join(str(i) for i in header_ids)}
+    values |= {"project": project}
     values |= {"purchaseOrder": order if n % 10 == 3 else None, "total": subtotal + tax, "taxable": True}
     values |= {"taxableTotal": subtotal, "taxAccountNumber": "2200", "salesTax": tax, "stateTax": tax}
     values |= {"countyTax": Decimal(0), "shipToCompany": ship["company"], "shipSite": ship["site"]}
-    values |= {
-        "shipToCompanyAccountNumber": ship["companyAccountNumber"],
-        "shipContact": ship["contact"]["name"],
-    }
+    values |= {"shipToCompanyAccountNumber": ship["companyAccountNumber"]}
+    values |= {"shipContact": ship["contact"]["name"]}
     values |= {"shipToCompanyType": context["CompanyTypeReference"]}
     return _doc("GLExportTransaction", context, values)
 
@@ -529,11 +472,8 @@ def _expense(world: _World, n: int) -> None:
     values = {"id": expense_id, "apAccountNumber": "2000", "accountNumber": "6100", "glTypeId": "EE"}
     values |= {"memo": world.memo(), "description": "Non-reimbursable expense", "total": amount}
     values |= {"periodStartDate": _stamp(day), "periodEndDate": _stamp(day), "offset": offset}
-    body = _doc(
-        "GLExportExpense",
-        context | _only(_parties(world, company), "company", "companyAccountNumber"),
-        values,
-    )
+    context |= _only(_parties(world, company), "company", "companyAccountNumber")
+    body = _doc("GLExportExpense", context, values)
     unposted = {"id": expense_id, "locationId": location["id"], "member": member, "total": amount}
     unposted |= {"expenseDetailId": entry_id, "dateExpense": _zulu(day)}
     ids, where = {expense_id, offset["id"]}, location["id"]
@@ -543,11 +483,8 @@ def _expense(world: _World, n: int) -> None:
 def _expense_bill(world: _World, n: int) -> None:
     member = _member_ref(world.pick("members"), named=False)
     day, location, currency = world.day(), world.pick("locations"), world.pick("currencies")
-    context = {
-        "documentDate": _stamp(day),
-        "MemberReference": member,
-        "CurrencyReference": _currency_ref(currency),
-    }
+    context = {"documentDate": _stamp(day), "MemberReference": member}
+    context |= {"CurrencyReference": _currency_ref(currency)}
     details, total = [], Decimal(0)
     for k in range(world.rng.randint(1, 3)):
         amount = world.money(10, 300)
@@ -555,43 +492,23 @@ def _expense_bill(world: _World, n: int) -> None:
         entry_id = 80_000 + n * 10 + k
         # GLExport gives a bill line no project; its expense entries carry it.
         project = _named("project/projects", world.pick("projects"), "project")
-        entry = {
-            "id": entry_id,
-            "chargeToId": project["id"],
-            "chargeToType": "ProjectTicket",
-            "amount": amount,
-        }
-        entry |= {
-            "type": {"id": 1, "name": "Travel"},
-            "member": member,
-            "date": _zulu(day),
-            "project": project,
-        }
+        entry = {"id": entry_id, "chargeToId": project["id"], "chargeToType": "ProjectTicket"}
+        entry |= {"amount": amount}
+        entry |= {"type": {"id": 1, "name": "Travel"}, "member": member, "date": _zulu(day)}
+        entry |= {"project": project}
         put(world.store, "expense/entries", entry)
         line = context | _only(_parties(world, world.pick("companies")), "company")
         line |= {"expenseClass": _named("expense/classifications", world.pick("classes"), "expenseClass")}
         values = {"id": [entry_id], "glTypeId": "EE", "memo": world.memo(), "accountNumber": "6200"}
-        values |= {
-            "total": amount,
-            "billable": world.rng.random() < 0.5,
-            "reimbursable": True,
-            "companyAdvance": False,
-        }
+        values |= {"total": amount, "billable": world.rng.random() < 0.5, "reimbursable": True}
+        values |= {"companyAdvance": False}
         details.append(_doc("GLExportExpenseBillDetail", line, values))
     bill_id = 60_000 + n
     values = {"id": bill_id, "documentType": "BILL", "documentNumber": f"EXP{bill_id}", "memo": world.memo()}
-    body = _doc(
-        "GLExportExpenseBill",
-        context,
-        values | {"apAccountNumber": "2000", "total": total, "detail": details},
-    )
-    unposted = {
-        "id": bill_id,
-        "locationId": location["id"],
-        "member": member,
-        "total": total,
-        "dateExpense": _zulu(day),
-    }
+    values |= {"apAccountNumber": "2000", "total": total, "detail": details}
+    body = _doc("GLExportExpenseBill", context, values)
+    unposted = {"id": bill_id, "locationId": location["id"], "member": member, "total": total}
+    unposted |= {"dateExpense": _zulu(day)}
     ids, where = {i for d in details for i in d["id"]}, location["id"]
     _add(world.store, "expenseBills", f"expenseBill:{bill_id}", body, day, where, ids, unposted)
 
@@ -608,42 +525,25 @@ def _purchase(world: _World, n: int) -> None:
     context |= {"warehouseSite": parties["site"], "shipToCompany": parties["company"]}
     context |= {"shipToContact": parties["contact"], "shipToSite": parties["site"]}
     context["CurrencyReference"] = ref("finance/currencies", 1, "currency", currencyCode="USD")
-    order = {
-        "id": po_id,
-        "locationId": location["id"],
-        "location": _named("system/locations", location, "location"),
-    }
-    order |= {
-        "poNumber": po_number,
-        "status": {"id": 2, "name": "Closed"},
-        "taxCode": context["TaxCodeReference"],
-    }
+    order = {"id": po_id, "locationId": location["id"]}
+    order |= {"location": _named("system/locations", location, "location")}
+    order |= {"poNumber": po_number, "status": {"id": 2, "name": "Closed"}}
+    order |= {"taxCode": context["TaxCodeReference"]}
     order |= {"terms": context["BillingTermsReference"], "vendorCompany": parties["company"]}
     put(world.store, "procurement/purchaseorders", order)
     lines, subtotal = _purchase_lines(world, context, po_id)
     tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
     tax_lines = [_purchase_tax_line(world, context, tax)] if tax else []
     values = {"id": f"PO #{po_number}, Packing Slip: PS{po_id}", "documentNumber": po_number}
-    values |= {
-        "description": "Purchase",
-        "memo": world.memo(),
-        "apAccountNumber": "2000",
-        "total": subtotal + tax,
-    }
+    values |= {"description": "Purchase", "memo": world.memo(), "apAccountNumber": "2000"}
+    values |= {"total": subtotal + tax}
     values |= {"purchaseDate": _stamp(day), "freightAmount": Decimal(0), "packingSlip": f"PS{po_id}"}
     values |= {"vendorInvoiceNumber": f"VINV{po_id}", "vendorInvoiceDate": _stamp(day)}
-    body = _doc(
-        "GLExportPurchaseTransaction",
-        context,
-        values | {"purchaseDetail": lines, "purchaseDetailTax": tax_lines},
-    )
+    values |= {"purchaseDetail": lines, "purchaseDetailTax": tax_lines}
+    body = _doc("GLExportPurchaseTransaction", context, values)
     key = f"purchase:{po_number}"
-    unposted = {
-        "id": po_id,
-        "unpostedProductId": str(po_id),
-        "locationId": location["id"],
-        "total": body["total"],
-    }
+    unposted = {"id": po_id, "unpostedProductId": str(po_id), "locationId": location["id"]}
+    unposted |= {"total": body["total"]}
     unposted |= {"purchaseOrder": {"id": po_id, "name": po_number}, "purchaseDate": _zulu(day)}
     ids, where = {d["id"] for d in lines + tax_lines}, location["id"]
     _add(world.store, "purchaseTransactions", key, body, day, where, ids, unposted)
@@ -664,33 +564,17 @@ def _purchase_lines(world: _World, context: Record, po_id: int) -> tuple[list[Re
         warehouse = _named("procurement/warehouses", world.records["warehouses"][bin_["id"] % 2], "warehouse")
         record = {"id": po_id * 10 + line_no, "description": item["description"], "lineNumber": line_no}
         record |= {"product": _item_ref(item, "product"), "purchaseOrderId": po_id, "quantity": quantity}
-        record |= {
-            "unitCost": item["cost"],
-            "unitOfMeasure": line["UnitOfMeasureReference"],
-            "warehouse": warehouse,
-        }
-        record |= {
-            "warehouseBin": line["WarehouseBinReference"],
-            "shipmentMethod": line["ShipmentMethodReference"],
-        }
+        record |= {"unitCost": item["cost"], "unitOfMeasure": line["UnitOfMeasureReference"]}
+        record |= {"warehouse": warehouse}
+        record |= {"warehouseBin": line["WarehouseBinReference"]}
+        record |= {"shipmentMethod": line["ShipmentMethodReference"]}
         put(world.store, "procurement/purchaseorders/{}/lineitems", record, po_id)
-        values = {
-            "id": next(world.gl_ids),
-            "glTypeId": "RP",
-            "glItemId": item["identifier"],
-            "lineNumber": line_no,
-        }
-        values |= {
-            "description": "Purchase",
-            "memo": item["description"],
-            "accountNumber": "1300",
-            "taxable": True,
-        }
-        lines.append(
-            _doc(
-                "GLExportPurchaseTransactionDetail", line, values | {"quantity": -quantity, "total": -amount}
-            )
-        )
+        values = {"id": next(world.gl_ids), "glTypeId": "RP", "glItemId": item["identifier"]}
+        values |= {"lineNumber": line_no}
+        values |= {"description": "Purchase", "memo": item["description"], "accountNumber": "1300"}
+        values |= {"taxable": True}
+        values |= {"quantity": -quantity, "total": -amount}
+        lines.append(_doc("GLExportPurchaseTransactionDetail", line, values))
     return lines, subtotal
 
 
@@ -707,16 +591,10 @@ def _transfer(world: _World, n: int) -> None:
     day, item, location = world.day(), world.pick("catalog"), world.pick("locations")
     quantity = Decimal(world.rng.randint(1, 10))
     cost = (item["cost"] * quantity).quantize(CENT)
-    bins = [
-        _named("procurement/warehouseBins", b, "warehouseBin")
-        for b in world.rng.sample(world.records["bins"], 2)
-    ]
-    context = {
-        "documentType": "TRANSFER",
-        "documentDate": _stamp(day),
-        "accountNumber": "1300",
-        "glTypeId": "IT",
-    }
+    pair = world.rng.sample(world.records["bins"], 2)
+    bins = [_named("procurement/warehouseBins", b, "warehouseBin") for b in pair]
+    context = {"documentType": "TRANSFER", "documentDate": _stamp(day), "accountNumber": "1300"}
+    context |= {"glTypeId": "IT"}
     offset = _doc("GLExportInventoryTransferOffset", context, {"id": next(world.gl_ids), "total": -cost})
     values = {"id": f"TR #{n + 1}", "description": "Inventory transfer", "memo": world.memo()}
     values |= {"transferId": next(world.gl_ids), "item": _item_ref(item, serializedFlag=False)}
@@ -739,29 +617,15 @@ def _adjustment(world: _World, n: int) -> None:
     for _ in range(world.rng.randint(1, 3)):
         item = world.pick("catalog")
         quantity = world.rng.randint(-5, 5) or 1
-        line = {
-            "description": "Stock count",
-            "memo": world.memo(),
-            "item": _item_ref(item),
-            "quantity": quantity,
-        }
-        line |= {
-            "total": (item["cost"] * quantity).quantize(CENT),
-            "cost": item["cost"],
-            "accountNumber": "1300",
-        }
+        line = {"description": "Stock count", "memo": world.memo(), "item": _item_ref(item)}
+        line |= {"quantity": quantity}
+        line |= {"total": (item["cost"] * quantity).quantize(CENT), "cost": item["cost"]}
+        line |= {"accountNumber": "1300"}
         lines.append(catalogue.document("GLExportAdjustmentTransactionDetail", line))
-    header = {
-        "id": f"ADJ #{n + 1}",
-        "documentType": "ADJUSTMENT",
-        "documentDate": _stamp(day),
-        "glTypeID": "IA",
-    }
-    header |= {
-        "accountNumber": "1300",
-        "adjustmentDescription": "Stock count correction",
-        "adjustmentDetail": lines,
-    }
+    header = {"id": f"ADJ #{n + 1}", "documentType": "ADJUSTMENT", "documentDate": _stamp(day)}
+    header |= {"glTypeID": "IA"}
+    header |= {"accountNumber": "1300", "adjustmentDescription": "Stock count correction"}
+    header |= {"adjustmentDetail": lines}
     body = catalogue.document("GLExportAdjustmentTransaction", header)
     unposted = {"id": 90_000 + n, "unpostedProductId": str(90_000 + n), "locationId": location["id"]}
     key = f"adjustment:{n + 1}"
