@@ -22,7 +22,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -40,6 +40,7 @@ from airflow_provider_cwgl.errors import Retry
 __all__ = ["ERROR_BODY_LIMIT", "MAX_PAGE_SIZE", "ConnectWiseClient", "loads", "path_of"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_PAGE_SIZE = 1000
 # An error body is read this far for its message; the rest is not downloaded.
@@ -173,9 +174,9 @@ class ConnectWiseClient:
                 "page_size", f"must be between 1 and {MAX_PAGE_SIZE}, got {page_size}"
             )
         params: dict[str, Any] = {"pageSize": page_size, "page": 1, **(extra_params or {})}
-        for key, value in (("conditions", conditions), ("fields", fields), ("orderBy", order_by)):
+        for name, value in (("conditions", conditions), ("fields", fields), ("orderBy", order_by)):
             if value:
-                params[key] = value
+                params[name] = value
         seen: set[tuple[tuple[str, str], ...]] = set()
         while True:
             key = tuple(sorted((str(k), str(v)) for k, v in params.items()))
@@ -234,7 +235,7 @@ class ConnectWiseClient:
             dest.seek(0)
             dest.truncate()
             request = self._http.build_request("POST", self.base_url + path, json=body)
-            size = self._exchange(request, "POST", path, sink=dest)[1]
+            size: int = self._exchange(request, "POST", path, sink=dest)[1]
             dest.flush()
             if verify is not None:
                 dest.seek(0)
@@ -386,14 +387,16 @@ class ConnectWiseClient:
         )
 
     # -- retries ------------------------------------------------------------------------------
-    def _with_retries(self, method: str, path: str, attempt: Callable[[], Any], retry: bool = True) -> Any:
+    def _with_retries(self, method: str, path: str, attempt: Callable[[], T], retry: bool = True) -> T:
         attempts = self.settings.retry.max_attempts if retry else 1
+        result: T
         try:
-            return self._retrying(method, path, attempts)(attempt)
+            result = self._retrying(method, path, attempts)(attempt)
         except ConnectWiseError as exc:
-            if exc.status == 404 and self._rediscover_after_404():
-                return self._retrying(method, path, attempts)(attempt)
-            raise
+            if not (exc.status == 404 and self._rediscover_after_404()):
+                raise
+            result = self._retrying(method, path, attempts)(attempt)
+        return result
 
     def _retrying(
         self, method: str, path: str, max_attempts: int | None = None

@@ -30,7 +30,7 @@ def _request_facet_class() -> type:
     from airflow.providers.common.compat.openlineage.facet import DatasetFacet
 
     @attr.define
-    class ConnectWiseRequestDatasetFacet(DatasetFacet):  # type: ignore[misc]
+    class ConnectWiseRequestDatasetFacet(DatasetFacet):
         """The ConnectWise call: its endpoint and the JSON body sent (never credentials)."""
 
         method: str

@@ -89,7 +89,7 @@ def sample_store() -> SandboxStore:
             put(store, collection, row, row["company"]["id"] if collection == SITES else None)
     txn, key = raw["invoices"]["transactions"][0], f"transaction:{raw['invoices']['transactions'][0]['id']}"
     ids = {int(x) for x in txn["glEntryIds"].split(",")} | {d["id"] for d in txn["detail"]}
-    unposted = {"id": txn["id"], "invoiceNumber": txn["documentNumber"], "locationId": 1}
+    unposted: Record = {"id": txn["id"], "invoiceNumber": txn["documentNumber"], "locationId": 1}
     unposted |= {"company": txn["company"], "invoiceDate": txn["documentDate"], "total": txn["total"]}
     _add(store, "transactions", key, txn, date(2011, 6, 20), 1, ids, unposted)
     store.parties += [Party("customers", row, {key}) for row in raw["invoices"]["customers"]]
@@ -131,11 +131,11 @@ _EXTRA = {"subcategories": {"category": _HARDWARE}}
 
 def _fixed_records() -> Iterator[tuple[str, str, list[Record]]]:
     """The reference records nothing random goes into: (kind, collection, records)."""
-    level = {"structureLevel": {"id": 2, "name": "Location"}, "ownerLevelId": 1}
+    level: Record = {"structureLevel": {"id": 2, "name": "Location"}, "ownerLevelId": 1}
     yield "locations", "system/locations", [{"id": i, "name": n} | level for i, n in _ids(_LOCATIONS)]
     currencies = []
     for i, (code, symbol, name) in _ids(_CURRENCIES):
-        currency = {"id": i, "currencyIdentifier": code, "name": name, "symbol": symbol}
+        currency: Record = {"id": i, "currencyIdentifier": code, "name": name, "symbol": symbol}
         currencies.append(currency | {"currencyCode": {"id": i, "name": code}, "numberOfDecimals": 2})
     yield "currencies", "finance/currencies", currencies
     taxes = [{"id": i, "identifier": c, "description": f"Tax {c}"} for i, (c, _) in _ids(_TAX_LEVELS, 10)]
@@ -148,12 +148,12 @@ def _fixed_records() -> Iterator[tuple[str, str, list[Record]]]:
     yield "types", "company/companies/types", [customer, vendor | {"vendorFlag": True}]
     for kind, (collection, names) in _NAMED.items():
         yield kind, collection, [{"id": i, "name": n, **_EXTRA.get(kind, {})} for i, n in names.items()]
-    warehouses = [{"id": i, "name": f"Warehouse {i}", "lockedFlag": False} for i in (1, 2)]
-    for warehouse in warehouses:
-        warehouse["location"] = {"id": warehouse["id"], "name": _LOCATIONS[warehouse["id"] - 1]}
+    warehouses: list[Record] = [{"id": i, "name": f"Warehouse {i}", "lockedFlag": False} for i in (1, 2)]
+    for each in warehouses:
+        each["location"] = {"id": each["id"], "name": _LOCATIONS[each["id"] - 1]}
     yield "warehouses", "procurement/warehouses", warehouses
-    warehouse = {i: _named("procurement/warehouses", w, "warehouse") for i, w in _ids(warehouses)}
-    bins = [{"id": i, "name": f"Bin {i}", "warehouse": warehouse[1 + i % 2]} for i in range(1, 7)]
+    by_id = {i: _named("procurement/warehouses", w, "warehouse") for i, w in _ids(warehouses)}
+    bins = [{"id": i, "name": f"Bin {i}", "warehouse": by_id[1 + i % 2]} for i in range(1, 7)]
     yield "bins", "procurement/warehouseBins", bins
 
 
@@ -262,7 +262,7 @@ def _references(world: _World, companies: int) -> None:
     world.put("members", "system/members", people)
     catalog = []
     for i in range(700, 760):
-        item = {"id": i, "identifier": f"SKU{i}"}
+        item: Record = {"id": i, "identifier": f"SKU{i}"}
         item |= {"description": f"Catalog item {i} — {world.rng.choice(_COMPANY_WORDS)}"}
         item |= {"price": world.money(5, 500), "cost": world.money(1, 100)}
         item |= {"customerDescription": f"Item {i}"}
@@ -272,10 +272,15 @@ def _references(world: _World, companies: int) -> None:
     for i in range(1, companies + 1):
         currency = ref("finance/currencies", 1 + i % len(_CURRENCIES), "currency")
         name = f"{_COMPANY_WORDS[i % len(_COMPANY_WORDS)]} {i}"
-        company = {"id": i, "identifier": f"C{i:04d}", "name": name, "status": {"id": 1, "name": "Active"}}
+        company: Record = {
+            "id": i,
+            "identifier": f"C{i:04d}",
+            "name": name,
+            "status": {"id": 1, "name": "Active"},
+        }
         company |= {"accountNumber": f"ACC{i:05d}", "phoneNumber": f"555-{i:04d}", "currency": currency}
         world.put("companies", "company/companies", [company])
-        site = {"company": {"id": i}, "city": "Tampa"}
+        site: Record = {"company": {"id": i}, "city": "Tampa"}
         sites = [{"id": next(site_ids), "name": n} | site for n in ("Main", "Warehouse")]
         world.put(f"sites:{i}", SITES, sites, i)
         world.put(f"contacts:{i}", "company/contacts", [{"id": next(contact_ids), **world.person(), **site}])
@@ -297,7 +302,7 @@ def _agreements(world: _World) -> None:
         for _ in range(world.rng.randint(1, 4)):
             item = world.pick("catalog")
             product = ref("procurement/catalog", item["id"], "product", identifier=item["identifier"])
-            addition = {"id": next(addition_ids), "product": product}
+            addition: Record = {"id": next(addition_ids), "product": product}
             addition |= {"quantity": Decimal(world.rng.randint(1, 20))}
             addition |= {"unitPrice": item["price"], "billCustomer": "Billable", "agreementId": i}
             additions.append(addition)
@@ -326,7 +331,7 @@ def _currency_ref(currency: Record, **display: Any) -> Record:
 def _money_context(currency: Record, tax_code: Record, terms: Record) -> Record:
     """A document's currency, tax and terms, keyed by field name and by reference model."""
     rate, code = tax_code["levelOneRate"], tax_code["identifier"]
-    context = {"CurrencyReference": _currency_ref(currency, name=currency["name"])}
+    context: Record = {"CurrencyReference": _currency_ref(currency, name=currency["name"])}
     context |= {"TaxCodeReference": ref("finance/taxCodes", tax_code["id"], "taxCode", name=code)}
     context |= {"BillingTermsReference": _named("finance/billingTerms", terms, "billingTerms")}
     context |= {"taxCodeXref": code, "stateTaxXref": code, "taxRate": rate, "taxRatePercent": rate * 100}
@@ -341,7 +346,10 @@ def _item_ref(item: Record, kind: str = "item", **display: Any) -> Record:
 def _item_context(world: _World, item: Record, bin_: Record) -> Record:
     """A line's item and where it ships from, keyed by field name and by reference model."""
     uom = _named("procurement/unitOfMeasures", world.records["uoms"][1], "unitOfMeasure")
-    context = {"IvItemReference": _item_ref(item, serializedFlag=False), "UnitOfMeasureReference": uom}
+    context: Record = {
+        "IvItemReference": _item_ref(item, serializedFlag=False),
+        "UnitOfMeasureReference": uom,
+    }
     context |= {"WarehouseBinReference": _named("procurement/warehouseBins", bin_, "warehouseBin")}
     shipment = _named("procurement/shipmentmethods", world.pick("shipments"), "shipmentMethod")
     context |= {"ShipmentMethodReference": shipment, "cost": item["cost"], "itemPrice": item["price"]}
@@ -373,7 +381,12 @@ def _invoice(world: _World, n: int) -> None:
     invoice_id = 10_000 + n
     agreement = world.pick("agreements") if world.rng.random() < 0.5 else None
     billing = "Agreement" if agreement else "Standard"
-    invoice = {"id": invoice_id, "invoiceNumber": f"INV{invoice_id}", "type": billing, "date": _zulu(day)}
+    invoice: Record = {
+        "id": invoice_id,
+        "invoiceNumber": f"INV{invoice_id}",
+        "type": billing,
+        "date": _zulu(day),
+    }
     invoice |= {"company": parties["company"], "billToCompany": parties["company"]}
     invoice |= {"billingSite": parties["site"]}
     invoice |= {"location": _named("system/locations", location, "location")}
@@ -385,7 +398,12 @@ def _invoice(world: _World, n: int) -> None:
     context |= {"dueDate": _stamp(day + timedelta(days=terms["dueDays"])), "billingType": billing}
     lines, subtotal = _invoice_lines(world, context)
     tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
-    tax_line = {"id": next(world.gl_ids), "accountNumber": "2200", "glTypeId": "ST", "memo": "Sales Tax"}
+    tax_line: Record = {
+        "id": next(world.gl_ids),
+        "accountNumber": "2200",
+        "glTypeId": "ST",
+        "memo": "Sales Tax",
+    }
     tax_line |= {"description": "Level 1 Sales Tax", "quantity": Decimal(0), "total": -tax}
     tax_line |= {"taxNote": "AUTOSTAX"}
     shared = _only(context, "documentDate", "documentType", "taxRate", "taxRatePercent", "locationXref")
@@ -394,11 +412,11 @@ def _invoice(world: _World, n: int) -> None:
     context |= {"salesTerritory": location["name"], "detail": lines}
     body = _invoice_header(world, n, context, subtotal, tax, header_ids)
     key = f"transaction:{invoice_id}"
-    unposted = {"id": invoice_id, "invoiceNumber": f"INV{invoice_id}", "locationId": location["id"]}
+    unposted: Record = {"id": invoice_id, "invoiceNumber": f"INV{invoice_id}", "locationId": location["id"]}
     unposted |= {"company": parties["company"], "invoiceDate": _zulu(day), "total": body["total"]}
     ids = set(header_ids) | {line["id"] for line in lines}
     _add(world.store, "transactions", key, body, day, location["id"], ids, unposted)
-    customer = {"accountNumber": company["accountNumber"], "taxable": True}
+    customer: Record = {"accountNumber": company["accountNumber"], "taxable": True}
     customer |= {"stateTaxRate": tax_code["levelOneRate"] * 100} | dict.fromkeys(_ZERO_RATES, Decimal(0))
     party = functools.partial(_doc, "GLExportCustomer", context, customer)
     _link_party(world.store, "customers", key, company["id"], party)
@@ -417,11 +435,16 @@ def _invoice_lines(world: _World, context: Record) -> tuple[list[Record], Decima
         product = ref("procurement/products", item["id"] * 10, "product", description=item["description"])
         line = context | _item_context(world, item, world.pick("bins")) | {"ProductReference": product}
         line |= {"warehouseSite": context["site"], "taxableFlag": True, "itemTypeXref": "Inventory"}
-        values = {"id": next(world.gl_ids), "accountNumber": "4000", "glTypeId": "RP", "salesCode": "4000"}
+        values: Record = {
+            "id": next(world.gl_ids),
+            "accountNumber": "4000",
+            "glTypeId": "RP",
+            "salesCode": "4000",
+        }
         values |= {"invoiceSummaryOption": "0", "memo": world.memo(), "description": item["description"]}
         values |= {"salesDescription": item["description"], "quantity": -quantity, "total": -amount}
         lines.append(_doc("GLExportTransactionDetail", line, values))
-        record = {"id": item["id"] * 10, "description": item["description"], "price": item["price"]}
+        record: Record = {"id": item["id"] * 10, "description": item["description"], "price": item["price"]}
         record |= {"catalogItem": _only(item, "id", "identifier"), "billableOption": "Billable"}
         put(world.store, "procurement/products", record)
     return lines, subtotal
@@ -431,12 +454,17 @@ def _invoice_header(
     world: _World, n: int, context: Record, subtotal: Decimal, tax: Decimal, header_ids: list[int]
 ) -> Record:
     ship = _parties(world, world.pick("companies"))
-    project = _named("project/projects", world.pick("projects"), "project")
-    project = project if world.rng.random() < 0.3 else None
+    picked = _named("project/projects", world.pick("projects"), "project")
+    project = picked if world.rng.random() < 0.3 else None
     po_id = 3000 + n % world.purchase_orders
     # Every tenth invoice bills a purchase order (drop-shipped hardware).
     order = _named("procurement/purchaseorders", {"id": po_id, "name": f"PO{po_id}"}, "purchaseOrder")
-    values = {"id": 10_000 + n, "glTypeId": "AR", "documentNumber": f"INV{10_000 + n}", "memo": world.memo()}
+    values: Record = {
+        "id": 10_000 + n,
+        "glTypeId": "AR",
+        "documentNumber": f"INV{10_000 + n}",
+        "memo": world.memo(),
+    }
     values |= {"description": "Accounts Receivable", "attention": context["contact"]["name"]}
     values |= {"emailDeliveryFlag": True, "printDeliveryFlag": False, "agreementPrePaymentFlag": False}
     values |= {"accountNumber": "1200", "glEntryIds": ",".join(str(i) for i in header_ids)}
@@ -462,19 +490,19 @@ def _expense(world: _World, n: int) -> None:
     day, location, amount = world.day(), world.pick("locations"), world.money(5, 400)
     currency = world.pick("currencies")
     entry_id, expense_id = 70_000 + n, next(world.gl_ids)
-    entry = {"id": entry_id, "type": {"id": 1, "name": "Travel"}, "member": member, "amount": amount}
+    entry: Record = {"id": entry_id, "type": {"id": 1, "name": "Travel"}, "member": member, "amount": amount}
     put(world.store, "expense/entries", entry | {"date": _zulu(day), "notes": world.memo()})
-    context = {"documentDate": _stamp(day), "documentType": "EXPENSE", "MemberReference": member}
+    context: Record = {"documentDate": _stamp(day), "documentType": "EXPENSE", "MemberReference": member}
     context |= {"CurrencyReference": _currency_ref(currency)}
     context |= {"ProjectReference": _named("project/projects", world.pick("projects"), "project")}
-    offset = {"id": next(world.gl_ids), "accountNumber": "2000", "glTypeId": "EO", "total": -amount}
+    offset: Record = {"id": next(world.gl_ids), "accountNumber": "2000", "glTypeId": "EO", "total": -amount}
     offset = _doc("GLExportExpenseOffset", context, offset)
-    values = {"id": expense_id, "apAccountNumber": "2000", "accountNumber": "6100", "glTypeId": "EE"}
+    values: Record = {"id": expense_id, "apAccountNumber": "2000", "accountNumber": "6100", "glTypeId": "EE"}
     values |= {"memo": world.memo(), "description": "Non-reimbursable expense", "total": amount}
     values |= {"periodStartDate": _stamp(day), "periodEndDate": _stamp(day), "offset": offset}
     context |= _only(_parties(world, company), "company", "companyAccountNumber")
     body = _doc("GLExportExpense", context, values)
-    unposted = {"id": expense_id, "locationId": location["id"], "member": member, "total": amount}
+    unposted: Record = {"id": expense_id, "locationId": location["id"], "member": member, "total": amount}
     unposted |= {"expenseDetailId": entry_id, "dateExpense": _zulu(day)}
     ids, where = {expense_id, offset["id"]}, location["id"]
     _add(world.store, "expenses", f"expense:{expense_id}", body, day, where, ids, unposted)
@@ -483,7 +511,7 @@ def _expense(world: _World, n: int) -> None:
 def _expense_bill(world: _World, n: int) -> None:
     member = _member_ref(world.pick("members"), named=False)
     day, location, currency = world.day(), world.pick("locations"), world.pick("currencies")
-    context = {"documentDate": _stamp(day), "MemberReference": member}
+    context: Record = {"documentDate": _stamp(day), "MemberReference": member}
     context |= {"CurrencyReference": _currency_ref(currency)}
     details, total = [], Decimal(0)
     for k in range(world.rng.randint(1, 3)):
@@ -492,14 +520,14 @@ def _expense_bill(world: _World, n: int) -> None:
         entry_id = 80_000 + n * 10 + k
         # GLExport gives a bill line no project; its expense entries carry it.
         project = _named("project/projects", world.pick("projects"), "project")
-        entry = {"id": entry_id, "chargeToId": project["id"], "chargeToType": "ProjectTicket"}
+        entry: Record = {"id": entry_id, "chargeToId": project["id"], "chargeToType": "ProjectTicket"}
         entry |= {"amount": amount}
         entry |= {"type": {"id": 1, "name": "Travel"}, "member": member, "date": _zulu(day)}
         entry |= {"project": project}
         put(world.store, "expense/entries", entry)
         line = context | _only(_parties(world, world.pick("companies")), "company")
         line |= {"expenseClass": _named("expense/classifications", world.pick("classes"), "expenseClass")}
-        values = {"id": [entry_id], "glTypeId": "EE", "memo": world.memo(), "accountNumber": "6200"}
+        values: Record = {"id": [entry_id], "glTypeId": "EE", "memo": world.memo(), "accountNumber": "6200"}
         values |= {"total": amount, "billable": world.rng.random() < 0.5, "reimbursable": True}
         values |= {"companyAdvance": False}
         details.append(_doc("GLExportExpenseBillDetail", line, values))
@@ -507,7 +535,7 @@ def _expense_bill(world: _World, n: int) -> None:
     values = {"id": bill_id, "documentType": "BILL", "documentNumber": f"EXP{bill_id}", "memo": world.memo()}
     values |= {"apAccountNumber": "2000", "total": total, "detail": details}
     body = _doc("GLExportExpenseBill", context, values)
-    unposted = {"id": bill_id, "locationId": location["id"], "member": member, "total": total}
+    unposted: Record = {"id": bill_id, "locationId": location["id"], "member": member, "total": total}
     unposted |= {"dateExpense": _zulu(day)}
     ids, where = {i for d in details for i in d["id"]}, location["id"]
     _add(world.store, "expenseBills", f"expenseBill:{bill_id}", body, day, where, ids, unposted)
@@ -525,7 +553,7 @@ def _purchase(world: _World, n: int) -> None:
     context |= {"warehouseSite": parties["site"], "shipToCompany": parties["company"]}
     context |= {"shipToContact": parties["contact"], "shipToSite": parties["site"]}
     context["CurrencyReference"] = ref("finance/currencies", 1, "currency", currencyCode="USD")
-    order = {"id": po_id, "locationId": location["id"]}
+    order: Record = {"id": po_id, "locationId": location["id"]}
     order |= {"location": _named("system/locations", location, "location")}
     order |= {"poNumber": po_number, "status": {"id": 2, "name": "Closed"}}
     order |= {"taxCode": context["TaxCodeReference"]}
@@ -534,7 +562,7 @@ def _purchase(world: _World, n: int) -> None:
     lines, subtotal = _purchase_lines(world, context, po_id)
     tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
     tax_lines = [_purchase_tax_line(world, context, tax)] if tax else []
-    values = {"id": f"PO #{po_number}, Packing Slip: PS{po_id}", "documentNumber": po_number}
+    values: Record = {"id": f"PO #{po_number}, Packing Slip: PS{po_id}", "documentNumber": po_number}
     values |= {"description": "Purchase", "memo": world.memo(), "apAccountNumber": "2000"}
     values |= {"total": subtotal + tax}
     values |= {"purchaseDate": _stamp(day), "freightAmount": Decimal(0), "packingSlip": f"PS{po_id}"}
@@ -542,12 +570,12 @@ def _purchase(world: _World, n: int) -> None:
     values |= {"purchaseDetail": lines, "purchaseDetailTax": tax_lines}
     body = _doc("GLExportPurchaseTransaction", context, values)
     key = f"purchase:{po_number}"
-    unposted = {"id": po_id, "unpostedProductId": str(po_id), "locationId": location["id"]}
+    unposted: Record = {"id": po_id, "unpostedProductId": str(po_id), "locationId": location["id"]}
     unposted |= {"total": body["total"]}
     unposted |= {"purchaseOrder": {"id": po_id, "name": po_number}, "purchaseDate": _zulu(day)}
     ids, where = {d["id"] for d in lines + tax_lines}, location["id"]
     _add(world.store, "purchaseTransactions", key, body, day, where, ids, unposted)
-    row = {"vendor": parties["company"], "accountNumber": vendor["accountNumber"]}
+    row: Record = {"vendor": parties["company"], "accountNumber": vendor["accountNumber"]}
     row["member"] = _member_ref(world.records["members"][0], named=False)
     _link_party(world.store, "vendors", key, vendor["id"], lambda: _doc("GLExportVendor", context, row))
 
@@ -562,14 +590,18 @@ def _purchase_lines(world: _World, context: Record, po_id: int) -> tuple[list[Re
         bin_ = world.pick("bins")
         line = context | _item_context(world, item, bin_)
         warehouse = _named("procurement/warehouses", world.records["warehouses"][bin_["id"] % 2], "warehouse")
-        record = {"id": po_id * 10 + line_no, "description": item["description"], "lineNumber": line_no}
+        record: Record = {
+            "id": po_id * 10 + line_no,
+            "description": item["description"],
+            "lineNumber": line_no,
+        }
         record |= {"product": _item_ref(item, "product"), "purchaseOrderId": po_id, "quantity": quantity}
         record |= {"unitCost": item["cost"], "unitOfMeasure": line["UnitOfMeasureReference"]}
         record |= {"warehouse": warehouse}
         record |= {"warehouseBin": line["WarehouseBinReference"]}
         record |= {"shipmentMethod": line["ShipmentMethodReference"]}
         put(world.store, "procurement/purchaseorders/{}/lineitems", record, po_id)
-        values = {"id": next(world.gl_ids), "glTypeId": "RP", "glItemId": item["identifier"]}
+        values: Record = {"id": next(world.gl_ids), "glTypeId": "RP", "glItemId": item["identifier"]}
         values |= {"lineNumber": line_no}
         values |= {"description": "Purchase", "memo": item["description"], "accountNumber": "1300"}
         values |= {"taxable": True}
@@ -579,7 +611,12 @@ def _purchase_lines(world: _World, context: Record, po_id: int) -> tuple[list[Re
 
 
 def _purchase_tax_line(world: _World, context: Record, tax: Decimal) -> Record:
-    values = {"id": next(world.gl_ids), "accountNumber": "2210", "glTypeId": "PT", "memo": "Purchase tax"}
+    values: Record = {
+        "id": next(world.gl_ids),
+        "accountNumber": "2210",
+        "glTypeId": "PT",
+        "memo": "Purchase tax",
+    }
     values |= {"total": -tax, "quantity": Decimal(0), "lineNumber": 99}
     values["warehouseBin"] = _named("procurement/warehouseBins", world.records["bins"][0], "warehouseBin")
     shared = _only(context, "documentDate", "taxRate", "taxRatePercent")
@@ -593,17 +630,21 @@ def _transfer(world: _World, n: int) -> None:
     cost = (item["cost"] * quantity).quantize(CENT)
     pair = world.rng.sample(world.records["bins"], 2)
     bins = [_named("procurement/warehouseBins", b, "warehouseBin") for b in pair]
-    context = {"documentType": "TRANSFER", "documentDate": _stamp(day), "accountNumber": "1300"}
+    context: Record = {"documentType": "TRANSFER", "documentDate": _stamp(day), "accountNumber": "1300"}
     context |= {"glTypeId": "IT"}
     offset = _doc("GLExportInventoryTransferOffset", context, {"id": next(world.gl_ids), "total": -cost})
-    values = {"id": f"TR #{n + 1}", "description": "Inventory transfer", "memo": world.memo()}
+    values: Record = {"id": f"TR #{n + 1}", "description": "Inventory transfer", "memo": world.memo()}
     values |= {"transferId": next(world.gl_ids), "item": _item_ref(item, serializedFlag=False)}
     values |= {"currency": ref("finance/currencies", 1, "currency", currencyCode="USD"), "quantity": quantity}
     values |= {"cost": item["cost"], "total": cost, "bin": bins[0], "transferFromBin": bins[0]}
     warehouse = _named("procurement/warehouses", world.records["warehouses"][0], "warehouse")
     values |= {"transferToBin": bins[1], "warehouse": warehouse, "offset": offset}
     body = _doc("GLExportInventoryTransfer", context, values)
-    unposted = {"id": values["transferId"], "unpostedProductId": str(values["transferId"]), "total": cost}
+    unposted: Record = {
+        "id": values["transferId"],
+        "unpostedProductId": str(values["transferId"]),
+        "total": cost,
+    }
     unposted["locationId"] = location["id"]
     ids = {values["transferId"], offset["id"]}
     _add(world.store, "inventoryTransfers", f"transfer:{n + 1}", body, day, location["id"], ids, unposted)
@@ -617,16 +658,16 @@ def _adjustment(world: _World, n: int) -> None:
     for _ in range(world.rng.randint(1, 3)):
         item = world.pick("catalog")
         quantity = world.rng.randint(-5, 5) or 1
-        line = {"description": "Stock count", "memo": world.memo(), "item": _item_ref(item)}
+        line: Record = {"description": "Stock count", "memo": world.memo(), "item": _item_ref(item)}
         line |= {"quantity": quantity}
         line |= {"total": (item["cost"] * quantity).quantize(CENT), "cost": item["cost"]}
         line |= {"accountNumber": "1300"}
         lines.append(catalogue.document("GLExportAdjustmentTransactionDetail", line))
-    header = {"id": f"ADJ #{n + 1}", "documentType": "ADJUSTMENT", "documentDate": _stamp(day)}
+    header: Record = {"id": f"ADJ #{n + 1}", "documentType": "ADJUSTMENT", "documentDate": _stamp(day)}
     header |= {"glTypeID": "IA"}
     header |= {"accountNumber": "1300", "adjustmentDescription": "Stock count correction"}
     header |= {"adjustmentDetail": lines}
     body = catalogue.document("GLExportAdjustmentTransaction", header)
-    unposted = {"id": 90_000 + n, "unpostedProductId": str(90_000 + n), "locationId": location["id"]}
+    unposted: Record = {"id": 90_000 + n, "unpostedProductId": str(90_000 + n), "locationId": location["id"]}
     key = f"adjustment:{n + 1}"
     _add(world.store, "adjustmentTransactions", key, body, day, location["id"], (), unposted)

@@ -412,7 +412,7 @@ class Sandbox:
             return self._collection(request, records, rest or None)
         match = re.fullmatch(r"(\d+)(?:/(entries|export))?", rest)
         batch = store.batches.get(int(match.group(1))) if match else None
-        if batch is None:
+        if batch is None or match is None:
             return error(404, "NotFound", f"Batch {rest} was not found.")
         if method == "GET" and match.group(2) is None:
             return CWResponse(store.batch_record(batch, base))

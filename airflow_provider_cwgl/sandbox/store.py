@@ -71,7 +71,8 @@ class GLDocument:
         """The id the export request's included/excluded lists name this document by."""
         if self.kind == "procurement":
             return str(self.unposted.get("unpostedProductId", self.unposted["id"]))
-        return self.unposted["id"]
+        identifier: int | str = self.unposted["id"]
+        return identifier
 
 
 @dataclass
