@@ -33,13 +33,10 @@ from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError
 from airflow_provider_cwgl.connectwise.conditions import condition_literal
-from airflow_provider_cwgl.errors import (
-    BatchConflictError,
-    BatchNotCreatedError,
-    BatchOverlapError,
-    Retry,
-    SettingError,
-)
+from airflow_provider_cwgl.errors import BatchConflictError as BatchConflictError
+from airflow_provider_cwgl.errors import BatchNotCreatedError as BatchNotCreatedError
+from airflow_provider_cwgl.errors import BatchOverlapError as BatchOverlapError
+from airflow_provider_cwgl.errors import Retry, SettingError
 from airflow_provider_cwgl.glexport import schema
 from airflow_provider_cwgl.glexport.request import (
     COLLECTION_KINDS,

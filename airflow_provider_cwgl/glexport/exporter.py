@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
-from airflow_provider_cwgl.errors import EmptyExportError
+from airflow_provider_cwgl.errors import EmptyExportError as EmptyExportError
 from airflow_provider_cwgl.glexport.batch import BATCHES_PATH, BatchCreator
 from airflow_provider_cwgl.glexport.output import HashingWriter, OutputTarget
 from airflow_provider_cwgl.glexport.references import ReferenceResolver

@@ -37,7 +37,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any, Protocol
 
-from airflow_provider_cwgl.errors import ElementNameError, ExportBodyError, JsonLimitError
+from airflow_provider_cwgl.errors import ElementNameError as ElementNameError
+from airflow_provider_cwgl.errors import ExportBodyError as ExportBodyError
+from airflow_provider_cwgl.errors import JsonLimitError as JsonLimitError
 from airflow_provider_cwgl.glexport import schema
 
 log = logging.getLogger(__name__)

@@ -81,7 +81,7 @@ def file_dataset(location: str) -> Dataset:
     return Dataset(namespace=f"{parts.scheme}://{bucket}", name=parts.path.lstrip("/"))
 
 
-def operator_lineage(inputs: list[Dataset], outputs: list[Dataset]) -> OperatorLineage:
+def operator_lineage(inputs: list[Dataset], outputs: list[Dataset]) -> OperatorLineage[Dataset, Any]:
     from airflow.providers.openlineage.extractors import OperatorLineage
 
     return OperatorLineage(inputs=inputs, outputs=outputs)

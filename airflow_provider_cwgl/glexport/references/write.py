@@ -45,7 +45,7 @@ class RecordPlacer:
         # Element paths that can take extra children: anchors (items, detail lines) and their fields.
         self.anchor_paths = {(root, *container) for root, container in plan.anchors}
         self._hooks: dict[tuple[str, ...], tuple[list[Node], list[Node]]] = {}
-        self._placed_copies: OrderedDict[tuple[int, int], tuple[Any, Any]] = OrderedDict()
+        self._placed_copies: OrderedDict[tuple[int, int], tuple[Any, dict[str, Any]]] = OrderedDict()
 
     def extra_children(
         self, path: tuple[str, ...], value: dict[str, Any], parent: dict[str, Any] | None
