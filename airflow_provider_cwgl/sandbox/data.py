@@ -118,12 +118,14 @@ _LOCATIONS = [f"{city} Office" for city in ("Tampa", "London", "Sydney", "Toront
 _CURRENCIES = [("USD", "$", "US Dollar"), ("GBP", "£", "Pound Sterling"), ("EUR", "€", "Euro")]
 _CURRENCIES += [("CAD", "$", "Canadian Dollar"), ("AUD", "$", "Australian Dollar")]
 _TAX_LEVELS = [("T0", "0"), ("T1", "0.2"), ("T5", "0.05"), ("T8", "0.0825"), ("T13", "0.13")]
-_NAMED = {  # kind -> (collection, {id: name}) of records that are little more than a name
-    "uoms": ("procurement/unitOfMeasures", {2: "Hour", 13: "Each"}),
-    "subcategories": ("procurement/subcategories", {20: "Miscellaneous", 21: "Cables", 22: "Licences"}),
-    "shipments": ("procurement/shipmentmethods", {9: "USPS Priority", 10: "UPS Ground", 11: "Courier"}),
-    "classes": ("expense/classifications", {1: "Reimbursable", 2: "Non-Reimbursable"}),
+_NAMED = {"uoms": ("procurement/unitOfMeasures", {2: "Hour", 13: "Each"})}
+_NAMED |= {
+    "subcategories": ("procurement/subcategories", {20: "Miscellaneous", 21: "Cables", 22: "Licences"})
 }
+_NAMED |= {
+    "shipments": ("procurement/shipmentmethods", {9: "USPS Priority", 10: "UPS Ground", 11: "Courier"})
+}
+_NAMED |= {"classes": ("expense/classifications", {1: "Reimbursable", 2: "Non-Reimbursable"})}
 _DUE_DAYS = (10, 30, 45)
 _HARDWARE = {"id": 1, "name": "Hardware"}
 _EXTRA = {"subcategories": {"category": _HARDWARE}}
@@ -272,23 +274,20 @@ def _references(world: _World, companies: int) -> None:
     for i in range(1, companies + 1):
         currency = ref("finance/currencies", 1 + i % len(_CURRENCIES), "currency")
         name = f"{_COMPANY_WORDS[i % len(_COMPANY_WORDS)]} {i}"
-        company: Record = {
-            "id": i,
-            "identifier": f"C{i:04d}",
-            "name": name,
-            "status": {"id": 1, "name": "Active"},
-        }
-        company |= {"accountNumber": f"ACC{i:05d}", "phoneNumber": f"555-{i:04d}", "currency": currency}
+        company: Record = {"id": i, "identifier": f"C{i:04d}", "name": name}
+        company |= {"status": {"id": 1, "name": "Active"}, "accountNumber": f"ACC{i:05d}"}
+        company |= {"phoneNumber": f"555-{i:04d}", "currency": currency}
         world.put("companies", "company/companies", [company])
         site: Record = {"company": {"id": i}, "city": "Tampa"}
         sites = [{"id": next(site_ids), "name": n} | site for n in ("Main", "Warehouse")]
         world.put(f"sites:{i}", SITES, sites, i)
-        world.put(f"contacts:{i}", "company/contacts", [{"id": next(contact_ids), **world.person(), **site}])
+        contact = {"id": next(contact_ids), **world.person(), "company": {"id": i}}
+        world.put(f"contacts:{i}", "company/contacts", [contact])
     for i in range(1, 21):
         project = {"id": i, "name": f"Project {i}"}
         project |= {"company": ref("company/companies", 1 + i % companies, "company")}
-        world.put("projects", "project/projects", [project | {"status": {"id": 1, "name": "Open"}}])
-        world.records["projects"][-1]["billingMethod"] = "ActualRates"
+        project |= {"status": {"id": 1, "name": "Open"}, "billingMethod": "ActualRates"}
+        world.put("projects", "project/projects", [project])
     _agreements(world)
 
 
