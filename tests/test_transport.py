@@ -17,7 +17,7 @@ import pytest
 from conftest import settings_for
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError
-from airflow_provider_cwgl.connectwise.transport import DeadlineTransport, deadline
+from airflow_provider_cwgl.connectwise.transport import DeadlineExceeded, DeadlineTransport, deadline
 from airflow_provider_cwgl.sandbox import Sandbox
 
 
@@ -69,10 +69,9 @@ def test_the_transport_ends_a_dripping_response_at_the_deadline(
     url = dripping(prefix)
     with httpx.Client(transport=DeadlineTransport(), timeout=0.5) as client:
         started = time.monotonic()
-        with pytest.raises(Exception) as info, deadline(0.6):
+        with pytest.raises(DeadlineExceeded), deadline(0.6):
             client.get(url).read()
         elapsed = time.monotonic() - started
-    assert type(info.value).__name__ == "DeadlineExceeded"
     assert 0.6 <= elapsed < 2.0
 
 
