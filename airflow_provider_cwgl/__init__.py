@@ -15,8 +15,11 @@ def get_provider_info() -> dict[str, Any]:
 
     ``package-name`` must equal the distribution name exactly, or Airflow's discovery of every
     provider fails. The connection form is declared here (``ui-field-behaviour``, ``conn-fields``)
-    because Airflow 3.2+ builds it from provider metadata, not from hook methods.
+    because Airflow 3.2+ builds it from provider metadata, not from hook methods; its fields come
+    from the one table of extras, ``connectwise.settings.CONNECTION_EXTRAS``.
     """
+    from airflow_provider_cwgl.connectwise.settings import FORM_BEHAVIOUR, connection_form
+
     return {
         "package-name": DISTRIBUTION_NAME,
         "name": "ConnectWise GL export",
@@ -28,42 +31,8 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "connectwise",
                 "hook-class-name": "airflow_provider_cwgl.hooks.connectwise.ConnectWiseHook",
                 "hook-name": "ConnectWise Manage",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["port", "schema"],
-                    "relabeling": {"host": "Site", "login": "Public key", "password": "Private key"},
-                    "placeholders": {
-                        "host": "api-na.myconnectwise.net",
-                        "login": "API member public key",
-                        "password": "API member private key",
-                    },
-                },
-                "conn-fields": {
-                    "company_id": {
-                        "label": "Company ID",
-                        "description": "The login company, as typed on ConnectWise's sign-in page.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "client_id": {
-                        "label": "Client ID",
-                        "description": "The integration's clientId GUID from developer.connectwise.com.",
-                        "schema": {"type": ["string", "null"], "format": "password"},
-                    },
-                    "codebase": {
-                        "label": "Codebase",
-                        "description": "Optional, e.g. v2025_1/. Discovered from login/companyinfo when empty.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "api_version": {
-                        "label": "API version",
-                        "description": "Optional, e.g. 2025.1. Pins the response models ConnectWise sends.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "timeout": {
-                        "label": "Timeout (seconds)",
-                        "description": "Optional per-request timeout; 60 when empty.",
-                        "schema": {"type": ["number", "null"], "minimum": 1},
-                    },
-                },
+                "ui-field-behaviour": FORM_BEHAVIOUR,
+                "conn-fields": connection_form(),
             }
         ],
     }

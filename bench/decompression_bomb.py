@@ -1,5 +1,5 @@
-"""Memory while the client refuses a gzip bomb (issue 14): 1 GiB of JSON in about 1 MB, sent by the
-hostile loopback server of tests/test_hostile.py, at the default limits (max_response_mb 1024).
+"""Memory while the client refuses a gzip bomb: 1 GiB of JSON in about 1 MB, sent by the
+hostile loopback server of tests/hostile_server.py, at the default limits (max_response_mb 1024).
 
 - on a listing (read into memory, capped at an eighth: 128 MiB);
 - on the export (streamed to a temporary file, capped at 1024 MiB; a 2 GiB bomb).
@@ -22,8 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def child(kind: str) -> None:
     sys.path.insert(0, str(REPO / "tests"))
-    import conftest  # noqa: F401 - the isolated Airflow environment
-    import test_hostile as hostile
+    import hostile_server as hostile
 
     from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError, ConnectWiseSettings
 

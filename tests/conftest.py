@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -102,3 +104,27 @@ def without_adjustments(store: SandboxStore) -> SandboxStore:
     file with its re-export leave them out."""
     store.documents = [d for d in store.documents if d.section != "adjustmentTransactions"]
     return store
+
+
+class TaskFailure:
+    """What ``fails_task`` caught: ``task_error`` failed the task, ``value`` is the package error
+    that caused it (its ``__cause__``)."""
+
+    task_error: BaseException
+    value: Any
+
+
+@contextlib.contextmanager
+def fails_task(error: type[BaseException], match: str | None = None) -> Iterator[TaskFailure]:
+    """The block fails its task without retries (``AirflowFailException``) because of an ``error``
+    whose message matches ``match``; the failure carries that message as its own."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    failure = TaskFailure()
+    with pytest.raises(AirflowFailException, match=match) as info:
+        yield failure
+    cause = info.value.__cause__
+    assert isinstance(cause, error), f"caused by {cause!r}, not a {error.__name__}"
+    assert str(info.value) == str(cause)
+    assert match is None or re.search(match, str(cause))
+    failure.task_error, failure.value = info.value, cause

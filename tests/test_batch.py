@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-from conftest import settings_for, without_adjustments
+from conftest import fails_task, settings_for, without_adjustments
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
@@ -102,11 +102,11 @@ def test_identifier_reused_with_other_records_fails(connected: Sandbox, tmp_path
         batch_identifier="TAKEN",
     )
     other = export(tmp_path, "expenses.xml", export_unposted_invoices=False)
-    with pytest.raises(
+    with fails_task(
         BatchConflictError, match="'TAKEN' is already used by ConnectWise batch 1 with other records"
     ) as info:
         create(other, batch_identifier="TAKEN")
-    assert isinstance(info.value, AirflowFailException)  # no retries
+    assert isinstance(info.task_error, AirflowFailException)  # no retries
     assert len(connected.store.batches) == 1
 
 
@@ -147,7 +147,7 @@ def test_reexport_reproduces_the_original_file(connected: Sandbox, tmp_path: Pat
 
 
 def test_unknown_batch_identifier_is_a_clear_error(connected: Sandbox, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="batch_id: no ConnectWise batch has the identifier 'NOPE'"):
+    with fails_task(ValueError, match="batch_id: no ConnectWise batch has the identifier 'NOPE'"):
         export(tmp_path, batch_id="NOPE")
 
 
@@ -165,7 +165,7 @@ def test_ids_from_the_file_equal_the_summary(connected: Sandbox, tmp_path: Path)
 
 @pytest.mark.parametrize("sources", [{}, {"export_summary": {"gl_entry_ids": []}, "export_file": "x.xml"}])
 def test_exactly_one_source(connected: Sandbox, sources: dict) -> None:
-    with pytest.raises(ValueError, match="give exactly one"):
+    with fails_task(ValueError, match="give exactly one"):
         GLBatchCreateOperator(task_id="b", **sources).execute({})
     assert len(connected.log) == 0
 
@@ -183,7 +183,7 @@ def test_identifier_names_the_day_and_record_types() -> None:
 def test_too_long_identifier_is_refused(connected: Sandbox, tmp_path: Path) -> None:
     summary = export(tmp_path)
     connected.log.clear()
-    with pytest.raises(ValueError, match="batch_identifier: at most 50 characters"):
+    with fails_task(ValueError, match="batch_identifier: at most 50 characters"):
         create(summary, batch_identifier="X" * 51)
     assert len(connected.log) == 0
 
@@ -236,12 +236,12 @@ def test_overlapping_exports_are_reported_as_overlap(connected: Sandbox, tmp_pat
     early = export(tmp_path, "early.xml", thru_date="2026-02-25")
     late = export(tmp_path, "late.xml", thru_date="2026-03-01")  # before the early one was posted
     create(early, batch_identifier="EARLY")
-    with pytest.raises(BatchOverlapError) as info:
+    with fails_task(BatchOverlapError) as info:
         create(late, batch_identifier="LATE")
     message = str(info.value)
     assert "was created with" in message and "already marked exported by another batch" in message
     assert "Nothing was created" not in message
-    assert isinstance(info.value, AirflowFailException)
+    assert isinstance(info.task_error, AirflowFailException)
     assert len(connected.store.batches) == 2
     taken = len(set(ids_from_summary(early)[0]) & set(ids_from_summary(late)[0]))
     assert f"the other {taken} were" in message
@@ -307,11 +307,11 @@ def test_bad_batch_identifier_fails_before_any_request(
 
 
 def test_unknown_location_id_fails_naming_it_and_known_ids(connected: Sandbox, tmp_path: Path) -> None:
-    with pytest.raises(
+    with fails_task(
         ExportSettingError, match=r"location_id: no ConnectWise location .* id 999; known: 1 \('Tampa"
     ) as info:
         export(tmp_path, location_id=999)
-    assert isinstance(info.value, AirflowFailException)
+    assert isinstance(info.task_error, AirflowFailException)
     assert connected.log.count("POST", "finance/accounting/export") == 0
     assert not (tmp_path / "glexport.xml").exists()
 
@@ -358,9 +358,9 @@ def test_ids_from_xml_follow_the_summarys_rule_for_every_collection(tmp_path: Pa
 def test_stale_summary_fails_saying_the_file_was_replaced(connected: Sandbox, tmp_path: Path) -> None:
     first = export(tmp_path)
     export(tmp_path, export_unposted_expenses=False)  # a later run replaces the file and its ids
-    with pytest.raises(SettingError, match="of another export .*replaced by a later run") as info:
+    with fails_task(SettingError, match="of another export .*replaced by a later run") as info:
         create(first, batch_identifier="STALE")
-    assert isinstance(info.value, AirflowFailException)
+    assert isinstance(info.task_error, AirflowFailException)
     assert connected.log.count("POST", "finance/accounting/batches") == 0
 
 

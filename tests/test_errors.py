@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
+from conftest import fails_task
 
 from airflow_provider_cwgl.connectwise import ConnectWiseConfigError, ConnectWiseError
-from airflow_provider_cwgl.errors import CwglError, SettingError
+from airflow_provider_cwgl.errors import CwglError, Retry, SettingError
 from airflow_provider_cwgl.glexport.batch import (
     BatchConflictError,
     BatchNotCreatedError,
@@ -43,7 +44,20 @@ from airflow_provider_cwgl.operators.failures import fail_without_retry
 )
 def test_every_error_derives_from_the_package_base(cls: type[CwglError], permanent: bool) -> None:
     assert issubclass(cls, CwglError)
-    assert cls.permanent is permanent
+    assert (cls.retry is Retry.NEVER) is permanent
+
+
+@pytest.mark.parametrize(
+    ("status", "retry"),
+    [(None, Retry.NOW), (429, Retry.NOW), (503, Retry.NOW), (401, Retry.LATER), (404, Retry.LATER)],
+)
+def test_connectwise_errors_are_retried_at_once_only_for_passing_faults(
+    status: int | None, retry: Retry
+) -> None:
+    assert ConnectWiseError(method="GET", path="system/info", status=status).retry is retry
+    # What retrying at once cannot fix (a body too large, a deadline) says so; never NEVER.
+    unretried = ConnectWiseError(method="GET", path="system/info", status=status, retry=Retry.LATER)
+    assert unretried.retry is Retry.LATER
 
 
 def _raising(exc: Exception) -> object:
@@ -54,10 +68,11 @@ def _raising(exc: Exception) -> object:
     return execute
 
 
-def test_permanent_errors_fail_the_task_keeping_their_class_and_setting() -> None:
-    with pytest.raises(ConnectWiseConfigError) as info:
+def test_permanent_errors_fail_the_task_carrying_their_error_and_setting() -> None:
+    with fails_task(ConnectWiseConfigError) as info:
         _raising(ConnectWiseConfigError("extra.timeout", "must be a positive, finite number, got 'nan'"))()
-    assert isinstance(info.value, AirflowFailException)
+    assert isinstance(info.task_error, AirflowFailException)
+    assert str(info.task_error) == "extra.timeout: must be a positive, finite number, got 'nan'"
     assert info.value.setting == "extra.timeout"
     assert info.value.problem == "must be a positive, finite number, got 'nan'"
     assert str(info.value) == "extra.timeout: must be a positive, finite number, got 'nan'"
@@ -107,4 +122,4 @@ def test_a_value_too_long_for_any_url_is_a_permanent_error() -> None:
                 "https://x.example/v/apis/3.0/finance/invoices", "invoiceNumber", ['"' + "9" * 80 + '"'], 100
             )
         )
-    assert isinstance(info.value, ValueError) and info.value.permanent
+    assert isinstance(info.value, ValueError) and info.value.retry is Retry.NEVER

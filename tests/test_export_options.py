@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import fails_task
 from lxml import etree
 
 from airflow_provider_cwgl.glexport.request import ExportSettingError
@@ -111,7 +112,7 @@ def test_rendered_strings_reach_the_api_as_typed_lists(connected: Sandbox, tmp_p
 def test_bad_values_fail_before_any_request(
     connected: Sandbox, tmp_path: Path, settings: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(ExportSettingError, match=message):
+    with fails_task(ExportSettingError, match=message):
         export(tmp_path / "x.xml", **settings)
     assert connected.log.matching("POST", EXPORT) == []
     assert not (tmp_path / "x.xml").exists()

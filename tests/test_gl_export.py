@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from conftest import fails_task
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseError
@@ -163,7 +164,7 @@ def test_ambiguous_location_name_fails_listing_them(
 ) -> None:
     sandbox = make_sandbox(_locations_store())
     use_sandbox(sandbox)
-    with pytest.raises(
+    with fails_task(
         ExportSettingError, match=r"location_name: 'TAMPA OFFICE' matches several locations: 1 .*99"
     ):
         run(tmp_path / "x.xml", location_name="TAMPA OFFICE")
@@ -188,7 +189,7 @@ def test_bad_settings_fail_before_any_request(
 ) -> None:
     use_sandbox(cw_sandbox)
     settings = {"output_file": str(tmp_path / "x.xml"), **settings}
-    with pytest.raises(ExportSettingError, match=message):
+    with fails_task(ExportSettingError, match=message):
         GLBatchExportOperator(task_id="export", **settings).execute({})
     assert len(cw_sandbox.log) == 0
 
@@ -199,7 +200,7 @@ def test_unwritable_output_fails_before_any_request(
     use_sandbox(cw_sandbox)
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(ExportSettingError, match="output_file: cannot write"):
+    with fails_task(ExportSettingError, match="output_file: cannot write"):
         run(blocker / "glexport.xml")
     assert len(cw_sandbox.log) == 0
 
@@ -236,7 +237,7 @@ def test_failure_half_way_through_writing_leaves_no_partial_file(
     out = tmp_path / "glexport.xml"
     out.write_bytes(b"previous good export")
     unwritable_last_transaction(cw_sandbox)
-    with pytest.raises(ElementNameError, match="^'bad name' cannot be an XML element name$"):
+    with fails_task(ElementNameError, match="^'bad name' cannot be an XML element name$"):
         run(out, thru_date="2030-01-01")
     assert out.read_bytes() == b"previous good export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["glexport.xml"]

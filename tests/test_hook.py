@@ -106,8 +106,23 @@ def test_provider_info_shape() -> None:
     conn_type = info["connection-types"][0]
     assert conn_type["connection-type"] == ConnectWiseHook.conn_type
     assert conn_type["hook-class-name"] == f"{ConnectWiseHook.__module__}.{ConnectWiseHook.__qualname__}"
-    assert set(conn_type["conn-fields"]) == {"company_id", "client_id", "codebase", "api_version", "timeout"}
+    assert set(conn_type["conn-fields"]) == {
+        "company_id",
+        "client_id",
+        "codebase",
+        "api_version",
+        "timeout",
+        "request_deadline",
+        "max_response_mb",
+        "max_pages",
+        "max_attempts",
+        "retry_backoff",
+        "retry_backoff_max",
+        "retry_after_default",
+    }
     assert conn_type["conn-fields"]["client_id"]["schema"]["format"] == "password"
+    assert conn_type["ui-field-behaviour"]["relabeling"]["password"] == "Private key"
+    assert "get_ui_field_behaviour" not in vars(ConnectWiseHook)  # the form is the metadata's alone
 
 
 def test_airflow_discovers_the_provider_and_connection_type() -> None:
@@ -182,8 +197,59 @@ def test_host_and_port_fields_combine(
 
 
 def test_hook_docstring_names_every_connection_extra() -> None:
-    from airflow_provider_cwgl.hooks.connectwise import _BOUND_EXTRAS, _RETRY_EXTRAS
+    from airflow_provider_cwgl.connectwise.settings import CONNECTION_EXTRAS
 
     doc = ConnectWiseHook.__doc__ or ""
-    extras = ["company_id", "client_id", "codebase", "api_version", *_BOUND_EXTRAS, *_RETRY_EXTRAS]
+    extras = [extra.name for extra in CONNECTION_EXTRAS]
+    assert {"company_id", "client_id", "timeout", "max_pages", "retry_backoff_max"} <= set(extras)
     assert [name for name in extras if f"``{name}``" not in doc] == []
+
+
+def test_the_form_the_parsing_and_the_docs_are_one_table_of_extras(
+    cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every extra of the docs' rows is a form field with the same label, and the hook reads it."""
+    from airflow_provider_cwgl.connectwise.settings import CONNECTION_EXTRAS, extras_rows
+
+    form = get_provider_info()["connection-types"][0]["conn-fields"]
+    rows = extras_rows()
+    assert [row[0] for row in rows] == list(form)
+    assert [(row[0], row[1]) for row in rows] == [(name, field["label"]) for name, field in form.items()]
+    for name, _, kind, default, _ in rows:
+        assert form[name]["schema"]["type"] == [kind, "null"]
+        assert default == "required" or default == "" or default in form[name]["description"]
+    # A distinct value in every numeric extra reaches the settings, scaled into its unit.
+    numeric = [extra for extra in CONNECTION_EXTRAS if extra.kind is not str]
+    given = {extra.name: index + 2 for index, extra in enumerate(numeric)}
+    set_conn(
+        monkeypatch, json.dumps(cw_sandbox.connection(**given, codebase="v2025_1", api_version="2025.1"))
+    )
+    settings = ConnectWiseHook().settings
+    for extra in numeric:
+        owner = settings.retry if extra.retry else settings
+        assert getattr(owner, extra.setting) == given[extra.name] * extra.scale, extra.name
+    assert (settings.codebase, settings.api_version) == ("v2025_1/", "2025.1")
+
+
+def test_empty_extras_mean_the_documented_defaults(
+    cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_cwgl.connectwise.settings import CONNECTION_EXTRAS
+
+    numeric = [extra for extra in CONNECTION_EXTRAS if extra.kind is not str]
+    set_conn(monkeypatch, json.dumps(cw_sandbox.connection(**{extra.name: "" for extra in numeric})))
+    settings = ConnectWiseHook().settings
+    documented = {
+        "timeout": 60,
+        "request_deadline": 900,
+        "max_response_mb": 1024,
+        "max_pages": 1000,
+        "max_attempts": 6,
+        "retry_backoff": 0.5,
+        "retry_backoff_max": 30,
+        "retry_after_default": 30,
+    }
+    assert {extra.name: extra.default for extra in numeric} == documented
+    for extra in numeric:
+        owner = settings.retry if extra.retry else settings
+        assert getattr(owner, extra.setting) == documented[extra.name] * extra.scale, extra.name

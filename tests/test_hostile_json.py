@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from conftest import fails_task
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseError
@@ -173,7 +174,7 @@ def test_wrong_shapes_fail_naming_the_collection_with_no_file(
     hostile.export_body = body.encode()
     out = tmp_path / "gl.xml"
     out.write_bytes(b"previous export")
-    with pytest.raises(ExportBodyError, match=message):
+    with fails_task(ExportBodyError, match=message):
         export(out)
     assert out.read_bytes() == b"previous export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gl.xml"]
@@ -208,7 +209,7 @@ def test_numbers_past_the_limits_fail_with_no_file(
     hostile: HostileServer, tmp_path: Path, body: str, message: str
 ) -> None:
     hostile.export_body = body.encode()
-    with pytest.raises(JsonLimitError, match=message):
+    with fails_task(JsonLimitError, match=message):
         export(tmp_path / "gl.xml")
     assert list(tmp_path.iterdir()) == []
     assert hostile.count("POST", EXPORT) == 1
@@ -225,7 +226,7 @@ def test_numbers_within_the_limits_are_written_exactly() -> None:
 def test_a_string_past_the_limit_fails(hostile: HostileServer, tmp_path: Path) -> None:
     limit = JsonLimits().max_string_chars
     hostile.export_body = b'{"transactions":[{"id":1,"memo":"' + b"m" * (limit + 1) + b'"}]}'
-    with pytest.raises(JsonLimitError, match=f"a text of {limit + 1} characters in 'transactions' item 0"):
+    with fails_task(JsonLimitError, match=f"a text of {limit + 1} characters in 'transactions' item 0"):
         export(tmp_path / "gl.xml")
     assert list(tmp_path.iterdir()) == []
 
@@ -244,7 +245,7 @@ def test_nan_and_infinity_in_the_export_are_refused(
     hostile: HostileServer, tmp_path: Path, constant: str
 ) -> None:
     hostile.export_body = f'{{"transactions":[{{"id":1,"total":{constant}}}]}}'.encode()
-    with pytest.raises(ExportBodyError, match=f"{constant} is not a number"):
+    with fails_task(ExportBodyError, match=f"{constant} is not a number"):
         export(tmp_path / "gl.xml")
     assert list(tmp_path.iterdir()) == []
     assert hostile.count("POST", EXPORT) == 1

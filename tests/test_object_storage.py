@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import fails_task
 
 from airflow_provider_cwgl.connectwise import ConnectWiseError
 from airflow_provider_cwgl.glexport.xml_writer import ElementNameError
@@ -97,7 +98,7 @@ def test_export_to_s3_equals_the_local_file(connected: Sandbox, s3: Any, tmp_pat
 def test_failure_half_way_leaves_no_object(connected: Sandbox, s3: Any) -> None:
     # The export's last transaction gets a field XML cannot name: the writer fails after the rest.
     [d for d in connected.store.documents if d.section == "transactions"][-1].body["bad name"] = 1
-    with pytest.raises(ElementNameError, match="^'bad name' cannot be an XML element name$"):
+    with fails_task(ElementNameError, match="^'bad name' cannot be an XML element name$"):
         export(
             f"s3://{BUCKET}/gl/2026-03-02/glexport.xml", output_conn_id="aws_s3_test", thru_date="2030-01-01"
         )

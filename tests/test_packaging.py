@@ -24,6 +24,19 @@ def test_the_license_is_declared_as_an_spdx_expression_with_its_file() -> None:
     assert set(meta.get_all("Provides-Extra")) == {"s3", "sandbox"}  # test tools are not extras
 
 
+def test_the_package_declares_its_types_and_ships_the_marker() -> None:
+    """PEP 561: ``py.typed`` beside the code and in the package data, so type checkers read the
+    package's annotations once it is installed from a wheel."""
+    from importlib import resources
+
+    import tomllib
+    from conftest import REPO
+
+    assert resources.files("airflow_provider_cwgl").joinpath("py.typed").is_file()
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["airflow_provider_cwgl"]
+
+
 def sandbox_import_without(*blocked: str) -> subprocess.CompletedProcess[str]:
     """Import the sandbox in a fresh interpreter where `blocked` modules cannot be imported."""
     script = (

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
-from airflow_provider_cwgl.errors import CwglError
+from airflow_provider_cwgl.errors import CwglError, Retry
 from airflow_provider_cwgl.glexport.xml_writer import (
     XSI,
     ElementNameError,
@@ -177,7 +177,7 @@ def test_bad_element_names_are_refused() -> None:
     with pytest.raises(ElementNameError, match="^'bad name' cannot be an XML element name$") as caught:
         write({"transactions": [{"bad name": 1}]})
     # Data, not a fault: the same records would fail the same way, so a task fails without retries.
-    assert isinstance(caught.value, CwglError) and caught.value.permanent
+    assert isinstance(caught.value, CwglError) and caught.value.retry is Retry.NEVER
 
 
 def test_long_writes_log_progress(caplog: pytest.LogCaptureFixture) -> None:

@@ -15,244 +15,40 @@ server text reaches exceptions and logs only through the ``Redactor``.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import io
-import json
 import logging
 import ssl
 import threading
 import time
-import weakref
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from decimal import Decimal
-from typing import IO, Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpcore
 import httpx
 import tenacity
 
+from airflow_provider_cwgl.connectwise.decoding import TooLarge, copy_body
 from airflow_provider_cwgl.connectwise.errors import ConnectWiseConfigError, ConnectWiseError
+from airflow_provider_cwgl.connectwise.jsonbody import loads
+from airflow_provider_cwgl.connectwise.logfilter import redact_library_logs
 from airflow_provider_cwgl.connectwise.redact import Redactor
 from airflow_provider_cwgl.connectwise.settings import ConnectWiseSettings
+from airflow_provider_cwgl.connectwise.transport import DeadlineExceeded, DeadlineTransport, deadline
+from airflow_provider_cwgl.errors import Retry
+
+__all__ = ["ERROR_BODY_LIMIT", "MAX_PAGE_SIZE", "ConnectWiseClient", "loads", "path_of"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_PAGE_SIZE = 1000
 # An error body is read this far for its message; the rest is not downloaded.
 ERROR_BODY_LIMIT = 64 * 1024
-_CHUNK = 1 << 16
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def loads(data: bytes | str) -> Any:
-    """Parse JSON keeping money exact: non-integers become ``Decimal``, never ``float``.
-
-    ``NaN`` and ``Infinity`` are rejected, as the export's parser rejects them, so a record carrying
-    one is a malformed body. Escaped and UTF-8-encoded lone surrogates load as such; the XML writer
-    removes and counts them.
-    """
-    if isinstance(data, bytes):
-        data = data.decode("utf-8-sig", "surrogatepass")
-    return json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
 
 
 class _MalformedBody(Exception):
     """A 2xx response whose body is not the complete JSON document it claims to be."""
-
-
-class _DeadlineExceeded(Exception):
-    """The whole request took longer than ``request_deadline``."""
-
-
-# The moment (time.monotonic) the current thread's request must be done by; None outside a request.
-_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("cwgl_deadline", default=None)
-
-
-def _budget(timeout: float | None) -> float | None:
-    """The per-operation timeout, shortened to what is left of the request's deadline."""
-    deadline = _DEADLINE.get()
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise _DeadlineExceeded()
-    return left if timeout is None else min(timeout, left)
-
-
-def _past_deadline() -> bool:
-    deadline = _DEADLINE.get()
-    return deadline is not None and time.monotonic() >= deadline
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A socket whose every read and write also respects the request's deadline: httpx's timeout
-    is per read, so a server sending a byte a second would otherwise never time out."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            return self._inner.read(max_bytes, _budget(timeout))
-        except httpcore.ReadTimeout:
-            if _past_deadline():
-                raise _DeadlineExceeded() from None
-            raise
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        try:
-            self._inner.write(buffer, _budget(timeout))
-        except httpcore.WriteTimeout:
-            if _past_deadline():
-                raise _DeadlineExceeded() from None
-            raise
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _budget(timeout)))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    def __init__(self, inner: httpcore.NetworkBackend) -> None:
-        self._inner = inner
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(host, port, _budget(timeout), local_address, socket_options)
-        return _DeadlineStream(stream)
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.connect_unix_socket(path, _budget(timeout), socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-def _deadline_transport(max_connections: int) -> httpx.BaseTransport:
-    """httpx's transport with the deadline-aware socket layer underneath.
-
-    httpx takes no network backend, so it is set on the transport's httpcore pool; should a later
-    httpx lay its pool out differently, the deadline is still checked between body chunks.
-    """
-    transport = httpx.HTTPTransport(
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    )
-    pool = getattr(transport, "_pool", None)
-    backend = getattr(pool, "_network_backend", None)
-    if isinstance(backend, httpcore.NetworkBackend):
-        pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
-    else:  # pragma: no cover - depends on httpx internals
-        log.debug("httpx transport has no httpcore network backend; deadline checked per body chunk only")
-    return transport
-
-
-class _TooLarge(Exception):
-    """A body decompressed past the allowed size."""
-
-
-def _inflate(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
-    """Decompress gzip or deflate in steps of at most ``_CHUNK`` bytes, so a small body that
-    inflates enormously (a decompression bomb) never sits in memory whole."""
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS)
-    first = True
-    for data in chunks:
-        while True:
-            try:
-                out = inflater.decompress(data, _CHUNK)
-            except zlib.error:
-                if not (first and encoding == "deflate"):
-                    raise
-                # Some servers send raw deflate without the zlib header.
-                inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-                out = inflater.decompress(data, _CHUNK)
-            first = False
-            data = inflater.unconsumed_tail
-            if out:
-                yield out
-            if inflater.eof:
-                return
-            # A full step may leave output pending for input already taken: ask again.
-            if not data and len(out) < _CHUNK:
-                break
-
-
-_DECODERS = {"gzip", "x-gzip", "deflate"}
-
-
-def _decoded(response: httpx.Response) -> Iterator[bytes]:
-    """The body's bytes with its ``Content-Encoding`` undone (gzip, deflate, or several of them)."""
-    if response.is_stream_consumed:  # built with its content (a test transport): httpx decoded it already
-        return iter((response.content,))
-    header = response.headers.get("Content-Encoding", "")
-    encodings = [e.strip().lower() for e in header.split(",") if e.strip().lower() not in ("", "identity")]
-    unknown = [e for e in encodings if e not in _DECODERS]
-    if unknown:
-        raise ValueError(f"unsupported Content-Encoding {header!r} (we ask for gzip or deflate)")
-    chunks: Iterator[bytes] = response.iter_raw(_CHUNK)
-    for encoding in reversed(encodings):
-        chunks = _inflate(chunks, encoding)
-    return chunks
-
-
-def _copy_body(response: httpx.Response, sink: IO[bytes], limit: int, *, truncate: bool = False) -> int:
-    """Copy the decoded body to ``sink``: at most ``limit`` bytes (more is ``_TooLarge``, or with
-    ``truncate`` silently left unread), checking the request's deadline between chunks."""
-    size = 0
-    for chunk in _decoded(response):
-        if _past_deadline():
-            raise _DeadlineExceeded()
-        if size + len(chunk) > limit:
-            if truncate:
-                sink.write(chunk[: limit - size])
-                return limit
-            raise _TooLarge()
-        sink.write(chunk)
-        size += len(chunk)
-    return size
-
-
-class _RedactLibraryLogs(logging.Filter):
-    """httpx logs each response's status line at INFO, httpcore its headers at DEBUG: both carry
-    whatever a server chose to send (a reason phrase or a Location echoing our credentials). Every
-    live client's redactor is applied to those records before any handler sees them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.redactors: weakref.WeakSet[Redactor] = weakref.WeakSet()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        redactors = list(self.redactors)
-        if redactors:
-            text = record.getMessage()
-            for redact in redactors:
-                text = redact(text)
-            record.msg, record.args = text, ()
-        return True
-
-
-_LIBRARY_LOG_FILTER = _RedactLibraryLogs()
-for _name in ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy"):
-    logging.getLogger(_name).addFilter(_LIBRARY_LOG_FILTER)
 
 
 class ConnectWiseClient:
@@ -268,7 +64,7 @@ class ConnectWiseClient:
     ) -> None:
         self.settings = settings
         self.redact = Redactor(settings.secrets())
-        _LIBRARY_LOG_FILTER.redactors.add(self.redact)
+        redact_library_logs(self.redact)
         self._sleep = sleep
         self._codebase = settings.codebase
         self._codebase_pinned = settings.codebase is not None
@@ -284,7 +80,7 @@ class ConnectWiseClient:
                 "Cache-Control": "no-cache",
             },
             timeout=httpx.Timeout(settings.timeout),
-            transport=transport or _deadline_transport(max_connections),
+            transport=transport or DeadlineTransport(max_connections),
             follow_redirects=False,
         )
 
@@ -378,9 +174,9 @@ class ConnectWiseClient:
                 "page_size", f"must be between 1 and {MAX_PAGE_SIZE}, got {page_size}"
             )
         params: dict[str, Any] = {"pageSize": page_size, "page": 1, **(extra_params or {})}
-        for key, value in (("conditions", conditions), ("fields", fields), ("orderBy", order_by)):
+        for name, value in (("conditions", conditions), ("fields", fields), ("orderBy", order_by)):
             if value:
-                params[key] = value
+                params[name] = value
         seen: set[tuple[tuple[str, str], ...]] = set()
         while True:
             key = tuple(sorted((str(k), str(v)) for k, v in params.items()))
@@ -398,7 +194,7 @@ class ConnectWiseClient:
                         " (raise the connection's extra.max_pages if it really is that long)"
                     ),
                     redact=self.redact,
-                    final=True,
+                    retry=Retry.LATER,
                 )
             seen.add(key)
             response, page = self.request("GET", path, params=params)
@@ -439,7 +235,7 @@ class ConnectWiseClient:
             dest.seek(0)
             dest.truncate()
             request = self._http.build_request("POST", self.base_url + path, json=body)
-            size = self._exchange(request, "POST", path, sink=dest)[1]
+            size: int = self._exchange(request, "POST", path, sink=dest)[1]
             dest.flush()
             if verify is not None:
                 dest.seek(0)
@@ -489,20 +285,20 @@ class ConnectWiseClient:
         without, it is parsed as JSON (None when empty).
         """
         settings = self.settings
-        token = _DEADLINE.set(time.monotonic() + settings.request_deadline)
         try:
-            response = self._http.send(request, auth=auth, stream=True)
-            try:
-                if not 200 <= response.status_code < 300:
-                    raise self._http_error(response, method, path)
-                if sink is not None:
-                    return response, _copy_body(response, sink, settings.max_response_bytes)
-                buffer = io.BytesIO()
-                _copy_body(response, buffer, settings.memory_response_bytes)
-            finally:
-                response.close()
-        except _DeadlineExceeded:
-            raise self._final_error(
+            with deadline(settings.request_deadline):
+                response = self._http.send(request, auth=auth, stream=True)
+                try:
+                    if not 200 <= response.status_code < 300:
+                        raise self._http_error(response, method, path)
+                    if sink is not None:
+                        return response, copy_body(response, sink, settings.max_response_bytes)
+                    buffer = io.BytesIO()
+                    copy_body(response, buffer, settings.memory_response_bytes)
+                finally:
+                    response.close()
+        except DeadlineExceeded:
+            raise self._unretried_error(
                 method,
                 path,
                 None,
@@ -510,9 +306,9 @@ class ConnectWiseClient:
                 f"the whole request took longer than request_deadline={settings.request_deadline:g}s "
                 "(the server answered too slowly); not retried",
             ) from None
-        except _TooLarge:
+        except TooLarge:
             limit = settings.max_response_bytes if sink is not None else settings.memory_response_bytes
-            raise self._final_error(
+            raise self._unretried_error(
                 method,
                 path,
                 response.status_code,
@@ -526,8 +322,6 @@ class ConnectWiseClient:
             raise _MalformedBody(
                 f"response body cannot be decoded ({_short(self.redact(str(exc)))})"
             ) from None
-        finally:
-            _DEADLINE.reset(token)
         content = buffer.getvalue()
         if not content.strip():
             return response, None
@@ -538,11 +332,11 @@ class ConnectWiseClient:
                 f"response body is not valid JSON ({_short(self.redact(str(exc)))})"
             ) from None
 
-    def _final_error(
+    def _unretried_error(
         self, method: str, path: str, status: int | None, code: str, message: str
     ) -> ConnectWiseError:
         return ConnectWiseError(
-            method=method, path=path, status=status, code=code, message=message, final=True
+            method=method, path=path, status=status, code=code, message=message, retry=Retry.LATER
         )
 
     def _http_error(self, response: httpx.Response, method: str, path: str) -> ConnectWiseError:
@@ -562,8 +356,8 @@ class ConnectWiseClient:
             )
         buffer = io.BytesIO()
         # The status is what matters; a body we cannot read adds nothing.
-        with contextlib.suppress(httpx.HTTPError, ValueError, zlib.error, _DeadlineExceeded):
-            _copy_body(response, buffer, ERROR_BODY_LIMIT, truncate=True)
+        with contextlib.suppress(httpx.HTTPError, ValueError, zlib.error, DeadlineExceeded):
+            copy_body(response, buffer, ERROR_BODY_LIMIT, truncate=True)
         content = buffer.getvalue()
         code = message = None
         errors: list[Mapping[str, Any]] = []
@@ -593,14 +387,16 @@ class ConnectWiseClient:
         )
 
     # -- retries ------------------------------------------------------------------------------
-    def _with_retries(self, method: str, path: str, attempt: Callable[[], Any], retry: bool = True) -> Any:
+    def _with_retries(self, method: str, path: str, attempt: Callable[[], T], retry: bool = True) -> T:
         attempts = self.settings.retry.max_attempts if retry else 1
+        result: T
         try:
-            return self._retrying(method, path, attempts)(attempt)
+            result = self._retrying(method, path, attempts)(attempt)
         except ConnectWiseError as exc:
-            if exc.status == 404 and self._rediscover_after_404():
-                return self._retrying(method, path, attempts)(attempt)
-            raise
+            if not (exc.status == 404 and self._rediscover_after_404()):
+                raise
+            result = self._retrying(method, path, attempts)(attempt)
+        return result
 
     def _retrying(
         self, method: str, path: str, max_attempts: int | None = None
@@ -706,7 +502,7 @@ def _tls_problem(exc: BaseException | None) -> str | None:
 
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ConnectWiseError):
-        return exc.transient
+        return exc.retry is Retry.NOW
     return isinstance(exc, (httpx.TransportError, _MalformedBody))
 
 

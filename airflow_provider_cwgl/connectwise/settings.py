@@ -1,6 +1,9 @@
-"""Validated connection settings for ConnectWise Manage.
+"""Validated connection settings for ConnectWise Manage, and the one table of a connection's extras.
 
 Everything a bad connection can get wrong is caught here, with the field named, before a request.
+``CONNECTION_EXTRAS`` describes each extra once: it generates the Airflow connection form
+(``connection_form()``), drives the parsing (``settings_from_fields``) and feeds the docs
+(``extras_rows()``).
 """
 
 from __future__ import annotations
@@ -9,8 +12,8 @@ import base64
 import ipaddress
 import math
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from airflow_provider_cwgl.connectwise.errors import ConnectWiseConfigError
@@ -181,3 +184,226 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+# -- the connection's extras ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Extra:
+    """One key of the connection's ``extra`` JSON.
+
+    ``setting`` is the ``ConnectWiseSettings`` field it sets, or with ``retry`` the ``RetryPolicy``
+    field; ``scale`` multiplies a number into that field's unit (MiB -> bytes). A ``bound`` must be
+    positive and finite; a retry extra is checked by ``RetryPolicy`` (a backoff may be 0).
+    """
+
+    name: str
+    label: str
+    kind: type[str] | type[int] | type[float]
+    description: str
+    setting: str
+    scale: int = 1
+    retry: bool = False
+    secret: bool = False
+    required: bool = False
+
+    @property
+    def default(self) -> Any:
+        """The value an empty extra means, from the settings class itself (so the docs cannot drift)."""
+        owner = RetryPolicy if self.retry else ConnectWiseSettings
+        spec = next(f for f in fields(owner) if f.name == self.setting)
+        if spec.default is MISSING:
+            return None
+        return spec.default / self.scale if self.scale != 1 else spec.default
+
+    @property
+    def json_type(self) -> Literal["string", "integer", "number"]:
+        if self.kind is str:
+            return "string"
+        return "integer" if self.kind is int and self.scale == 1 else "number"
+
+
+CONNECTION_EXTRAS: tuple[Extra, ...] = (
+    Extra(
+        "company_id",
+        "Company ID",
+        str,
+        "The login company, as typed on ConnectWise's sign-in page "
+        "(a login of company+public is accepted too).",
+        "company_id",
+        required=True,
+    ),
+    Extra(
+        "client_id",
+        "Client ID",
+        str,
+        "The integration's clientId GUID from developer.connectwise.com.",
+        "client_id",
+        secret=True,
+        required=True,
+    ),
+    Extra(
+        "codebase",
+        "Codebase",
+        str,
+        "Like v2025_1/; discovered from login/companyinfo when empty.",
+        "codebase",
+    ),
+    Extra(
+        "api_version",
+        "API version",
+        str,
+        "Like 2025.1; pins the response models ConnectWise sends.",
+        "api_version",
+    ),
+    Extra("timeout", "Timeout (seconds)", float, "Seconds each connect or read may take.", "timeout"),
+    Extra(
+        "request_deadline",
+        "Request deadline (seconds)",
+        float,
+        "Seconds a whole request may take, its body included; a slower answer fails, not retried.",
+        "request_deadline",
+    ),
+    Extra(
+        "max_response_mb",
+        "Largest response (MiB)",
+        float,
+        "The largest decompressed response body; bodies parsed in memory get an eighth of it.",
+        "max_response_bytes",
+        scale=1 << 20,
+    ),
+    Extra(
+        "max_pages",
+        "Most pages per listing",
+        int,
+        "Pages one listing may follow before it fails.",
+        "max_pages",
+    ),
+    Extra(
+        "max_attempts",
+        "Attempts per call",
+        int,
+        "Attempts per ConnectWise call, counting the first.",
+        "max_attempts",
+        retry=True,
+    ),
+    Extra(
+        "retry_backoff",
+        "Retry backoff (seconds)",
+        float,
+        "Backoff base, doubled after each failed attempt, with full jitter.",
+        "backoff_base",
+        retry=True,
+    ),
+    Extra(
+        "retry_backoff_max",
+        "Longest backoff (seconds)",
+        float,
+        "The cap on one backoff.",
+        "backoff_max",
+        retry=True,
+    ),
+    Extra(
+        "retry_after_default",
+        "Wait after a 429 (seconds)",
+        float,
+        "Seconds to wait on a 429 that has no Retry-After header.",
+        "default_retry_after",
+        retry=True,
+    ),
+)
+
+# Settings names -> the connection fields a user edits.
+CONNECTION_FIELDS: dict[str, str] = {
+    "host": "host (the ConnectWise site)",
+    "public_key": "login (the public key)",
+    "private_key": "password (the private key)",
+    **{extra.setting: f"extra.{extra.name}" for extra in CONNECTION_EXTRAS},
+}
+
+# The standard fields of the connection form.
+FORM_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["port", "schema"],
+    "relabeling": {"host": "Site", "login": "Public key", "password": "Private key"},
+    "placeholders": {
+        "host": "api-na.myconnectwise.net",
+        "login": "API member public key",
+        "password": "API member private key",
+    },
+}
+
+
+def connection_form() -> dict[str, dict[str, Any]]:
+    """The extras as Airflow's ``conn-fields`` (provider metadata builds the connection form)."""
+    form = {}
+    for extra in CONNECTION_EXTRAS:
+        schema: dict[str, Any] = {"type": [extra.json_type, "null"]}
+        if extra.secret:
+            schema["format"] = "password"
+        if extra.kind is not str:
+            # The form's bound; the parsing's stricter checks (positive, finite) name the extra.
+            schema["minimum"] = 1 if extra.json_type == "integer" else 0
+        default = extra.default
+        hint = "Required." if extra.required else "Optional."
+        if default is not None:
+            hint += f" {default:g} when empty." if not isinstance(default, str) else ""
+        form[extra.name] = {
+            "label": extra.label,
+            "description": f"{hint} {extra.description}",
+            "schema": schema,
+        }
+    return form
+
+
+def extras_rows() -> list[tuple[str, str, str, str, str]]:
+    """The extras for the docs: (name, label, type, default, description)."""
+    return [
+        (
+            extra.name,
+            extra.label,
+            extra.json_type,
+            "required" if extra.required else "" if extra.default is None else f"{extra.default:g}",
+            extra.description,
+        )
+        for extra in CONNECTION_EXTRAS
+    ]
+
+
+def _number(extra: Extra, value: Any) -> int | float:
+    where = f"extra.{extra.name}"
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConnectWiseConfigError(where, f"must be a number, got {value!r}") from exc
+    if not extra.retry and (not math.isfinite(number) or number <= 0):
+        raise ConnectWiseConfigError(where, f"must be a positive, finite number, got {value!r}")
+    if extra.kind is int and extra.scale == 1 and not number.is_integer():
+        raise ConnectWiseConfigError(where, f"must be a whole number, got {value!r}")
+    return int(number * extra.scale) if extra.kind is int or extra.scale != 1 else number
+
+
+def settings_from_fields(
+    host: str, login: str, password: str, extra: Any, retry: RetryPolicy | None = None
+) -> ConnectWiseSettings:
+    """``ConnectWiseSettings`` from a connection's fields and its ``extra`` object, per
+    ``CONNECTION_EXTRAS``. A problem names the connection field to fix (``extra.max_pages``)."""
+    if not isinstance(extra, dict):
+        raise ConnectWiseConfigError("extra", "must be a JSON object")
+    company_id = extra.get("company_id")
+    if not company_id and "+" in login:
+        company_id, login = login.split("+", 1)
+    values: dict[str, Any] = {
+        "company_id": str(company_id or ""),
+        "client_id": str(extra.get("client_id") or ""),
+    }
+    retry_values: dict[str, Any] = {}
+    for spec in CONNECTION_EXTRAS:
+        value = extra.get(spec.name)
+        if value in (None, "") or spec.name in ("company_id", "client_id") or (spec.retry and retry):
+            continue
+        parsed = str(value) if spec.kind is str else _number(spec, value)
+        (retry_values if spec.retry else values)[spec.setting] = parsed
+    try:
+        policy = retry or RetryPolicy(**retry_values)
+        return ConnectWiseSettings(site=host, public_key=login, private_key=password, retry=policy, **values)
+    except ConnectWiseConfigError as exc:
+        raise ConnectWiseConfigError(CONNECTION_FIELDS.get(exc.setting, exc.setting), exc.problem) from None

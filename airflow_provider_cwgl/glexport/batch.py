@@ -33,7 +33,10 @@ from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError
 from airflow_provider_cwgl.connectwise.conditions import condition_literal
-from airflow_provider_cwgl.errors import CwglError, SettingError
+from airflow_provider_cwgl.errors import BatchConflictError as BatchConflictError
+from airflow_provider_cwgl.errors import BatchNotCreatedError as BatchNotCreatedError
+from airflow_provider_cwgl.errors import BatchOverlapError as BatchOverlapError
+from airflow_provider_cwgl.errors import Retry, SettingError
 from airflow_provider_cwgl.glexport import schema
 from airflow_provider_cwgl.glexport.request import (
     COLLECTION_KINDS,
@@ -49,21 +52,6 @@ log = logging.getLogger(__name__)
 
 BATCHES_PATH = "finance/accounting/batches"
 KIND_LETTERS = {"invoices": "I", "expenses": "E", "procurement": "P"}
-
-
-class BatchConflictError(CwglError, RuntimeError):
-    """A batch with this identifier already exists with records that are not this export's."""
-
-
-class BatchOverlapError(CwglError, RuntimeError):
-    """The batch with this identifier holds only part of this export's records: another batch
-    marked the rest exported before (overlapping exports)."""
-
-
-class BatchNotCreatedError(CwglError, RuntimeError):
-    """Every attempt to create the batch failed and none exists: a later try of the task may succeed."""
-
-    permanent = False
 
 
 def batch_identifier_for(day: date | str, kinds: Iterable[str], location_id: int | None = None) -> str:
@@ -283,7 +271,7 @@ class BatchCreator:
                     self.client.post_to_file(BATCHES_PATH, body, sink, retry=False)
             except ConnectWiseError as exc:
                 exists = exc.status == 400 and any(e.get("code") == "ObjectExists" for e in exc.errors)
-                if not (exists or (exc.transient and attempt < self.attempts)):
+                if not (exists or (exc.retry is Retry.NOW and attempt < self.attempts)):
                     raise
                 # It may exist despite the error: look it up before any new POST.
                 log.warning(

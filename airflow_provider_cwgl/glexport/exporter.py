@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
-from airflow_provider_cwgl.errors import CwglError
+from airflow_provider_cwgl.errors import EmptyExportError as EmptyExportError
 from airflow_provider_cwgl.glexport.batch import BATCHES_PATH, BatchCreator
 from airflow_provider_cwgl.glexport.output import HashingWriter, OutputTarget
 from airflow_provider_cwgl.glexport.references import ReferenceResolver
@@ -38,15 +38,6 @@ log = logging.getLogger(__name__)
 EXPORT_PATH = "finance/accounting/export"
 # Root collections that are not documents: they only accompany the documents that name them.
 PARTY_COLLECTIONS = frozenset({"vendors", "customers"})
-
-
-class EmptyExportError(CwglError):
-    """The export holds no documents and ``skip_when_empty`` was asked: nothing was written.
-
-    Not ``permanent``: the operator catches it and skips the task; a later run may find documents.
-    """
-
-    permanent = False
 
 
 PROGRESS_SECONDS = 10.0  # long work logs how far it got at most this often

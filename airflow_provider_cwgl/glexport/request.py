@@ -17,7 +17,7 @@ from typing import Any
 
 import pendulum
 
-from airflow_provider_cwgl.errors import SettingError
+from airflow_provider_cwgl.errors import ExportSettingError as ExportSettingError
 from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
 
 log = logging.getLogger(__name__)
@@ -42,10 +42,6 @@ COLLECTION_KINDS = {
     "inventoryTransfers": "procurement",
 }
 MAX_IDENTIFIER_LENGTH = 50  # ConnectWise: "batchIdentifier ... Max length: 50"
-
-
-class ExportSettingError(SettingError):
-    """A GL export setting is invalid. ``setting`` names it."""
 
 
 @dataclass(frozen=True)

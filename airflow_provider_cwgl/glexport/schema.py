@@ -14,14 +14,14 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeGuard
 
 # The ConnectWise API version this provider is verified against (its GLExport models are the same in
 # 2025.1 and 2025.8; the records References To Fetch reads are checked against 2025.1's).
 API_VERSION = "2025.1"
 
 
-def is_record_id(value: Any) -> bool:
+def is_record_id(value: Any) -> TypeGuard[int]:
     """A ConnectWise record id as GLExport JSON carries it: an integer (``True`` is not one)."""
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -44,7 +44,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any, Protocol
 
-from airflow_provider_cwgl.errors import CwglError
+from airflow_provider_cwgl.errors import ElementNameError as ElementNameError
+from airflow_provider_cwgl.errors import ExportBodyError as ExportBodyError
+from airflow_provider_cwgl.errors import JsonLimitError as JsonLimitError
 from airflow_provider_cwgl.glexport import schema
 
 log = logging.getLogger(__name__)
@@ -63,23 +65,6 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _CHUNK = 1 << 20
 RECORD_CACHE_SIZE = 1024  # fetched records whose XML is kept for reuse (least recently used go)
-
-
-class ExportBodyError(CwglError, ValueError):
-    """The export is complete JSON but not a GLExport document we can write. Fetching it again
-    would not help: the caller fails at once (unlike a cut or malformed body, which the client
-    fetches again and, when it stays malformed, reports as a ``ConnectWiseError`` that keeps the
-    task's retries). ``permanent``: ConnectWise would send the same records on the next try, so the
-    operator fails the task without retries."""
-
-
-class ElementNameError(ExportBodyError):
-    """A field name in the export cannot be an XML element name (``bad name``, ``xmlThing``).
-    ``permanent`` like every ``ExportBodyError``: the same records carry the same field names."""
-
-
-class JsonLimitError(ExportBodyError):
-    """A value in the export is past one of ``JsonLimits``."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import math
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,23 +17,28 @@ from airflow_provider_cwgl.connectwise import (
     RetryPolicy,
 )
 from airflow_provider_cwgl.connectwise.redact import NO_SECRETS, Redactor
+from airflow_provider_cwgl.connectwise.settings import extras_rows, settings_from_fields
+
+
+def _default_note(default: str) -> str:
+    return "optional" if not default else default if default == "required" else f"default {default}"
+
+
+def _extras_doc() -> str:
+    return "\n".join(
+        f"    - ``{name}`` ({_default_note(default)}): {description}"
+        for name, _, _, default, description in extras_rows()
+    )
 
 
 class ConnectWiseHook(BaseHook):
-    """Talks to ConnectWise Manage (PSA) through an Airflow connection.
+    __doc__ = f"""Talks to ConnectWise Manage (PSA) through an Airflow connection.
 
     Connection fields: host = the site (``api-na.myconnectwise.net``; https assumed, http only for
-    loopback), login = the API member's public key, password = its private key. Extra:
-    ``company_id`` (required; a login of ``company+public`` is accepted too), ``client_id``
-    (required), ``codebase`` (optional, discovered when absent), ``api_version`` (optional),
-    ``timeout`` (optional, seconds per connect or read, default 60), ``request_deadline``
-    (optional, seconds for a whole request including its body, default 900), ``max_response_mb``
-    (optional, the largest decompressed response body, default 1024; bodies parsed in memory get an
-    eighth), ``max_pages`` (optional, pages one listing may follow, default 1000), and the optional
-    retry extras ``max_attempts`` (attempts per call counting the first, default 6),
-    ``retry_backoff`` (backoff base in seconds, doubled each time with full jitter, default 0.5),
-    ``retry_backoff_max`` (its cap, default 30) and ``retry_after_default`` (seconds to wait on a 429
-    without ``Retry-After``, default 30). Every number must be positive and finite.
+    loopback), login = the API member's public key, password = its private key. Extra (the table
+    ``connectwise.settings.CONNECTION_EXTRAS``; every number must be positive and finite):
+
+{_extras_doc()}
 
     Nothing is read or sent in ``__init__``: DAG files are parsed often.
     """
@@ -91,115 +95,23 @@ class ConnectWiseHook(BaseHook):
                 key=lambda loc: loc["id"],
             )
 
-    # Airflow < 3.2 built connection forms from these methods; 3.2+ reads get_provider_info().
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["port", "schema"],
-            "relabeling": {"host": "Site", "login": "Public key", "password": "Private key"},
-            "placeholders": {"host": "api-na.myconnectwise.net"},
-        }
-
-
-# Connection extras that bound a request -> (ConnectWiseSettings field, type, scale).
-_BOUND_EXTRAS = {
-    "timeout": ("timeout", float, 1),
-    "request_deadline": ("request_deadline", float, 1),
-    "max_response_mb": ("max_response_bytes", int, 1 << 20),
-    "max_pages": ("max_pages", int, 1),
-}
-
-# Connection extras that tune retries -> RetryPolicy fields.
-_RETRY_EXTRAS = {
-    "max_attempts": ("max_attempts", int),
-    "retry_backoff": ("backoff_base", float),
-    "retry_backoff_max": ("backoff_max", float),
-    "retry_after_default": ("default_retry_after", float),
-}
-
-
-def _retry_policy(extra: dict[str, Any]) -> RetryPolicy:
-    """Retries from the connection's extras (``max_attempts``, ``retry_backoff``, ...), else defaults."""
-    values: dict[str, Any] = {}
-    for key, (name, kind) in _RETRY_EXTRAS.items():
-        if extra.get(key) in (None, ""):
-            continue
-        try:
-            number = float(extra[key])
-        except (TypeError, ValueError) as exc:
-            raise ConnectWiseConfigError(f"extra.{key}", f"must be a number, got {extra[key]!r}") from exc
-        if kind is int and not number.is_integer():
-            raise ConnectWiseConfigError(f"extra.{key}", f"must be a whole number, got {extra[key]!r}")
-        values[name] = kind(number)
-    try:
-        return RetryPolicy(**values)
-    except ConnectWiseConfigError as exc:
-        extra_name = next((k for k, (n, _) in _RETRY_EXTRAS.items() if n == exc.setting), exc.setting)
-        raise ConnectWiseConfigError(f"extra.{extra_name}", exc.problem) from None
-
-
-# Settings names -> the connection fields a user edits.
-_CONNECTION_FIELD = {
-    "host": "host (the ConnectWise site)",
-    "public_key": "login (the public key)",
-    "private_key": "password (the private key)",
-    "company_id": "extra.company_id",
-    "client_id": "extra.client_id",
-    "codebase": "extra.codebase",
-    "api_version": "extra.api_version",
-    **{name: f"extra.{key}" for key, (name, _, _) in _BOUND_EXTRAS.items()},
-}
-
 
 def settings_from_connection(conn: Any, retry: RetryPolicy | None = None) -> ConnectWiseSettings:
     """Validate an Airflow connection into ``ConnectWiseSettings``; mask every secret it holds.
 
     Errors name the connection and the field to fix, and are raised before any request.
     """
-    try:
-        return _settings_from_connection(conn, retry)
-    except ConnectWiseConfigError as exc:
-        field = _CONNECTION_FIELD.get(exc.setting, exc.setting)
-        raise ConnectWiseConfigError(f"connection {conn.conn_id!r} {field}", exc.problem) from None
-
-
-def _settings_from_connection(conn: Any, retry: RetryPolicy | None) -> ConnectWiseSettings:
     extra = conn.extra_dejson or {}
-    if not isinstance(extra, dict):
-        raise ConnectWiseConfigError("extra", "must be a JSON object")
-    login = conn.login or ""
-    company_id = extra.get("company_id")
-    if not company_id and "+" in login:
-        company_id, login = login.split("+", 1)
-    host = _with_port(conn.host or "", conn.port)
-    bounds: dict[str, Any] = {}
-    for key, (name, kind, scale) in _BOUND_EXTRAS.items():
-        value = extra.get(key)
-        if value in (None, ""):
-            continue
-        try:
-            number = float(value)
-        except (TypeError, ValueError) as exc:
-            raise ConnectWiseConfigError(name, f"must be a number, got {value!r}") from exc
-        if not math.isfinite(number) or number <= 0:
-            raise ConnectWiseConfigError(name, f"must be a positive, finite number, got {value!r}")
-        if kind is int and scale == 1 and not number.is_integer():
-            raise ConnectWiseConfigError(name, f"must be a whole number, got {value!r}")
-        bounds[name] = kind(number * scale)
-    for secret in (conn.password, extra.get("client_id")):
-        if secret:
-            mask_secret(str(secret))
-    settings = ConnectWiseSettings(
-        site=host,
-        company_id=str(company_id or ""),
-        public_key=login,
-        private_key=conn.password or "",
-        client_id=str(extra.get("client_id") or ""),
-        codebase=extra.get("codebase") or None,
-        api_version=str(extra["api_version"]) if extra.get("api_version") else None,
-        retry=retry or _retry_policy(extra),
-        **bounds,
-    )
+    if isinstance(extra, dict):
+        for secret in (conn.password, extra.get("client_id")):
+            if secret:
+                mask_secret(str(secret))
+    try:
+        settings = settings_from_fields(
+            _with_port(conn.host or "", conn.port), conn.login or "", conn.password or "", extra, retry
+        )
+    except ConnectWiseConfigError as exc:
+        raise ConnectWiseConfigError(f"connection {conn.conn_id!r} {exc.setting}", exc.problem) from None
     token = settings.secrets()[-1]
     mask_secret(token)
     mask_secret(f"Basic {token}")

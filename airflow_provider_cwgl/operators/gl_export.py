@@ -26,6 +26,7 @@ from airflow_provider_cwgl.operators.failures import fail_without_retry
 from airflow_provider_cwgl.operators.output_target import output_target
 
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.openlineage.facet import Dataset
     from airflow.providers.openlineage.extractors import OperatorLineage
 
 
@@ -213,7 +214,7 @@ class GLBatchExportOperator(BaseOperator):
             )
         return summary
 
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Dataset, Any]:
         """Input: the site's ConnectWise export endpoint, with the request sent as a facet.
         Output: the file or object written. See ``operators/lineage.py`` for the naming."""
         from airflow_provider_cwgl.operators.lineage import (

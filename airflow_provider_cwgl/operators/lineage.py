@@ -30,7 +30,7 @@ def _request_facet_class() -> type:
     from airflow.providers.common.compat.openlineage.facet import DatasetFacet
 
     @attr.define
-    class ConnectWiseRequestDatasetFacet(DatasetFacet):  # type: ignore[misc]
+    class ConnectWiseRequestDatasetFacet(DatasetFacet):
         """The ConnectWise call: its endpoint and the JSON body sent (never credentials)."""
 
         method: str
@@ -81,7 +81,7 @@ def file_dataset(location: str) -> Dataset:
     return Dataset(namespace=f"{parts.scheme}://{bucket}", name=parts.path.lstrip("/"))
 
 
-def operator_lineage(inputs: list[Dataset], outputs: list[Dataset]) -> OperatorLineage:
+def operator_lineage(inputs: list[Dataset], outputs: list[Dataset]) -> OperatorLineage[Dataset, Any]:
     from airflow.providers.openlineage.extractors import OperatorLineage
 
     return OperatorLineage(inputs=inputs, outputs=outputs)

@@ -18,28 +18,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8123, help="0 picks a free port (default 8123)")
     parser.add_argument("--seed", type=int, default=42, help="data generator seed (default 42)")
-    parser.add_argument(
-        "--scale",
-        default="250",
-        help="'sample' for the spec's two sample documents, or a number of invoice transactions (default 250)",
-    )
-    parser.add_argument(
-        "--anchor",
-        type=date.fromisoformat,
-        default=date(2026, 3, 1),
-        help="generated documents are dated in the 30 days up to this date (default 2026-03-01)",
-    )
+    scale = "'sample' for the spec's two sample documents, or a number of invoice transactions (default 250)"
+    parser.add_argument("--scale", default="250", help=scale)
+    anchor = "generated documents are dated in the 30 days up to this date (default 2026-03-01)"
+    parser.add_argument("--anchor", type=date.fromisoformat, default=date(2026, 3, 1), help=anchor)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every request")
-    parser.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        type=json.loads,
-        metavar="JSON",
-        help='a fault rule, repeatable, e.g. \'{"path": "company/*", "status": 503, "rate": 0.1}\' '
+    fault = (
+        'a fault rule, repeatable, e.g. \'{"path": "company/*", "status": 503, "rate": 0.1}\' '
         "(fields: path, method, status, retry_after, drop, malformed, latency, slow_body, move_codebase, "
-        "times, rate); more can be added later with POST /_sandbox/faults",
+        "times, rate); more can be added later with POST /_sandbox/faults"
     )
+    parser.add_argument("--fault", action="append", default=[], type=json.loads, metavar="JSON", help=fault)
     parser.add_argument("--print-connection", choices=["json", "uri"], default="json")
     args = parser.parse_args(argv)
     if args.scale == "sample":
@@ -66,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{quote(conn['password'], safe='')}@{args.host}:{sandbox.port}/?{extra}'",
             flush=True,
         )
+    documents = f"{len(store.documents)} unposted documents"
     print(
-        f"ConnectWise sandbox on {sandbox.url} (API {sandbox.api_url}); "
-        f"{len(store.documents)} unposted documents. Ctrl-C stops it.",
+        f"ConnectWise sandbox on {sandbox.url} (API {sandbox.api_url}); {documents}. Ctrl-C stops it.",
         file=sys.stderr,
         flush=True,
     )

@@ -18,7 +18,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from airflow_provider_cwgl.glexport.schema import API_VERSION  # the one version the provider is verified on
+from airflow_provider_cwgl.glexport.schema import (
+    API_VERSION as API_VERSION,  # the one version the provider is verified on
+)
 
 CATALOGUE_FILE = f"fixtures/connectwise-api-{API_VERSION}.json"
 
@@ -35,7 +37,8 @@ class ModelField:
 @cache
 def raw() -> dict[str, Any]:
     text = resources.files(__package__).joinpath(CATALOGUE_FILE).read_text("utf-8")
-    return json.loads(text)
+    catalogue: dict[str, Any] = json.loads(text)
+    return catalogue
 
 
 @cache

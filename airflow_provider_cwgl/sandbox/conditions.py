@@ -16,6 +16,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from airflow_provider_cwgl.errors import ConditionError as ConditionError
+
 Predicate = Callable[[Mapping[str, Any]], bool]
 
 _TOKEN_RE = re.compile(
@@ -31,16 +33,13 @@ _TOKEN_RE = re.compile(
 )
 
 
-class ConditionError(ValueError):
-    """The conditions string is not valid ConnectWise syntax."""
-
-
 def parse(text: str) -> Predicate:
     tokens = _tokenize(text)
     parser = _Parser(tokens)
     predicate = parser.expression()
-    if parser.peek() is not None:
-        raise ConditionError(f"unexpected {parser.peek()[1]!r} in conditions")
+    extra = parser.peek()
+    if extra is not None:
+        raise ConditionError(f"unexpected {extra[1]!r} in conditions")
     return predicate
 
 
@@ -112,6 +111,7 @@ class _Parser:
         negate = self.keyword("not")
         token = self.take()
         op = token[1].lower()
+        test: Callable[[Any], bool]
         if token[0] == "word" and op == "in":
             values = {_comparable(x) for x in self.value_list()}  # a set: id lists run to hundreds
             test = lambda v: _comparable(v) in values  # noqa: E731
@@ -196,7 +196,7 @@ def _equal(left: Any, right: Any) -> bool:
     a, b = _normalize(left), _normalize(right)
     if isinstance(a, datetime) and isinstance(b, datetime):
         a, b = a.replace(tzinfo=None), b.replace(tzinfo=None)
-    return a == b
+    return bool(a == b)
 
 
 def _comparer(op: str, right: Any) -> Callable[[Any], bool]:

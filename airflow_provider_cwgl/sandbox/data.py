@@ -1,39 +1,39 @@
 """Sandbox data: the spec's two samples as a fixture, and a deterministic generator at any scale.
 
-Generated GL documents follow ConnectWise's GLExport schema (field names, order, types) and
-balance: a transaction's header total equals minus the sum of its detail totals, and so does a
-purchase. Amounts are exact decimals. Text includes ``&``, ``<``, quotes, non-ASCII names, long
-memos and the odd control character, as real PSA data does.
+Generated records are the catalogue's models: ``put`` stores a record of an endpoint's model,
+``_doc`` builds a GLExport record from its model's fields, taking each from the document's context
+by field name or, for a reference, by the reference's model (``CompanyReference``). The values come
+from a small table of realistic ones. GL documents balance: a transaction's header total equals
+minus the sum of its detail totals, and so does a purchase. Amounts are exact decimals. Text
+includes ``&``, ``<``, quotes, non-ASCII names, long memos and the odd control character, as real
+PSA data does.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import random
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from airflow_provider_cwgl.connectwise.client import loads
+from airflow_provider_cwgl.connectwise.jsonbody import loads
 from airflow_provider_cwgl.sandbox import catalogue
 from airflow_provider_cwgl.sandbox.store import BASE_PLACEHOLDER as BASE
 from airflow_provider_cwgl.sandbox.store import GLDocument, Party, SandboxStore
 
 CENT = Decimal("0.01")
 SITES = "company/companies/{}/sites"
-LOCATION_LEVEL = {"id": 2, "name": "Location"}
-PRODUCT_CATEGORY = {"id": 1, "name": "Hardware"}
-PO_STATUS = {"id": 2, "name": "Closed"}
-EXPENSE_TYPE = {"id": 1, "name": "Travel"}
 DEFAULT_ANCHOR = date(2026, 3, 1)
 
+Record = dict[str, Any]
 
-ordered = catalogue.document
 
-
-def put(
-    store: SandboxStore, collection: str, values: dict[str, Any], parent: int | None = None
-) -> dict[str, Any]:
+def put(store: SandboxStore, collection: str, values: Record, parent: int | None = None) -> Record:
     """Store a record as the real endpoint returns it (see ``catalogue.record``)."""
     found = catalogue.endpoint("GET", collection.format(1) + "/1")
     if found is None:
@@ -44,17 +44,31 @@ def put(
     return store.add(collection, record)
 
 
-def ref(endpoint: str, record_id: int, kind: str, **display: Any) -> dict[str, Any]:
+def ref(endpoint: str, record_id: int, kind: str, **display: Any) -> Record:
     """A ConnectWise reference: id, display fields and ``_info.<kind>_href`` to the full record."""
     return {"id": record_id, **display, "_info": {f"{kind}_href": f"{BASE}{endpoint}/{record_id}"}}
 
 
-def site_ref(company_id: int, site_id: int, name: str) -> dict[str, Any]:
-    return {
-        "id": site_id,
-        "name": name,
-        "_info": {"site_href": f"{BASE}company/companies/{company_id}/sites/{site_id}"},
-    }
+def site_ref(company_id: int, site_id: int, name: str) -> Record:
+    href = f"{BASE}{SITES.format(company_id)}/{site_id}"
+    return {"id": site_id, "name": name, "_info": {"site_href": href}}
+
+
+def _doc(model: str, context: Mapping[str, Any], values: Record) -> Record:
+    """A GLExport record of ``model``: ``values``, and for each other field what ``context`` holds
+    under the field's name or, for a reference, under the reference's model."""
+    values = dict(values)
+    for name, spec in catalogue.models()[model].items():
+        found = context.get(name, context.get(spec.type))
+        if name not in values and found is not None:
+            values[name] = found
+    return catalogue.document(model, values)
+
+
+def _add(store: SandboxStore, section: str, key: str, body: Record, *where: Any) -> None:
+    """Add a GL document; ``where`` is its date, location id, GL entry ids and unposted record."""
+    day, location_id, ids, unposted = where
+    store.documents.append(GLDocument(key, section, body, location_id, day, frozenset(ids), unposted))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,118 +84,146 @@ def sample_store() -> SandboxStore:
     raw = loads(resources.files(__package__).joinpath("fixtures/spec_samples.json").read_text("utf-8"))
     store = SandboxStore()
     store.today = date(2026, 3, 1)
-    _sample_references(store, raw["records"])
-    invoice_export, procurement_export = raw["invoices"], raw["procurement"]
-
-    txn = invoice_export["transactions"][0]
-    gl_ids = {int(x) for x in txn["glEntryIds"].split(",")} | {d["id"] for d in txn["detail"]}
-    store.documents.append(
-        GLDocument(
-            key=f"transaction:{txn['id']}",
-            section="transactions",
-            body=txn,
-            location_id=1,
-            document_date=date(2011, 6, 20),
-            gl_entry_ids=frozenset(gl_ids),
-            unposted={
-                "id": txn["id"],
-                "invoiceNumber": txn["documentNumber"],
-                "locationId": 1,
-                "company": txn["company"],
-                "invoiceDate": txn["documentDate"],
-                "total": txn["total"],
-            },
-        )
-    )
-    for row in invoice_export["customers"]:
-        store.parties.append(Party("customers", row, {f"transaction:{txn['id']}"}))
-
-    purchase = procurement_export["purchaseTransactions"][0]
-    purchase_key = f"purchase:{purchase['documentNumber']}"
-    store.documents.append(
-        GLDocument(
-            key=purchase_key,
-            section="purchaseTransactions",
-            body=purchase,
-            location_id=1,
-            document_date=date(2014, 5, 1),
-            gl_entry_ids=frozenset(d["id"] for d in purchase["purchaseDetail"]),
-            unposted={
-                "id": 1299,
-                "unpostedProductId": "1299",
-                "locationId": 1,
-                "purchaseOrder": {"id": 44, "name": purchase["documentNumber"]},
-                "purchaseDate": purchase["purchaseDate"],
-                "total": purchase["total"],
-            },
-        )
-    )
-    for row in procurement_export["vendors"]:
-        store.parties.append(Party("vendors", row, {purchase_key}))
+    for collection, rows in raw["records"].items():
+        for row in rows:
+            put(store, collection, row, row["company"]["id"] if collection == SITES else None)
+    txn, key = raw["invoices"]["transactions"][0], f"transaction:{raw['invoices']['transactions'][0]['id']}"
+    ids = {int(x) for x in txn["glEntryIds"].split(",")} | {d["id"] for d in txn["detail"]}
+    unposted: Record = {"id": txn["id"], "invoiceNumber": txn["documentNumber"], "locationId": 1}
+    unposted |= {"company": txn["company"], "invoiceDate": txn["documentDate"], "total": txn["total"]}
+    _add(store, "transactions", key, txn, date(2011, 6, 20), 1, ids, unposted)
+    store.parties += [Party("customers", row, {key}) for row in raw["invoices"]["customers"]]
+    purchase = raw["procurement"]["purchaseTransactions"][0]
+    key = f"purchase:{purchase['documentNumber']}"
+    unposted = {"id": 1299, "unpostedProductId": "1299", "locationId": 1, "total": purchase["total"]}
+    unposted |= {"purchaseOrder": {"id": 44, "name": purchase["documentNumber"]}}
+    unposted["purchaseDate"] = purchase["purchaseDate"]
+    ids = {d["id"] for d in purchase["purchaseDetail"]}
+    day = date(2014, 5, 1)
+    _add(store, "purchaseTransactions", key, purchase, day, 1, ids, unposted)
+    store.parties += [Party("vendors", row, {key}) for row in raw["procurement"]["vendors"]]
     return store
 
 
-def _sample_references(store: SandboxStore, records: dict[str, list[dict[str, Any]]]) -> None:
-    """The records the samples refer to (fixture ``records``); sites are listed per company."""
-    for collection, rows in records.items():
-        for row in rows:
-            put(store, collection, row, row["company"]["id"] if collection == SITES else None)
+# ---------------------------------------------------------------------------------------------
+# The realistic values
+
+_FIRST = ["Ana", "Björn", "Chloé", "Dmitri", "Eve", "Fatima", "Gráinne", "Hiro", "Ilse", "José", "Kai"]
+_FIRST += ["Łukasz"]
+_LAST = ["O'Brien", "Müller", "Nguyễn", "Smith & Sons", "Zoë", "Park", "Ødegaard", "García", "Kowalski"]
+_COMPANY_WORDS = ["Angry Fox", "Blue Light", "Café Crème", "Dunder <Mifflin>", "Eagle & Hawk", "Fjörd"]
+_COMPANY_WORDS += ['"Quoted" Systems', "Søren IT", "Zürich Data", "Tōkyō Net", "Acme", "Globex", "Initech"]
+_MEMOS = ["", "Monthly services", "Hardware", "Consulting", "Café visit", "Réparation"]
+_LOCATIONS = [f"{city} Office" for city in ("Tampa", "London", "Sydney", "Toronto", "Zürich")]
+_CURRENCIES = [("USD", "$", "US Dollar"), ("GBP", "£", "Pound Sterling"), ("EUR", "€", "Euro")]
+_CURRENCIES += [("CAD", "$", "Canadian Dollar"), ("AUD", "$", "Australian Dollar")]
+_TAX_LEVELS = [("T0", "0"), ("T1", "0.2"), ("T5", "0.05"), ("T8", "0.0825"), ("T13", "0.13")]
+_NAMED = {"uoms": ("procurement/unitOfMeasures", {2: "Hour", 13: "Each"})}
+_NAMED |= {
+    "subcategories": ("procurement/subcategories", {20: "Miscellaneous", 21: "Cables", 22: "Licences"})
+}
+_NAMED |= {
+    "shipments": ("procurement/shipmentmethods", {9: "USPS Priority", 10: "UPS Ground", 11: "Courier"})
+}
+_NAMED |= {"classes": ("expense/classifications", {1: "Reimbursable", 2: "Non-Reimbursable"})}
+_DUE_DAYS = (10, 30, 45)
+_HARDWARE = {"id": 1, "name": "Hardware"}
+_EXTRA = {"subcategories": {"category": _HARDWARE}}
+
+
+def _fixed_records() -> Iterator[tuple[str, str, list[Record]]]:
+    """The reference records nothing random goes into: (kind, collection, records)."""
+    level: Record = {"structureLevel": {"id": 2, "name": "Location"}, "ownerLevelId": 1}
+    yield "locations", "system/locations", [{"id": i, "name": n} | level for i, n in _ids(_LOCATIONS)]
+    currencies = []
+    for i, (code, symbol, name) in _ids(_CURRENCIES):
+        currency: Record = {"id": i, "currencyIdentifier": code, "name": name, "symbol": symbol}
+        currencies.append(currency | {"currencyCode": {"id": i, "name": code}, "numberOfDecimals": 2})
+    yield "currencies", "finance/currencies", currencies
+    taxes = [{"id": i, "identifier": c, "description": f"Tax {c}"} for i, (c, _) in _ids(_TAX_LEVELS, 10)]
+    for tax, (code, rate) in zip(taxes, _TAX_LEVELS, strict=True):
+        tax |= {"invoiceCaption": code, "levelOneRate": Decimal(rate)}
+    yield "taxCodes", "finance/taxCodes", taxes
+    terms = [{"id": i, "name": f"Net {d}", "termsXref": f"Net {d}", "dueDays": d} for i, d in _ids(_DUE_DAYS)]
+    yield "terms", "finance/billingTerms", terms
+    customer, vendor = {"id": 1, "name": "Customer", "vendorFlag": False}, {"id": 6, "name": "Vendor"}
+    yield "types", "company/companies/types", [customer, vendor | {"vendorFlag": True}]
+    for kind, (collection, names) in _NAMED.items():
+        yield kind, collection, [{"id": i, "name": n, **_EXTRA.get(kind, {})} for i, n in names.items()]
+    warehouses: list[Record] = [{"id": i, "name": f"Warehouse {i}", "lockedFlag": False} for i in (1, 2)]
+    for each in warehouses:
+        each["location"] = {"id": each["id"], "name": _LOCATIONS[each["id"] - 1]}
+    yield "warehouses", "procurement/warehouses", warehouses
+    by_id = {i: _named("procurement/warehouses", w, "warehouse") for i, w in _ids(warehouses)}
+    bins = [{"id": i, "name": f"Bin {i}", "warehouse": by_id[1 + i % 2]} for i in range(1, 7)]
+    yield "bins", "procurement/warehouseBins", bins
+
+
+def _ids(values: Any, start: int = 1) -> Iterator[tuple[int, Any]]:
+    return enumerate(values, start=start)
+
+
+def _named(endpoint: str, record: Record, kind: str) -> Record:
+    return ref(endpoint, record["id"], kind, name=record["name"])
+
+
+def _only(values: Record, *names: str) -> Record:
+    return {name: values[name] for name in names}
+
+
+def _zulu(day: date) -> str:
+    return f"{day.isoformat()}T00:00:00Z"
+
+
+def _stamp(day: date) -> str:
+    return f"{day.isoformat()}T00:00:00"
 
 
 # ---------------------------------------------------------------------------------------------
 # The generator
 
-_FIRST = [
-    "Ana",
-    "Björn",
-    "Chloé",
-    "Dmitri",
-    "Eve",
-    "Fatima",
-    "Gráinne",
-    "Hiro",
-    "Ilse",
-    "José",
-    "Kai",
-    "Łukasz",
-]
 
-_LAST = ["O'Brien", "Müller", "Nguyễn", "Smith & Sons", "Zoë", "Park", "Ødegaard", "García", "Kowalski"]
-_COMPANY_WORDS = ["Angry Fox", "Blue Light", "Café Crème", "Dunder <Mifflin>", "Eagle & Hawk", "Fjörd"] + [
-    '"Quoted" Systems',
-    "Søren IT",
-    "Zürich Data",
-    "Tōkyō Net",
-    "Acme",
-    "Globex",
-    "Initech",
-]
+@dataclass
+class _World:
+    """The generator's state: the store, its random source, the dates to use and the references."""
 
-_LOCATIONS = ["Tampa Office", "London Office", "Sydney Office", "Toronto Office", "Zürich Office"]
-_CURRENCIES = [
-    ("USD", "$", "US Dollar"),
-    ("GBP", "£", "Pound Sterling"),
-    ("EUR", "€", "Euro"),
-    ("CAD", "$", "Canadian Dollar"),
-    ("AUD", "$", "Australian Dollar"),
-]
+    store: SandboxStore
+    rng: random.Random
+    anchor: date
+    days: int
+    records: dict[str, list[Record]] = field(default_factory=dict)
+    gl_ids: Iterator[int] = field(default_factory=lambda: itertools.count(100_001))
+    purchase_orders: int = 1
 
-_TAX_LEVELS = [
-    ("T0", Decimal("0")),
-    ("T1", Decimal("0.2")),
-    ("T5", Decimal("0.05")),
-    ("T8", Decimal("0.0825")),
-    ("T13", Decimal("0.13")),
-]
+    def pick(self, kind: str) -> Record:
+        return self.rng.choice(self.records[kind])
 
+    def money(self, low: int, high: int) -> Decimal:
+        return (Decimal(self.rng.randint(low * 100, high * 100)) / 100).quantize(CENT)
 
-class _Ids:
-    def __init__(self, start: int) -> None:
-        self.next = start
+    def day(self, late: bool | None = None) -> date:
+        """A document date in the ``days`` up to ``anchor``; about one in twenty falls 1-3 days
+        after it, so a thru date has something to leave out."""
+        if late is None:
+            late = self.rng.random() < 0.05
+        offset = self.rng.randint(1, 3) if late else self.rng.randint(-self.days + 1, 0)
+        return self.anchor + timedelta(days=offset)
 
-    def take(self) -> int:
-        self.next += 1
-        return self.next
+    def memo(self) -> str:
+        rng, choice = self.rng, self.rng.random()
+        if choice < 0.05:
+            return "Long memo: " + " ".join(rng.choice(_COMPANY_WORDS) for _ in range(60))
+        if choice < 0.08:
+            return "Vertical\x0btab and bell\x07 from a pasted e-mail"
+        if choice < 0.3:
+            return f'Work for {rng.choice(_FIRST)} {rng.choice(_LAST)} <urgent> & "priority"'
+        return rng.choice(_MEMOS)
+
+    def person(self) -> Record:
+        return {"firstName": self.rng.choice(_FIRST), "lastName": self.rng.choice(_LAST)}
+
+    def put(self, kind: str, collection: str, rows: list[Record], parent: int | None = None) -> None:
+        self.records.setdefault(kind, []).extend(put(self.store, collection, r, parent) for r in rows)
 
 
 def generated_store(
@@ -196,1033 +238,435 @@ def generated_store(
     Documents are dated over the ``days`` days up to and including ``anchor`` (a few just after it,
     to show the thru date at work). The same seed always gives the same data.
     """
-    rng = random.Random(seed)
-    store = SandboxStore()
-    store.today = anchor
-    ref_data = _references(store, rng, max(10, transactions // 20))
-    gl_ids = _Ids(100_000)
-    ref_data["purchase_orders"] = max(1, transactions // 5)
+    world = _World(SandboxStore(), random.Random(seed), anchor, days)
+    world.store.today = anchor
+    _references(world, max(10, transactions // 20))
+    world.purchase_orders = max(1, transactions // 5)
     for n in range(transactions):
-        _invoice(store, rng, ref_data, gl_ids, n, anchor, days)
+        _invoice(world, n)
     for n in range(max(1, transactions // 10)):
-        _expense(store, rng, ref_data, gl_ids, n, anchor, days)
-        _expense_bill(store, rng, ref_data, gl_ids, n, anchor, days)
-    for n in range(max(1, transactions // 5)):
-        _purchase(store, rng, ref_data, gl_ids, n, anchor, days)
+        _expense(world, n)
+        _expense_bill(world, n)
+    for n in range(world.purchase_orders):
+        _purchase(world, n)
     for n in range(max(1, transactions // 50)):
-        _transfer(store, rng, ref_data, gl_ids, n, anchor, days)
+        _transfer(world, n)
     for n in range(max(1, transactions // 100)):
-        _adjustment(store, rng, ref_data, n, anchor, days)
-    return store
+        _adjustment(world, n)
+    return world.store
 
 
-def _money(rng: random.Random, low: int, high: int) -> Decimal:
-    return (Decimal(rng.randint(low * 100, high * 100)) / 100).quantize(CENT)
-
-
-def _date(rng: random.Random, anchor: date, days: int, late: bool | None = None) -> date:
-    """A document date in the ``days`` up to ``anchor``; a late one falls 1-3 days after it.
-
-    About one document in twenty is late, so a thru date has something to leave out.
-    """
-    if late is None:
-        late = rng.random() < 0.05
-    offset = rng.randint(1, 3) if late else rng.randint(-days + 1, 0)
-    return anchor + timedelta(days=offset)
-
-
-def _stamp(day: date) -> str:
-    return f"{day.isoformat()}T00:00:00"
-
-
-def _memo(rng: random.Random) -> str:
-    choice = rng.random()
-    if choice < 0.05:
-        return "Long memo: " + " ".join(rng.choice(_COMPANY_WORDS) for _ in range(60))
-    if choice < 0.08:
-        return "Vertical\x0btab and bell\x07 from a pasted e-mail"
-    if choice < 0.3:
-        return f'Work for {rng.choice(_FIRST)} {rng.choice(_LAST)} <urgent> & "priority"'
-    return rng.choice(["", "Monthly services", "Hardware", "Consulting", "Café visit", "Réparation"])
-
-
-def _references(store: SandboxStore, rng: random.Random, companies: int) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    data["locations"] = [
-        put(
-            store,
-            "system/locations",
-            {"id": i, "name": name, "ownerLevelId": 1, "structureLevel": LOCATION_LEVEL},
-        )
-        for i, name in enumerate(_LOCATIONS, start=1)
-    ]
-    data["currencies"] = [
-        put(
-            store,
-            "finance/currencies",
-            {
-                "id": i,
-                "currencyIdentifier": code,
-                "name": name,
-                "symbol": sym,
-                "currencyCode": {"id": i, "name": code},
-                "numberOfDecimals": 2,
-            },
-        )
-        for i, (code, sym, name) in enumerate(_CURRENCIES, start=1)
-    ]
-    data["taxCodes"] = [
-        put(
-            store,
-            "finance/taxCodes",
-            {
-                "id": i,
-                "identifier": code,
-                "description": f"Tax {code}",
-                "invoiceCaption": code,
-                "levelOneRate": rate,
-            },
-        )
-        for i, (code, rate) in enumerate(_TAX_LEVELS, start=10)
-    ]
-    data["terms"] = [
-        put(
-            store,
-            "finance/billingTerms",
-            {"id": i, "name": f"Net {d}", "termsXref": f"Net {d}", "dueDays": d},
-        )
-        for i, d in enumerate((10, 30, 45), start=1)
-    ]
-    data["types"] = [
-        put(store, "company/companies/types", {"id": 1, "name": "Customer", "vendorFlag": False}),
-        put(store, "company/companies/types", {"id": 6, "name": "Vendor", "vendorFlag": True}),
-    ]
-    data["members"] = [
-        put(
-            store,
-            "system/members",
-            {
-                "id": i,
-                "identifier": f"m{i}",
-                "firstName": rng.choice(_FIRST),
-                "lastName": rng.choice(_LAST),
-                "dailyCapacity": Decimal("8"),
-            },
-        )
-        for i in range(1, 16)
-    ]
-    data["uoms"] = [
-        put(store, "procurement/unitOfMeasures", {"id": 2, "name": "Hour"}),
-        put(store, "procurement/unitOfMeasures", {"id": 13, "name": "Each"}),
-    ]
-    data["subcategories"] = [
-        put(store, "procurement/subcategories", {"id": i, "name": n, "category": PRODUCT_CATEGORY})
-        for i, n in enumerate(("Miscellaneous", "Cables", "Licences"), start=20)
-    ]
-    data["shipments"] = [
-        put(store, "procurement/shipmentmethods", {"id": i, "name": n})
-        for i, n in enumerate(("USPS Priority", "UPS Ground", "Courier"), start=9)
-    ]
-    data["warehouses"] = [
-        put(
-            store,
-            "procurement/warehouses",
-            {
-                "id": i,
-                "name": f"Warehouse {i}",
-                "location": {"id": i, "name": _LOCATIONS[i - 1]},
-                "lockedFlag": False,
-            },
-        )
-        for i in (1, 2)
-    ]
-    data["bins"] = [
-        put(
-            store,
-            "procurement/warehouseBins",
-            {
-                "id": i,
-                "name": f"Bin {i}",
-                "warehouse": ref(
-                    "procurement/warehouses", 1 + i % 2, "warehouse", name=f"Warehouse {1 + i % 2}"
-                ),
-            },
-        )
-        for i in range(1, 7)
-    ]
-    data["classes"] = [
-        put(store, "expense/classifications", {"id": i, "name": n})
-        for i, n in enumerate(("Reimbursable", "Non-Reimbursable"), start=1)
-    ]
-    data["catalog"] = [
-        put(
-            store,
-            "procurement/catalog",
-            {
-                "id": i,
-                "identifier": f"SKU{i}",
-                "description": f"Catalog item {i} — {rng.choice(_COMPANY_WORDS)}",
-                "price": _money(rng, 5, 500),
-                "cost": _money(rng, 1, 100),
-                "subcategory": {"id": 20, "name": "Miscellaneous"},
-                "type": {"id": 1, "name": "Hardware"},
-                "customerDescription": f"Item {i}",
-            },
-        )
-        for i in range(700, 760)
-    ]
-    data["companies"] = []
-    site_ids = _Ids(1000)
-    contact_ids = _Ids(5000)
+def _references(world: _World, companies: int) -> None:
+    for kind, collection, rows in _fixed_records():
+        world.put(kind, collection, rows)
+    capacity = {"dailyCapacity": Decimal(8)}
+    people = [{"id": i, "identifier": f"m{i}", **world.person(), **capacity} for i in range(1, 16)]
+    world.put("members", "system/members", people)
+    catalog = []
+    for i in range(700, 760):
+        item: Record = {"id": i, "identifier": f"SKU{i}"}
+        item |= {"description": f"Catalog item {i} — {world.rng.choice(_COMPANY_WORDS)}"}
+        item |= {"price": world.money(5, 500), "cost": world.money(1, 100)}
+        item |= {"customerDescription": f"Item {i}"}
+        catalog.append(item | {"subcategory": {"id": 20, "name": "Miscellaneous"}, "type": _HARDWARE})
+    world.put("catalog", "procurement/catalog", catalog)
+    site_ids, contact_ids = itertools.count(1001), itertools.count(5001)
     for i in range(1, companies + 1):
-        word = _COMPANY_WORDS[i % len(_COMPANY_WORDS)]
-        company = put(
-            store,
-            "company/companies",
-            {
-                "id": i,
-                "identifier": f"C{i:04d}",
-                "name": f"{word} {i}",
-                "status": {"id": 1, "name": "Active"},
-                "accountNumber": f"ACC{i:05d}",
-                "phoneNumber": f"555-{i:04d}",
-                "currency": ref("finance/currencies", 1 + i % len(_CURRENCIES), "currency"),
-            },
-        )
-        sites = [
-            put(store, SITES, {"id": site_ids.take(), "name": n, "company": {"id": i}, "city": "Tampa"}, i)
-            for n in ("Main", "Warehouse")
-        ]
-        contact = put(
-            store,
-            "company/contacts",
-            {
-                "id": contact_ids.take(),
-                "firstName": rng.choice(_FIRST),
-                "lastName": rng.choice(_LAST),
-                "company": {"id": i},
-            },
-        )
-        data["companies"].append({"company": company, "sites": sites, "contact": contact})
-    data["projects"] = [
-        put(
-            store,
-            "project/projects",
-            {
-                "id": i,
-                "name": f"Project {i}",
-                "company": ref("company/companies", 1 + i % companies, "company"),
-                "status": {"id": 1, "name": "Open"},
-                "billingMethod": "ActualRates",
-            },
-        )
-        for i in range(1, 21)
-    ]
-    data["agreements"] = []
-    addition_ids = _Ids(9000)
+        currency = ref("finance/currencies", 1 + i % len(_CURRENCIES), "currency")
+        name = f"{_COMPANY_WORDS[i % len(_COMPANY_WORDS)]} {i}"
+        company: Record = {"id": i, "identifier": f"C{i:04d}", "name": name}
+        company |= {"status": {"id": 1, "name": "Active"}, "accountNumber": f"ACC{i:05d}"}
+        company |= {"phoneNumber": f"555-{i:04d}", "currency": currency}
+        world.put("companies", "company/companies", [company])
+        site: Record = {"company": {"id": i}, "city": "Tampa"}
+        sites = [{"id": next(site_ids), "name": n} | site for n in ("Main", "Warehouse")]
+        world.put(f"sites:{i}", SITES, sites, i)
+        contact = {"id": next(contact_ids), **world.person(), "company": {"id": i}}
+        world.put(f"contacts:{i}", "company/contacts", [contact])
+    for i in range(1, 21):
+        project = {"id": i, "name": f"Project {i}"}
+        project |= {"company": ref("company/companies", 1 + i % companies, "company")}
+        project |= {"status": {"id": 1, "name": "Open"}, "billingMethod": "ActualRates"}
+        world.put("projects", "project/projects", [project])
+    _agreements(world)
+
+
+def _agreements(world: _World) -> None:
+    addition_ids = itertools.count(9001)
     for i in range(1, 31):
-        customer = data["companies"][i % len(data["companies"])]
-        agreement = put(
-            store,
-            "finance/agreements",
-            {
-                "id": i,
-                "name": f"Managed Services {i}",
-                "type": {"id": 1, "name": "MSP"},
-                "company": _company_refs(customer)["company"],
-                "contact": _company_refs(customer)["contact"],
-            },
-        )
-        for _ in range(rng.randint(1, 4)):
-            item = rng.choice(data["catalog"])
-            put(
-                store,
-                "finance/agreements/{}/additions",
-                {
-                    "id": addition_ids.take(),
-                    "product": ref(
-                        "procurement/catalog", item["id"], "product", identifier=item["identifier"]
-                    ),
-                    "quantity": Decimal(rng.randint(1, 20)),
-                    "unitPrice": item["price"],
-                    "billCustomer": "Billable",
-                    "agreementId": i,
-                },
-                i,
-            )
-        data["agreements"].append(agreement)
-    return data
+        parties = _parties(world, world.records["companies"][i % len(world.records["companies"])])
+        agreement = {"id": i, "name": f"Managed Services {i}", "type": {"id": 1, "name": "MSP"}}
+        world.put("agreements", "finance/agreements", [agreement | _only(parties, "company", "contact")])
+        additions = []
+        for _ in range(world.rng.randint(1, 4)):
+            item = world.pick("catalog")
+            product = ref("procurement/catalog", item["id"], "product", identifier=item["identifier"])
+            addition: Record = {"id": next(addition_ids), "product": product}
+            addition |= {"quantity": Decimal(world.rng.randint(1, 20))}
+            addition |= {"unitPrice": item["price"], "billCustomer": "Billable", "agreementId": i}
+            additions.append(addition)
+        world.put("additions", "finance/agreements/{}/additions", additions, i)
 
 
-def _company_refs(entry: dict[str, Any]) -> dict[str, Any]:
-    company = entry["company"]
-    return {
-        "company": ref("company/companies", company["id"], "company", identifier=company["name"]),
-        "site": site_ref(company["id"], entry["sites"][0]["id"], "Main"),
-        "contact": ref(
-            "company/contacts",
-            entry["contact"]["id"],
-            "contact",
-            name=f"{entry['contact']['firstName']} {entry['contact']['lastName']}",
-        ),
+def _parties(world: _World, company: Record) -> Record:
+    """A company's references, keyed by field name and by reference model."""
+    cid = company["id"]
+    contact, site = world.records[f"contacts:{cid}"][0], world.records[f"sites:{cid}"][0]
+    name = f"{contact['firstName']} {contact['lastName']}"
+    refs = {"company": ref("company/companies", cid, "company", identifier=company["name"])}
+    refs |= {"site": site_ref(cid, site["id"], "Main")}
+    refs |= {"contact": ref("company/contacts", contact["id"], "contact", name=name)}
+    by_model = {"CompanyReference": refs["company"], "SiteReference": refs["site"]}
+    by_model |= {"ContactReference": refs["contact"]}
+    numbers = {"companyAccountNumber": company["accountNumber"], "taxAgencyXref": company["identifier"]}
+    return refs | by_model | numbers
+
+
+def _currency_ref(currency: Record, **display: Any) -> Record:
+    code = currency["currencyIdentifier"]
+    return ref("finance/currencies", currency["id"], "currency", currencyCode=code, **display)
+
+
+def _money_context(currency: Record, tax_code: Record, terms: Record) -> Record:
+    """A document's currency, tax and terms, keyed by field name and by reference model."""
+    rate, code = tax_code["levelOneRate"], tax_code["identifier"]
+    context: Record = {"CurrencyReference": _currency_ref(currency, name=currency["name"])}
+    context |= {"TaxCodeReference": ref("finance/taxCodes", tax_code["id"], "taxCode", name=code)}
+    context |= {"BillingTermsReference": _named("finance/billingTerms", terms, "billingTerms")}
+    context |= {"taxCodeXref": code, "stateTaxXref": code, "taxRate": rate, "taxRatePercent": rate * 100}
+    context |= {"taxGroupRate": rate, "billingTermsXref": terms["termsXref"], "dueDays": terms["dueDays"]}
+    return context | {"locationXref": "DEFAULT"}
+
+
+def _item_ref(item: Record, kind: str = "item", **display: Any) -> Record:
+    return ref("procurement/catalog", item["id"], kind, identifier=item["identifier"], **display)
+
+
+def _item_context(world: _World, item: Record, bin_: Record) -> Record:
+    """A line's item and where it ships from, keyed by field name and by reference model."""
+    uom = _named("procurement/unitOfMeasures", world.records["uoms"][1], "unitOfMeasure")
+    context: Record = {
+        "IvItemReference": _item_ref(item, serializedFlag=False),
+        "UnitOfMeasureReference": uom,
     }
+    context |= {"WarehouseBinReference": _named("procurement/warehouseBins", bin_, "warehouseBin")}
+    shipment = _named("procurement/shipmentmethods", world.pick("shipments"), "shipmentMethod")
+    context |= {"ShipmentMethodReference": shipment, "cost": item["cost"], "itemPrice": item["price"]}
+    context |= {"itemCost": item["cost"], "itemDescription": item["description"]}
+    return context | {"dropShippedFlag": False}
 
 
-def _name_ref(endpoint: str, record: dict[str, Any], kind: str, label: str = "name") -> dict[str, Any]:
-    return ref(endpoint, record["id"], kind, name=record[label])
+def _company_type(world: _World, vendor: bool) -> Record:
+    return _named("company/companies/types", world.records["types"][int(vendor)], "companyType")
 
 
-def _link_party(store: SandboxStore, section: str, key: str, company_id: int, make: Any) -> None:
+def _link_party(
+    store: SandboxStore, section: str, key: str, company: int, make: Callable[[], Record]
+) -> None:
     for party in store.parties:
-        if party.section == section and party.body.get("company", {}).get("id") == company_id:
+        if party.section == section and party.body.get("company", {}).get("id") == company:
             party.document_keys.add(key)
             return
     store.parties.append(Party(section, make(), {key}))
 
 
-def _invoice(
-    store: SandboxStore,
-    rng: random.Random,
-    data: dict[str, Any],
-    gl_ids: _Ids,
-    n: int,
-    anchor: date,
-    days: int,
-) -> None:
-    entry = rng.choice(data["companies"])
-    company = entry["company"]
-    refs = _company_refs(entry)
-    day = _date(rng, anchor, days, late=n % 20 == 7)
-    location = rng.choice(data["locations"])
-    currency = data["currencies"][company["id"] % len(data["currencies"])]
-    tax_code = rng.choice(data["taxCodes"])
-    terms = rng.choice(data["terms"])
+# -- invoices -----------------------------------------------------------------------------------
+def _invoice(world: _World, n: int) -> None:
+    company = world.pick("companies")
+    parties = _parties(world, company)
+    day, location = world.day(late=n % 20 == 7), world.pick("locations")
+    currency = world.records["currencies"][company["id"] % len(_CURRENCIES)]
+    tax_code, terms = world.pick("taxCodes"), world.pick("terms")
     invoice_id = 10_000 + n
-    invoice_number = f"INV{invoice_id}"
-    agreement = rng.choice(data["agreements"]) if rng.random() < 0.5 else None
-    put(
-        store,
-        "finance/invoices",
-        {
-            "id": invoice_id,
-            "invoiceNumber": invoice_number,
-            "type": "Agreement" if agreement else "Standard",
-            "company": refs["company"],
-            "billToCompany": refs["company"],
-            "billingSite": refs["site"],
-            "location": _name_ref("system/locations", location, "location"),
-            "territory": _name_ref("system/locations", rng.choice(data["locations"]), "location"),
-            "agreement": _name_ref("finance/agreements", agreement, "agreement") if agreement else None,
-            "date": f"{day.isoformat()}T00:00:00Z",
-        },
-    )
-    currency_ref = ref(
-        "finance/currencies",
-        currency["id"],
-        "currency",
-        currencyCode=currency["currencyIdentifier"],
-        name=currency["name"],
-    )
-    tax_ref = ref("finance/taxCodes", tax_code["id"], "taxCode", name=tax_code["identifier"])
-    lines = []
-    subtotal = Decimal(0)
-    for _ in range(rng.randint(1, 4)):
-        item = rng.choice(data["catalog"])
-        quantity = Decimal(rng.randint(1, 10))
+    agreement = world.pick("agreements") if world.rng.random() < 0.5 else None
+    billing = "Agreement" if agreement else "Standard"
+    invoice: Record = {
+        "id": invoice_id,
+        "invoiceNumber": f"INV{invoice_id}",
+        "type": billing,
+        "date": _zulu(day),
+    }
+    invoice |= {"company": parties["company"], "billToCompany": parties["company"]}
+    invoice |= {"billingSite": parties["site"]}
+    invoice |= {"location": _named("system/locations", location, "location")}
+    invoice |= {"territory": _named("system/locations", world.pick("locations"), "location")}
+    invoice |= {"agreement": _named("finance/agreements", agreement, "agreement") if agreement else None}
+    put(world.store, "finance/invoices", invoice)
+    context = parties | _money_context(currency, tax_code, terms) | {"documentDate": _stamp(day)}
+    context |= {"documentType": "INVOICE", "CompanyTypeReference": _company_type(world, False)}
+    context |= {"dueDate": _stamp(day + timedelta(days=terms["dueDays"])), "billingType": billing}
+    lines, subtotal = _invoice_lines(world, context)
+    tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
+    tax_line: Record = {
+        "id": next(world.gl_ids),
+        "accountNumber": "2200",
+        "glTypeId": "ST",
+        "memo": "Sales Tax",
+    }
+    tax_line |= {"description": "Level 1 Sales Tax", "quantity": Decimal(0), "total": -tax}
+    tax_line |= {"taxNote": "AUTOSTAX"}
+    shared = _only(context, "documentDate", "documentType", "taxRate", "taxRatePercent", "locationXref")
+    lines.append(_doc("GLExportTransactionDetail", shared | _only(context, "CurrencyReference"), tax_line))
+    header_ids = [next(world.gl_ids) for _ in range(world.rng.randint(1, 3))]
+    context |= {"salesTerritory": location["name"], "detail": lines}
+    body = _invoice_header(world, n, context, subtotal, tax, header_ids)
+    key = f"transaction:{invoice_id}"
+    unposted: Record = {"id": invoice_id, "invoiceNumber": f"INV{invoice_id}", "locationId": location["id"]}
+    unposted |= {"company": parties["company"], "invoiceDate": _zulu(day), "total": body["total"]}
+    ids = set(header_ids) | {line["id"] for line in lines}
+    _add(world.store, "transactions", key, body, day, location["id"], ids, unposted)
+    customer: Record = {"accountNumber": company["accountNumber"], "taxable": True}
+    customer |= {"stateTaxRate": tax_code["levelOneRate"] * 100} | dict.fromkeys(_ZERO_RATES, Decimal(0))
+    party = functools.partial(_doc, "GLExportCustomer", context, customer)
+    _link_party(world.store, "customers", key, company["id"], party)
+
+
+_ZERO_RATES = ("countyTaxRate", "cityTaxRate", "countryTaxRate", "compositeTaxRate")
+
+
+def _invoice_lines(world: _World, context: Record) -> tuple[list[Record], Decimal]:
+    lines, subtotal = [], Decimal(0)
+    for _ in range(world.rng.randint(1, 4)):
+        item = world.pick("catalog")
+        quantity = Decimal(world.rng.randint(1, 10))
         amount = (item["price"] * quantity).quantize(CENT)
         subtotal += amount
-        bin_ = rng.choice(data["bins"])
-        lines.append(
-            ordered(
-                "GLExportTransactionDetail",
-                {
-                    "id": gl_ids.take(),
-                    "documentDate": _stamp(day),
-                    "documentType": "INVOICE",
-                    "accountNumber": "4000",
-                    "glTypeId": "RP",
-                    "invoiceSummaryOption": "0",
-                    "cost": item["cost"],
-                    "salesCode": "4000",
-                    "memo": _memo(rng),
-                    "description": item["description"],
-                    "quantity": -quantity,
-                    "total": -amount,
-                    "currency": currency_ref,
-                    "taxCode": tax_ref,
-                    "taxCodeXref": tax_code["identifier"],
-                    "taxRate": tax_code["levelOneRate"],
-                    "taxRatePercent": tax_code["levelOneRate"] * 100,
-                    "taxableFlag": True,
-                    "item": ref(
-                        "procurement/catalog",
-                        item["id"],
-                        "item",
-                        identifier=item["identifier"],
-                        serializedFlag=False,
-                    ),
-                    "product": ref(
-                        "procurement/products", item["id"] * 10, "product", description=item["description"]
-                    ),
-                    "itemPrice": item["price"],
-                    "itemCost": item["cost"],
-                    "itemDescription": item["description"],
-                    "salesDescription": item["description"],
-                    "unitOfMeasure": _name_ref(
-                        "procurement/unitOfMeasures", data["uoms"][1], "unitOfMeasure"
-                    ),
-                    "warehouseSite": refs["site"],
-                    "warehouseBin": _name_ref("procurement/warehouseBins", bin_, "warehouseBin"),
-                    "shipmentMethod": _name_ref(
-                        "procurement/shipmentmethods", rng.choice(data["shipments"]), "shipmentMethod"
-                    ),
-                    "dropShippedFlag": False,
-                    "itemTypeXref": "Inventory",
-                    "locationXref": "DEFAULT",
-                },
-            )
-        )
-        put(
-            store,
-            "procurement/products",
-            {
-                "id": item["id"] * 10,
-                "description": item["description"],
-                "catalogItem": {"id": item["id"], "identifier": item["identifier"]},
-                "price": item["price"],
-                "billableOption": "Billable",
-            },
-        )
-    tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
-    lines.append(
-        ordered(
-            "GLExportTransactionDetail",
-            {
-                "id": gl_ids.take(),
-                "documentDate": _stamp(day),
-                "documentType": "INVOICE",
-                "accountNumber": "2200",
-                "glTypeId": "ST",
-                "memo": "Sales Tax",
-                "description": "Level 1 Sales Tax",
-                "quantity": Decimal(0),
-                "total": -tax,
-                "taxNote": "AUTOSTAX",
-                "taxRate": tax_code["levelOneRate"],
-                "taxRatePercent": tax_code["levelOneRate"] * 100,
-                "currency": currency_ref,
-                "locationXref": "DEFAULT",
-            },
-        )
-    )
-    header_ids = [gl_ids.take() for _ in range(rng.randint(1, 3))]
-    total = subtotal + tax
-    key = f"transaction:{invoice_id}"
-    ship = rng.choice(data["companies"])
-    po_id = 3000 + n % data["purchase_orders"]
-    body = ordered(
-        "GLExportTransaction",
-        {
-            "id": invoice_id,
-            "glTypeId": "AR",
-            "documentDate": _stamp(day),
-            "documentNumber": invoice_number,
-            "documentType": "INVOICE",
-            "memo": _memo(rng),
-            "description": "Accounts Receivable",
-            "attention": refs["contact"]["name"],
-            "salesTerritory": location["name"],
-            "company": refs["company"],
-            "companyType": _name_ref("company/companies/types", data["types"][0], "companyType"),
-            "companyAccountNumber": company["accountNumber"],
-            "site": refs["site"],
-            "billingTerms": _name_ref("finance/billingTerms", terms, "billingTerms"),
-            "billingTermsXref": terms["termsXref"],
-            "dueDays": terms["dueDays"],
-            "dueDate": _stamp(day + timedelta(days=terms["dueDays"])),
-            "emailDeliveryFlag": True,
-            "printDeliveryFlag": False,
-            "agreementPrePaymentFlag": False,
-            "accountNumber": "1200",
-            "billingType": "Agreement" if agreement else "Standard",
-            "glEntryIds": ",".join(str(i) for i in header_ids),
-            "project": _name_ref("project/projects", rng.choice(data["projects"]), "project")
-            if rng.random() < 0.3
-            else None,
-            # Every tenth invoice bills a purchase order (drop-shipped hardware).
-            "purchaseOrder": _name_ref(
-                "procurement/purchaseorders", {"id": po_id, "name": f"PO{po_id}"}, "purchaseOrder"
-            )
-            if n % 10 == 3
-            else None,
-            "currency": currency_ref,
-            "total": total,
-            "taxable": True,
-            "taxableTotal": subtotal,
-            "taxCode": tax_ref,
-            "taxGroupRate": tax_code["levelOneRate"],
-            "taxAccountNumber": "2200",
-            "salesTax": tax,
-            "stateTax": tax,
-            "countyTax": Decimal(0),
-            "cityTax": None,
-            "taxAgencyXref": company["identifier"],
-            "stateTaxXref": tax_code["identifier"],
-            "shipToCompany": _company_refs(ship)["company"],
-            "shipToCompanyAccountNumber": ship["company"]["accountNumber"],
-            "shipToCompanyType": _name_ref("company/companies/types", data["types"][0], "companyType"),
-            "shipSite": _company_refs(ship)["site"],
-            "shipContact": _company_refs(ship)["contact"]["name"],
-            "detail": lines,
-        },
-    )
-    store.documents.append(
-        GLDocument(
-            key=key,
-            section="transactions",
-            body=body,
-            location_id=location["id"],
-            document_date=day,
-            gl_entry_ids=frozenset(header_ids) | {line["id"] for line in lines},
-            unposted={
-                "id": invoice_id,
-                "invoiceNumber": invoice_number,
-                "locationId": location["id"],
-                "company": refs["company"],
-                "invoiceDate": f"{day.isoformat()}T00:00:00Z",
-                "total": total,
-            },
-        )
-    )
-    _link_party(
-        store,
-        "customers",
-        key,
-        company["id"],
-        lambda: ordered(
-            "GLExportCustomer",
-            {
-                "company": refs["company"],
-                "companyType": _name_ref("company/companies/types", data["types"][0], "companyType"),
-                "contact": refs["contact"],
-                "site": refs["site"],
-                "accountNumber": company["accountNumber"],
-                "billingTerms": _name_ref("finance/billingTerms", terms, "billingTerms"),
-                "billingTermsXref": terms["termsXref"],
-                "dueDays": terms["dueDays"],
-                "taxable": True,
-                "taxCode": tax_ref,
-                "currency": currency_ref,
-                "stateTaxXref": tax_code["identifier"],
-                "stateTaxRate": tax_code["levelOneRate"] * 100,
-                "countyTaxRate": Decimal(0),
-                "cityTaxRate": Decimal(0),
-                "countryTaxRate": Decimal(0),
-                "compositeTaxRate": Decimal(0),
-                "taxAgencyXref": company["identifier"],
-            },
-        ),
-    )
+        product = ref("procurement/products", item["id"] * 10, "product", description=item["description"])
+        line = context | _item_context(world, item, world.pick("bins")) | {"ProductReference": product}
+        line |= {"warehouseSite": context["site"], "taxableFlag": True, "itemTypeXref": "Inventory"}
+        values: Record = {
+            "id": next(world.gl_ids),
+            "accountNumber": "4000",
+            "glTypeId": "RP",
+            "salesCode": "4000",
+        }
+        values |= {"invoiceSummaryOption": "0", "memo": world.memo(), "description": item["description"]}
+        values |= {"salesDescription": item["description"], "quantity": -quantity, "total": -amount}
+        lines.append(_doc("GLExportTransactionDetail", line, values))
+        record: Record = {"id": item["id"] * 10, "description": item["description"], "price": item["price"]}
+        record |= {"catalogItem": _only(item, "id", "identifier"), "billableOption": "Billable"}
+        put(world.store, "procurement/products", record)
+    return lines, subtotal
 
 
-def _expense(
-    store: SandboxStore,
-    rng: random.Random,
-    data: dict[str, Any],
-    gl_ids: _Ids,
-    n: int,
-    anchor: date,
-    days: int,
-) -> None:
-    member = rng.choice(data["members"])
-    entry = rng.choice(data["companies"])
-    day = _date(rng, anchor, days)
-    location = rng.choice(data["locations"])
-    amount = _money(rng, 5, 400)
-    currency = rng.choice(data["currencies"])
-    member_ref = ref(
-        "system/members",
-        member["id"],
-        "member",
-        identifier=member["identifier"],
-        name=f"{member['firstName']} {member['lastName']}",
-    )
-    expense_id = gl_ids.take()
-    entry_id = 70_000 + n
-    put(
-        store,
-        "expense/entries",
-        {
-            "id": entry_id,
-            "type": EXPENSE_TYPE,
-            "member": member_ref,
-            "amount": amount,
-            "date": f"{day.isoformat()}T00:00:00Z",
-            "notes": _memo(rng),
-        },
-    )
-    body = ordered(
-        "GLExportExpense",
-        {
-            "id": expense_id,
-            "documentDate": _stamp(day),
-            "documentType": "EXPENSE",
-            "apAccountNumber": "2000",
-            "accountNumber": "6100",
-            "glTypeId": "EE",
-            "memo": _memo(rng),
-            "description": "Non-reimbursable expense",
-            "periodStartDate": _stamp(day),
-            "periodEndDate": _stamp(day),
-            "member": member_ref,
-            "company": _company_refs(entry)["company"],
-            "companyAccountNumber": entry["company"]["accountNumber"],
-            "project": _name_ref("project/projects", rng.choice(data["projects"]), "project"),
-            "currency": ref(
-                "finance/currencies", currency["id"], "currency", currencyCode=currency["currencyIdentifier"]
-            ),
-            "total": amount,
-            "offset": ordered(
-                "GLExportExpenseOffset",
-                {
-                    "id": gl_ids.take(),
-                    "documentDate": _stamp(day),
-                    "documentType": "EXPENSE",
-                    "accountNumber": "2000",
-                    "glTypeId": "EO",
-                    "member": member_ref,
-                    "total": -amount,
-                },
-            ),
-        },
-    )
-    store.documents.append(
-        GLDocument(
-            key=f"expense:{expense_id}",
-            section="expenses",
-            body=body,
-            location_id=location["id"],
-            document_date=day,
-            gl_entry_ids=frozenset({expense_id, body["offset"]["id"]}),
-            unposted={
-                "id": expense_id,
-                "locationId": location["id"],
-                "member": member_ref,
-                "total": amount,
-                "expenseDetailId": entry_id,
-                "dateExpense": f"{day.isoformat()}T00:00:00Z",
-            },
-        )
-    )
+def _invoice_header(
+    world: _World, n: int, context: Record, subtotal: Decimal, tax: Decimal, header_ids: list[int]
+) -> Record:
+    ship = _parties(world, world.pick("companies"))
+    picked = _named("project/projects", world.pick("projects"), "project")
+    project = picked if world.rng.random() < 0.3 else None
+    po_id = 3000 + n % world.purchase_orders
+    # Every tenth invoice bills a purchase order (drop-shipped hardware).
+    order = _named("procurement/purchaseorders", {"id": po_id, "name": f"PO{po_id}"}, "purchaseOrder")
+    values: Record = {
+        "id": 10_000 + n,
+        "glTypeId": "AR",
+        "documentNumber": f"INV{10_000 + n}",
+        "memo": world.memo(),
+    }
+    values |= {"description": "Accounts Receivable", "attention": context["contact"]["name"]}
+    values |= {"emailDeliveryFlag": True, "printDeliveryFlag": False, "agreementPrePaymentFlag": False}
+    values |= {"accountNumber": "1200", "glEntryIds": ",".join(str(i) for i in header_ids)}
+    values |= {"project": project}
+    values |= {"purchaseOrder": order if n % 10 == 3 else None, "total": subtotal + tax, "taxable": True}
+    values |= {"taxableTotal": subtotal, "taxAccountNumber": "2200", "salesTax": tax, "stateTax": tax}
+    values |= {"countyTax": Decimal(0), "shipToCompany": ship["company"], "shipSite": ship["site"]}
+    values |= {"shipToCompanyAccountNumber": ship["companyAccountNumber"]}
+    values |= {"shipContact": ship["contact"]["name"]}
+    values |= {"shipToCompanyType": context["CompanyTypeReference"]}
+    return _doc("GLExportTransaction", context, values)
 
 
-def _expense_bill(
-    store: SandboxStore,
-    rng: random.Random,
-    data: dict[str, Any],
-    gl_ids: _Ids,
-    n: int,
-    anchor: date,
-    days: int,
-) -> None:
-    member = rng.choice(data["members"])
-    day = _date(rng, anchor, days)
-    location = rng.choice(data["locations"])
-    currency = rng.choice(data["currencies"])
-    currency_ref = ref(
-        "finance/currencies", currency["id"], "currency", currencyCode=currency["currencyIdentifier"]
-    )
-    member_ref = ref("system/members", member["id"], "member", identifier=member["identifier"])
+# -- expenses -----------------------------------------------------------------------------------
+def _member_ref(member: Record, *, named: bool = True) -> Record:
+    name = {"name": f"{member['firstName']} {member['lastName']}"} if named else {}
+    return ref("system/members", member["id"], "member", identifier=member["identifier"], **name)
+
+
+def _expense(world: _World, n: int) -> None:
+    member = _member_ref(world.pick("members"))
+    company = world.pick("companies")
+    day, location, amount = world.day(), world.pick("locations"), world.money(5, 400)
+    currency = world.pick("currencies")
+    entry_id, expense_id = 70_000 + n, next(world.gl_ids)
+    entry: Record = {"id": entry_id, "type": {"id": 1, "name": "Travel"}, "member": member, "amount": amount}
+    put(world.store, "expense/entries", entry | {"date": _zulu(day), "notes": world.memo()})
+    context: Record = {"documentDate": _stamp(day), "documentType": "EXPENSE", "MemberReference": member}
+    context |= {"CurrencyReference": _currency_ref(currency)}
+    context |= {"ProjectReference": _named("project/projects", world.pick("projects"), "project")}
+    offset: Record = {"id": next(world.gl_ids), "accountNumber": "2000", "glTypeId": "EO", "total": -amount}
+    offset = _doc("GLExportExpenseOffset", context, offset)
+    values: Record = {"id": expense_id, "apAccountNumber": "2000", "accountNumber": "6100", "glTypeId": "EE"}
+    values |= {"memo": world.memo(), "description": "Non-reimbursable expense", "total": amount}
+    values |= {"periodStartDate": _stamp(day), "periodEndDate": _stamp(day), "offset": offset}
+    context |= _only(_parties(world, company), "company", "companyAccountNumber")
+    body = _doc("GLExportExpense", context, values)
+    unposted: Record = {"id": expense_id, "locationId": location["id"], "member": member, "total": amount}
+    unposted |= {"expenseDetailId": entry_id, "dateExpense": _zulu(day)}
+    ids, where = {expense_id, offset["id"]}, location["id"]
+    _add(world.store, "expenses", f"expense:{expense_id}", body, day, where, ids, unposted)
+
+
+def _expense_bill(world: _World, n: int) -> None:
+    member = _member_ref(world.pick("members"), named=False)
+    day, location, currency = world.day(), world.pick("locations"), world.pick("currencies")
+    context: Record = {"documentDate": _stamp(day), "MemberReference": member}
+    context |= {"CurrencyReference": _currency_ref(currency)}
     details, total = [], Decimal(0)
-    for k in range(rng.randint(1, 3)):
-        amount = _money(rng, 10, 300)
+    for k in range(world.rng.randint(1, 3)):
+        amount = world.money(10, 300)
         total += amount
-        entry_ids = [80_000 + n * 10 + k]
+        entry_id = 80_000 + n * 10 + k
         # GLExport gives a bill line no project; its expense entries carry it.
-        project = _name_ref("project/projects", rng.choice(data["projects"]), "project")
-        for entry_id in entry_ids:
-            put(
-                store,
-                "expense/entries",
-                {
-                    "id": entry_id,
-                    "chargeToId": project["id"],
-                    "chargeToType": "ProjectTicket",
-                    "type": EXPENSE_TYPE,
-                    "member": member_ref,
-                    "amount": amount,
-                    "date": f"{day.isoformat()}T00:00:00Z",
-                    "project": project,
-                },
-            )
-        entry = rng.choice(data["companies"])
-        details.append(
-            ordered(
-                "GLExportExpenseBillDetail",
-                {
-                    "id": entry_ids,
-                    "documentDate": _stamp(day),
-                    "glTypeId": "EE",
-                    "memo": _memo(rng),
-                    "company": _company_refs(entry)["company"],
-                    "accountNumber": "6200",
-                    "expenseClass": _name_ref(
-                        "expense/classifications", rng.choice(data["classes"]), "expenseClass"
-                    ),
-                    "currency": currency_ref,
-                    "total": amount,
-                    "billable": rng.random() < 0.5,
-                    "reimbursable": True,
-                    "companyAdvance": False,
-                },
-            )
-        )
+        project = _named("project/projects", world.pick("projects"), "project")
+        entry: Record = {"id": entry_id, "chargeToId": project["id"], "chargeToType": "ProjectTicket"}
+        entry |= {"amount": amount}
+        entry |= {"type": {"id": 1, "name": "Travel"}, "member": member, "date": _zulu(day)}
+        entry |= {"project": project}
+        put(world.store, "expense/entries", entry)
+        line = context | _only(_parties(world, world.pick("companies")), "company")
+        line |= {"expenseClass": _named("expense/classifications", world.pick("classes"), "expenseClass")}
+        values: Record = {"id": [entry_id], "glTypeId": "EE", "memo": world.memo(), "accountNumber": "6200"}
+        values |= {"total": amount, "billable": world.rng.random() < 0.5, "reimbursable": True}
+        values |= {"companyAdvance": False}
+        details.append(_doc("GLExportExpenseBillDetail", line, values))
     bill_id = 60_000 + n
-    body = ordered(
-        "GLExportExpenseBill",
-        {
-            "id": bill_id,
-            "documentDate": _stamp(day),
-            "documentType": "BILL",
-            "documentNumber": f"EXP{bill_id}",
-            "memo": _memo(rng),
-            "apAccountNumber": "2000",
-            "member": member_ref,
-            "currency": currency_ref,
-            "total": total,
-            "detail": details,
-        },
-    )
-    store.documents.append(
-        GLDocument(
-            key=f"expenseBill:{bill_id}",
-            section="expenseBills",
-            body=body,
-            location_id=location["id"],
-            document_date=day,
-            gl_entry_ids=frozenset(i for d in details for i in d["id"]),
-            unposted={
-                "id": bill_id,
-                "locationId": location["id"],
-                "member": member_ref,
-                "total": total,
-                "dateExpense": f"{day.isoformat()}T00:00:00Z",
-            },
-        )
-    )
+    values = {"id": bill_id, "documentType": "BILL", "documentNumber": f"EXP{bill_id}", "memo": world.memo()}
+    values |= {"apAccountNumber": "2000", "total": total, "detail": details}
+    body = _doc("GLExportExpenseBill", context, values)
+    unposted: Record = {"id": bill_id, "locationId": location["id"], "member": member, "total": total}
+    unposted |= {"dateExpense": _zulu(day)}
+    ids, where = {i for d in details for i in d["id"]}, location["id"]
+    _add(world.store, "expenseBills", f"expenseBill:{bill_id}", body, day, where, ids, unposted)
 
 
-def _purchase(
-    store: SandboxStore,
-    rng: random.Random,
-    data: dict[str, Any],
-    gl_ids: _Ids,
-    n: int,
-    anchor: date,
-    days: int,
-) -> None:
-    vendor = rng.choice(data["companies"])
-    refs = _company_refs(vendor)
-    day = _date(rng, anchor, days)
-    location = rng.choice(data["locations"])
-    po_id = 3000 + n
+# -- procurement --------------------------------------------------------------------------------
+def _purchase(world: _World, n: int) -> None:
+    vendor = world.pick("companies")
+    parties = _parties(world, vendor)
+    day, location = world.day(), world.pick("locations")
+    po_id, tax_code, terms = 3000 + n, world.pick("taxCodes"), world.records["terms"][0]
     po_number = f"PO{po_id}"
-    tax_code = rng.choice(data["taxCodes"])
-    tax_ref = ref("finance/taxCodes", tax_code["id"], "taxCode", name=tax_code["identifier"])
-    put(
-        store,
-        "procurement/purchaseorders",
-        {
-            "id": po_id,
-            "locationId": location["id"],
-            "location": _name_ref("system/locations", location, "location"),
-            "poNumber": po_number,
-            "status": PO_STATUS,
-            "taxCode": tax_ref,
-            "terms": _name_ref("finance/billingTerms", data["terms"][0], "billingTerms"),
-            "vendorCompany": refs["company"],
-        },
-    )
+    context = parties | _money_context(world.records["currencies"][0], tax_code, terms)
+    context |= {"documentDate": _stamp(day), "CompanyTypeReference": _company_type(world, True)}
+    context |= {"warehouseSite": parties["site"], "shipToCompany": parties["company"]}
+    context |= {"shipToContact": parties["contact"], "shipToSite": parties["site"]}
+    context["CurrencyReference"] = ref("finance/currencies", 1, "currency", currencyCode="USD")
+    order: Record = {"id": po_id, "locationId": location["id"]}
+    order |= {"location": _named("system/locations", location, "location")}
+    order |= {"poNumber": po_number, "status": {"id": 2, "name": "Closed"}}
+    order |= {"taxCode": context["TaxCodeReference"]}
+    order |= {"terms": context["BillingTermsReference"], "vendorCompany": parties["company"]}
+    put(world.store, "procurement/purchaseorders", order)
+    lines, subtotal = _purchase_lines(world, context, po_id)
+    tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
+    tax_lines = [_purchase_tax_line(world, context, tax)] if tax else []
+    values: Record = {"id": f"PO #{po_number}, Packing Slip: PS{po_id}", "documentNumber": po_number}
+    values |= {"description": "Purchase", "memo": world.memo(), "apAccountNumber": "2000"}
+    values |= {"total": subtotal + tax}
+    values |= {"purchaseDate": _stamp(day), "freightAmount": Decimal(0), "packingSlip": f"PS{po_id}"}
+    values |= {"vendorInvoiceNumber": f"VINV{po_id}", "vendorInvoiceDate": _stamp(day)}
+    values |= {"purchaseDetail": lines, "purchaseDetailTax": tax_lines}
+    body = _doc("GLExportPurchaseTransaction", context, values)
+    key = f"purchase:{po_number}"
+    unposted: Record = {"id": po_id, "unpostedProductId": str(po_id), "locationId": location["id"]}
+    unposted |= {"total": body["total"]}
+    unposted |= {"purchaseOrder": {"id": po_id, "name": po_number}, "purchaseDate": _zulu(day)}
+    ids, where = {d["id"] for d in lines + tax_lines}, location["id"]
+    _add(world.store, "purchaseTransactions", key, body, day, where, ids, unposted)
+    row: Record = {"vendor": parties["company"], "accountNumber": vendor["accountNumber"]}
+    row["member"] = _member_ref(world.records["members"][0], named=False)
+    _link_party(world.store, "vendors", key, vendor["id"], lambda: _doc("GLExportVendor", context, row))
+
+
+def _purchase_lines(world: _World, context: Record, po_id: int) -> tuple[list[Record], Decimal]:
     lines, subtotal = [], Decimal(0)
-    for line_no in range(1, rng.randint(2, 4)):
-        item = rng.choice(data["catalog"])
-        quantity = Decimal(rng.randint(1, 50))
+    for line_no in range(1, world.rng.randint(2, 4)):
+        item = world.pick("catalog")
+        quantity = Decimal(world.rng.randint(1, 50))
         amount = (item["cost"] * quantity).quantize(CENT)
         subtotal += amount
-        bin_ = rng.choice(data["bins"])
-        warehouse = data["warehouses"][bin_["id"] % 2]
-        shipment = rng.choice(data["shipments"])
-        put(
-            store,
-            "procurement/purchaseorders/{}/lineitems",
-            {
-                "id": po_id * 10 + line_no,
-                "description": item["description"],
-                "lineNumber": line_no,
-                "product": ref("procurement/catalog", item["id"], "product", identifier=item["identifier"]),
-                "purchaseOrderId": po_id,
-                "quantity": quantity,
-                "shipmentMethod": _name_ref("procurement/shipmentmethods", shipment, "shipmentMethod"),
-                "unitCost": item["cost"],
-                "unitOfMeasure": _name_ref("procurement/unitOfMeasures", data["uoms"][1], "unitOfMeasure"),
-                "warehouse": _name_ref("procurement/warehouses", warehouse, "warehouse"),
-                "warehouseBin": _name_ref("procurement/warehouseBins", bin_, "warehouseBin"),
-            },
-            po_id,
-        )
-        lines.append(
-            ordered(
-                "GLExportPurchaseTransactionDetail",
-                {
-                    "id": gl_ids.take(),
-                    "documentDate": _stamp(day),
-                    "glTypeId": "RP",
-                    "glItemId": item["identifier"],
-                    "description": "Purchase",
-                    "cost": item["cost"],
-                    "memo": item["description"],
-                    "accountNumber": "1300",
-                    "item": ref(
-                        "procurement/catalog",
-                        item["id"],
-                        "item",
-                        identifier=item["identifier"],
-                        serializedFlag=False,
-                    ),
-                    "itemDescription": item["description"],
-                    "taxable": True,
-                    "itemPrice": item["price"],
-                    "itemCost": item["cost"],
-                    "quantity": -quantity,
-                    "total": -amount,
-                    "currency": ref("finance/currencies", 1, "currency", currencyCode="USD"),
-                    "lineNumber": line_no,
-                    "warehouseBin": _name_ref("procurement/warehouseBins", bin_, "warehouseBin"),
-                    "warehouseSite": refs["site"],
-                    "shipmentMethod": _name_ref("procurement/shipmentmethods", shipment, "shipmentMethod"),
-                    "taxCode": tax_ref,
-                    "taxRate": tax_code["levelOneRate"],
-                    "locationXref": "DEFAULT",
-                },
-            )
-        )
-    tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
-    tax_lines = (
-        [
-            ordered(
-                "GLExportPurchaseTransactionDetailTax",
-                {
-                    "id": gl_ids.take(),
-                    "documentDate": _stamp(day),
-                    "accountNumber": "2210",
-                    "glTypeId": "PT",
-                    "memo": "Purchase tax",
-                    "total": -tax,
-                    "quantity": Decimal(0),
-                    "lineNumber": 99,
-                    "warehouseBin": _name_ref("procurement/warehouseBins", data["bins"][0], "warehouseBin"),
-                    "taxRate": tax_code["levelOneRate"],
-                    "taxRatePercent": tax_code["levelOneRate"] * 100,
-                },
-            )
-        ]
-        if tax
-        else []
-    )
-    total = subtotal + tax
-    key = f"purchase:{po_number}"
-    body = ordered(
-        "GLExportPurchaseTransaction",
-        {
-            "id": f"PO #{po_number}, Packing Slip: PS{po_id}",
-            "documentDate": _stamp(day),
-            "documentNumber": po_number,
-            "description": "Purchase",
-            "memo": _memo(rng),
-            "apAccountNumber": "2000",
-            "purchaseDate": _stamp(day),
-            "company": refs["company"],
-            "companyType": _name_ref("company/companies/types", data["types"][1], "companyType"),
-            "contact": refs["contact"],
-            "site": refs["site"],
-            "freightAmount": Decimal(0),
-            "packingSlip": f"PS{po_id}",
-            "currency": ref("finance/currencies", 1, "currency", currencyCode="USD"),
-            "total": total,
-            "billingTerms": _name_ref("finance/billingTerms", data["terms"][0], "billingTerms"),
-            "dueDays": data["terms"][0]["dueDays"],
-            "vendorInvoiceNumber": f"VINV{po_id}",
-            "vendorInvoiceDate": _stamp(day),
-            "stateTaxXref": tax_code["identifier"],
-            "shipToCompany": refs["company"],
-            "shipToCompanyType": _name_ref("company/companies/types", data["types"][1], "companyType"),
-            "shipToContact": refs["contact"],
-            "shipToSite": refs["site"],
-            "taxCode": tax_ref,
-            "taxGroupRate": tax_code["levelOneRate"],
-            "purchaseDetail": lines,
-            "purchaseDetailTax": tax_lines,
-        },
-    )
-    store.documents.append(
-        GLDocument(
-            key=key,
-            section="purchaseTransactions",
-            body=body,
-            location_id=location["id"],
-            document_date=day,
-            gl_entry_ids=frozenset(d["id"] for d in lines + tax_lines),
-            unposted={
-                "id": po_id,
-                "unpostedProductId": str(po_id),
-                "locationId": location["id"],
-                "purchaseOrder": {"id": po_id, "name": po_number},
-                "total": total,
-                "purchaseDate": f"{day.isoformat()}T00:00:00Z",
-            },
-        )
-    )
-    _link_party(
-        store,
-        "vendors",
-        key,
-        vendor["company"]["id"],
-        lambda: ordered(
-            "GLExportVendor",
-            {
-                "vendor": refs["company"],
-                "company": refs["company"],
-                "contact": refs["contact"],
-                "accountNumber": vendor["company"]["accountNumber"],
-                "billingTerms": _name_ref("finance/billingTerms", data["terms"][0], "billingTerms"),
-                "dueDays": data["terms"][0]["dueDays"],
-                "site": refs["site"],
-                "taxCode": tax_ref,
-                "member": ref(
-                    "system/members",
-                    data["members"][0]["id"],
-                    "member",
-                    identifier=data["members"][0]["identifier"],
-                ),
-            },
-        ),
-    )
+        bin_ = world.pick("bins")
+        line = context | _item_context(world, item, bin_)
+        warehouse = _named("procurement/warehouses", world.records["warehouses"][bin_["id"] % 2], "warehouse")
+        record: Record = {
+            "id": po_id * 10 + line_no,
+            "description": item["description"],
+            "lineNumber": line_no,
+        }
+        record |= {"product": _item_ref(item, "product"), "purchaseOrderId": po_id, "quantity": quantity}
+        record |= {"unitCost": item["cost"], "unitOfMeasure": line["UnitOfMeasureReference"]}
+        record |= {"warehouse": warehouse}
+        record |= {"warehouseBin": line["WarehouseBinReference"]}
+        record |= {"shipmentMethod": line["ShipmentMethodReference"]}
+        put(world.store, "procurement/purchaseorders/{}/lineitems", record, po_id)
+        values: Record = {"id": next(world.gl_ids), "glTypeId": "RP", "glItemId": item["identifier"]}
+        values |= {"lineNumber": line_no}
+        values |= {"description": "Purchase", "memo": item["description"], "accountNumber": "1300"}
+        values |= {"taxable": True}
+        values |= {"quantity": -quantity, "total": -amount}
+        lines.append(_doc("GLExportPurchaseTransactionDetail", line, values))
+    return lines, subtotal
 
 
-def _transfer(
-    store: SandboxStore,
-    rng: random.Random,
-    data: dict[str, Any],
-    gl_ids: _Ids,
-    n: int,
-    anchor: date,
-    days: int,
-) -> None:
-    day = _date(rng, anchor, days)
-    item = rng.choice(data["catalog"])
-    location = rng.choice(data["locations"])
-    quantity = Decimal(rng.randint(1, 10))
+def _purchase_tax_line(world: _World, context: Record, tax: Decimal) -> Record:
+    values: Record = {
+        "id": next(world.gl_ids),
+        "accountNumber": "2210",
+        "glTypeId": "PT",
+        "memo": "Purchase tax",
+    }
+    values |= {"total": -tax, "quantity": Decimal(0), "lineNumber": 99}
+    values["warehouseBin"] = _named("procurement/warehouseBins", world.records["bins"][0], "warehouseBin")
+    shared = _only(context, "documentDate", "taxRate", "taxRatePercent")
+    return _doc("GLExportPurchaseTransactionDetailTax", shared, values)
+
+
+# -- inventory ----------------------------------------------------------------------------------
+def _transfer(world: _World, n: int) -> None:
+    day, item, location = world.day(), world.pick("catalog"), world.pick("locations")
+    quantity = Decimal(world.rng.randint(1, 10))
     cost = (item["cost"] * quantity).quantize(CENT)
-    bins = rng.sample(data["bins"], 2)
-    offset_id = gl_ids.take()
-    body = ordered(
-        "GLExportInventoryTransfer",
-        {
-            "id": f"TR #{n + 1}",
-            "documentType": "TRANSFER",
-            "documentDate": _stamp(day),
-            "accountNumber": "1300",
-            "glTypeId": "IT",
-            "description": "Inventory transfer",
-            "memo": _memo(rng),
-            "transferId": gl_ids.take(),
-            "item": ref(
-                "procurement/catalog", item["id"], "item", identifier=item["identifier"], serializedFlag=False
-            ),
-            "currency": ref("finance/currencies", 1, "currency", currencyCode="USD"),
-            "quantity": quantity,
-            "cost": item["cost"],
-            "total": cost,
-            "bin": _name_ref("procurement/warehouseBins", bins[0], "warehouseBin"),
-            "warehouse": _name_ref("procurement/warehouses", data["warehouses"][0], "warehouse"),
-            "transferFromBin": _name_ref("procurement/warehouseBins", bins[0], "warehouseBin"),
-            "transferToBin": _name_ref("procurement/warehouseBins", bins[1], "warehouseBin"),
-            "offset": ordered(
-                "GLExportInventoryTransferOffset",
-                {
-                    "id": offset_id,
-                    "documentType": "TRANSFER",
-                    "documentDate": _stamp(day),
-                    "accountNumber": "1300",
-                    "total": -cost,
-                    "glTypeId": "IT",
-                },
-            ),
-        },
-    )
-    store.documents.append(
-        GLDocument(
-            key=f"transfer:{n + 1}",
-            section="inventoryTransfers",
-            body=body,
-            location_id=location["id"],
-            document_date=day,
-            gl_entry_ids=frozenset({body["transferId"], offset_id}),
-            unposted={
-                "id": body["transferId"],
-                "unpostedProductId": str(body["transferId"]),
-                "locationId": location["id"],
-                "total": cost,
-            },
-        )
-    )
+    pair = world.rng.sample(world.records["bins"], 2)
+    bins = [_named("procurement/warehouseBins", b, "warehouseBin") for b in pair]
+    context: Record = {"documentType": "TRANSFER", "documentDate": _stamp(day), "accountNumber": "1300"}
+    context |= {"glTypeId": "IT"}
+    offset = _doc("GLExportInventoryTransferOffset", context, {"id": next(world.gl_ids), "total": -cost})
+    values: Record = {"id": f"TR #{n + 1}", "description": "Inventory transfer", "memo": world.memo()}
+    values |= {"transferId": next(world.gl_ids), "item": _item_ref(item, serializedFlag=False)}
+    values |= {"currency": ref("finance/currencies", 1, "currency", currencyCode="USD"), "quantity": quantity}
+    values |= {"cost": item["cost"], "total": cost, "bin": bins[0], "transferFromBin": bins[0]}
+    warehouse = _named("procurement/warehouses", world.records["warehouses"][0], "warehouse")
+    values |= {"transferToBin": bins[1], "warehouse": warehouse, "offset": offset}
+    body = _doc("GLExportInventoryTransfer", context, values)
+    unposted: Record = {
+        "id": values["transferId"],
+        "unpostedProductId": str(values["transferId"]),
+        "total": cost,
+    }
+    unposted["locationId"] = location["id"]
+    ids = {values["transferId"], offset["id"]}
+    _add(world.store, "inventoryTransfers", f"transfer:{n + 1}", body, day, location["id"], ids, unposted)
 
 
-def _adjustment(
-    store: SandboxStore, rng: random.Random, data: dict[str, Any], n: int, anchor: date, days: int
-) -> None:
+def _adjustment(world: _World, n: int) -> None:
     """An inventory adjustment. GLExport gives adjustments no numeric GL entry id, so no batch can
     mark them exported; the sandbox keeps them unposted for ever (see the README's known gaps)."""
-    day = _date(rng, anchor, days)
-    location = rng.choice(data["locations"])
+    day, location = world.day(), world.pick("locations")
     lines = []
-    for _ in range(rng.randint(1, 3)):
-        item = rng.choice(data["catalog"])
-        quantity = rng.randint(-5, 5) or 1
-        lines.append(
-            ordered(
-                "GLExportAdjustmentTransactionDetail",
-                {
-                    "description": "Stock count",
-                    "memo": _memo(rng),
-                    "item": ref("procurement/catalog", item["id"], "item", identifier=item["identifier"]),
-                    "quantity": quantity,
-                    "total": (item["cost"] * quantity).quantize(CENT),
-                    "cost": item["cost"],
-                    "accountNumber": "1300",
-                },
-            )
-        )
-    body = ordered(
-        "GLExportAdjustmentTransaction",
-        {
-            "id": f"ADJ #{n + 1}",
-            "documentType": "ADJUSTMENT",
-            "documentDate": _stamp(day),
-            "glTypeID": "IA",
-            "accountNumber": "1300",
-            "adjustmentDescription": "Stock count correction",
-            "adjustmentDetail": lines,
-        },
-    )
-    store.documents.append(
-        GLDocument(
-            key=f"adjustment:{n + 1}",
-            section="adjustmentTransactions",
-            body=body,
-            location_id=location["id"],
-            document_date=day,
-            gl_entry_ids=frozenset(),
-            unposted={"id": 90_000 + n, "unpostedProductId": str(90_000 + n), "locationId": location["id"]},
-        )
-    )
+    for _ in range(world.rng.randint(1, 3)):
+        item = world.pick("catalog")
+        quantity = world.rng.randint(-5, 5) or 1
+        line: Record = {"description": "Stock count", "memo": world.memo(), "item": _item_ref(item)}
+        line |= {"quantity": quantity}
+        line |= {"total": (item["cost"] * quantity).quantize(CENT), "cost": item["cost"]}
+        line |= {"accountNumber": "1300"}
+        lines.append(catalogue.document("GLExportAdjustmentTransactionDetail", line))
+    header: Record = {"id": f"ADJ #{n + 1}", "documentType": "ADJUSTMENT", "documentDate": _stamp(day)}
+    header |= {"glTypeID": "IA"}
+    header |= {"accountNumber": "1300", "adjustmentDescription": "Stock count correction"}
+    header |= {"adjustmentDetail": lines}
+    body = catalogue.document("GLExportAdjustmentTransaction", header)
+    unposted: Record = {"id": 90_000 + n, "unpostedProductId": str(90_000 + n), "locationId": location["id"]}
+    key = f"adjustment:{n + 1}"
+    _add(world.store, "adjustmentTransactions", key, body, day, location["id"], (), unposted)

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_cwgl.connectwise.client import loads
-from airflow_provider_cwgl.errors import CwglError
+from airflow_provider_cwgl.errors import SandboxError
 from airflow_provider_cwgl.glexport.request import FLAG_NAMES, SUMMARIZE_INVOICES
 from airflow_provider_cwgl.sandbox import conditions
 from airflow_provider_cwgl.sandbox.catalogue import API_VERSION
@@ -53,29 +53,17 @@ DEFAULT_CREDENTIALS = {
 }
 
 
-class SandboxError(CwglError, RuntimeError):
-    """The sandbox itself failed (it did not start)."""
-
-
-def error(
-    status: int,
-    code: str,
-    message: str,
-    errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
+def error(status: int, code: str, message: str, errors: Any = None, headers: Any = None) -> Response:
     # ErrorResponseMessage; a live ConnectWise sends ``"errors": null`` when there are none.
     return CWResponse({"code": code, "message": message, "errors": errors}, status, headers)
 
 
-def _invalid_field(field: str, code: str, message: str) -> Response:
-    """ConnectWise's 400 for one bad field of the export request."""
-    return error(
-        400,
-        "InvalidObject",
-        "batchExportParameters object is invalid",
-        [{"code": code, "field": field, "resource": "batchExportParameters", "message": message}],
-    )
+def _invalid_field(
+    field: str, code: str, message: str, resource: str = "batchExportParameters", summary: str = ""
+) -> Response:
+    """ConnectWise's 400 for one bad field of a request body (``resource``)."""
+    errors = [{"code": code, "field": field, "resource": resource, "message": message}]
+    return error(400, "InvalidObject", summary or f"{resource} object is invalid", errors)
 
 
 class CWResponse(Response):
@@ -208,17 +196,9 @@ class Sandbox:
         company = request.path_params["company"]
         if company.lower() != self.credentials["company_id"].lower():
             return Response("null", media_type="application/json")
-        return CWResponse(
-            {
-                "CompanyName": "ConnectWise Sandbox",
-                "Codebase": self.codebase,
-                "VersionCode": f"v{API_VERSION}",
-                "VersionNumber": f"v{API_VERSION}.0",
-                "CompanyID": company,
-                "IsCloud": False,
-                "SiteUrl": self.url,
-            }
-        )
+        info = {"CompanyName": "ConnectWise Sandbox", "Codebase": self.codebase, "CompanyID": company}
+        info |= {"VersionCode": f"v{API_VERSION}", "VersionNumber": f"v{API_VERSION}.0", "IsCloud": False}
+        return CWResponse(info | {"SiteUrl": self.url})
 
     # -- admin (the sandbox's own knobs, for a sandbox run as a separate process) ----------------
     async def _stats(self, request: Request) -> Response:
@@ -274,15 +254,8 @@ class Sandbox:
         if path.startswith("finance/accounting/batches"):
             return self._batches(request, path[len("finance/accounting/batches") :].strip("/"), body, base)
         if method == "GET" and path == "system/info":
-            return CWResponse(
-                {
-                    "version": f"v{API_VERSION}.0",
-                    "isCloud": False,
-                    "serverTimeZone": "UTC",
-                    "licenseBits": [],
-                    "cloudRegion": "SANDBOX",
-                }
-            )
+            info = {"version": f"v{API_VERSION}.0", "isCloud": False, "serverTimeZone": "UTC"}
+            return CWResponse(info | {"licenseBits": [], "cloudRegion": "SANDBOX"})
         match = re.fullmatch(r"finance/accounting/(unposted\w+)(?:/(count|\d+))?", path)
         if method == "GET" and match and match.group(1) in UNPOSTED_ENDPOINT.values():
             kind = {v: k for k, v in UNPOSTED_ENDPOINT.items()}[match.group(1)]
@@ -359,11 +332,8 @@ class Sandbox:
             return error(400, "InvalidObject", "batchExportParameters is required.")
         flags = {kind: bool(body.get(flag)) for kind, flag in FLAG_NAMES.items()}
         if not any(flags.values()):
-            return _invalid_field(
-                "exportInvoicesFlag",
-                "Required",
-                "Batch export must include invoices, expenses, or products (procurement).",
-            )
+            what = "Batch export must include invoices, expenses, or products (procurement)."
+            return _invalid_field("exportInvoicesFlag", "Required", what)
         thru = None
         if body.get("thruDate"):
             try:
@@ -375,11 +345,8 @@ class Sandbox:
             return error(400, "InvalidObject", "locationId must be an integer.")
         summarize = body.get("summarizeInvoices")
         if summarize is not None and summarize not in SUMMARIZE_INVOICES:
-            return _invalid_field(
-                "summarizeInvoices",
-                "InvalidValue",
-                f"summarizeInvoices must be one of: {', '.join(SUMMARIZE_INVOICES)}.",
-            )
+            allowed = f"summarizeInvoices must be one of: {', '.join(SUMMARIZE_INVOICES)}."
+            return _invalid_field("summarizeInvoices", "InvalidValue", allowed)
         lists: dict[str, set[Any]] = {}
         for field, (_, _, of_type) in EXPORT_ID_LISTS.items():
             ids = body.get(field)
@@ -416,7 +383,7 @@ class Sandbox:
             return self._collection(request, records, rest or None)
         match = re.fullmatch(r"(\d+)(?:/(entries|export))?", rest)
         batch = store.batches.get(int(match.group(1))) if match else None
-        if batch is None:
+        if batch is None or match is None:
             return error(404, "NotFound", f"Batch {rest} was not found.")
         if method == "GET" and match.group(2) is None:
             return CWResponse(store.batch_record(batch, base))
@@ -427,50 +394,19 @@ class Sandbox:
         return error(405, "MethodNotAllowed", f"{method} is not allowed here.")
 
     def _create_batch(self, body: Any, base: str) -> Response:
+        resource = "accountingBatchParameters"
         if not isinstance(body, dict) or not isinstance(body.get("processedRecordIds"), list):
-            return error(
-                400,
-                "InvalidObject",
-                "accountingBatchParameters object is invalid",
-                [
-                    {
-                        "code": "Required",
-                        "field": "processedRecordIds",
-                        "resource": "accountingBatchParameters",
-                        "message": "processedRecordIds is required.",
-                    }
-                ],
+            return _invalid_field(
+                "processedRecordIds", "Required", "processedRecordIds is required.", resource
             )
         identifier = str(body.get("batchIdentifier") or datetime.now().strftime("%Y%m%d%H%M%S"))
         if len(identifier) > 50:
-            return error(
-                400,
-                "InvalidObject",
-                "batchIdentifier is too long",
-                [
-                    {
-                        "code": "MaxLength",
-                        "field": "batchIdentifier",
-                        "resource": "accountingBatchParameters",
-                        "message": "Max length: 50",
-                    }
-                ],
-            )
+            too_long = "batchIdentifier is too long"
+            return _invalid_field("batchIdentifier", "MaxLength", "Max length: 50", resource, too_long)
         with self.store.lock:
             if any(b.identifier == identifier for b in self.store.batches.values()):
-                return error(
-                    400,
-                    "InvalidObject",
-                    "accountingBatchParameters object is invalid",
-                    [
-                        {
-                            "code": "ObjectExists",
-                            "field": "batchIdentifier",
-                            "resource": "accountingBatchParameters",
-                            "message": f"A batch with identifier {identifier} already exists.",
-                        }
-                    ],
-                )
+                taken = f"A batch with identifier {identifier} already exists."
+                return _invalid_field("batchIdentifier", "ObjectExists", taken, resource)
             flags = {kind: bool(body.get(flag)) for kind, flag in FLAG_NAMES.items()}
             batch = self.store.create_batch(identifier, flags, [int(i) for i in body["processedRecordIds"]])
         return _stream(self.store.export_chunks(self.store.batch_documents(batch), base), status=201)

@@ -15,21 +15,10 @@ from typing import Any
 from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS, FLAG_NAMES, ID_LIST_SETTINGS
 from airflow_provider_cwgl.sandbox.jsonio import dumps
 
-EXPORT_ORDER = (
-    "vendors",
-    "customers",
-    "transactions",
-    "expenses",
-    "expenseBills",
-    "purchaseTransactions",
-    "adjustmentTransactions",
-    "inventoryTransfers",
-)
-UNPOSTED_ENDPOINT = {
-    "invoices": "unpostedinvoices",
-    "expenses": "unpostedexpenses",
-    "procurement": "unpostedprocurement",
-}
+# The sections in the order ConnectWise writes them.
+EXPORT_ORDER: tuple[str, ...] = ("vendors", "customers", "transactions", "expenses", "expenseBills")
+EXPORT_ORDER += ("purchaseTransactions", "adjustmentTransactions", "inventoryTransfers")
+UNPOSTED_ENDPOINT = {kind: f"unposted{kind}" for kind in ("invoices", "expenses", "procurement")}
 BASE_PLACEHOLDER = "__CWBASE__/"
 # The export request's id lists -> (document kind, included?, item type), from the provider's one
 # table. Procurement ids are strings in ConnectWise's API (``unpostedProductId``).
@@ -44,10 +33,9 @@ _ENTRY_ACCOUNTS = {
     "transactions": ("AR", "1200"),
     "expenses": ("Expense", "6100"),
     "expenseBills": ("AP", "2000"),
-    "purchaseTransactions": ("AP", "2000"),
-    "adjustmentTransactions": ("Inventory", "1400"),
-    "inventoryTransfers": ("Inventory", "1400"),
 }
+_ENTRY_ACCOUNTS |= {"purchaseTransactions": ("AP", "2000"), "adjustmentTransactions": ("Inventory", "1400")}
+_ENTRY_ACCOUNTS |= {"inventoryTransfers": ("Inventory", "1400")}
 
 
 @dataclass
@@ -71,7 +59,8 @@ class GLDocument:
         """The id the export request's included/excluded lists name this document by."""
         if self.kind == "procurement":
             return str(self.unposted.get("unpostedProductId", self.unposted["id"]))
-        return self.unposted["id"]
+        identifier: int | str = self.unposted["id"]
+        return identifier
 
 
 @dataclass

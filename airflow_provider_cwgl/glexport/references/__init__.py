@@ -23,13 +23,13 @@ that no longer exists leaves its reference as it was and is counted and logged a
 
 from __future__ import annotations
 
+from airflow_provider_cwgl.errors import ReferenceValueTooLongError
 from airflow_provider_cwgl.glexport.references.fetch import (
     MAX_URL_LENGTH,
     FetchStats,
     ListRequest,
     RecordCache,
     RecordFetcher,
-    ReferenceValueTooLongError,
     chunk_values,
 )
 from airflow_provider_cwgl.glexport.references.keys import (

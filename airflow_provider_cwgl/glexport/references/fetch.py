@@ -28,7 +28,7 @@ from urllib.parse import quote_plus
 from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError
 from airflow_provider_cwgl.connectwise.client import MAX_PAGE_SIZE
 from airflow_provider_cwgl.connectwise.conditions import condition_literal
-from airflow_provider_cwgl.errors import CwglError
+from airflow_provider_cwgl.errors import ReferenceValueTooLongError as ReferenceValueTooLongError
 from airflow_provider_cwgl.glexport import schema
 from airflow_provider_cwgl.glexport.references.keys import (
     RecordKey,
@@ -42,12 +42,6 @@ log = logging.getLogger(__name__)
 
 MAX_URL_LENGTH = 2000
 PROGRESS_SECONDS = 10.0  # a long round logs how far it got at most this often
-
-
-class ReferenceValueTooLongError(CwglError, ValueError):
-    """A value to look a reference up by (a document number) is so long that a request asking for
-    it alone would pass ConnectWise's URL limit. ``permanent``: the same records would fail the
-    same way on the next try."""
 
 
 class RecordCache:

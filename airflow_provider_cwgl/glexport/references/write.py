@@ -30,6 +30,7 @@ from airflow_provider_cwgl.glexport.references.plan import (
     NodeKind,
     ReferencePlan,
 )
+from airflow_provider_cwgl.glexport.schema import is_record_id
 
 
 class RecordPlacer:
@@ -44,7 +45,7 @@ class RecordPlacer:
         # Element paths that can take extra children: anchors (items, detail lines) and their fields.
         self.anchor_paths = {(root, *container) for root, container in plan.anchors}
         self._hooks: dict[tuple[str, ...], tuple[list[Node], list[Node]]] = {}
-        self._placed_copies: OrderedDict[tuple[int, int], tuple[Any, Any]] = OrderedDict()
+        self._placed_copies: OrderedDict[tuple[int, int], tuple[Any, dict[str, Any]]] = OrderedDict()
 
     def extra_children(
         self, path: tuple[str, ...], value: dict[str, Any], parent: dict[str, Any] | None
@@ -123,7 +124,7 @@ class RecordPlacer:
                 ref = field_value(record, child.source)
                 key = ref_key(child, ref, record) if isinstance(ref, dict) else None
                 fetched = self.cache.get(key) if key else None
-                if fetched is not None and key not in seen:
+                if key is not None and fetched is not None and key not in seen:
                     seen.add(key)
                     out.append((child.name, {**_without_info(ref), "record": self._placed(child, fetched)}))
         return out
@@ -149,7 +150,9 @@ class RecordPlacer:
         added: dict[str, Any] = {}
         for child in node.children.values():
             if child.kind is NodeKind.COLLECTION:
-                items = self.cache.get(SubCollectionOf(SUB_COLLECTIONS[child.name][1], record.get("id")))
+                parent = record.get("id")
+                template = SUB_COLLECTIONS[child.name][1]
+                items = self.cache.get(SubCollectionOf(template, parent)) if is_record_id(parent) else None
                 if items is not None and child.emit:
                     added[child.name] = [self._placed(child, item) for item in items]
             elif child.kind is NodeKind.REF:
