@@ -12,7 +12,6 @@ Each table comes from one small function (``operator_rows``, ``reference_rows``,
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import inspect
 import re
@@ -80,31 +79,14 @@ def reference_rows() -> list[list[str]]:
 
 
 def connection_extra_rows() -> list[list[str]]:
-    """extra | form label | default | description, from the provider metadata and the hook."""
-    from airflow_provider_cwgl import get_provider_info
-    from airflow_provider_cwgl.connectwise.settings import ConnectWiseSettings, RetryPolicy
-    from airflow_provider_cwgl.hooks import connectwise as hook
+    """extra | form label | type | default | description: the one table of extras the connection
+    form, the hook's parsing and these docs share (``connectwise.settings.CONNECTION_EXTRAS``)."""
+    from airflow_provider_cwgl.connectwise.settings import extras_rows
 
-    def default(owner: type, name: str, scale: int = 1) -> str:
-        [field] = [f for f in dataclasses.fields(owner) if f.name == name]
-        value = field.default
-        if value is None or value is dataclasses.MISSING:
-            return "none"
-        return f"``{value // scale if scale > 1 else value:g}``"
-
-    form = get_provider_info()["connection-types"][0]["conn-fields"]
-    rows = []
-    for key, spec in form.items():
-        on_settings = key if key in {f.name for f in dataclasses.fields(ConnectWiseSettings)} else None
-        value = default(ConnectWiseSettings, on_settings) if on_settings else "none"
-        rows.append([f"``{key}``", spec["label"], value if value != "none" else "", spec["description"]])
-    for key, (name, _kind, scale) in hook._BOUND_EXTRAS.items():
-        if key not in form:
-            rows.append([f"``{key}``", "(extra JSON)", default(ConnectWiseSettings, name, scale), "below"])
-    for key, (name, _kind) in hook._RETRY_EXTRAS.items():
-        if key not in form:
-            rows.append([f"``{key}``", "(extra JSON)", default(RetryPolicy, name), "below"])
-    return rows
+    return [
+        [f"``{name}``", label, kind, f"``{default}``" if default and default != "required" else default, text]
+        for name, label, kind, default, text in extras_rows()
+    ]
 
 
 def _inline(text: str) -> list[nodes.Node]:
@@ -153,7 +135,9 @@ class ConnectionExtras(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         return [
             _table(
-                ["extra", "form field", "default", "description"], [18, 16, 10, 56], connection_extra_rows()
+                ["extra", "form field", "type", "default", "description"],
+                [16, 16, 8, 10, 50],
+                connection_extra_rows(),
             )
         ]
 
