@@ -144,7 +144,8 @@ class GLBatchCreateOperator(BaseOperator):
         if summary is not None:
             # ids_from_summary's error names export_summary and says why (e.g. a replaced file).
             return ids_from_summary(
-                summary, lambda ids_file: open_for_reading(ids_file, self.export_file_conn_id)
+                summary,
+                lambda ids_file: open_for_reading(ids_file, self.export_file_conn_id, "export_summary"),
             )
         with open_for_reading(self.export_file, self.export_file_conn_id) as source:
             return ids_from_xml(source)
