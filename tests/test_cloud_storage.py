@@ -324,7 +324,7 @@ def export(output_file: str, conn_id: str, **settings: Any) -> tuple[GLBatchExpo
 
 
 def test_the_export_and_its_ids_object_land_beside_each_other(
-    connected: Sandbox, store: Store, tmp_path: Path
+    connected: Sandbox, store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     _, local = export(str(tmp_path / "glexport.xml"), "")
     _, remote = export(store.url(KEY), store.conn_id)
@@ -333,6 +333,12 @@ def test_the_export_and_its_ids_object_land_beside_each_other(
     assert store.read(IDS_KEY) == (tmp_path / "glexport.xml.gl-entry-ids.txt").read_bytes()
     assert remote["sha256"] == local["sha256"]
     assert remote["gl_entry_ids_file"].endswith(f"{BUCKET}/{IDS_KEY}")
+    # The local disk the upload took is logged (the deployment guide sizes workers by it).
+    logged = [r.getMessage() for r in caplog.records]
+    assert any(
+        m.startswith(f"Uploading {store.url(KEY)}: {remote['bytes']} bytes staged in ") for m in logged
+    )
+    assert any(m.startswith("Received ") and "bytes of GLExport JSON (staged in" in m for m in logged)
 
 
 def test_the_batch_step_reads_the_ids_through_the_connection(connected: Sandbox, store: Store) -> None:
