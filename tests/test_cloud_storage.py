@@ -53,8 +53,15 @@ KEY = "gl/2026-03-01/glexport.xml"
 IDS_KEY = KEY + ".gl-entry-ids.txt"
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
 def _missing(*modules: str) -> str | None:
-    absent = [m for m in modules if importlib.util.find_spec(m) is None]
+    absent = [m for m in modules if not _installed(m)]
     return f"needs {', '.join(absent)}" if absent else None
 
 

@@ -98,18 +98,13 @@ class ObjectStorageOutput:
             conn_id = getattr(self.path, "conn_id", None)
             if not _is_refusal(exc):
                 raise OutputStoreUnavailable(
-                    f"output_file: could not reach the store for {self.url()} (connection {conn_id!r}): "
+                    f"output_file: could not reach the store for {self.url()} with {_connection(conn_id)}: "
                     f"{type(exc).__name__}: {_first_line(exc)}"
                 ) from exc
             raise OutputStoreError(
                 "output_file/output_conn_id",
-                f"the store refuses a probe object beside {self.url()} with "
-                + (
-                    f"connection {conn_id!r}"
-                    if conn_id
-                    else "no connection (the worker's ambient credentials)"
-                )
-                + f": {type(exc).__name__}: {_first_line(exc)}. Check that the bucket or container "
+                f"the store refuses a probe object beside {self.url()} with {_connection(conn_id)}"
+                f": {type(exc).__name__}: {_first_line(exc)}. Check that the bucket or container "
                 "exists (it is never created) and that the connection may write and delete there",
             ) from exc
 
@@ -134,6 +129,10 @@ class ObjectStorageOutput:
         finally:
             with suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+
+def _connection(conn_id: str | None) -> str:
+    return f"connection {conn_id!r}" if conn_id else "no connection (the worker's ambient credentials)"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -217,7 +216,7 @@ def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalO
             # bad key file, a missing account name).
             raise OutputStoreError(
                 "output_file/output_conn_id",
-                f"cannot reach {target.url()} with connection {output_conn_id!r}: "
+                f"cannot reach {target.url()} with {_connection(conn_id_or_none(output_conn_id))}: "
                 f"{type(exc).__name__}: {_first_line(exc)}",
             ) from exc
     else:
