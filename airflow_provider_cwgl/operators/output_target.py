@@ -202,7 +202,8 @@ def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalO
     """
     location = resolve_file_path(output_file, output_conn_id, "output_file")
     if isinstance(location, ObjectStoragePath):
-        target: LocalOutput | ObjectStorageOutput = ObjectStorageOutput(location)
+        store = ObjectStorageOutput(location)
+        target: LocalOutput | ObjectStorageOutput = store
         try:
             location.fs  # noqa: B018 - loads the filesystem: raises when its package is missing
         except Exception as exc:
@@ -216,7 +217,7 @@ def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalO
             # bad key file, a missing account name).
             raise OutputStoreError(
                 "output_file/output_conn_id",
-                f"cannot reach {target.url()} with {_connection(conn_id_or_none(output_conn_id))}: "
+                f"cannot reach {store.url()} with {_connection(conn_id_or_none(output_conn_id))}: "
                 f"{type(exc).__name__}: {_first_line(exc)}",
             ) from exc
     else:
