@@ -10,6 +10,9 @@ Hierarchy::
      ├── SettingError (ValueError)          a setting is invalid or names nothing that exists
      │    ├── ConnectWiseConfigError        a connection setting (checked before any request)
      │    └── ExportSettingError            a GL export setting
+     │         ├── OutputStoreError         the object store refuses the output (checked first)
+     │         └── NotOnThisWorkerError     a local export file is not on this worker's disk
+     ├── OutputStoreUnavailable             LATER: the object store did not answer the probe
      ├── ConnectWiseError                   a ConnectWise call failed: NOW for 429, 5xx and no
      │                                      response, else LATER (the client has retried enough)
      ├── ExportBodyError (ValueError)       complete JSON, but not a GLExport document we can write
@@ -32,6 +35,7 @@ The old import paths (``glexport.request.ExportSettingError``, ``connectwise.Con
 from __future__ import annotations
 
 import enum
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -74,6 +78,33 @@ class ConnectWiseConfigError(SettingError):
 
 class ExportSettingError(SettingError):
     """A GL export setting is invalid. ``setting`` names it."""
+
+
+class OutputStoreError(ExportSettingError):
+    """The object store refuses the output (no bucket or container, no or wrong credentials,
+    access denied), found by a probe object before any ConnectWise request."""
+
+
+class NotOnThisWorkerError(ExportSettingError):
+    """A local export file (or its ids file) is not on this worker's disk."""
+
+    def __init__(self, setting: str, path: str) -> None:
+        self.path = path
+        super().__init__(
+            setting,
+            f"{path} is not on this worker ({socket.gethostname()}). If the task that wrote it ran on "
+            "another worker (Celery or Kubernetes workers share no disk), the file is on that worker's "
+            "disk: write the exports to object storage instead (an s3://, gs:// or abfs:// output root "
+            "with its output connection; the Variables cwgl_output_root and cwgl_output_conn_id), or "
+            "give every worker the same shared folder",
+        )
+
+
+class OutputStoreUnavailable(CwglError):
+    """The object store did not answer the probe (unreachable, a timeout, a server error): a later
+    try of the task may reach it."""
+
+    retry = Retry.LATER
 
 
 class ConnectWiseError(CwglError):

@@ -30,12 +30,13 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
+from conftest import fails_task
 
 from airflow_provider_cwgl.connectwise import ConnectWiseError
+from airflow_provider_cwgl.errors import OutputStoreError
 from airflow_provider_cwgl.glexport.xml_writer import ElementNameError
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.operators.output_target import OutputStoreError
 from airflow_provider_cwgl.sandbox import Sandbox
 
 # gcsfs's default file system first asks a gRPC endpoint whether a bucket is zonal, which an
@@ -380,7 +381,7 @@ def test_a_failed_run_keeps_the_previous_object(connected: Sandbox, store: Store
     connected.faults.clear()
     # Failing half way through the XML (a field no XML element can be named).
     [d for d in connected.store.documents if d.section == "transactions"][-1].body["bad name"] = 1
-    with pytest.raises(ElementNameError):
+    with fails_task(ElementNameError):
         export(store.url(KEY), store.conn_id, thru_date="2030-01-01")
     assert store.read(KEY) == b"previous export"
     assert store.keys() == [KEY]
@@ -422,15 +423,15 @@ def test_asset_uri_and_lineage_name_the_object_not_the_connection(connected: San
 
 
 def _refused(store: Store, connected: Sandbox, url: str, conn_id: str) -> OutputStoreError:
-    with pytest.raises(OutputStoreError) as info:
+    with fails_task(OutputStoreError) as failure:  # Airflow fails the task without retries
         export(url, conn_id)
-    assert isinstance(info.value, AirflowFailException)  # Airflow fails the task without retries
-    assert str(info.value).startswith("output_file/output_conn_id: ")
-    assert repr(conn_id) in str(info.value)
+    error = failure.value
+    assert str(error).startswith("output_file/output_conn_id: ")
+    assert repr(conn_id) in str(error)
     assert len(connected.log) == 0, connected.log.counts()
     for secret in store.secrets:
-        assert secret not in str(info.value)
-    return info.value
+        assert secret not in str(error)
+    return error
 
 
 def test_a_missing_bucket_is_refused_and_never_created(connected: Sandbox, store: Store) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
-from airflow.sdk.exceptions import AirflowFailException
+from conftest import fails_task
 
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
@@ -45,17 +45,16 @@ def _says_where_it_is(error: NotOnThisWorkerError, setting: str, path: str) -> N
 
 
 def test_the_batch_step_without_the_ids_file(elsewhere: dict[str, Any], cw_sandbox: Sandbox) -> None:
-    with pytest.raises(NotOnThisWorkerError) as info:
+    with fails_task(NotOnThisWorkerError) as failure:  # retrying here would not bring the file
         GLBatchCreateOperator(task_id="mark", export_summary=elsewhere).execute({})
-    _says_where_it_is(info.value, "export_summary", elsewhere["gl_entry_ids_file"])
-    assert isinstance(info.value, AirflowFailException)  # retrying here would not bring the file
+    _says_where_it_is(failure.value, "export_summary", elsewhere["gl_entry_ids_file"])
     assert len(cw_sandbox.log) == 0  # nothing was asked of ConnectWise, no batch was made
 
 
 def test_the_batch_step_without_the_export_file(elsewhere: dict[str, Any], cw_sandbox: Sandbox) -> None:
-    with pytest.raises(NotOnThisWorkerError) as info:
+    with fails_task(NotOnThisWorkerError) as failure:
         GLBatchCreateOperator(task_id="mark", export_file=elsewhere["output"]).execute({})
-    _says_where_it_is(info.value, "export_file", elsewhere["output"])
+    _says_where_it_is(failure.value, "export_file", elsewhere["output"])
     assert len(cw_sandbox.log) == 0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -14,7 +13,7 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_cwgl.errors import CwglError
+from airflow_provider_cwgl.errors import NotOnThisWorkerError, OutputStoreError, OutputStoreUnavailable
 from airflow_provider_cwgl.glexport.output import LocalOutput
 from airflow_provider_cwgl.glexport.request import ExportSettingError
 from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX
@@ -46,18 +45,6 @@ _REFUSALS = (
 )
 
 log = logging.getLogger(__name__)
-
-
-class OutputStoreError(ExportSettingError):
-    """The object store refuses the output (no bucket or container, no or wrong credentials,
-    access denied): a permanent setting error naming ``output_file`` and ``output_conn_id``."""
-
-
-class OutputStoreUnavailable(CwglError):
-    """The object store did not answer the probe (unreachable, a timeout, a server error): not
-    permanent, so the task's retries apply."""
-
-    permanent = False
 
 
 def _is_refusal(exc: BaseException) -> bool:
@@ -250,18 +237,3 @@ def open_for_reading(
         raise NotOnThisWorkerError(setting, resolved) from exc
     with handle:
         yield handle
-
-
-class NotOnThisWorkerError(ExportSettingError):
-    """A local export file (or its ids file) is not on this worker's disk."""
-
-    def __init__(self, setting: str, path: str) -> None:
-        self.path = path
-        super().__init__(
-            setting,
-            f"{path} is not on this worker ({socket.gethostname()}). If the task that wrote it ran on "
-            "another worker (Celery or Kubernetes workers share no disk), the file is on that worker's "
-            "disk: write the exports to object storage instead (an s3://, gs:// or abfs:// output root "
-            "with its output connection; the Variables cwgl_output_root and cwgl_output_conn_id), or "
-            "give every worker the same shared folder",
-        )
