@@ -11,17 +11,17 @@ logical date the firing moment.)
 - Trigger from the UI: every setting is a typed param. A blank thru date means the run's logical
   date; a run with no logical date uses the thru date param, else the day it was triggered, and
   names its file by that day.
-- Output: ``{output_root}/gl/{business day}/glexport.xml``; ``output_root`` is a local folder
-  (``$CWGL_OUTPUT_ROOT``, else ``~/cwgl-exports``) or an object-storage URL such as
-  ``s3://bucket/exports`` with ``output_conn_id`` set in the operator.
+- Output: ``{output_root}/gl/{business day}/glexport.xml``; ``output_root`` is a local folder or
+  an object-storage URL such as ``s3://bucket/exports``, written with ``output_conn_id``. Both are
+  read when the task runs: the param, else the Variable ``cwgl_output_root`` /
+  ``cwgl_output_conn_id``, else ``$CWGL_OUTPUT_ROOT`` / ``$CWGL_OUTPUT_CONN_ID`` on the worker,
+  else ``~/cwgl-exports`` and no connection (``airflow_provider_cwgl.output_settings``).
 - A bad setting fails the task at once (no retries); ConnectWise's transient faults are retried.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param
@@ -30,10 +30,8 @@ from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
 from airflow_provider_cwgl.glexport.request import ID_LIST_SETTINGS, SUMMARIZE_INVOICES
 from airflow_provider_cwgl.operators.assets import DAILY_EXPORT_ALIAS
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
+from airflow_provider_cwgl.output_settings import MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT
 from airflow_provider_cwgl.templates import BUSINESS_DAY
-
-OUTPUT_ROOT = os.environ.get("CWGL_OUTPUT_ROOT") or str(Path.home() / "cwgl-exports")
-
 
 with DAG(
     dag_id="cwgl_daily_gl_export",
@@ -49,6 +47,7 @@ with DAG(
         "execution_timeout": timedelta(hours=2),
     },
     tags=["connectwise", "accounting"],
+    user_defined_macros=MACROS,
     params={
         "export_unposted_invoices": Param(True, type="boolean", title="Export unposted invoices"),
         "export_unposted_expenses": Param(False, type="boolean", title="Export unposted expenses"),
@@ -81,7 +80,20 @@ with DAG(
             items={"type": "string", "enum": list(REFERENCE_PATHS)},
             description="Related ConnectWise records to fetch and include in the file.",
         ),
-        "output_root": Param(OUTPUT_ROOT, type="string", title="Output folder or URL"),
+        "output_root": Param(
+            None,
+            type=["null", "string"],
+            title="Output folder or URL",
+            description="Empty: the Variable cwgl_output_root, else $CWGL_OUTPUT_ROOT on the worker, "
+            "else ~/cwgl-exports.",
+        ),
+        "output_conn_id": Param(
+            None,
+            type=["null", "string"],
+            title="Output connection id",
+            description="For an object-storage root. Empty: the Variable cwgl_output_conn_id, else "
+            "$CWGL_OUTPUT_CONN_ID on the worker, else none.",
+        ),
         "summarize_invoices": Param(
             None,
             type=["null", "string"],
@@ -128,7 +140,8 @@ with DAG(
         location_name="{{ params.location_name }}",
         references_to_fetch="{{ params.references_to_fetch }}",
         thru_date="{{ params.thru_date or " + BUSINESS_DAY + " }}",
-        output_file="{{ params.output_root }}/gl/{{ " + BUSINESS_DAY + " }}/glexport.xml",
+        output_file=OUTPUT_ROOT + "/gl/{{ " + BUSINESS_DAY + " }}/glexport.xml",
+        output_conn_id=OUTPUT_CONN_ID,
         summarize_invoices="{{ params.summarize_invoices }}",
         **{spec.setting: "{{ params." + spec.setting + " }}" for spec in ID_LIST_SETTINGS},
         gl_interface_identifier="{{ params.gl_interface_identifier }}",

@@ -23,9 +23,7 @@ load never marks records exported.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -33,9 +31,8 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
 
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
+from airflow_provider_cwgl.output_settings import MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT
 from airflow_provider_cwgl.templates import BUSINESS_DAY
-
-OUTPUT_ROOT = os.environ.get("CWGL_OUTPUT_ROOT") or str(Path.home() / "cwgl-exports")
 
 with DAG(
     dag_id="cwgl_gl_export_and_post",
@@ -45,8 +42,23 @@ with DAG(
     catchup=False,
     max_active_runs=1,  # batches must follow each other: one day's records at a time
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True},
+    # The output root and connection are read when each task runs (output_settings).
+    user_defined_macros=MACROS,
     params={
-        "output_root": Param(OUTPUT_ROOT, type="string", title="Output folder or URL"),
+        "output_root": Param(
+            None,
+            type=["null", "string"],
+            title="Output folder or URL",
+            description="Empty: the Variable cwgl_output_root, else $CWGL_OUTPUT_ROOT on the worker, "
+            "else ~/cwgl-exports.",
+        ),
+        "output_conn_id": Param(
+            None,
+            type=["null", "string"],
+            title="Output connection id",
+            description="For an object-storage root. Empty: the Variable cwgl_output_conn_id, else "
+            "$CWGL_OUTPUT_CONN_ID on the worker, else none.",
+        ),
         "thru_date": Param(
             None,
             type=["null", "string"],
@@ -65,7 +77,8 @@ with DAG(
         export_unposted_procurement=True,
         thru_date="{{ " + BUSINESS_DAY + " }}",
         batch_identifier="auto",  # the day's batch: re-exported when it exists
-        output_file="{{ params.output_root }}/posted/{{ " + BUSINESS_DAY + " }}/glexport.xml",
+        output_file=OUTPUT_ROOT + "/posted/{{ " + BUSINESS_DAY + " }}/glexport.xml",
+        output_conn_id=OUTPUT_CONN_ID,
         wait_for_downstream=True,  # the previous day's load and batch first
     )
 
@@ -82,5 +95,8 @@ with DAG(
 
     loaded = load_into_accounting_package(export.output)
 
-    mark = GLBatchCreateOperator(task_id="mark_exported_in_connectwise", export_summary=loaded)
+    # The ids file beside the export is read through the connection that wrote it.
+    mark = GLBatchCreateOperator(
+        task_id="mark_exported_in_connectwise", export_summary=loaded, export_file_conn_id=OUTPUT_CONN_ID
+    )
     export >> mark  # directly downstream, so the next day's export waits for it (wait_for_downstream)

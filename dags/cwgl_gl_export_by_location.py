@@ -7,20 +7,19 @@ per location, each named by its location id in the grid.
 
 Files: ``{output_root}/gl/{day}/glexport-{day}-location-{id}-{name}.xml``. Mapped tasks share no
 local state (paths are computed from the params, each task writes its own file), so the DAG runs
-unchanged on the Celery or Kubernetes executor with an object-storage root: set
-``CWGL_OUTPUT_ROOT=s3://bucket/exports`` and ``CWGL_OUTPUT_CONN_ID`` (an AWS connection), or the
-``output_root`` param. The default is a local folder for the demo.
+unchanged on the Celery or Kubernetes executor with an object-storage root: the ``output_root`` /
+``output_conn_id`` params, else the Variables ``cwgl_output_root`` / ``cwgl_output_conn_id``, else
+``CWGL_OUTPUT_ROOT=s3://bucket/exports`` / ``CWGL_OUTPUT_CONN_ID`` on the worker, read when the
+task runs. The default is a local folder for the demo.
 
 Each file is an asset event on the alias ``cwgl_gl_export_by_location``.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -29,10 +28,8 @@ from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param, task
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.assets import LOCATION_EXPORT_ALIAS
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
+from airflow_provider_cwgl.output_settings import MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT
 from airflow_provider_cwgl.templates import BUSINESS_DAY
-
-OUTPUT_ROOT = os.environ.get("CWGL_OUTPUT_ROOT") or str(Path.home() / "cwgl-exports")
-OUTPUT_CONN_ID = os.environ.get("CWGL_OUTPUT_CONN_ID") or None
 
 
 def location_file(root: str, day: str, location: dict[str, Any]) -> str:
@@ -52,7 +49,23 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True},
-    params={"output_root": Param(OUTPUT_ROOT, type="string", title="Output folder or URL")},
+    user_defined_macros=MACROS,
+    params={
+        "output_root": Param(
+            None,
+            type=["null", "string"],
+            title="Output folder or URL",
+            description="Empty: the Variable cwgl_output_root, else $CWGL_OUTPUT_ROOT on the worker, "
+            "else ~/cwgl-exports.",
+        ),
+        "output_conn_id": Param(
+            None,
+            type=["null", "string"],
+            title="Output connection id",
+            description="For an object-storage root. Empty: the Variable cwgl_output_conn_id, else "
+            "$CWGL_OUTPUT_CONN_ID on the worker, else none.",
+        ),
+    },
     tags=["connectwise", "accounting"],
 ) as dag:
 
@@ -72,9 +85,7 @@ with DAG(
             for loc in locations
         ]
 
-    settings = export_settings(
-        list_locations(), output_root="{{ params.output_root }}", day="{{ " + BUSINESS_DAY + " }}"
-    )
+    settings = export_settings(list_locations(), output_root=OUTPUT_ROOT, day="{{ " + BUSINESS_DAY + " }}")
     GLBatchExportOperator.partial(
         task_id="export_location",
         export_unposted_invoices=True,

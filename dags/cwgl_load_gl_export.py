@@ -14,27 +14,26 @@ announces files, the finance system's DAG consumes them.)
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, AssetAlias, ObjectStoragePath, task
+from airflow.sdk import DAG, AssetAlias, Param, task
 
 from airflow_provider_cwgl.operators.assets import DAILY_EXPORT_ALIAS
+from airflow_provider_cwgl.operators.output_target import open_for_reading
+from airflow_provider_cwgl.output_settings import output_conn_id
 
 
-def file_sha256(uri: str) -> str:
+def file_sha256(uri: str, conn_id: str | None) -> str:
     """SHA-256 of a ``file://`` or object-storage file, read in chunks."""
     digest = hashlib.sha256()
-    with ObjectStoragePath(uri, conn_id=OUTPUT_CONN_ID).open("rb") as handle:
+    with open_for_reading(uri, conn_id) as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
 ALIAS = AssetAlias(DAILY_EXPORT_ALIAS)
-# Asset URIs carry no connection: object-storage files are read with this one (as the export wrote them).
-OUTPUT_CONN_ID = os.environ.get("CWGL_OUTPUT_CONN_ID") or None
 
 with DAG(
     dag_id="cwgl_load_gl_export",
@@ -44,16 +43,30 @@ with DAG(
     catchup=False,
     max_active_runs=1,  # load days in the order their files arrive
     tags=["connectwise", "accounting"],
+    params={
+        "output_conn_id": Param(
+            None,
+            type=["null", "string"],
+            title="Output connection id",
+            description="The connection the export wrote with. Empty: the Variable "
+            "cwgl_output_conn_id, else $CWGL_OUTPUT_CONN_ID on the worker, else none.",
+        ),
+    },
 ) as dag:
 
     @task
-    def load_into_accounting_package(*, triggering_asset_events: Any = None) -> list[dict[str, Any]]:
+    def load_into_accounting_package(
+        *, params: Any = None, triggering_asset_events: Any = None
+    ) -> list[dict[str, Any]]:
         """Verify each new file against its event's checksum, then load it (PLACEHOLDER)."""
+        # Asset URIs carry no connection: read with the one the export wrote with, chosen the
+        # same way and here, on the worker that runs this task.
+        conn_id = output_conn_id((params or {}).get("output_conn_id")) or None
         loaded = []
         # Events are listed under the alias and again under each file's asset: read the alias.
         for event in (triggering_asset_events or {}).get(ALIAS, []):
             uri, extra = event.asset.uri, dict(event.extra or {})
-            if file_sha256(uri) != extra.get("sha256"):
+            if file_sha256(uri, conn_id) != extra.get("sha256"):
                 raise ValueError(f"{uri} does not match the checksum its export announced; not loading")
             print(
                 f"PLACEHOLDER: load {uri} (business day {extra.get('business_day')}, "

@@ -86,8 +86,9 @@ def test_object_storage_root_one_object_per_location(
     # Its own connection id: Airflow caches a filesystem per connection id, and this module's moto
     # server stops before the object-storage tests start theirs.
     monkeypatch.setenv("AIRFLOW_CONN_AWS_S3_LOCATIONS", os.environ["AIRFLOW_CONN_AWS_S3_TEST"])
-    monkeypatch.setenv("CWGL_OUTPUT_CONN_ID", "aws_s3_locations")  # read when the DAG file is parsed
     dag = DagBag(dag_folder=str(DAGS)).dags["cwgl_gl_export_by_location"]
+    # After parsing: the worker's environment is read when the task runs.
+    monkeypatch.setenv("CWGL_OUTPUT_CONN_ID", "aws_s3_locations")
     run = dag.test(
         logical_date=timezone.datetime(2026, 3, 1), run_conf={"output_root": f"s3://{BUCKET}/exports"}
     )

@@ -14,6 +14,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_cwgl.glexport.output import LocalOutput
 from airflow_provider_cwgl.glexport.request import ExportSettingError
 from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX
+from airflow_provider_cwgl.output_settings import conn_id_or_none
 
 LOCAL_SCHEMES = ("", "file", "local")
 
@@ -63,7 +64,9 @@ def resolve_file_path(location: Any, conn_id: str | None, setting: str) -> str |
     Rejected, naming ``setting``: None, an empty string, ``"None"``/``"null"`` (what a template
     renders from an empty value), a NUL byte, and a relative local path (the worker's working
     directory is not a place anyone would look for the file; give an absolute path or ``~/…``).
+    An empty ``conn_id`` (``""``, ``"None"``: a template's rendering of none) means no connection.
     """
+    conn_id = conn_id_or_none(conn_id)
     if isinstance(location, ObjectStoragePath):
         path = location
     elif isinstance(location, (str, os.PathLike)) and str(location).strip():

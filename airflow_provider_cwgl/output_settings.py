@@ -1,0 +1,67 @@
+"""Where the example DAGs write, and with which connection: one place, read when the task runs.
+
+Each setting is the first of:
+
+1. the DAG run's param (``output_root`` / ``output_conn_id``), when given;
+2. the Airflow Variable ``cwgl_output_root`` / ``cwgl_output_conn_id`` (the managed-Airflow way:
+   MWAA, Astronomer, Cloud Composer set Variables, not worker environments);
+3. the environment variable ``CWGL_OUTPUT_ROOT`` / ``CWGL_OUTPUT_CONN_ID`` of the worker that
+   runs the task;
+4. the default: ``~/cwgl-exports`` of that worker, and no connection.
+
+The DAGs call these functions from their templates (``OUTPUT_ROOT``, ``OUTPUT_CONN_ID``, through
+``MACROS`` given as the DAG's ``user_defined_macros``), so they are evaluated when the worker
+renders the task, never when the dag-processor parses the file: the dag-processor's environment
+decides nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+ROOT_VARIABLE = "cwgl_output_root"
+CONN_ID_VARIABLE = "cwgl_output_conn_id"
+ROOT_ENV = "CWGL_OUTPUT_ROOT"
+CONN_ID_ENV = "CWGL_OUTPUT_CONN_ID"
+DEFAULT_ROOT = "~/cwgl-exports"
+
+# What a template renders from an empty value, or a form leaves in an emptied text field.
+_UNSET = ("", "none", "null")
+
+
+def _given(value: Any) -> str | None:
+    text = "" if value is None else str(value).strip()
+    return None if text.lower() in _UNSET else text
+
+
+def _variable(key: str) -> str | None:
+    from airflow.sdk import Variable
+
+    return _given(Variable.get(key, default=None))
+
+
+def output_root(param: Any = None) -> str:
+    """The output root: ``param`` > Variable ``cwgl_output_root`` > ``$CWGL_OUTPUT_ROOT`` >
+    ``~/cwgl-exports`` (``~`` expanded on this worker). A local folder or an object-storage URL."""
+    root = _given(param) or _variable(ROOT_VARIABLE) or _given(os.environ.get(ROOT_ENV)) or DEFAULT_ROOT
+    return str(Path(root).expanduser()) if root.startswith("~") else root
+
+
+def output_conn_id(param: Any = None) -> str:
+    """The output connection id: ``param`` > Variable ``cwgl_output_conn_id`` >
+    ``$CWGL_OUTPUT_CONN_ID`` > none, given as ``""`` (what a template can render; the operators
+    read an empty connection id as none)."""
+    return _given(param) or _variable(CONN_ID_VARIABLE) or _given(os.environ.get(CONN_ID_ENV)) or ""
+
+
+def conn_id_or_none(conn_id: Any) -> str | None:
+    """A rendered connection id setting: ``None`` for an empty one (``""``, ``"None"``)."""
+    return _given(conn_id)
+
+
+# For a DAG's ``user_defined_macros``; the templates below call them.
+MACROS = {"cwgl_output_root": output_root, "cwgl_output_conn_id": output_conn_id}
+OUTPUT_ROOT = "{{ cwgl_output_root(params.get('output_root')) }}"
+OUTPUT_CONN_ID = "{{ cwgl_output_conn_id(params.get('output_conn_id')) }}"
