@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -206,6 +207,8 @@ def sandbox() -> Iterator[Sandbox]:
 def s3_endpoint() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
+    # One line per request otherwise, in every failure report.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

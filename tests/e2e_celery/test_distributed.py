@@ -10,6 +10,7 @@ task succeeded, both workers ran tasks, every export and its GL entry ids are ob
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import date, timedelta
@@ -173,8 +174,12 @@ def test_every_task_succeeded(deployment: Deployment, ran: dict[str, Any]) -> No
     assert [r["state"] for r in [*ran["post"], ran["location"]]] == ["success"] * 4
     tis = all_task_instances(deployment, ran)
     locations = deployment.sandbox.store.resources["system/locations"]
-    # Three tasks per posting day; the location listing, the settings and one export per location.
-    assert len(tis) == 3 * 3 + 2 + len(locations)
+    post_tasks = api(deployment, "GET", f"dags/{POST}/tasks")["tasks"]
+    location_tasks = api(deployment, "GET", f"dags/{BY_LOCATION}/tasks")["tasks"]
+    # Every task of each posting day; one mapped export per location.
+    mapped = [t["task_id"] for t in location_tasks if t["is_mapped"]]
+    assert mapped == ["export_location"]
+    assert len(tis) == len(ran["days"]) * len(post_tasks) + len(location_tasks) - 1 + len(locations)
     assert [ti for ti in tis if (ti["state"], ti["try_number"]) != ("success", 1)] == []
 
 
@@ -194,30 +199,34 @@ def test_every_export_and_its_ids_are_objects_in_the_bucket(
 ) -> None:
     s3 = deployment.s3
     prefix = urlsplit(OUTPUT_ROOT).path.lstrip("/")
-    expected: set[str] = set()
+    summaries = []
     for day, run in zip(ran["days"], ran["post"], strict=True):
         summary = xcom(deployment, POST, run["dag_run_id"], "export_gl_batch")
         assert object_key(summary["output"]) == f"{prefix}/posted/{day}/glexport.xml"
-        ids_key = object_key(summary["gl_entry_ids_file"])
-        assert ids_key.startswith(f"{prefix}/posted/{day}/")
-        expected |= {object_key(summary["output"]), ids_key}
+        summaries.append(summary)
     day = ran["location_day"].isoformat()
     locations = deployment.sandbox.store.resources["system/locations"]
     for map_index in range(len(locations)):
         summary = xcom(deployment, BY_LOCATION, ran["location"]["dag_run_id"], "export_location", map_index)
         key = object_key(summary["output"])
         assert key.startswith(f"{prefix}/gl/{day}/glexport-{day}-location-") and key.endswith(".xml")
-        expected |= {key, object_key(summary["gl_entry_ids_file"])}
-    assert len(expected) == 2 * (3 + len(locations))
+        summaries.append(summary)
     listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix + "/")["Contents"]}
+    expected = {object_key(s[name]) for s in summaries for name in ("output", "gl_entry_ids_file")}
+    assert len(expected) == 2 * len(summaries)
     assert expected <= listed
-    # Each XML object is the file its summary describes.
-    for key in expected:
-        if key.endswith(".xml"):
-            assert s3.get_object(Bucket=BUCKET, Key=key)["ContentLength"] > 0
-    # Nothing went to a local folder on a worker (the DAGs' local default is ~/cwgl-exports).
+    for summary in summaries:
+        # The object is the file the task wrote, and its ids name it by that hash.
+        body = s3.get_object(Bucket=BUCKET, Key=object_key(summary["output"]))["Body"].read()
+        assert (len(body), hashlib.sha256(body).hexdigest()) == (summary["bytes"], summary["sha256"])
+        ids_key = object_key(summary["gl_entry_ids_file"])
+        assert ids_key.rpartition("/")[0] == object_key(summary["output"]).rpartition("/")[0]
+        header = s3.get_object(Bucket=BUCKET, Key=ids_key)["Body"].read().decode().splitlines()[0]
+        assert f"sha256={summary['sha256']}" in header
+    # No XML on a worker's disk: not under the DAGs' local default (~/cwgl-exports), nor a staged
+    # copy left in its TMPDIR.
     for home in deployment.worker_homes.values():
-        assert not list(home.parent.glob("cwgl-exports*")), home.parent
+        assert list(home.parent.rglob("*.xml")) == [], home.parent
 
 
 def ids_in_bucket(deployment: Deployment, url: str) -> list[str]:
