@@ -240,6 +240,10 @@ def deployment(
     logs = scratch / "logs"
     logs.mkdir()
     processes = Processes(logs)
+    # Stopped from outside (make's timeout, a cancelled CI job), the servers are stopped too: the
+    # signal becomes an interrupt, which runs the cleanup below. Set here because a shell's
+    # background job starts with SIGINT ignored.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     print(f"\ndistributed deployment under {scratch} (server logs in {logs})", file=sys.stderr)
     try:
         database = start_postgres(processes, pgdata)
@@ -337,8 +341,16 @@ def deployment(
         )
         yield Deployment(base, sandbox, s3, worker_homes, control_env, processes)
     finally:
+        for sig in previous:  # a second signal must not cut the cleanup short
+            signal.signal(sig, signal.SIG_IGN)
         processes.stop_all()
         shutil.rmtree(pgdata, ignore_errors=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
 def _control_plane_ready(base: str) -> bool:

@@ -258,3 +258,13 @@ def test_one_batch_per_day_disjoint_and_in_date_order(deployment: Deployment, ra
         marked = xcom(deployment, POST, run["dag_run_id"], "mark_exported_in_connectwise")
         assert marked["batch_id"] == batch.id
         assert marked["records"] == len(ids_in_bucket(deployment, summary["gl_entry_ids_file"])) > 0
+
+
+def test_cloud_credentials_are_only_in_the_connection(deployment: Deployment, ran: dict[str, Any]) -> None:
+    for name, process, _ in deployment.processes.started:
+        environ = Path(f"/proc/{process.pid}/environ").read_bytes().split(b"\0")
+        keys = {entry.partition(b"=")[0].decode() for entry in environ if entry}
+        assert not {k for k in keys if k.startswith("AWS_")}, name
+        assert ("CWGL_OUTPUT_ROOT" in keys) == name.startswith("worker-"), name
+    for home in deployment.worker_homes.values():
+        assert not (home.parent / ".aws").exists()
