@@ -78,6 +78,8 @@ class Processes:
 
     logs: Path
     started: list[tuple[str, subprocess.Popen[bytes], int]] = field(default_factory=list)
+    # What each was given: /proc/PID/environ cannot tell, Airflow's setproctitle writes over it.
+    environments: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def start(
         self, name: str, argv: list[str], env: dict[str, str], cwd: Path, *, as_user: str | None = None
@@ -94,6 +96,7 @@ class Processes:
                 group=as_user,
                 extra_groups=[] if as_user else None,
             )
+        self.environments[name] = env
         # Postgres stops at once on SIGINT ("fast shutdown"); SIGTERM would wait for its clients.
         self.started.append((name, process, signal.SIGINT if name == "postgres" else signal.SIGTERM))
         return process
