@@ -299,16 +299,19 @@ def deployment(
             env["AIRFLOW_HOME"] = str(home / "airflow")
             return env, home
 
-        control_env, control_home = own_folders("migrate")
-        subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
-            env=control_env,
-            cwd=control_home,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
         airflow = [sys.executable, "-m", "airflow"]
+        control_env, control_home = own_folders("migrate")
+        with (logs / "migrate.log").open("wb") as log:
+            migrated = subprocess.run(
+                [*airflow, "db", "migrate"],
+                env=control_env,
+                cwd=control_home,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=300,
+            )
+        if migrated.returncode:
+            raise RuntimeError(f"airflow db migrate failed:\n{processes.tail('migrate')}")
         commands = {
             "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
             "scheduler": ["scheduler"],
