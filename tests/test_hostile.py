@@ -588,23 +588,27 @@ def test_lone_surrogates_in_records_load(serve: Callable[..., HostileServer], ra
 
 
 # -- 7. the output target is checked before the first request --------------------------------
-def no_filesystem_for_s3(monkeypatch: pytest.MonkeyPatch) -> str:
-    """As without the [s3] extra: Airflow knows no filesystem for s3 (the registry lookup is what
-    the missing package changes; the package itself is installed here for the S3 tests)."""
+def no_filesystem_for(url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """As without the scheme's extra: Airflow knows no filesystem for it (the registry lookup is
+    what the missing package changes; the packages are installed here for the storage tests)."""
     from airflow.sdk.io import fs
 
     monkeypatch.setattr(fs, "_register_filesystems", lambda: {"file": fs._file, "local": fs._file})
-    return "s3://bucket/gl/glexport.xml"
+    return url
 
 
 OUTPUTS: dict[str, tuple[Callable[[Path, pytest.MonkeyPatch], Any], str]] = {
     "s3 without the extra": (
-        lambda tmp, mp: no_filesystem_for_s3(mp),
+        lambda tmp, mp: no_filesystem_for("s3://bucket/gl/glexport.xml", mp),
         "No filesystem registered for scheme s3 (install 'airflow-provider-cwgl[s3]')",
     ),
-    "gs, not installed": (
-        lambda tmp, mp: "gs://bucket/glexport.xml",
-        "No filesystem registered for scheme gs",
+    "gs without the extra": (
+        lambda tmp, mp: no_filesystem_for("gs://bucket/glexport.xml", mp),
+        "No filesystem registered for scheme gs (install 'airflow-provider-cwgl[gcs]')",
+    ),
+    "abfs without the extra": (
+        lambda tmp, mp: no_filesystem_for("abfs://container/glexport.xml", mp),
+        "No filesystem registered for scheme abfs (install 'airflow-provider-cwgl[azure]')",
     ),
     "memory://": (lambda tmp, mp: "memory://gl/glexport.xml", "would vanish when the task ends"),
     "NUL byte": (lambda tmp, mp: f"{tmp}/gl\0export.xml", "contains a NUL byte"),

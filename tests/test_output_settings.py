@@ -143,3 +143,44 @@ class TestReadWhenTheTaskRuns:
         )
         assert mark["created"] is True and mark["records"] > 0
         assert len(sandbox.store.batches) == 1
+
+
+@pytest.mark.usefixtures("s3")
+def test_the_load_dag_reads_with_the_connection_chosen_on_the_worker(
+    cw_sandbox: Sandbox,
+    clean_env: pytest.MonkeyPatch,
+    s3: Any,  # noqa: F811
+) -> None:
+    """The load DAG's task, given the asset event of an S3 export: asset URIs carry no
+    connection, so it reads with the output connection, resolved when it runs."""
+    from types import SimpleNamespace
+
+    from airflow.sdk import AssetAlias
+
+    from airflow_provider_cwgl.operators.assets import DAILY_EXPORT_ALIAS
+    from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
+
+    clean_env.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(cw_sandbox.connection()))
+    clean_env.setenv("AIRFLOW_CONN_AWS_S3_LOAD", os.environ["AIRFLOW_CONN_AWS_S3_TEST"])
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        clean_env.delenv(name, raising=False)
+    url = f"s3://{BUCKET}/load/glexport.xml"
+    summary = GLBatchExportOperator(
+        task_id="export", output_file=url, output_conn_id="aws_s3_load", thru_date="2026-03-01"
+    ).execute({})
+    load = DagBag(dag_folder=str(DAGS)).dags["cwgl_load_gl_export"].get_task("load_into_accounting_package")
+    event = SimpleNamespace(asset=SimpleNamespace(uri=url), extra={"sha256": summary["sha256"]})
+    events = {AssetAlias(DAILY_EXPORT_ALIAS): [event]}
+    clean_env.setenv("CWGL_OUTPUT_CONN_ID", "aws_s3_load")  # after parsing
+    [loaded] = load.python_callable(params={}, triggering_asset_events=events)
+    assert loaded["uri"] == url and loaded["sha256"] == summary["sha256"]
+    # The param beats the environment: its connection (to a closed port) is the one used.
+    closed = {
+        "conn_type": "aws",
+        "login": "x",
+        "password": "y",
+        "extra": {"endpoint_url": "http://127.0.0.1:9"},
+    }
+    clean_env.setenv("AIRFLOW_CONN_AWS_S3_CLOSED", json.dumps(closed))
+    with pytest.raises(Exception, match="127.0.0.1:9"):
+        load.python_callable(params={"output_conn_id": "aws_s3_closed"}, triggering_asset_events=events)

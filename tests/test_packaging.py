@@ -21,7 +21,12 @@ def test_the_license_is_declared_as_an_spdx_expression_with_its_file() -> None:
     meta = metadata.metadata(DISTRIBUTION_NAME)
     assert meta["License-Expression"] == "Apache-2.0"
     assert meta.get_all("License-File") == ["LICENSE"]
-    assert set(meta.get_all("Provides-Extra")) == {"s3", "sandbox"}  # test tools are not extras
+    assert set(meta.get_all("Provides-Extra")) == {
+        "s3",
+        "gcs",
+        "azure",
+        "sandbox",
+    }  # test tools are not extras
 
 
 def sandbox_import_without(*blocked: str) -> subprocess.CompletedProcess[str]:

@@ -143,6 +143,8 @@ def ids_from_summary(
             location = summary["gl_entry_ids_file"]
             with (open_file or _open_local)(location) as source:
                 ids = read_ids(source, summary["sha256"])
+    except SettingError:
+        raise  # ``open_file`` says what is wrong with the file (e.g. not on this worker)
     except (KeyError, TypeError, ValueError, OSError) as exc:
         raise SettingError(
             "export_summary", f"expected the summary GLBatchExportOperator returns ({exc})"

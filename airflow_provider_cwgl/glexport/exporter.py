@@ -164,8 +164,9 @@ class GLExporter:
             raise checked["error"]
         counts = checked["counts"]
         log.info(
-            "Received %d bytes of GLExport JSON: %s",
+            "Received %d bytes of GLExport JSON (staged in %s until the XML is written): %s",
             size,
+            tempfile.gettempdir(),
             ", ".join(f"{k} {v}" for k, v in counts.items()) or "no records",
         )
         return checked["resolver"]

@@ -29,7 +29,9 @@ class GLBatchCreateOperator(BaseOperator):
 
     :param export_summary: the summary ``GLBatchExportOperator`` returned (e.g. ``export.output``).
     :param export_file: or the GLExport XML file it wrote (local path or object-storage URL).
-    :param export_file_conn_id: the connection for an object-storage ``export_file``.
+    :param export_file_conn_id: the connection for an object-storage ``export_file``, or for the
+        GL entry ids object beside the export a summary names (the export's ``output_conn_id``).
+        A local file missing on this worker fails saying it is likely on another worker's disk.
     :param batch_identifier: at most 50 characters. Default: the one the export step used (its
         ``batch_identifier`` setting), else the business day and record types
         (``cwgl-20260301-IEP``, ``-L12`` for one location): the export's thru date, or the run's
@@ -144,7 +146,8 @@ class GLBatchCreateOperator(BaseOperator):
         if summary is not None:
             # ids_from_summary's error names export_summary and says why (e.g. a replaced file).
             return ids_from_summary(
-                summary, lambda ids_file: open_for_reading(ids_file, self.export_file_conn_id)
+                summary,
+                lambda ids_file: open_for_reading(ids_file, self.export_file_conn_id, "export_summary"),
             )
         with open_for_reading(self.export_file, self.export_file_conn_id) as source:
             return ids_from_xml(source)

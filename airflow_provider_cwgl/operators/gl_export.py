@@ -36,9 +36,12 @@ class GLBatchExportOperator(BaseOperator):
     :param export_unposted_invoices: include unposted invoices (default True).
     :param export_unposted_expenses: include unposted expenses (default False).
     :param export_unposted_procurement: include unposted procurement (default False).
-    :param output_file: a local path, ``file://`` URL or object-storage URL (``s3://bucket/key``).
-        Parent folders are created; the file is replaced atomically.
-    :param output_conn_id: the Airflow connection for object storage, if any.
+    :param output_file: a local path, ``file://`` URL or object-storage URL (``s3://bucket/key``,
+        ``gs://…`` with the ``[gcs]`` extra, ``abfs://container/…`` with ``[azure]``). Parent
+        folders are created; the file is replaced atomically. An object store is proven writable
+        before the first request (a probe object is created and removed beside the target).
+    :param output_conn_id: the Airflow connection for object storage; empty (``""``, ``"None"``)
+        means none, and the filesystem then uses the worker's ambient credentials.
     :param location_id: only records of this location (owner level) id.
     :param location_name: used when ``location_id`` is empty: the location with this name
         (case-insensitive). No match exports all locations, as the spec says; several is an error.

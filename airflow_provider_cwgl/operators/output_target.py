@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -11,17 +14,64 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_cwgl.errors import CwglError
 from airflow_provider_cwgl.glexport.output import LocalOutput
 from airflow_provider_cwgl.glexport.request import ExportSettingError
 from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX
 from airflow_provider_cwgl.output_settings import conn_id_or_none
 
 LOCAL_SCHEMES = ("", "file", "local")
+# The extra that brings each object-storage scheme's filesystem.
+EXTRA_FOR_SCHEME = {
+    "s3": "s3",
+    "s3a": "s3",
+    "gs": "gcs",
+    "gcs": "gcs",
+    "abfs": "azure",
+    "abfss": "azure",
+    "adl": "azure",
+}
+# Exception class names (anywhere in the class's MRO) that say the store refuses this connection
+# or lacks the bucket/container: botocore's NoCredentialsError and ClientError codes as s3fs maps
+# them, google-auth's DefaultCredentialsError, azure-core's ClientAuthenticationError and
+# ResourceNotFoundError. Retrying cannot fix any of them.
+_REFUSALS = (
+    "Credential",
+    "Authentication",
+    "Authoriz",
+    "NotFound",
+    "NoSuchBucket",
+    "AccessDenied",
+    "Forbidden",
+)
+
+log = logging.getLogger(__name__)
+
+
+class OutputStoreError(ExportSettingError):
+    """The object store refuses the output (no bucket or container, no or wrong credentials,
+    access denied): a permanent setting error naming ``output_file`` and ``output_conn_id``."""
+
+
+class OutputStoreUnavailable(CwglError):
+    """The object store did not answer the probe (unreachable, a timeout, a server error): not
+    permanent, so the task's retries apply."""
+
+    permanent = False
+
+
+def _is_refusal(exc: BaseException) -> bool:
+    if isinstance(exc, (PermissionError, FileNotFoundError, NotADirectoryError)):
+        return True
+    status = getattr(exc, "status_code", None) or getattr(exc, "code", None)
+    if status in (401, 403, 404):
+        return True
+    return any(word in cls.__name__ for cls in type(exc).__mro__ for word in _REFUSALS)
 
 
 class ObjectStorageOutput:
-    """An object-storage URL (``s3://...``). The file is written locally first and uploaded whole,
-    so the object appears only when complete."""
+    """An object-storage URL (``s3://``, ``gs://``, ``abfs://``). The file is written to this
+    worker's temporary folder first and uploaded whole, so the object appears only when complete."""
 
     def __init__(self, path: ObjectStoragePath) -> None:
         self.path = path
@@ -30,10 +80,37 @@ class ObjectStorageOutput:
         return str(self.path)
 
     def check(self) -> None:
-        """The upload is written to a local temporary file first: that folder must be writable."""
+        """Prove, before any ConnectWise request, that this worker's temporary folder takes the
+        staged file and that the store takes an object beside the target with this connection: a
+        probe object is created and removed. Never creates a bucket or container.
+
+        Raises ``OutputStoreError`` when the store refuses (permanent), ``OutputStoreUnavailable``
+        for other failures (the store unreachable, a timeout), which the task's retries cover."""
         fd, probe = tempfile.mkstemp(prefix="cwgl-upload-", suffix=".xml")
         os.close(fd)
         os.unlink(probe)
+        probe_key = f"{self.path.path}.cwgl-probe-{secrets.token_hex(4)}"
+        fs = self.path.fs
+        try:
+            fs.pipe_file(probe_key, b"")
+            fs.rm_file(probe_key)
+        except Exception as exc:
+            conn_id = getattr(self.path, "conn_id", None)
+            if not _is_refusal(exc):
+                raise OutputStoreUnavailable(
+                    f"output_file: could not reach the store for {self.url()} with {_connection(conn_id)}: "
+                    f"{type(exc).__name__}: {_first_line(exc)}"
+                ) from exc
+            raise OutputStoreError(
+                "output_file/output_conn_id",
+                f"the store refuses a probe object beside {self.url()} with {_connection(conn_id)}"
+                f": {type(exc).__name__}: {_first_line(exc)}. Check that the bucket or container "
+                "exists (it is never created) and that the connection may write and delete there",
+            ) from exc
+
+    def url(self) -> str:
+        """The object's URL without the connection id."""
+        return f"{self.path.protocol}://{self.path.path}"
 
     def sibling(self, suffix: str) -> ObjectStorageOutput:
         """The object beside this one named this one's key plus ``suffix`` (the GL entry ids file)."""
@@ -45,12 +122,22 @@ class ObjectStorageOutput:
         try:
             with os.fdopen(fd, "wb") as handle:
                 yield handle
+            log.info("Uploading %s: %d bytes staged in %s", self.url(), os.path.getsize(tmp), tmp)
             # No mkdir: object stores have no folders, and s3fs would create a missing bucket.
             # put_file uploads in one request or one multipart upload that completes only at the end.
             self.path.fs.put_file(tmp, self.path.path)
         finally:
             with suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+
+def _connection(conn_id: str | None) -> str:
+    return f"connection {conn_id!r}" if conn_id else "no connection (the worker's ambient credentials)"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else "(no message)"
 
 
 # Filesystems that exist only inside this worker process: the file would vanish with the task.
@@ -109,16 +196,29 @@ def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalO
 
     Local: the folder is created and a temporary file is created and removed there (the name
     fits, the folder is writable). Object storage: its filesystem must be installed (``s3://``
-    needs the ``[s3]`` extra) and the local folder for the upload's temporary file writable.
+    needs the ``[s3]`` extra, ``gs://`` ``[gcs]``, ``abfs://`` ``[azure]``), the local folder for
+    the upload's temporary file writable, and a probe object beside the target (and beside its
+    ids file) created and removed with ``output_conn_id``.
     """
     location = resolve_file_path(output_file, output_conn_id, "output_file")
     if isinstance(location, ObjectStoragePath):
+        target: LocalOutput | ObjectStorageOutput = ObjectStorageOutput(location)
         try:
             location.fs  # noqa: B018 - loads the filesystem: raises when its package is missing
         except Exception as exc:
-            extra = " (install 'airflow-provider-cwgl[s3]')" if location.protocol in ("s3", "s3a") else ""
-            raise ExportSettingError("output_file", f"cannot use {str(location)!r}: {exc}{extra}") from exc
-        target: LocalOutput | ObjectStorageOutput = ObjectStorageOutput(location)
+            if isinstance(exc, ImportError) or "No filesystem registered" in str(exc):
+                name = EXTRA_FOR_SCHEME.get(location.protocol)
+                extra = f" (install 'airflow-provider-cwgl[{name}]')" if name else ""
+                raise ExportSettingError(
+                    "output_file", f"cannot use {str(location)!r}: {exc}{extra}"
+                ) from exc
+            # The filesystem is there but the connection cannot make a client (no credentials, a
+            # bad key file, a missing account name).
+            raise OutputStoreError(
+                "output_file/output_conn_id",
+                f"cannot reach {target.url()} with {_connection(conn_id_or_none(output_conn_id))}: "
+                f"{type(exc).__name__}: {_first_line(exc)}",
+            ) from exc
     else:
         target = LocalOutput(location)
     try:
@@ -131,8 +231,36 @@ def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalO
 
 
 @contextmanager
-def open_for_reading(location: Any, conn_id: str | None = None) -> Iterator[IO[bytes]]:
-    """Open an earlier export (local path, ``file://`` or object-storage URL) for reading."""
-    resolved = resolve_file_path(location, conn_id, "export_file")
-    with resolved.open("rb") if isinstance(resolved, ObjectStoragePath) else open(resolved, "rb") as handle:
+def open_for_reading(
+    location: Any, conn_id: str | None = None, setting: str = "export_file"
+) -> Iterator[IO[bytes]]:
+    """Open an earlier export (local path, ``file://`` or object-storage URL) for reading.
+
+    A local file that is not there raises ``NotOnThisWorkerError``: where workers share no disk,
+    the task that wrote it most likely ran on another worker."""
+    resolved = resolve_file_path(location, conn_id, setting)
+    if isinstance(resolved, ObjectStoragePath):
+        with resolved.open("rb") as handle:
+            yield handle
+        return
+    try:
+        handle = open(resolved, "rb")  # noqa: SIM115 - closed by the with below; only the open is guarded
+    except FileNotFoundError as exc:
+        raise NotOnThisWorkerError(setting, resolved) from exc
+    with handle:
         yield handle
+
+
+class NotOnThisWorkerError(ExportSettingError):
+    """A local export file (or its ids file) is not on this worker's disk."""
+
+    def __init__(self, setting: str, path: str) -> None:
+        self.path = path
+        super().__init__(
+            setting,
+            f"{path} is not on this worker ({socket.gethostname()}). If the task that wrote it ran on "
+            "another worker (Celery or Kubernetes workers share no disk), the file is on that worker's "
+            "disk: write the exports to object storage instead (an s3://, gs:// or abfs:// output root "
+            "with its output connection; the Variables cwgl_output_root and cwgl_output_conn_id), or "
+            "give every worker the same shared folder",
+        )
