@@ -70,7 +70,7 @@ e2e: $(INSTALLED)
 e2e-celery: $(INSTALLED)
 	test -x /usr/bin/redis-server && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		(apt-get update -q && apt-get install -y -q --no-install-recommends postgresql redis-server)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python $(DEV) --group e2e-celery
+	$(BIN)/uv pip install --quiet --python $(BIN)/python $(DEV_LATEST) --group e2e-celery
 	timeout --kill-after=60 600 $(BIN)/pytest -m e2e_celery tests/e2e_celery
 
 demo: $(INSTALLED)
