@@ -469,3 +469,24 @@ def test_a_dag_run_ends_in_one_try_with_no_connectwise_request(
     assert (run.state, ti.state, ti.try_number) == ("failed", "failed", 1)  # despite retries=2
     assert len(connected.log) == 0
     assert not store.bucket_exists("no-such-bucket")
+
+
+def test_a_store_that_does_not_answer_keeps_the_retries(
+    connected: Sandbox, s3_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a setting error: an unreachable store (here a closed port) may answer on the next try."""
+    from airflow_provider_cwgl.operators.output_target import OutputStoreUnavailable
+
+    closed = {
+        "conn_type": "aws",
+        "login": "x",
+        "password": "y",
+        "extra": {"endpoint_url": "http://127.0.0.1:9"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_CLOUD_S3_CLOSED", json.dumps(closed))
+    with pytest.raises(
+        OutputStoreUnavailable, match="^output_file: could not reach the store for s3://"
+    ) as info:
+        export(s3_store.url(KEY), "cloud_s3_closed")
+    assert not isinstance(info.value, AirflowFailException)
+    assert len(connected.log) == 0
