@@ -71,6 +71,16 @@ e2e: $(INSTALLED)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python $(DEV) --group e2e
 	$(BIN)/pytest -m e2e tests/e2e
 
+# A distributed Airflow on loopback (tests/e2e_celery): CeleryExecutor with two workers, Postgres
+# and Redis (Debian's packages, installed here if missing, as root), output on moto's S3. Bounded:
+# after 10 minutes, SIGTERM lets the test stop every server it started.
+.PHONY: e2e-celery
+e2e-celery: $(INSTALLED)
+	test -x /usr/bin/redis-server && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update -q && apt-get install -y -q --no-install-recommends postgresql redis-server)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python $(DEV_LATEST) --group e2e-celery
+	timeout --kill-after=60 600 $(BIN)/pytest -m e2e_celery tests/e2e_celery
+
 demo: $(INSTALLED)
 	$(BIN)/python scripts/demo.py
 
