@@ -68,7 +68,7 @@ test-min: $(INSTALLED_MIN)
 # Latest Airflow only: the UI is Airflow's, our part of it is the provider metadata.
 e2e: $(INSTALLED)
 	test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python $(DEV) --group e2e
+	$(BIN)/uv pip install --quiet --python $(BIN)/python $(DEV_LATEST) --group e2e
 	$(BIN)/pytest -m e2e tests/e2e
 
 # A distributed Airflow on loopback (tests/e2e_celery): CeleryExecutor with two workers, Postgres
