@@ -161,3 +161,53 @@ def test_documents_file_of_another_export_is_refused(connected: Sandbox, tmp_pat
         pytest.raises(ValueError, match="another export"),
     ):
         list(read_documents(source, "0" * 64))
+
+
+# -- the approval's subject and body ------------------------------------------------------------
+
+
+def test_subject_and_body_put_what_needs_attention_first(
+    make_sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from airflow_provider_cwgl.operators.approval import review_body, review_subject
+
+    store = generated_store(transactions=20)
+    invoice = next(d for d in store.documents if d.section == "transactions")
+    invoice.body["accountNumber"] = ""
+    sandbox = make_sandbox(store)
+    monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(sandbox.connection()))
+    summary = export(tmp_path)
+    subject = review_subject(summary, "2026-03-01")
+    assert subject.startswith(f"GL export 2026-03-01: {summary['counts']['transactions']} transactions")
+    assert subject.endswith("(1 need attention)")
+    body = review_body(summary)
+    assert body.index("## Needs attention") < body.index("## Documents") < body.index("## GL accounts")
+    assert f"transactions id {invoice.body['id']}" in body and summary["sha256"] in body
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ([], None),
+        ("", None),
+        (["ann", "bob"], [{"id": "ann", "name": "ann"}, {"id": "bob", "name": "bob"}]),
+        ("ann, bob", [{"id": "ann", "name": "ann"}, {"id": "bob", "name": "bob"}]),
+        ('[{"id": "7", "name": "Ann"}]', [{"id": "7", "name": "Ann"}]),
+    ],
+)
+def test_approvers_param(value: object, expected: object) -> None:
+    from airflow_provider_cwgl.operators.approval import parse_approvers
+
+    assert parse_approvers(value) == expected
+
+
+@pytest.mark.parametrize("value", [0, -1, "soon", None, float("inf"), [True]])
+def test_bad_timeout_or_approvers_name_the_param(value: object) -> None:
+    from airflow_provider_cwgl.errors import SettingError
+    from airflow_provider_cwgl.operators.approval import parse_approvers, parse_timeout
+
+    with pytest.raises(SettingError, match="approval_timeout_minutes"):
+        parse_timeout(value)
+    if isinstance(value, list):
+        with pytest.raises(SettingError, match="approvers"):
+            parse_approvers(value)
