@@ -211,3 +211,20 @@ def test_bad_timeout_or_approvers_name_the_param(value: object) -> None:
     if isinstance(value, list):
         with pytest.raises(SettingError, match="approvers"):
             parse_approvers(value)
+
+
+def test_the_spec_samples_accounts(
+    cw_sample_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The guide's samples: invoice 119 debits AR 9999 with 10 and credits sales 4000 with 10 (its
+    tax line, 9999, is 0); the purchase debits AP 9000 with 12.5 and credits 4001 with 12.5."""
+    monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(cw_sample_sandbox.connection()))
+    review = export(tmp_path)["review"]
+    assert review["accounts"] == {
+        "transactions": {"4000": {"debit": "0", "credit": "10"}, "9999": {"debit": "10", "credit": "0"}},
+        "purchaseTransactions": {
+            "4001": {"debit": "0", "credit": "12.5"},
+            "9000": {"debit": "12.5", "credit": "0"},
+        },
+    }
+    assert review["balance"]["ok"] and review["balance"]["checked"] == 2
