@@ -22,6 +22,7 @@ Hierarchy::
      │   (ValueError)
      ├── BatchConflictError (RuntimeError)  the batch identifier is taken by other records
      ├── BatchOverlapError (RuntimeError)   the batch holds only part of this export's records
+     ├── BatchReconcileError (RuntimeError) the batch ConnectWise made differs from what was approved
      ├── BatchNotCreatedError               LATER: every attempt failed and no batch exists
      │   (RuntimeError)
      ├── EmptyExportError                   LATER: nothing to export (the operator skips the task)
@@ -204,6 +205,11 @@ class BatchConflictError(CwglError, RuntimeError):
 class BatchOverlapError(CwglError, RuntimeError):
     """The batch with this identifier holds only part of this export's records: another batch
     marked the rest exported before (overlapping exports)."""
+
+
+class BatchReconcileError(CwglError, RuntimeError):
+    """The batch ConnectWise holds differs from what was approved (same GL entry ids, yet other
+    documents or amounts per collection). Nothing is deleted: the batch is checked by a person."""
 
 
 class BatchNotCreatedError(CwglError, RuntimeError):

@@ -1,5 +1,21 @@
-"""The whole accounting flow: export the GL batch, load it into the accounting package, then mark
-its records exported in ConnectWise so the next export does not repeat them.
+"""The whole accounting flow: export the GL batch, have it approved in the Airflow UI, load it into
+the accounting package, then mark the loaded records exported in ConnectWise so the next export
+does not repeat them, and prove the batch ConnectWise made holds what was approved.
+
+export -> approval gate -> approve -> load -> post:
+
+- The approval is Airflow's human-in-the-loop ``ApprovalOperator`` (Airflow 3.1+; on 3.3 the task
+  waits in ``awaiting_input``, on 3.1/3.2 it defers to the triggerer). Its subject is the business
+  day and the counts; its body the export's review (unbalanced documents and documents without a
+  GL account number first, then documents, totals and debit/credit per GL account).
+- Params: ``approvers`` (user ids; empty: anyone allowed to answer), ``approval_timeout_minutes``,
+  ``require_approval`` (false: export -> load -> post, as for teams that post unattended and under
+  ``airflow dags test``).
+- Reject, or no answer in time, skips load and post: the day's records stay unposted and the next
+  day's export carries them.
+- A day with nothing to export skips everything after the export (``skip_when_empty``).
+- The load step returns the documents it loaded; the post step marks only those exported and
+  re-exports the batch it made to check it against the approved file.
 
 One business day per run, exactly once, in date order:
 
@@ -17,8 +33,8 @@ One business day per run, exactly once, in date order:
   ``completed``).
 
 The load step is a placeholder: replace it with your package's import (QuickBooks, Xero, Sage,
-Business Central, ...). It passes the export summary on only after the load succeeded, so a failed
-load never marks records exported.
+Business Central, ...). It returns the documents it loaded only after the load succeeded, so a
+failed load never marks records exported, and a document the package refused stays unposted.
 """
 
 from __future__ import annotations
@@ -27,12 +43,16 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, task
+from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param, task
 
+from airflow_provider_cwgl.operators.approval import TEMPLATE_MACROS, GLExportApprovalOperator
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.output_settings import MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT
+from airflow_provider_cwgl.output_settings import MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_conn_id
 from airflow_provider_cwgl.templates import BUSINESS_DAY
+
+POSTED_BATCHES_ALIAS = "cwgl_posted_batches"
+SUMMARY = "ti.xcom_pull(task_ids='export_gl_batch')"
 
 # [START cwgl_gl_export_and_post_dag]
 with DAG(
@@ -44,7 +64,7 @@ with DAG(
     max_active_runs=1,  # batches must follow each other: one day's records at a time
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True},
     # The output root and connection are read when each task runs (output_settings).
-    user_defined_macros=MACROS,
+    user_defined_macros={**MACROS, **TEMPLATE_MACROS},
     params={
         "output_root": Param(
             None,
@@ -68,6 +88,28 @@ with DAG(
             description="The day to export and post, whatever the run's logical date. Empty: the "
             "logical date, else (no logical date) the day the run was triggered.",
         ),
+        "require_approval": Param(
+            True,
+            type="boolean",
+            title="Require approval",
+            description="Wait for a person to approve the export in the Airflow UI before loading and "
+            "posting it. Off: export, load and post unattended.",
+        ),
+        "approvers": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Approvers",
+            description="User ids (as the auth manager names them) who may approve or reject. Empty: "
+            "anyone allowed to answer this DAG's approvals.",
+        ),
+        "approval_timeout_minutes": Param(
+            24 * 60,
+            type="number",
+            exclusiveMinimum=0,
+            title="Approval timeout (minutes)",
+            description="No answer within this time rejects: nothing is loaded or posted.",
+        ),
     },
     tags=["connectwise", "accounting"],
 ) as dag:
@@ -82,27 +124,60 @@ with DAG(
         output_file=OUTPUT_ROOT + "/posted/{{ " + BUSINESS_DAY + " }}/glexport.xml",
         output_conn_id=OUTPUT_CONN_ID,
         wait_for_downstream=True,  # the previous day's load and batch first
+        skip_when_empty=True,  # nothing to approve, load or post
     )
     # [END cwgl_gl_export_and_post_export]
 
-    @task
-    def load_into_accounting_package(summary: dict[str, Any]) -> dict[str, Any]:
-        """PLACEHOLDER: import ``summary['output']`` into your accounting package here.
+    @task.branch
+    def approval_gate(params: dict[str, Any]) -> str:
+        """Approve first, or (``require_approval`` off) load straight away."""
+        return "approve_gl_export" if params["require_approval"] else "load_into_accounting_package"
+
+    gate = approval_gate()
+
+    approve = GLExportApprovalOperator(
+        task_id="approve_gl_export",
+        subject="{{ cwgl_review_subject(" + SUMMARY + ", " + BUSINESS_DAY + ") }}",
+        body="{{ cwgl_review(" + SUMMARY + ") }}",
+        retries=0,  # an answer is final; a retry would ask again
+    )
+
+    @task(trigger_rule="none_failed_min_one_success")  # after the approval, or the gate alone
+    def load_into_accounting_package(summary: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+        """PLACEHOLDER: import ``summary['output']`` into your accounting package here, and return
+        the documents it accepted (``{"collection": ..., "id": ...}``); only those are marked
+        exported. This placeholder loads them all (read from the documents file beside the export).
 
         Raise on any failure, so the records stay unposted and the next run exports them again.
         A re-run of a posted day gets the same file again: make the import idempotent (or skip a
         file whose ``sha256`` it already loaded).
         """
+        from airflow_provider_cwgl.glexport.documents import read_documents
+        from airflow_provider_cwgl.operators.output_target import open_for_reading
+
+        # Read through the connection the export wrote with, chosen on this worker as it chose it.
+        conn_id = output_conn_id(params.get("output_conn_id")) or None
+        with open_for_reading(summary["gl_documents_file"], conn_id) as source:
+            loaded = [
+                {"collection": d["collection"], "id": d["id"]}
+                for d in read_documents(source, summary["sha256"])
+            ]
         print(f"PLACEHOLDER: load {summary['output']} ({summary['counts']}) into the accounting package")
-        return summary
+        return loaded
 
     loaded = load_into_accounting_package(export.output)
 
     # [START cwgl_gl_export_and_post_mark]
-    # The ids file beside the export is read through the connection that wrote it.
+    # The ids and documents files beside the export are read through the connection that wrote it.
     mark = GLBatchCreateOperator(
-        task_id="mark_exported_in_connectwise", export_summary=loaded, export_file_conn_id=OUTPUT_CONN_ID
+        task_id="mark_exported_in_connectwise",
+        export_summary=export.output,
+        export_file_conn_id=OUTPUT_CONN_ID,
+        documents=loaded,
+        outlets=[AssetAlias(POSTED_BATCHES_ALIAS)],
     )
+    export >> gate >> [approve, loaded]
+    approve >> loaded
     export >> mark  # directly downstream, so the next day's export waits for it (wait_for_downstream)
     # [END cwgl_gl_export_and_post_mark]
 # [END cwgl_gl_export_and_post_dag]

@@ -114,13 +114,14 @@ def test_empty_export_creates_no_batch(connected: Sandbox, tmp_path: Path) -> No
     summary = export(tmp_path, thru_date="2000-01-01")
     assert ids_from_summary(summary)[0] == []
     result = create(summary, batch_identifier="EMPTY")
-    assert result == {
+    assert {k: result[k] for k in ("batch_identifier", "records", "batch_id", "created", "reason")} == {
         "batch_identifier": "EMPTY",
         "records": 0,
         "batch_id": None,
         "created": False,
         "reason": "empty export",
     }
+    assert (result["posted_documents"], result["sha256"]) == (0, summary["sha256"])
     assert connected.log.count("POST", "finance/accounting/batches") == 0
 
 

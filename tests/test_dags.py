@@ -21,6 +21,7 @@ from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
+UNATTENDED = {"require_approval": False}  # dag.test cannot answer an approval
 
 
 @pytest.fixture
@@ -342,6 +343,7 @@ def test_post_flow_one_batch_per_day_and_reruns_change_nothing(
             monkeypatch,
             tmp_path,
             logical_date=timezone.datetime(day.year, day.month, day.day),
+            run_conf=UNATTENDED,
         )
     batches = _batches_by_identifier(cw_sandbox)
     assert sorted(batches) == [f"cwgl-{d:%Y%m%d}-IEP" for d in days]
@@ -367,6 +369,7 @@ def test_post_flow_one_batch_per_day_and_reruns_change_nothing(
         monkeypatch,
         tmp_path,
         logical_date=timezone.datetime(middle.year, middle.month, middle.day),
+        run_conf=UNATTENDED,
     )
     assert hashlib.sha256(path.read_bytes()).hexdigest() == first
     assert len(store.batches) == len(days)
@@ -409,3 +412,93 @@ def test_bad_setting_fails_after_one_try(
     assert (ti.state, ti.try_number) == ("failed", 1)  # not up_for_retry, despite retries=2
     assert cw_sandbox.log.count("POST", "finance/accounting/export") == 0
     assert not (tmp_path / "gl" / "2026-03-01" / "glexport.xml").exists()
+
+
+# -- the approval flow --------------------------------------------------------------------------
+
+
+def test_post_dag_asks_for_approval_before_loading(dagbag: DagBag) -> None:
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    dag = dagbag.dags["cwgl_gl_export_and_post"]
+    approve = dag.get_task("approve_gl_export")
+    assert isinstance(approve, ApprovalOperator)
+    assert approve.defaults == [ApprovalOperator.REJECT]  # a timeout rejects
+    assert approve.ignore_downstream_trigger_rules is True
+    assert "load_into_accounting_package" in approve.downstream_task_ids
+    assert dag.get_task("load_into_accounting_package").downstream_task_ids == {
+        "mark_exported_in_connectwise"
+    }
+    assert dag.params["require_approval"] is True
+    assert dag.params["approvers"] == [] and dag.params["approval_timeout_minutes"] > 0
+    assert dag.get_task("export_gl_batch").skip_when_empty is True
+
+
+def _states(run: DagRun) -> dict[str, str | None]:
+    return {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
+def test_unattended_run_loads_posts_and_reconciles(
+    airflow_db: None,
+    dagbag: DagBag,
+    make_sandbox: Callable[..., Sandbox],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.sdk import timezone
+    from airflow.utils.session import create_session
+
+    sandbox = make_sandbox(without_adjustments(generated_store(transactions=40)))
+    dag = dagbag.dags["cwgl_gl_export_and_post"]
+    day = _posting_days(sandbox)[0]
+    run = _run(
+        dag,
+        sandbox,
+        monkeypatch,
+        tmp_path,
+        logical_date=timezone.datetime(day.year, day.month, day.day),
+        run_conf=UNATTENDED,
+    )
+    assert _states(run) == {
+        "export_gl_batch": "success",
+        "approval_gate": "success",
+        "approve_gl_export": "skipped",
+        "load_into_accounting_package": "success",
+        "mark_exported_in_connectwise": "success",
+    }
+    ti = run.get_task_instance("mark_exported_in_connectwise")
+    result = ti.xcom_pull(task_ids="mark_exported_in_connectwise")
+    summary = ti.xcom_pull(task_ids="export_gl_batch")
+    assert result["reconciled"] is True and result["sha256"] == summary["sha256"]
+    assert result["posted_documents"] == summary["document_count"] and result["not_posted_documents"] == 0
+    [batch] = sandbox.store.batches.values()
+    assert result["batch_id"] == batch.id and result["batch_identifier"] == batch.identifier
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .filter(AssetModel.uri.like(f"%/finance/accounting/batches/{batch.id}"))
+            .filter(AssetEvent.source_run_id == run.run_id)
+            .all()
+        )
+        assert len(events) == 1
+        assert (
+            events[0].extra["sha256"] == summary["sha256"] and events[0].extra["counts"] == result["counts"]
+        )
+
+
+def test_an_empty_day_skips_approval_load_and_post(
+    airflow_db: None,
+    dagbag: DagBag,
+    cw_sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from airflow.sdk import timezone
+
+    dag = dagbag.dags["cwgl_gl_export_and_post"]
+    # With approval required: an empty day must not wait for anyone.
+    run = _run(dag, cw_sandbox, monkeypatch, tmp_path, logical_date=timezone.datetime(2026, 1, 2))
+    assert set(_states(run).values()) == {"skipped"}
+    assert cw_sandbox.log.count("POST", "finance/accounting/batches") == 0

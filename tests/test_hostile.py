@@ -46,6 +46,7 @@ from airflow_provider_cwgl.connectwise import (
     ConnectWiseError,
     ConnectWiseSettings,
 )
+from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
 from airflow_provider_cwgl.glexport.request import ExportSettingError
 from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
@@ -620,7 +621,14 @@ def test_leftovers_of_killed_runs_are_removed_but_not_live_ones(
         caplog.set_level(logging.INFO)
         export(tmp_path / "glexport.xml")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["glexport.xml", "glexport.xml" + IDS_SUFFIX, fresh.name, live.name, other.name]
+        [
+            "glexport.xml",
+            "glexport.xml" + IDS_SUFFIX,
+            "glexport.xml" + DOCUMENTS_SUFFIX,
+            fresh.name,
+            live.name,
+            other.name,
+        ]
     )
     assert "Removed 1 leftover temporary file(s)" in caplog.text
 

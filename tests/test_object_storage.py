@@ -115,3 +115,17 @@ def test_failed_run_keeps_the_previous_object(connected: Sandbox, s3: Any) -> No
     )
     assert s3.get_object(Bucket=BUCKET, Key="gl/x/glexport.xml")["Body"].read() == b"previous export"
     assert keys(s3) == ["gl/x/glexport.xml"]
+
+
+def test_documents_from_an_s3_export(connected: Sandbox, s3: Any) -> None:
+    remote = export(f"s3://{BUCKET}/gl/2026-03-01/glexport.xml", output_conn_id="aws_s3_test")
+    assert "gl/2026-03-01/glexport.xml.gl-docs.jsonl" in keys(s3)
+    first = next(d for d in connected.store.documents if d.section == "purchaseTransactions")
+    result = GLBatchCreateOperator(
+        task_id="d",
+        export_summary=remote,
+        batch_identifier="S3-DOCS",
+        documents=[{"collection": "purchaseTransactions", "id": first.body["id"]}],
+    ).execute({})
+    assert result["posted_documents"] == 1 and result["reconciled"] is True
+    assert set(connected.store.batches[result["batch_id"]].processed_record_ids) == set(first.gl_entry_ids)

@@ -93,6 +93,7 @@ def test_fault_matrix(connected: Sandbox, tmp_path: Path, target: str, fault: st
         assert out.read_bytes() == b"yesterday's good file"
         assert sorted(p.name for p in tmp_path.iterdir()) == [
             "clean.xml",
+            "clean.xml.gl-docs.jsonl",  # the clean run's GL entry ids per document, beside its file
             "clean.xml.gl-entry-ids.txt",  # the clean run's GL entry ids, beside its file
             "glexport.xml",
         ]

@@ -24,9 +24,11 @@ import logging
 import random
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import date
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 from typing import IO, Any
 
 from lxml import etree
@@ -36,6 +38,7 @@ from airflow_provider_cwgl.connectwise.conditions import condition_literal
 from airflow_provider_cwgl.errors import BatchConflictError as BatchConflictError
 from airflow_provider_cwgl.errors import BatchNotCreatedError as BatchNotCreatedError
 from airflow_provider_cwgl.errors import BatchOverlapError as BatchOverlapError
+from airflow_provider_cwgl.errors import BatchReconcileError as BatchReconcileError
 from airflow_provider_cwgl.errors import Retry, SettingError
 from airflow_provider_cwgl.glexport import schema
 from airflow_provider_cwgl.glexport.request import (
@@ -45,12 +48,14 @@ from airflow_provider_cwgl.glexport.request import (
     MAX_IDENTIFIER_LENGTH,
     ExportRequest,
 )
-from airflow_provider_cwgl.glexport.summary import gl_entry_ids, read_ids
+from airflow_provider_cwgl.glexport.review import money
+from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS, gl_entry_ids, read_ids
 from airflow_provider_cwgl.glexport.xml_writer import XSI, iter_root
 
 log = logging.getLogger(__name__)
 
 BATCHES_PATH = "finance/accounting/batches"
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 KIND_LETTERS = {"invoices": "I", "expenses": "E", "procurement": "P"}
 
 
@@ -167,6 +172,27 @@ def ids_from_xml(source: IO[bytes]) -> tuple[list[int], dict[str, bool]]:
     return sorted(ids), {kind: kind in kinds for kind in FLAG_NAMES}
 
 
+def documents_from_xml(source: IO[bytes]) -> Iterator[dict[str, Any]]:
+    """The documents of a GLExport XML file, as the documents file holds them (``documents.py``):
+    collection, id, total and GL entry ids, by the summary's rule."""
+    items = {schema.item_name(c): c for c in COLLECTION_KINDS}
+    for _, element in etree.iterparse(source, events=("end",), tag=tuple(items), huge_tree=True):
+        parent = element.getparent()
+        if parent is None or parent.getparent() is None or parent.getparent().getparent() is not None:
+            continue
+        collection = items[element.tag]
+        root_field = schema.field("GLExport", collection)
+        item = item_from_xml(element, root_field.model if root_field else None)
+        total = (element.findtext("total") or "").strip()
+        yield {
+            "collection": collection,
+            "id": item.get("id"),
+            "total": total or None,
+            "gl_entry_ids": sorted(gl_entry_ids(collection, item)),
+        }
+        element.clear(keep_tail=True)
+
+
 def item_from_xml(element: etree._Element, model: str | None) -> dict[str, Any]:
     """An element written by the XML writer, back as the JSON object it came from, as far as the
     GLExport schema tells: integers as ``int``, a plural element as a list of its items, a list of
@@ -198,11 +224,55 @@ def _scalar(element: etree._Element, kind: str) -> Any:
 
 def ids_from_json(source: IO[bytes]) -> set[int]:
     """GL entry ids of a GLExport JSON document (a batch's export), by the summary's rule."""
-    ids: set[int] = set()
-    for collection, item, is_item in iter_root(source):
-        if is_item and isinstance(item, dict):
-            ids.update(gl_entry_ids(collection, item))
-    return ids
+    return contents_from_json(source).ids
+
+
+@dataclass
+class BatchContents:
+    """What a GLExport holds, as compared with what was approved: GL entry ids, and documents and
+    the sum of their totals per collection."""
+
+    ids: set[int] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=dict)
+    totals: dict[str, Decimal] = field(default_factory=dict)
+
+    def differences(self, approved: BatchContents) -> list[str]:
+        """What differs from ``approved``, in words; empty when the same."""
+        found: list[str] = []
+        if self.ids != approved.ids:
+            found.append(
+                f"GL entry ids: {len(approved.ids - self.ids)} approved ones are not in the batch, "
+                f"{len(self.ids - approved.ids)} in the batch were not approved"
+            )
+        for collection in sorted(set(self.counts) | set(approved.counts)):
+            have, want = self.counts.get(collection, 0), approved.counts.get(collection, 0)
+            if have != want:
+                found.append(f"{collection}: {want} document(s) approved, {have} in the batch")
+        for collection in sorted(set(self.totals) | set(approved.totals)):
+            have_total = self.totals.get(collection, Decimal(0))
+            want_total = approved.totals.get(collection, Decimal(0))
+            if have_total != want_total:
+                found.append(
+                    f"{collection}: total {format(want_total, 'f')} approved, {format(have_total, 'f')} in the batch"
+                )
+        return found
+
+
+def contents_from_json(source: IO[bytes]) -> BatchContents:
+    """GL entry ids, documents and totals per collection of a GLExport JSON document."""
+    contents = BatchContents()
+    with localcontext(_EXACT):
+        for collection, item, is_item in iter_root(source):
+            if not (is_item and isinstance(item, dict)):
+                continue
+            contents.ids.update(gl_entry_ids(collection, item))
+            if collection in PARTY_COLLECTIONS:
+                continue
+            contents.counts[collection] = contents.counts.get(collection, 0) + 1
+            total = money(item.get("total"))
+            if total is not None:
+                contents.totals[collection] = contents.totals.get(collection, Decimal(0)) + total
+    return contents
 
 
 class BatchCreator:
@@ -227,22 +297,33 @@ class BatchCreator:
 
     def exported_ids(self, batch: dict[str, Any]) -> set[int]:
         """The GL entry ids ``batch`` holds, read from its own GLExport."""
+        return self.exported(batch).ids
+
+    def exported(self, batch: dict[str, Any]) -> BatchContents:
+        """What ``batch`` holds, read from its own GLExport (``batches/{id}/export``)."""
         body = {flag: bool(batch.get(flag)) for flag in FLAG_NAMES.values()}
-        ids: set[int] = set()
+        found: list[BatchContents] = []
 
         def read(source: IO[bytes]) -> None:  # runs per attempt: a cut body raises and is fetched again
-            ids.clear()
-            ids.update(ids_from_json(source))
+            found[:] = [contents_from_json(source)]
 
         with tempfile.TemporaryFile(prefix="cwgl-batch-", suffix=".json") as sink:
             self.client.post_to_file(f"{BATCHES_PATH}/{batch['id']}/export", body, sink, verify=read)
-        return ids
+        return found[0]
 
     def backoff(self, attempt: int) -> float:
         """The connection's retry policy: exponential with full jitter, capped."""
         return random.uniform(0, min(self.policy.backoff_base * 2 ** (attempt - 1), self.policy.backoff_max))
 
-    def create(self, identifier: str, flags: dict[str, bool], record_ids: list[int]) -> dict[str, Any]:
+    def create(
+        self,
+        identifier: str,
+        flags: dict[str, bool],
+        record_ids: list[int],
+        approved: BatchContents | None = None,
+    ) -> dict[str, Any]:
+        """Create (or find) the batch; with ``approved``, its re-export must hold exactly that
+        (``BatchReconcileError`` names what differs), and the result says ``reconciled``."""
         identifier = check_identifier(identifier)
         result: dict[str, Any] = {"batch_identifier": identifier, "records": len(record_ids)}
         if not record_ids:
@@ -257,7 +338,7 @@ class BatchCreator:
         for attempt in range(1, self.attempts + 1):
             existing = self.find(identifier)
             if existing is not None:
-                self._check_same_records(existing, identifier, record_ids, posted)
+                self._check_same_records(existing, identifier, record_ids, posted, approved)
                 state = "created" if posted else "already existed"
                 log.info(
                     "Batch %r (id %s) %s with the %d records",
@@ -266,7 +347,12 @@ class BatchCreator:
                     state,
                     len(record_ids),
                 )
-                return {**result, "batch_id": existing["id"], "created": posted}
+                return {
+                    **result,
+                    "batch_id": existing["id"],
+                    "created": posted,
+                    "reconciled": approved is not None,
+                }
             posted = True
             try:
                 with tempfile.TemporaryFile() as sink:  # the answer is the batch's GLExport: not kept
@@ -287,15 +373,23 @@ class BatchCreator:
                 f"batch {identifier!r} could not be created after {self.attempts} attempts "
                 "(ConnectWise refused it, yet no batch has that identifier)"
             )
-        self._check_same_records(existing, identifier, record_ids, posted)
-        return {**result, "batch_id": existing["id"], "created": True}
+        self._check_same_records(existing, identifier, record_ids, posted, approved)
+        return {**result, "batch_id": existing["id"], "created": True, "reconciled": approved is not None}
 
     def _check_same_records(
-        self, batch: dict[str, Any], identifier: str, record_ids: list[int], posted: bool
+        self,
+        batch: dict[str, Any],
+        identifier: str,
+        record_ids: list[int],
+        posted: bool,
+        approved: BatchContents | None = None,
     ) -> None:
-        have = self.exported_ids(batch)
+        contents = self.exported(batch)
+        have = contents.ids
         wanted = set(record_ids)
         if have == wanted:
+            if approved is not None:
+                self._reconcile(batch, identifier, contents, approved, posted)
             return
         if have <= wanted:
             missing = len(wanted - have)
@@ -313,4 +407,31 @@ class BatchCreator:
             f"in both, {len(wanted - have)} only here). "
             + ("" if posted else "Nothing was created. ")
             + "Use another batch_identifier, or check that batch in ConnectWise."
+        )
+
+    def _reconcile(
+        self,
+        batch: dict[str, Any],
+        identifier: str,
+        contents: BatchContents,
+        approved: BatchContents,
+        posted: bool,
+    ) -> None:
+        differences = contents.differences(approved)
+        if differences:
+            how = "was created" if posted else "exists"
+            raise BatchReconcileError(
+                f"ConnectWise batch {batch['id']} ({identifier!r}) {how} but its re-export differs from what "
+                f"was approved: {'; '.join(differences)}. Nothing was deleted: compare the batch in "
+                "ConnectWise (Finance > Accounting Interface > Batches) with the approved file before loading "
+                "anything further."
+            )
+        log.info(
+            "Batch %s reconciles with what was approved: %d GL entries, %s",
+            batch["id"],
+            len(contents.ids),
+            ", ".join(
+                f"{c} {n} ({format(contents.totals.get(c, Decimal(0)), 'f')})"
+                for c, n in contents.counts.items()
+            ),
         )

@@ -7,7 +7,8 @@
    records References To Fetch will need.
 3. Fetch those references (one round per nesting depth, batched and concurrent).
 4. Write the XML to the output target atomically (the second and last pass over the JSON),
-   building the summary on the way; the GL entry ids go to a file beside it (``IDS_SUFFIX``).
+   building the summary on the way; the GL entry ids go to a file beside it (``IDS_SUFFIX``), and
+   which of them belong to which document to another (``DOCUMENTS_SUFFIX``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import IO, Any
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.errors import EmptyExportError as EmptyExportError
 from airflow_provider_cwgl.glexport.batch import BATCHES_PATH, BatchCreator
+from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
 from airflow_provider_cwgl.glexport.output import HashingWriter, OutputTarget
 from airflow_provider_cwgl.glexport.references import ReferenceResolver
 from airflow_provider_cwgl.glexport.request import ExportRequest, ExportSettingError, format_thru_date
@@ -199,6 +201,7 @@ class GLExporter:
                 location_id if location_id is not None else "all",
             )
         ids_target = target.sibling(IDS_SUFFIX)
+        documents_target = target.sibling(DOCUMENTS_SUFFIX)
         with tempfile.TemporaryFile(prefix="cwgl-export-", suffix=".json") as raw:
             resolver = self._download(path, body, request, raw)
             if resolver is not None:
@@ -217,6 +220,8 @@ class GLExporter:
                 # Saved before the XML is put in place: a failure here leaves the old XML.
                 with ids_target.open() as ids_out:
                     summary.write_ids(ids_out, sha256)
+                with documents_target.open() as documents_out:
+                    summary.write_documents(documents_out, sha256)
         result = {
             "output": target.describe(),
             "bytes": hashing.size,
@@ -226,6 +231,7 @@ class GLExporter:
             **({"batch_id": int(path.split("/")[-2])} if batch is not None else {}),
             **summary.result(),
             "gl_entry_ids_file": ids_target.describe(),
+            "gl_documents_file": documents_target.describe(),
             "removed_characters": stats.removed_characters,
             "dropped_list_nulls": stats.dropped_list_nulls,
         }

@@ -12,7 +12,9 @@ GLExport and contribute none.
 
 Balance: the samples' header total equals minus the sum of its lines (invoice 10 vs -10 and 0;
 purchase 12.5 vs -12.5). Transactions and purchases are checked that way; other collections have
-no documented convention and are not checked.
+no documented convention and are not checked. The check, the documents without a GL account number
+and the totals per GL account make the summary's ``review`` (``review.py``); which GL entry ids
+belong to which document goes to a second file beside the output (``documents.py``).
 
 GL entry ids are not returned in the summary (100,000 ids at 20,000 invoices do not belong in
 XCom): they are kept as 8-byte integers while writing and saved, sorted and distinct, to the ids
@@ -29,22 +31,20 @@ from collections.abc import Iterator
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 from typing import IO, Any
 
+from airflow_provider_cwgl.glexport.documents import DocumentsRecorder
+from airflow_provider_cwgl.glexport.review import ReviewBuilder
 from airflow_provider_cwgl.glexport.schema import is_record_id
 
 log = logging.getLogger(__name__)
 
-MAX_LISTED_UNBALANCED = 20
 IDS_SUFFIX = ".gl-entry-ids.txt"  # the ids file is the output's name plus this
 IDS_HEADER = "# cwgl GL entry ids"
 _MAX_ID = 2**63 - 1
 # Sums of money are exact: the default context would round them to 28 digits.
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
-# collection -> fields holding lines whose totals balance the header total
-_BALANCED_LINES = {
-    "transactions": ("detail",),
-    "purchaseTransactions": ("purchaseDetail", "purchaseDetailTax"),
-}
+# Root collections that are not documents: they only accompany the documents that name them.
+PARTY_COLLECTIONS = frozenset({"vendors", "customers"})
 
 
 class SummaryBuilder:
@@ -55,9 +55,8 @@ class SummaryBuilder:
         self.totals: dict[str, Decimal] = {}
         self._ids = array("q")
         self._distinct = True
-        self.checked = 0
-        self.unbalanced: list[dict[str, str]] = []
-        self.unbalanced_count = 0
+        self.review = ReviewBuilder()
+        self.documents = DocumentsRecorder()
 
     def add(self, collection: str, item: dict[str, Any]) -> None:
         self.counts[collection] += 1
@@ -69,35 +68,9 @@ class SummaryBuilder:
         if ids:
             self._ids.extend(ids)
             self._distinct = False
-        if collection in _BALANCED_LINES:
-            self._check_balance(collection, item)
-
-    def _check_balance(self, collection: str, item: dict[str, Any]) -> None:
-        with localcontext(_EXACT):
-            self._balance(collection, item)
-
-    def _balance(self, collection: str, item: dict[str, Any]) -> None:
-        header = _number(item.get("total"))
-        lines = sum(
-            (
-                _number(line.get("total"))
-                for name in _BALANCED_LINES[collection]
-                for line in _dicts(item.get(name))
-            ),
-            Decimal(0),
-        )
-        self.checked += 1
-        if header + lines != 0:
-            self.unbalanced_count += 1
-            if len(self.unbalanced) < MAX_LISTED_UNBALANCED:
-                self.unbalanced.append(
-                    {
-                        "collection": collection,
-                        "id": str(item.get("id")),
-                        "total": str(header),
-                        "lines": str(-lines),
-                    }
-                )
+        self.review.add(collection, item)
+        if collection not in PARTY_COLLECTIONS:
+            self.documents.add(collection, item, ids)
 
     def gl_entry_ids(self) -> array[int]:
         """The distinct GL entry ids, sorted. Sorted in runs and merged, so no Python int or set
@@ -116,17 +89,32 @@ class SummaryBuilder:
             out.write("".join(f"{i}\n" for i in ids[start : start + 10_000]).encode())
         return len(ids)
 
+    def write_documents(self, out: IO[bytes], sha256: str) -> int:
+        """Save which GL entry ids belong to which document (``documents.DOCUMENTS_SUFFIX``)."""
+        return self.documents.write(out, sha256)
+
     def result(self) -> dict[str, Any]:
+        review = self.review.result()
+        balance = review["balance"]
         return {
             "counts": dict(self.counts),
             "totals": {k: format(v, "f") for k, v in self.totals.items()},
             "gl_entry_id_count": len(self.gl_entry_ids()),
+            "document_count": self.documents.count,
             "balance": {
-                "checked": self.checked,
-                "unbalanced_count": self.unbalanced_count,
-                "unbalanced": self.unbalanced,
-                "ok": self.unbalanced_count == 0,
+                **balance,
+                # The summary's own list keeps its shape: ids as text.
+                "unbalanced": [
+                    {
+                        "collection": d["collection"],
+                        "id": str(d["id"]),
+                        "total": d["total"],
+                        "lines": d["lines"],
+                    }
+                    for d in balance["unbalanced"]
+                ],
             },
+            "review": review,
         }
 
 
@@ -184,9 +172,3 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 
 def _ids(records: list[Any]) -> set[int]:
     return {r["id"] for r in records if isinstance(r, dict) and is_record_id(r.get("id"))}
-
-
-def _number(value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        return Decimal(0)
-    return Decimal(value)

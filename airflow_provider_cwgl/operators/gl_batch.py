@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.batch import (
+    BATCHES_PATH,
+    BatchContents,
     BatchCreator,
     batch_identifier_for,
     check_identifier,
+    documents_from_xml,
     ids_from_summary,
     ids_from_xml,
     is_unset,
 )
+from airflow_provider_cwgl.glexport.documents import (
+    Selection,
+    parse_documents,
+    read_documents,
+    select_documents,
+)
+from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
+from airflow_provider_cwgl.operators.assets import emit_asset_events
 from airflow_provider_cwgl.operators.failures import fail_without_retry
 from airflow_provider_cwgl.operators.output_target import open_for_reading
 
@@ -36,6 +50,11 @@ class GLBatchCreateOperator(BaseOperator):
         ``batch_identifier`` setting), else the business day and record types
         (``cwgl-20260301-IEP``, ``-L12`` for one location): the export's thru date, or the run's
         logical date, or the day it ran. Every re-run of a day so finds that day's batch.
+    :param documents: which documents to post (templated). None (default): every document of
+        the export. Else a list of ``{"collection": "transactions", "id": 123}`` (a GLExport root
+        collection and that item's id): only their GL entry ids are sent as ``processedRecordIds``;
+        the others stay unposted, so the next export carries them, and are logged and returned.
+        A document not in the export is an error before any request.
     :param connectwise_conn_id: the ``connectwise`` connection.
 
     Idempotent: an existing batch with the same identifier and the same records (read from the
@@ -53,7 +72,9 @@ class GLBatchCreateOperator(BaseOperator):
         "export_file",
         "export_file_conn_id",
         "batch_identifier",
+        "documents",
     )
+    template_fields_renderers = {"documents": "json"}
     ui_color = "#2f7ab9"
 
     def __init__(
@@ -63,10 +84,12 @@ class GLBatchCreateOperator(BaseOperator):
         export_file: Any = None,
         export_file_conn_id: str | None = None,
         batch_identifier: str | None = None,
+        documents: Any = None,
         connectwise_conn_id: str = ConnectWiseHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.documents = documents
         self.export_summary = export_summary
         self.export_file = export_file
         self.export_file_conn_id = export_file_conn_id
@@ -76,7 +99,7 @@ class GLBatchCreateOperator(BaseOperator):
     @fail_without_retry
     def execute(self, context: Context) -> dict[str, Any]:
         summary = self._summary()
-        record_ids, flags = self._records(summary)
+        wanted = parse_documents(self.documents)
         if (
             summary is not None
             and summary.get("batch_id") is not None
@@ -84,6 +107,7 @@ class GLBatchCreateOperator(BaseOperator):
         ):
             # The export re-exported a past batch (batch_id): its records are marked already, and a
             # new batch with them would be empty (or a second batch over the same records).
+            record_ids, _ = self._records(summary)
             self.log.info("The export re-exported batch %s: nothing to mark", summary["batch_id"])
             return {
                 "batch_id": summary["batch_id"],
@@ -92,14 +116,90 @@ class GLBatchCreateOperator(BaseOperator):
                 "created": False,
                 "reason": "re-export of an existing batch",
             }
+        selection, flags, sha256 = self._selection(summary, wanted)
+        record_ids = sorted(selection.ids)
+        report = selection.report()
+        if selection.left_count:
+            self.log.warning(
+                "%d document(s) of the export were not loaded and stay unposted (the next export carries "
+                "them): %s",
+                selection.left_count,
+                report["not_posted"],
+            )
+        if selection.without_ids_count:
+            self.log.warning(
+                "%d document(s) carry no GL entry id, so no batch can mark them exported: %s",
+                selection.without_ids_count,
+                report["without_gl_entry_ids_listed"],
+            )
         identifier = check_identifier(
             self._default_identifier(context, flags, summary)
             if is_unset(self.batch_identifier)
             else self.batch_identifier
         )
+        approved = BatchContents(ids=set(record_ids), counts=selection.counts, totals=selection.totals)
         hook = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id)
         with hook.get_conn() as client:
-            return BatchCreator(client).create(identifier, flags, record_ids)
+            result = BatchCreator(client).create(identifier, flags, record_ids, approved=approved)
+        result.update(
+            counts=dict(selection.counts),
+            totals={c: format(t, "f") for c, t in selection.totals.items()},
+            sha256=sha256,
+            **report,
+        )
+        if result.get("batch_id") is not None:
+            self._emit(context, hook, result)
+        self.log.info("Batch result: %s", json.dumps(result, default=str))
+        return result
+
+    def _emit(self, context: Context, hook: ConnectWiseHook, result: dict[str, Any]) -> None:
+        outlets = list(self.outlets)
+        if not outlets or "outlet_events" not in context:
+            return
+        settings = hook.settings
+        site = settings.site if "://" in settings.site else f"https://{settings.site}"
+        uri = (
+            f"connectwise://{urlsplit(site).netloc}/{settings.company_id}/{BATCHES_PATH}/{result['batch_id']}"
+        )
+        keys = ("batch_id", "batch_identifier", "records", "created", "counts", "totals", "sha256")
+        emitted = emit_asset_events(outlets, context["outlet_events"], uri, {k: result[k] for k in keys})
+        self.log.info("Asset event for %s on %d outlet(s)", uri, emitted)
+
+    def _selection(
+        self, summary: dict[str, Any] | None, wanted: list[tuple[str, str]] | None
+    ) -> tuple[Selection, dict[str, bool], str]:
+        """The documents to post, the export flags and the approved file's SHA-256. Reads only
+        files: every error here comes before any ConnectWise request."""
+        if summary is None:
+            with open_for_reading(self.export_file, self.export_file_conn_id) as source:
+                digest = _sha256(source)
+            with open_for_reading(self.export_file, self.export_file_conn_id) as source:
+                selection = select_documents(documents_from_xml(source), wanted)
+            with open_for_reading(self.export_file, self.export_file_conn_id) as source:
+                _, flags = ids_from_xml(source)
+            return selection, flags, digest
+        record_ids, flags = self._records(summary)  # checks the ids file is this export's
+        if "gl_documents_file" not in summary:
+            # A summary of an earlier version: every document, reconciled on the ids and totals.
+            if wanted is not None:
+                raise SettingError("documents", "the export summary has no GL documents file: give None")
+            selection = Selection()
+            selection.ids = set(record_ids)
+            selection.counts = {
+                c: n for c, n in (summary.get("counts") or {}).items() if c not in PARTY_COLLECTIONS
+            }
+            selection.totals = {c: Decimal(t) for c, t in (summary.get("totals") or {}).items()}
+            return selection, flags, str(summary.get("sha256"))
+        try:
+            with open_for_reading(summary["gl_documents_file"], self.export_file_conn_id) as source:
+                selection = select_documents(_checked(read_documents(source, summary["sha256"])), wanted)
+        except (ValueError, OSError, KeyError) as exc:
+            if isinstance(exc, SettingError):
+                raise
+            raise SettingError(
+                "export_summary", f"expected the summary GLBatchExportOperator returns ({exc})"
+            ) from exc
+        return selection, flags, str(summary["sha256"])
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """Input: the export file (from the summary or ``export_file``); output: the site's
@@ -169,3 +269,17 @@ class GLBatchCreateOperator(BaseOperator):
             day = moment.strftime("%Y-%m-%d")
         kinds = [k for k, on in flags.items() if on]
         return batch_identifier_for(day, kinds, request.get("locationId"))
+
+
+def _sha256(source: Any) -> str:
+    digest = hashlib.sha256()
+    while chunk := source.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _checked(docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for doc in docs:
+        if not isinstance(doc, dict) or "collection" not in doc or "id" not in doc:
+            raise ValueError(f"a GL documents line is not a document: {doc!r}")
+        yield doc

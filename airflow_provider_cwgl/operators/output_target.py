@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_cwgl.errors import NotOnThisWorkerError, OutputStoreError, OutputStoreUnavailable
+from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
 from airflow_provider_cwgl.glexport.output import LocalOutput
 from airflow_provider_cwgl.glexport.request import ExportSettingError
 from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX
@@ -211,8 +212,9 @@ def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalO
         target = LocalOutput(location)
     try:
         target.check()
-        # The GL entry ids file beside it has a longer name: it must fit as well.
+        # The files beside it have longer names: they must fit as well.
         target.sibling(IDS_SUFFIX).check()
+        target.sibling(DOCUMENTS_SUFFIX).check()
     except OSError as exc:
         raise ExportSettingError("output_file", f"cannot write {target.describe()}: {exc}") from exc
     return target

@@ -3,6 +3,10 @@
 Faults are rules matched per request on method and API path (``fnmatch`` patterns such as
 ``finance/accounting/export`` or ``company/*``). Each applies to the next ``times`` matching calls,
 to a random ``rate`` of them, or to all of them; several may apply to one call.
+
+``change_total`` (a decimal amount as text) alters a GLExport answer: the first document that
+has a ``total`` gets that amount added, e.g. on ``finance/accounting/batches/*/export`` to make a
+batch's re-export differ from the file that was approved.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class FaultRule:
     latency: float = 0.0
     slow_body: float = 0.0
     move_codebase: str | None = None  # the tenant moves to this codebase; the old URL now gives 404
+    change_total: str | None = None
     times: int | None = None
     rate: float | None = None
     hits: int = 0
@@ -47,6 +52,7 @@ class Fault:
     malformed: bool = False
     slow_body: float = 0.0
     move_codebase: str | None = None
+    change_total: str | None = None
 
 
 class Faults:
@@ -76,6 +82,7 @@ class Faults:
         drop = malformed = False
         slow = 0.0
         move: str | None = None
+        change: str | None = None
         with self._lock:
             for rule in self._rules:
                 if not rule.matches(method, path):
@@ -90,9 +97,10 @@ class Faults:
                 drop = drop or rule.drop
                 malformed = malformed or rule.malformed
                 move = move or rule.move_codebase
+                change = change or rule.change_total
                 if rule.status is not None and status is None:
                     status, retry_after = rule.status, rule.retry_after
-        return Fault(latency, status, retry_after, drop, malformed, slow, move)
+        return Fault(latency, status, retry_after, drop, malformed, slow, move, change)
 
 
 _ID_SEGMENT = re.compile(r"/\d+(?=/|$)")

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -518,7 +519,7 @@ class _FaultMiddleware:
                     )
                 await response(scope, logged_receive, logged_send)
                 return
-            if fault.drop or fault.malformed or fault.slow_body:
+            if fault.drop or fault.malformed or fault.slow_body or fault.change_total:
                 await self._distorted(scope, logged_receive, logged_send, fault)
                 return
             await self.app(scope, logged_receive, logged_send)
@@ -540,6 +541,8 @@ class _FaultMiddleware:
         await self.app(scope, receive, capture)
         body = b"".join(chunks)
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        if fault.change_total:
+            body = _change_first_total(body, Decimal(fault.change_total))
         if fault.malformed:
             body = body[: max(1, len(body) // 2)]
         if fault.drop:
@@ -560,6 +563,19 @@ class _FaultMiddleware:
             if fault.slow_body:
                 await asyncio.sleep(fault.slow_body)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _change_first_total(body: bytes, amount: Decimal) -> bytes:
+    """The GLExport answer with ``amount`` added to its first document's ``total``."""
+    document = loads(body)
+    for key, items in document.items() if isinstance(document, dict) else ():
+        if key in ("vendors", "customers") or not isinstance(items, list):
+            continue
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("total"), (int, Decimal)):
+                item["total"] = Decimal(item["total"]) + amount
+                return dumps(document).encode()
+    return body
 
 
 __all__ = ["DEFAULT_CREDENTIALS", "Sandbox"]

@@ -150,6 +150,72 @@ def test_trigger_form_runs_the_export_with_picked_references(
     assert all(c.find("company/record") is not None for c in root.findall("customers/customer"))
 
 
+def test_approving_in_the_ui_posts_the_day(page: Any, airflow: dict, sandbox: Sandbox) -> None:
+    """Unpausing the post DAG schedules its latest day, which waits for approval: approve it in
+    the task's Required Action view, as an accountant would."""
+    from playwright.sync_api import expect
+
+    base = airflow["base"]
+    dag = "cwgl_gl_export_and_post"
+    httpx.patch(
+        f"{base}/api/v2/dags/{dag}", json={"is_paused": False}, timeout=API_TIMEOUT
+    ).raise_for_status()
+    run_id, summary = _parked_approval(base, dag)
+    page.goto(
+        f"{base}/dags/{dag}/runs/{run_id}/tasks/approve_gl_export/required_actions", wait_until="networkidle"
+    )
+    expect(page.get_by_text("GL export ", exact=False).first).to_be_visible()
+    expect(page.get_by_text("Documents", exact=True).first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "approval-review.png"), full_page=True)
+    page.get_by_role("button", name="Approve", exact=True).click()
+    run = _finished_run(base, dag, run_id)
+    page.screenshot(path=str(ARTIFACTS / "approval-done.png"), full_page=True)
+    assert run["state"] == "success", run
+    [batch] = sandbox.store.batches.values()
+    assert len(batch.document_keys) == summary["document_count"]
+    path = f"{base}/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances/mark_exported_in_connectwise"
+    result = httpx.get(
+        f"{path}/xcomEntries/return_value", params={"deserialize": True}, timeout=API_TIMEOUT
+    ).json()["value"]
+    assert result["batch_id"] == batch.id and result["reconciled"] is True
+
+
+def _parked_approval(base: str, dag: str, timeout: float = 300) -> tuple[str, dict[str, Any]]:
+    """The run whose approval waits (its task parked, a few seconds since), and its export summary."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            details = httpx.get(f"{base}/api/v2/dags/{dag}/dagRuns/~/hitlDetails", timeout=API_TIMEOUT).json()
+            pending = [d for d in details["hitl_details"] if not d["response_received"]]
+            if pending and pending[0]["task_instance"]["state"] in ("awaiting_input", "deferred"):
+                run_id = pending[0]["task_instance"]["dag_run_id"]
+                time.sleep(5)  # Airflow 3.3.2 fails a task answered before it has seen the worker exit
+                summary = httpx.get(
+                    f"{base}/api/v2/dags/{dag}/dagRuns/{run_id}/taskInstances/export_gl_batch"
+                    "/xcomEntries/return_value",
+                    params={"deserialize": True},
+                    timeout=API_TIMEOUT,
+                ).json()["value"]
+                return run_id, summary
+        except (httpx.TimeoutException, KeyError):
+            pass
+        time.sleep(2)
+    raise AssertionError("no approval request came")
+
+
+def _finished_run(base: str, dag: str, run_id: str, timeout: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            run = httpx.get(f"{base}/api/v2/dags/{dag}/dagRuns/{run_id}", timeout=API_TIMEOUT).json()
+            if run["state"] in ("success", "failed"):
+                return run
+        except httpx.TimeoutException:
+            pass
+        time.sleep(2)
+    raise AssertionError(f"run {run_id} did not finish in time")
+
+
 # Seconds for one REST call to the Airflow under test, and for one UI step; generous because the
 # whole Airflow and the browser share 2 cores with whatever else the CI machine runs.
 API_TIMEOUT = 30.0

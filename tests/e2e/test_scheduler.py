@@ -26,6 +26,7 @@ pytestmark = pytest.mark.e2e
 DAILY = "cwgl_daily_gl_export"
 POST = "cwgl_gl_export_and_post"
 API_DEADLINE = 180.0  # seconds for one REST call, reads asked again within it
+UNATTENDED = '{"require_approval": false}'
 
 
 def cli(airflow: dict[str, Any], *args: str) -> str:
@@ -91,6 +92,28 @@ def task_instance(airflow: dict[str, Any], dag_id: str, run_id: str, task_id: st
     return api(airflow, "GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
 
 
+def waiting_approvals(airflow: dict[str, Any], dag_id: str) -> list[dict[str, Any]]:
+    """The HITL requests of ``dag_id`` no one has answered yet."""
+    details = api(airflow, "GET", f"dags/{dag_id}/dagRuns/~/hitlDetails", params={"limit": 100})
+    return [d for d in details["hitl_details"] if not d["response_received"]]
+
+
+PARKED = ("awaiting_input", "deferred")  # waiting for an answer: Airflow 3.3+, and 3.1/3.2
+# Seconds between a task parking and its answer. Airflow 3.3.2 fails a task answered before the
+# scheduler has seen its worker exit ("finished with state success, but the task instance's state
+# attribute is queued"); a person takes longer than this, a test must wait for it.
+ANSWER_AFTER = 5.0
+
+
+def answer(airflow: dict[str, Any], detail: dict[str, Any], option: str) -> dict[str, Any]:
+    """Answer a HITL request, as a person would: once its task is parked, a few seconds later."""
+    ti = detail["task_instance"]
+    path = f"dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}"
+    wait("the task to park", lambda: api(airflow, "GET", path)["state"] in PARKED, timeout=120)
+    time.sleep(ANSWER_AFTER)
+    return api(airflow, "PATCH", f"{path}/{ti['map_index']}/hitlDetails", json={"chosen_options": [option]})
+
+
 def wait(what: str, check: Any, timeout: float = 240) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -130,18 +153,21 @@ def backfilled(airflow: dict[str, Any], sandbox: Sandbox) -> dict[str, Any]:
     post_days = posting_days(sandbox)
     backfill(airflow, DAILY, daily_days)
     # Airflow asks for --reprocess-behavior when a task depends on the past.
-    backfill(airflow, POST, post_days, "--reprocess-behavior", "failed")
+    # Backfilled days post unattended; the scheduled run an unpause makes asks for approval.
+    backfill(airflow, POST, post_days, "--reprocess-behavior", "failed", "--dag-run-conf", UNATTENDED)
     for dag_id in (DAILY, POST):
         api(airflow, "PATCH", f"dags/{dag_id}", json={"is_paused": False})
     daily = wait("the daily backfill", lambda: finished_backfill_runs(airflow, DAILY, daily_days))
     post = wait("the posting backfill", lambda: finished_backfill_runs(airflow, POST, post_days), timeout=360)
+
     # Unpausing also scheduled the latest day of each DAG. Let those finish too: a clear or a
     # trigger while they write would contend with them for SQLite's single write lock.
-    wait(
-        "the scheduled runs",
-        lambda: all(r["state"] in ("success", "failed") for d in (DAILY, POST) for r in runs(airflow, d)),
-        timeout=360,
-    )
+    def scheduled_runs_done() -> bool:
+        for pending in waiting_approvals(airflow, POST):
+            answer(airflow, pending, "Approve")
+        return all(r["state"] in ("success", "failed") for d in (DAILY, POST) for r in runs(airflow, d))
+
+    wait("the scheduled runs", scheduled_runs_done, timeout=360)
     return {"daily_days": daily_days, "daily": daily, "post_days": post_days, "post": post}
 
 

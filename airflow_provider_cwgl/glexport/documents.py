@@ -1,0 +1,199 @@
+"""Which GL entry ids belong to which document of an export, and choosing the documents to post.
+
+The documents file sits beside the export (its name plus ``DOCUMENTS_SUFFIX``, written through
+the same output target, so object storage works too): a JSON header line naming the XML's SHA-256
+and the count, then one JSON line per document (a root item of a collection that is not a party):
+``{"collection": "transactions", "id": 123, "total": "10.00", "gl_entry_ids": [1010, 1011]}``.
+
+``documents=`` of the batch step is a list of ``{"collection": ..., "id": ...}``: the documents
+that were loaded into the accounting package. Only their GL entry ids are posted; the others stay
+unposted and the next export carries them again. A document with no GL entry id (an inventory
+adjustment) cannot be marked exported by a batch and is reported as not posted.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import tempfile
+from collections.abc import Iterable, Iterator
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
+from typing import IO, Any
+
+from airflow_provider_cwgl.errors import SettingError
+from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS
+from airflow_provider_cwgl.glexport.review import money
+
+DOCUMENTS_SUFFIX = ".gl-docs.jsonl"  # not longer than IDS_SUFFIX: the longest output name stays
+DOCUMENTS_FORMAT = "cwgl GL documents"
+MAX_LISTED = 50  # documents named in a log line or a return value; the counts are complete
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
+def doc_key(collection: str, doc_id: Any) -> tuple[str, str]:
+    """Ids compare as text: a purchase's id is text, a transaction's an integer that a template
+    may have rendered as text."""
+    return collection, str(doc_id).strip()
+
+
+class DocumentsRecorder:
+    """Spools one line per document while the export is written (no document list in memory)."""
+
+    def __init__(self) -> None:
+        self._spool: IO[bytes] | None = None
+        self.count = 0
+
+    def add(self, collection: str, item: dict[str, Any], ids: Iterable[int]) -> None:
+        if self._spool is None:
+            self._spool = tempfile.TemporaryFile(prefix="cwgl-documents-")  # noqa: SIM115 - closed in write()
+        total = money(item.get("total"))
+        line = {
+            "collection": collection,
+            "id": item.get("id"),
+            "total": format(total, "f") if total is not None else None,
+            "gl_entry_ids": sorted(ids),
+        }
+        self._spool.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+        self.count += 1
+
+    def write(self, out: IO[bytes], sha256: str) -> int:
+        header = {"format": DOCUMENTS_FORMAT, "sha256": sha256, "count": self.count}
+        out.write(json.dumps(header).encode() + b"\n")
+        if self._spool is not None:
+            self._spool.seek(0)
+            while chunk := self._spool.read(1 << 20):
+                out.write(chunk)
+            self._spool.close()
+            self._spool = None
+        return self.count
+
+
+def read_documents(source: IO[bytes], sha256: str | None = None) -> Iterator[dict[str, Any]]:
+    """The documents ``DocumentsRecorder.write`` saved; with ``sha256``, checks they are that XML's."""
+    try:
+        header = json.loads(source.readline())
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != DOCUMENTS_FORMAT:
+        raise ValueError("not a GL documents file written by GLBatchExportOperator")
+    if sha256 is not None and header.get("sha256") != sha256:
+        raise ValueError(
+            f"the GL documents file is of another export (sha256 {header.get('sha256')}, expected {sha256}); "
+            "was the output replaced by a later run?"
+        )
+    seen = 0
+    for line in source:
+        if line.strip():
+            seen += 1
+            yield json.loads(line)
+    if seen != header.get("count"):
+        raise ValueError(f"the GL documents file is incomplete: {seen} of {header.get('count')} documents")
+
+
+def parse_documents(value: Any) -> list[tuple[str, str]] | None:
+    """The ``documents`` setting: None (every document) or a list of ``{"collection", "id"}``.
+
+    A template renders a list as its Python or JSON text; both are read back.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            try:
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError) as exc:
+                raise SettingError("documents", "expected a list of {'collection': ..., 'id': ...}") from exc
+    if not isinstance(value, (list, tuple)):
+        raise SettingError(
+            "documents",
+            f"expected None or a list of {{'collection': ..., 'id': ...}}, got {type(value).__name__}",
+        )
+    wanted: list[tuple[str, str]] = []
+    for n, entry in enumerate(value):
+        if not isinstance(entry, dict) or set(entry) - {"collection", "id"} or "id" not in entry:
+            raise SettingError(
+                "documents", f"entry {n} is {entry!r}: expected {{'collection': <collection>, 'id': <id>}}"
+            )
+        collection = entry.get("collection")
+        if collection not in COLLECTION_KINDS:
+            raise SettingError(
+                "documents",
+                f"entry {n}: collection {collection!r} is not one of {', '.join(sorted(COLLECTION_KINDS))}",
+            )
+        if entry["id"] is None or str(entry["id"]).strip() == "":
+            raise SettingError("documents", f"entry {n} has no id")
+        wanted.append(doc_key(collection, entry["id"]))
+    return wanted
+
+
+class Selection:
+    """What a batch posts: the chosen documents' GL entry ids, their counts and totals, and what
+    stays unposted."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+        self.counts: dict[str, int] = {}
+        self.totals: dict[str, Decimal] = {}
+        self.posted: list[dict[str, Any]] = []
+        self.posted_count = 0
+        self.left: list[dict[str, Any]] = []
+        self.left_count = 0
+        self.without_ids: list[dict[str, Any]] = []
+        self.without_ids_count = 0
+
+    def take(self, doc: dict[str, Any]) -> None:
+        ref = {"collection": doc["collection"], "id": doc["id"]}
+        ids = [int(i) for i in doc.get("gl_entry_ids") or []]
+        if not ids:  # no batch can mark it exported
+            self.without_ids_count += 1
+            if len(self.without_ids) < MAX_LISTED:
+                self.without_ids.append(ref)
+            return
+        self.ids.update(ids)
+        collection = doc["collection"]
+        self.counts[collection] = self.counts.get(collection, 0) + 1
+        if doc.get("total") is not None:
+            with localcontext(_EXACT):
+                self.totals[collection] = self.totals.get(collection, Decimal(0)) + Decimal(doc["total"])
+        self.posted_count += 1
+        if len(self.posted) < MAX_LISTED:
+            self.posted.append(ref)
+
+    def leave(self, doc: dict[str, Any]) -> None:
+        self.left_count += 1
+        if len(self.left) < MAX_LISTED:
+            self.left.append({"collection": doc["collection"], "id": doc["id"]})
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "posted_documents": self.posted_count,
+            "posted": self.posted,
+            "not_posted_documents": self.left_count,
+            "not_posted": self.left,
+            "without_gl_entry_ids": self.without_ids_count,
+            "without_gl_entry_ids_listed": self.without_ids,
+        }
+
+
+def select_documents(docs: Iterable[dict[str, Any]], wanted: list[tuple[str, str]] | None) -> Selection:
+    """Split the export's documents into posted and left; unknown wanted documents are an error."""
+    remaining = set(wanted) if wanted is not None else None
+    selection = Selection()
+    for doc in docs:
+        key = doc_key(doc["collection"], doc["id"])
+        if remaining is None or key in remaining:
+            selection.take(doc)
+            if remaining is not None:
+                remaining.discard(key)
+        else:
+            selection.leave(doc)
+    if remaining:
+        listed = ", ".join(f"{c} {i}" for c, i in sorted(remaining)[:20])
+        raise SettingError(
+            "documents",
+            f"{len(remaining)} document(s) are not in the export: {listed}; give documents of this "
+            "export (collection and id as in its XML)",
+        )
+    return selection

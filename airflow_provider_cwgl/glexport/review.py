@@ -1,0 +1,231 @@
+"""The accountant's review of an export, built item by item while the XML is written.
+
+What a person approving the day needs, small enough for XCom and a HITL body:
+
+- documents and totals per collection;
+- the balance check (transactions and purchases: the header total equals minus the sum of its
+  lines, the convention of the GLExport samples) with the unbalanced documents;
+- documents whose header or one of its lines has no GL account number (``ACCOUNT_FIELDS``): the
+  accounting package cannot post them to an account;
+- debit and credit totals per GL account, for the collections whose sign convention the samples
+  document (transactions, purchases). As the export signs them: a positive amount is a debit, a
+  negative one a credit, so each collection's debits equal its credits when its documents balance.
+
+At most ``MAX_LISTED_DOCUMENTS`` documents are listed per check and ``MAX_ACCOUNTS`` accounts per
+collection (the rest are summed as ``OTHER_ACCOUNTS``); the counts are always complete. Amounts are
+exact decimals written as strings.
+"""
+
+from __future__ import annotations
+
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
+from typing import Any
+
+MAX_LISTED_DOCUMENTS = 20
+MAX_ACCOUNTS = 200
+OTHER_ACCOUNTS = "(other accounts)"
+NO_ACCOUNT = "(no account)"
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+# collection -> (header account field, {lines field: the line's account field})
+ACCOUNT_FIELDS: dict[str, tuple[str, dict[str, str]]] = {
+    "transactions": ("accountNumber", {"detail": "accountNumber"}),
+    "expenses": ("accountNumber", {"offset": "accountNumber"}),
+    "expenseBills": ("apAccountNumber", {"detail": "accountNumber"}),
+    "purchaseTransactions": (
+        "apAccountNumber",
+        {"purchaseDetail": "accountNumber", "purchaseDetailTax": "accountNumber"},
+    ),
+    "adjustmentTransactions": ("accountNumber", {"adjustmentDetail": "accountNumber"}),
+    "inventoryTransfers": ("accountNumber", {"offset": "accountNumber"}),
+}
+# The collections whose balance convention the samples document: header + lines == 0.
+BALANCED_LINES: dict[str, tuple[str, ...]] = {
+    "transactions": ("detail",),
+    "purchaseTransactions": ("purchaseDetail", "purchaseDetailTax"),
+}
+
+
+def money(value: Any) -> Decimal | None:
+    """An amount as ConnectWise sent it (int or exact Decimal); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        return None
+    return Decimal(value)
+
+
+def lines_of(item: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """The lines under ``name``: a list of objects, or one object (an expense's offset)."""
+    value = item.get(name)
+    if isinstance(value, dict):
+        return [value]
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _has_account(value: Any) -> bool:
+    return value is not None and str(value).strip() != ""
+
+
+def document_ref(collection: str, item: dict[str, Any]) -> dict[str, Any]:
+    ref: dict[str, Any] = {"collection": collection, "id": item.get("id")}
+    if item.get("documentNumber") not in (None, ""):
+        ref["document_number"] = str(item["documentNumber"])
+    return ref
+
+
+class ReviewBuilder:
+    """Fed every root document; ``result()`` is the review."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.totals: dict[str, Decimal] = {}
+        self.checked = 0
+        self.unbalanced_count = 0
+        self.unbalanced: list[dict[str, Any]] = []
+        self.unmapped_count = 0
+        self.unmapped: list[dict[str, Any]] = []
+        self.accounts: dict[str, dict[str, list[Decimal]]] = {}
+
+    def add(self, collection: str, item: dict[str, Any]) -> None:
+        with localcontext(_EXACT):  # a sum of money is never rounded
+            self._add(collection, item)
+
+    def _add(self, collection: str, item: dict[str, Any]) -> None:
+        self.counts[collection] = self.counts.get(collection, 0) + 1
+        total = money(item.get("total"))
+        if total is not None:
+            self.totals[collection] = self.totals.get(collection, Decimal(0)) + total
+        if collection in ACCOUNT_FIELDS:
+            self._check_accounts(collection, item)
+        if collection in BALANCED_LINES:
+            self._check_balance(collection, item)
+
+    def _check_accounts(self, collection: str, item: dict[str, Any]) -> None:
+        header_field, line_fields = ACCOUNT_FIELDS[collection]
+        missing = [] if _has_account(item.get(header_field)) else [f"header {header_field}"]
+        for name, field in line_fields.items():
+            for n, line in enumerate(lines_of(item, name), 1):
+                if not _has_account(line.get(field)):
+                    missing.append(f"{name} line {n} {field}" if name != "offset" else f"offset {field}")
+        if missing:
+            self.unmapped_count += 1
+            if len(self.unmapped) < MAX_LISTED_DOCUMENTS:
+                self.unmapped.append({**document_ref(collection, item), "missing": missing})
+
+    def _check_balance(self, collection: str, item: dict[str, Any]) -> None:
+        header = money(item.get("total")) or Decimal(0)
+        header_field = ACCOUNT_FIELDS[collection][0]
+        self._post(collection, item.get(header_field), header)
+        lines = Decimal(0)
+        for name in BALANCED_LINES[collection]:
+            for line in lines_of(item, name):
+                amount = money(line.get("total")) or Decimal(0)
+                lines += amount
+                self._post(collection, line.get("accountNumber"), amount)
+        self.checked += 1
+        if header + lines != 0:
+            self.unbalanced_count += 1
+            if len(self.unbalanced) < MAX_LISTED_DOCUMENTS:
+                self.unbalanced.append(
+                    {
+                        **document_ref(collection, item),
+                        "total": format(header, "f"),
+                        "lines": format(-lines, "f"),
+                    }
+                )
+
+    def _post(self, collection: str, account: Any, amount: Decimal) -> None:
+        accounts = self.accounts.setdefault(collection, {})
+        name = str(account).strip() if _has_account(account) else NO_ACCOUNT
+        if name not in accounts and len(accounts) >= MAX_ACCOUNTS:
+            name = OTHER_ACCOUNTS
+        sums = accounts.setdefault(name, [Decimal(0), Decimal(0)])
+        if amount >= 0:
+            sums[0] += amount
+        else:
+            sums[1] -= amount
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "collections": {
+                c: {"count": n, **({"total": format(self.totals[c], "f")} if c in self.totals else {})}
+                for c, n in self.counts.items()
+            },
+            "balance": {
+                "checked": self.checked,
+                "unbalanced_count": self.unbalanced_count,
+                "unbalanced": list(self.unbalanced),
+                "ok": self.unbalanced_count == 0,
+            },
+            "unmapped": {"count": self.unmapped_count, "documents": list(self.unmapped)},
+            "accounts": {
+                c: {
+                    a: {"debit": format(d, "f"), "credit": format(cr, "f")}
+                    for a, (d, cr) in sorted(acc.items())
+                }
+                for c, acc in self.accounts.items()
+            },
+            "max_listed": MAX_LISTED_DOCUMENTS,
+        }
+
+
+def _cell(value: Any) -> str:
+    """Text safe in a Markdown table cell."""
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _doc(ref: dict[str, Any]) -> str:
+    number = f" (document {_cell(ref['document_number'])})" if ref.get("document_number") else ""
+    return f"{_cell(ref['collection'])} id {_cell(ref['id'])}{number}"
+
+
+def needs_attention(review: dict[str, Any]) -> bool:
+    return bool(review["balance"]["unbalanced_count"] or review["unmapped"]["count"])
+
+
+def render_review(review: dict[str, Any], title: str | None = None) -> str:
+    """The review as Markdown: what needs attention first, then documents, then GL accounts."""
+    out: list[str] = [f"# {title}", ""] if title else []
+    balance, unmapped = review["balance"], review["unmapped"]
+    if needs_attention(review):
+        out += ["## Needs attention", ""]
+        if balance["unbalanced_count"]:
+            out.append(
+                f"**{balance['unbalanced_count']} unbalanced document(s)** (header total is not minus "
+                "the sum of its lines):"
+            )
+            out.append("")
+            out += [
+                f"- {_doc(d)}: total {_cell(d['total'])}, lines {_cell(d['lines'])}"
+                for d in balance["unbalanced"]
+            ]
+            more = balance["unbalanced_count"] - len(balance["unbalanced"])
+            if more > 0:
+                out.append(f"- … and {more} more")
+            out.append("")
+        if unmapped["count"]:
+            out.append(f"**{unmapped['count']} document(s) without a GL account number:**")
+            out.append("")
+            out += [f"- {_doc(d)}: no {_cell(', '.join(d['missing']))}" for d in unmapped["documents"]]
+            more = unmapped["count"] - len(unmapped["documents"])
+            if more > 0:
+                out.append(f"- … and {more} more")
+            out.append("")
+    else:
+        out += [
+            f"Every document has its GL account numbers; {balance['checked']} checked document(s) balance.",
+            "",
+        ]
+    out += ["## Documents", "", "| Collection | Documents | Total |", "|---|---:|---:|"]
+    for collection, values in review["collections"].items():
+        out.append(f"| {_cell(collection)} | {values['count']} | {_cell(values.get('total', ''))} |")
+    out.append("")
+    for collection, accounts in review["accounts"].items():
+        out += [
+            f"## GL accounts: {_cell(collection)}",
+            "",
+            "| Account | Debit | Credit |",
+            "|---|---:|---:|",
+        ]
+        out += [f"| {_cell(a)} | {v['debit']} | {v['credit']} |" for a, v in accounts.items()]
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
