@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Context
@@ -19,24 +19,32 @@ from airflow.sdk import Context
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.review import render_review
 
+if TYPE_CHECKING:
+    from airflow.sdk.execution_time.hitl import HITLUser
+
 DEFAULT_TIMEOUT_MINUTES = 24 * 60
 
 
-def parse_approvers(value: Any) -> list[dict[str, str]] | None:
+def parse_approvers(value: Any) -> list[HITLUser] | None:
     """Approvers as HITL ``assigned_users``: a list of user ids (or ``{"id", "name"}``), a JSON
     list, or comma-separated ids. Empty: anyone allowed to answer the DAG's HITL tasks."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, str):
         text = value.strip()
-        value = (
-            json.loads(text) if text.startswith("[") else [v.strip() for v in text.split(",") if v.strip()]
-        )
+        try:
+            value = (
+                json.loads(text)
+                if text.startswith("[")
+                else [v.strip() for v in text.split(",") if v.strip()]
+            )
+        except ValueError as exc:
+            raise SettingError("approvers", f"expected a JSON list of user ids, got {text!r}: {exc}") from exc
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, (list, tuple)):
         raise SettingError("approvers", f"expected a list of user ids, got {value!r}")
-    users: list[dict[str, str]] = []
+    users: list[HITLUser] = []
     for entry in value:
         if isinstance(entry, dict) and str(entry.get("id") or "").strip():
             users.append({"id": str(entry["id"]), "name": str(entry.get("name") or entry["id"])})
