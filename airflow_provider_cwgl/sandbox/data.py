@@ -651,7 +651,7 @@ def _transfer(world: _World, n: int) -> None:
 
 def _adjustment(world: _World, n: int) -> None:
     """An inventory adjustment. GLExport gives adjustments no numeric GL entry id, so no batch can
-    mark them exported; the sandbox keeps them unposted for ever (see the README's known gaps)."""
+    mark them exported; the sandbox keeps them unposted for ever (see docs/design.md, "Known gaps")."""
     day, location = world.day(), world.pick("locations")
     lines = []
     for _ in range(world.rng.randint(1, 3)):

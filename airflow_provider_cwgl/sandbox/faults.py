@@ -31,7 +31,7 @@ class FaultRule:
     malformed: bool = False
     latency: float = 0.0
     slow_body: float = 0.0
-    move_codebase: str | None = None  # the tenant moves to this codebase; the old URL now gives 404
+    move_codebase: str | None = None  # the tenant moves to this codebase; the old URL then gives 404
     change_total: str | None = None
     times: int | None = None
     rate: float | None = None
