@@ -164,8 +164,7 @@ class RequestLog:
 
     def count(self, method: str, pattern: str) -> int:
         """How many requests matched ``method`` and the path pattern (fnmatch)."""
-        with self._lock:
-            return sum(1 for r in self.records if r.method == method and fnmatch.fnmatchcase(r.path, pattern))
+        return len(self.matching(method, pattern))
 
     def __len__(self) -> int:
         return len(self.records)
