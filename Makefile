@@ -88,7 +88,7 @@ e2e-celery: $(INSTALLED)
 demo: $(INSTALLED)
 	$(BIN)/python scripts/demo.py
 
-# Issue 17's figures: the writer against its alternatives, the task's memory, references end to end.
+# Performance figures: the writer against its alternatives, the task's memory, references end to end.
 bench: $(INSTALLED)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python $(DEV) --group bench
 	$(BIN)/python bench/writer.py

@@ -6,7 +6,7 @@ For each scale the sandbox runs in its own process with that many invoice transa
 export runs ``GLBatchExportOperator.execute`` in a fresh interpreter (Airflow imported, as in a
 task); its peak RSS (VmHWM) and its growth over the idle interpreter are read from /proc.
 
-Targets (issue 17):
+Targets:
 - without references, peak RSS growth from the smallest to the largest scale <= 10% of the
   largest export's JSON (nothing may grow with the export but the output's GL entry ids, which go
   to a file as they are written);

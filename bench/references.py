@@ -8,7 +8,7 @@ fetched. Printed for both: requests (counted by the server), wall seconds, peak 
 The floor is what no client can go below: for each endpoint that takes ``id in (...)``, its distinct
 ids packed into URLs of at most 2,000 characters (one packing per nesting depth), plus one list
 request per distinct parent for the per-parent collections (sites, agreement additions, purchase
-order line items). Targets (issues 5 and 17): engine requests <= 1.1x the floor; wall time >= 25x less than
+order line items). Targets: engine requests <= 1.1x the floor; wall time >= 25x less than
 the baseline and within 3x of sum over rounds of latency x ceil(requests in round / concurrency),
 plus the time to write the file.
 """

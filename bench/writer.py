@@ -12,7 +12,7 @@ peak RSS (VmHWM). The rows:
 - ``orjson.loads`` + an lxml tree built in memory + ``tostring`` (fast C, everything in memory);
 - what a user would write: ``json.load`` + ``xmltodict.unparse``.
 
-Targets (issue 17), on best times: the writer >= 3x faster than xmltodict, <= 3.5x the ijson
+Targets, on best times: the writer >= 3x faster than xmltodict, <= 3.5x the ijson
 floor, and its peak RSS < 1/10 of the lxml build's. Needs the ``bench`` extra (orjson, xmltodict).
 """
 

@@ -100,7 +100,7 @@ def fixtures_dir() -> Path:
 
 def without_adjustments(store: SandboxStore) -> SandboxStore:
     """``store`` without inventory adjustments. They carry no GL entry id, so no batch holds them
-    and a batch's re-export lacks them (README, known gaps): posting tests that compare a day's
+    and a batch's re-export lacks them (docs/design.md, "Known gaps"): posting tests that compare a day's
     file with its re-export leave them out."""
     store.documents = [d for d in store.documents if d.section != "adjustmentTransactions"]
     return store

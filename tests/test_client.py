@@ -317,7 +317,7 @@ def test_short_secret_is_matched_whole() -> None:
 
 
 def test_error_body_is_redacted_before_it_is_cut() -> None:
-    """A plain-text error page cut to 200 characters used to keep the key minus its tail."""
+    """A plain-text error page cut to 200 characters must not keep the key minus its tail."""
     settings = ConnectWiseSettings(
         site="https://cw.example.com",
         company_id="acme",

@@ -34,7 +34,7 @@ def ids(path: Path, section: str) -> set[str]:
 
 
 # [START request_options]
-def test_the_issue_example_is_sent_exactly_under_the_api_names(connected: Sandbox, tmp_path: Path) -> None:
+def test_the_docs_example_is_sent_exactly_under_the_api_names(connected: Sandbox, tmp_path: Path) -> None:
     export(
         tmp_path / "x.xml",
         export_unposted_expenses=True,

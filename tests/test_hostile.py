@@ -1,4 +1,4 @@
-"""A deliberately hostile ConnectWise (issue 14): a raw HTTP/1.1 server on loopback whose every
+"""A deliberately hostile ConnectWise: a raw HTTP/1.1 server on loopback whose every
 answer a test scripts — redirects, header echoes, drip-fed bodies, endless paging, decompression
 bombs, NaN, TLS mismatches — driven through the operator. Each case ends in a correct file, or in a
 clean failure naming the cause with the previous file untouched, no temporary file left, and no
@@ -142,7 +142,7 @@ def fails_cleanly(
 ECHOES = {
     # an error page echoing the request headers, as text
     "text": lambda: f"Request headers:\r\nAuthorization: Basic {BASIC}\r\nclientId: {CLIENT_ID}\r\n",
-    # cut two characters short, as a 200-character limit did (issue 14, item 2)
+    # cut two characters short, as a 200-character limit on the error text would leave it
     "truncated": lambda: f"bad credentials for Basic {BASIC[:-2]}",
     # the key in the clear and the Basic value in JSON
     "json": lambda: json.dumps(
@@ -205,7 +205,7 @@ def test_redirect_is_an_error_naming_the_location(
     caplog: pytest.LogCaptureFixture,
     status: int,
 ) -> None:
-    # A redirect whose body would make a plausible GLExport: before the fix it became the file.
+    # A redirect whose body would make a plausible GLExport: it must never become the file.
     server = serve(
         lambda r, conn: respond_json(
             conn, {"message": "moved"}, status, Location="https://cw.elsewhere.example/moved"
@@ -555,7 +555,7 @@ def test_longest_name_that_fits_is_written(
         export(tmp_path / ("g" + name))
 
 
-# -- issue 12: files people can use ------------------------------------------------------------
+# -- output files people can use --------------------------------------------------------------
 @pytest.fixture
 def umask() -> Iterator[Callable[[int], None]]:
     old = os.umask(0o022)

@@ -1,4 +1,4 @@
-"""Hostile export bodies (issue 14, items 4-6): lone surrogates, wrong JSON shapes, size limits.
+"""Hostile export bodies: lone surrogates, wrong JSON shapes, size limits.
 
 Each body is served by a small loopback server of our own (not the sandbox: it could not send
 these) to the real operator, and also fed to the writer directly.

@@ -155,7 +155,7 @@ class _Records(logging.Handler):
 
 
 def test_every_path_is_in_the_table() -> None:
-    assert len(REFERENCE_PATHS) == 87  # the spec's list (the issue says 88; the spec has 87)
+    assert len(REFERENCE_PATHS) == 87  # the spec's list of reference paths
 
 
 @pytest.mark.parametrize("path", REFERENCE_PATHS)

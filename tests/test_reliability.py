@@ -1,4 +1,4 @@
-"""The reliability matrix (README, "Reliability matrix"): ConnectWise faults on the export call and
+"""The reliability matrix (docs/evidence/reliability.md): ConnectWise faults on the export call and
 on reference fetches, XML-hostile data, concurrent runs and secrets, all against the sandbox."""
 
 from __future__ import annotations

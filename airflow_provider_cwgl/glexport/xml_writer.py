@@ -7,8 +7,8 @@ never the whole export. Every item must be an object; see ``JsonLimits`` for the
 
 Writing: each item is serialised straight to text, with a cached plan per (schema model, depth)
 that holds every element's tags and null rule, so a field costs one dict lookup and one append.
-The output is byte for byte what lxml's ``tostring`` after ``etree.indent`` gives (the writer used
-lxml before; tests compare canonically with the spec's samples).
+The output is byte for byte what lxml's ``tostring`` after ``etree.indent`` gives (tests compare it
+canonically with the spec's samples and with lxml's output).
 
 Rules (from the spec's two samples):
 

@@ -387,8 +387,7 @@ def _invoice(world: _World, n: int) -> None:
         "date": _zulu(day),
     }
     invoice |= {"company": parties["company"], "billToCompany": parties["company"]}
-    invoice |= {"billingSite": parties["site"]}
-    invoice |= {"location": _named("system/locations", location, "location")}
+    invoice |= {"billingSite": parties["site"], "location": _named("system/locations", location, "location")}
     invoice |= {"territory": _named("system/locations", world.pick("locations"), "location")}
     invoice |= {"agreement": _named("finance/agreements", agreement, "agreement") if agreement else None}
     put(world.store, "finance/invoices", invoice)
@@ -472,8 +471,7 @@ def _invoice_header(
     values |= {"taxableTotal": subtotal, "taxAccountNumber": "2200", "salesTax": tax, "stateTax": tax}
     values |= {"countyTax": Decimal(0), "shipToCompany": ship["company"], "shipSite": ship["site"]}
     values |= {"shipToCompanyAccountNumber": ship["companyAccountNumber"]}
-    values |= {"shipContact": ship["contact"]["name"]}
-    values |= {"shipToCompanyType": context["CompanyTypeReference"]}
+    values |= {"shipContact": ship["contact"]["name"], "shipToCompanyType": context["CompanyTypeReference"]}
     return _doc("GLExportTransaction", context, values)
 
 
@@ -520,8 +518,7 @@ def _expense_bill(world: _World, n: int) -> None:
         # GLExport gives a bill line no project; its expense entries carry it.
         project = _named("project/projects", world.pick("projects"), "project")
         entry: Record = {"id": entry_id, "chargeToId": project["id"], "chargeToType": "ProjectTicket"}
-        entry |= {"amount": amount}
-        entry |= {"type": {"id": 1, "name": "Travel"}, "member": member, "date": _zulu(day)}
+        entry |= {"amount": amount, "type": {"id": 1, "name": "Travel"}, "member": member, "date": _zulu(day)}
         entry |= {"project": project}
         put(world.store, "expense/entries", entry)
         line = context | _only(_parties(world, world.pick("companies")), "company")
@@ -596,15 +593,13 @@ def _purchase_lines(world: _World, context: Record, po_id: int) -> tuple[list[Re
         }
         record |= {"product": _item_ref(item, "product"), "purchaseOrderId": po_id, "quantity": quantity}
         record |= {"unitCost": item["cost"], "unitOfMeasure": line["UnitOfMeasureReference"]}
-        record |= {"warehouse": warehouse}
-        record |= {"warehouseBin": line["WarehouseBinReference"]}
+        record |= {"warehouse": warehouse, "warehouseBin": line["WarehouseBinReference"]}
         record |= {"shipmentMethod": line["ShipmentMethodReference"]}
         put(world.store, "procurement/purchaseorders/{}/lineitems", record, po_id)
         values: Record = {"id": next(world.gl_ids), "glTypeId": "RP", "glItemId": item["identifier"]}
         values |= {"lineNumber": line_no}
         values |= {"description": "Purchase", "memo": item["description"], "accountNumber": "1300"}
-        values |= {"taxable": True}
-        values |= {"quantity": -quantity, "total": -amount}
+        values |= {"taxable": True, "quantity": -quantity, "total": -amount}
         lines.append(_doc("GLExportPurchaseTransactionDetail", line, values))
     return lines, subtotal
 
@@ -651,7 +646,7 @@ def _transfer(world: _World, n: int) -> None:
 
 def _adjustment(world: _World, n: int) -> None:
     """An inventory adjustment. GLExport gives adjustments no numeric GL entry id, so no batch can
-    mark them exported; the sandbox keeps them unposted for ever (see the README's known gaps)."""
+    mark them exported; the sandbox keeps them unposted for ever (see docs/design.md, "Known gaps")."""
     day, location = world.day(), world.pick("locations")
     lines = []
     for _ in range(world.rng.randint(1, 3)):
@@ -663,8 +658,7 @@ def _adjustment(world: _World, n: int) -> None:
         line |= {"accountNumber": "1300"}
         lines.append(catalogue.document("GLExportAdjustmentTransactionDetail", line))
     header: Record = {"id": f"ADJ #{n + 1}", "documentType": "ADJUSTMENT", "documentDate": _stamp(day)}
-    header |= {"glTypeID": "IA"}
-    header |= {"accountNumber": "1300", "adjustmentDescription": "Stock count correction"}
+    header |= {"glTypeID": "IA", "accountNumber": "1300", "adjustmentDescription": "Stock count correction"}
     header |= {"adjustmentDetail": lines}
     body = catalogue.document("GLExportAdjustmentTransaction", header)
     unposted: Record = {"id": 90_000 + n, "unpostedProductId": str(90_000 + n), "locationId": location["id"]}

@@ -31,7 +31,7 @@ class FaultRule:
     malformed: bool = False
     latency: float = 0.0
     slow_body: float = 0.0
-    move_codebase: str | None = None  # the tenant moves to this codebase; the old URL now gives 404
+    move_codebase: str | None = None  # the tenant moves to this codebase; the old URL then gives 404
     change_total: str | None = None
     times: int | None = None
     rate: float | None = None
@@ -164,8 +164,7 @@ class RequestLog:
 
     def count(self, method: str, pattern: str) -> int:
         """How many requests matched ``method`` and the path pattern (fnmatch)."""
-        with self._lock:
-            return sum(1 for r in self.records if r.method == method and fnmatch.fnmatchcase(r.path, pattern))
+        return len(self.matching(method, pattern))
 
     def __len__(self) -> int:
         return len(self.records)

@@ -371,8 +371,7 @@ class Sandbox:
         flt = self._export_filter(body)
         if isinstance(flt, Response):
             return flt
-        documents = self.store.select(flt)
-        return _stream(self.store.export_chunks(documents, base))
+        return _stream(self.store.export_chunks(self.store.select(flt), base))
 
     def _batches(self, request: Request, rest: str, body: Any, base: str) -> Response:
         store = self.store
@@ -489,40 +488,21 @@ class _FaultMiddleware:
         try:
             url_length = len(sandbox.url) + len(scope.get("raw_path", raw_path.encode())) + 1 + len(query)
             if url_length > MAX_URL_LENGTH:
-                response = error(
-                    414,
-                    "RequestTooLong",
-                    f"The request URL is {url_length} characters; "
-                    f"ConnectWise accepts at most {MAX_URL_LENGTH}.",
+                too_long = f"The request URL is {url_length} characters; ConnectWise accepts at most"
+                await error(414, "RequestTooLong", f"{too_long} {MAX_URL_LENGTH}.")(
+                    scope, logged_receive, logged_send
                 )
-                await response(scope, logged_receive, logged_send)
                 return
             fault = sandbox.faults.for_request(scope["method"], api_path)
             if fault.latency:
                 await asyncio.sleep(fault.latency)
-            if fault.move_codebase:
-                sandbox.codebase = fault.move_codebase
-                response = error(404, "NotFound", "The resource cannot be found.")
+            response = _refusal(sandbox, fault)
+            if response is not None:
                 await response(scope, logged_receive, logged_send)
-                return
-            if fault.status is not None:
-                headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
-                if fault.status == 429:
-                    body = {
-                        "error": "ConnectWiseAPI",
-                        "message": "Too many requests. Please try again later.",
-                    }
-                    response = JSONResponse(body, status_code=429, headers=headers)
-                else:
-                    response = error(
-                        fault.status, "ServerError", "The sandbox injected this failure.", headers=headers
-                    )
-                await response(scope, logged_receive, logged_send)
-                return
-            if fault.drop or fault.malformed or fault.slow_body or fault.change_total:
+            elif fault.drop or fault.malformed or fault.slow_body or fault.change_total:
                 await self._distorted(scope, logged_receive, logged_send, fault)
-                return
-            await self.app(scope, logged_receive, logged_send)
+            else:
+                await self.app(scope, logged_receive, logged_send)
         finally:
             sandbox.log.end(record, status_box["status"])
 
@@ -563,6 +543,20 @@ class _FaultMiddleware:
             if fault.slow_body:
                 await asyncio.sleep(fault.slow_body)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _refusal(sandbox: Sandbox, fault: Any) -> Response | None:
+    """The answer an injected fault puts in place of the app's: a moved tenant, a status."""
+    if fault.move_codebase:
+        sandbox.codebase = fault.move_codebase
+        return error(404, "NotFound", "The resource cannot be found.")
+    if fault.status is None:
+        return None
+    headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
+    if fault.status == 429:
+        body = {"error": "ConnectWiseAPI", "message": "Too many requests. Please try again later."}
+        return JSONResponse(body, status_code=429, headers=headers)
+    return error(fault.status, "ServerError", "The sandbox injected this failure.", headers=headers)
 
 
 def _change_first_total(body: bytes, amount: Decimal) -> bytes:

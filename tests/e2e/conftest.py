@@ -34,7 +34,7 @@ def free_port() -> int:
 def sandbox() -> Iterator[Sandbox]:
     store = generated_store(transactions=60)
     # Inventory adjustments carry no GL entry id, so no batch holds them and a posted day's
-    # re-export lacks them (README, known gaps); without them a re-export equals the first file.
+    # re-export lacks them (docs/design.md, "Known gaps"); without them a re-export equals the first file.
     store.documents = [d for d in store.documents if d.section != "adjustmentTransactions"]
     with Sandbox(store) as running:
         yield running

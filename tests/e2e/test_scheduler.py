@@ -3,7 +3,7 @@ date and a bad setting, through `airflow backfill create` and the REST API of `a
 (see conftest.py). Run with `make e2e`.
 
 The DAGs are created paused (Airflow's default): backfills are created first, then the DAGs are
-unpaused, as the README says; otherwise the backfill's runs would sit queued.
+unpaused, as docs/guides/02-backfill-and-rerun.md says; otherwise the backfill's runs would sit queued.
 """
 
 from __future__ import annotations

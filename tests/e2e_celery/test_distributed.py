@@ -128,7 +128,7 @@ def ran(deployment: Deployment) -> dict[str, Any]:
             "dag_id": POST,
             "from_date": f"{days[0]}T00:00:00Z",
             "to_date": f"{days[-1]}T00:00:00Z",
-            # Airflow asks for it when a task depends on the past (the README's command).
+            # Airflow asks for it when a task depends on the past (the command in docs/guides/02-backfill-and-rerun.md).
             "reprocess_behavior": "failed",
             "dag_run_conf": POST_CONF,
         },
