@@ -48,7 +48,12 @@ def tenant_conn_ids(param: Any, variable: str | None) -> list[str]:
         return [ConnectWiseHook.default_conn_name]
     if isinstance(value, str):
         text = value.strip()
-        value = json.loads(text) if text.startswith("[") else text.split(",")
+        try:
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        except ValueError as exc:
+            raise SettingError(
+                setting, f"expected connection ids as a JSON list, got {text!r}: {exc}"
+            ) from exc
     if not isinstance(value, list):
         raise SettingError(setting, f"expected a list of connection ids, got {value!r}")
     ids = list(dict.fromkeys(str(v).strip() for v in value if str(v).strip()))

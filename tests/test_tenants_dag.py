@@ -116,7 +116,11 @@ class TestTenantList:
 
     @pytest.mark.parametrize(
         ("param", "variable", "setting"),
-        [(["../etc"], None, "connectwise_conn_ids"), (None, "a/b", "cwgl_connectwise_conn_ids")],
+        [
+            (["../etc"], None, "connectwise_conn_ids"),
+            (None, "a/b", "cwgl_connectwise_conn_ids"),
+            (None, '["tenant_a",', "cwgl_connectwise_conn_ids"),
+        ],
     )
     def test_an_id_that_is_not_a_connection_id_is_refused(
         self, parse: Callable[..., list[str]], param: Any, variable: Any, setting: str
