@@ -7,11 +7,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import without_adjustments
+from conftest import fails_task, without_adjustments
 from lxml import etree
 
-from airflow_provider_cwgl.errors import SettingError
-from airflow_provider_cwgl.glexport.batch import BatchReconcileError
+from airflow_provider_cwgl.errors import BatchReconcileError, SettingError
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
@@ -105,9 +104,9 @@ def test_bad_documents_fail_before_any_request(
 ) -> None:
     summary = export(tmp_path)
     connected.log.clear()
-    with pytest.raises(SettingError, match="documents") as raised:
+    with fails_task(SettingError, match="documents") as failure:
         post(summary, batch_identifier="BAD", documents=documents)
-    assert message in str(raised.value)
+    assert message in str(failure.value)
     assert len(connected.log) == 0
 
 
@@ -130,12 +129,12 @@ def test_documents_from_an_export_file(connected: Sandbox, tmp_path: Path) -> No
 def test_a_reexport_that_differs_fails_naming_the_difference(connected: Sandbox, tmp_path: Path) -> None:
     summary = export(tmp_path)
     connected.faults.add(method="POST", path="finance/accounting/batches/*/export", change_total="0.01")
-    with pytest.raises(BatchReconcileError) as raised:
+    # Fails the task without retries: the batch exists, a person checks it.
+    with fails_task(BatchReconcileError) as failure:
         post(summary, batch_identifier="TAMPERED")
-    text = str(raised.value)
+    text = str(failure.value)
     approved = Decimal(summary["totals"]["transactions"])
     assert f"transactions: total {approved} approved, {approved + Decimal('0.01')} in the batch" in text
-    assert raised.value.permanent  # no retries: the batch exists, a person checks it
     assert len(connected.store.batches) == 1  # nothing deleted
 
 
@@ -146,6 +145,6 @@ def test_an_existing_batch_is_reconciled_on_a_rerun(connected: Sandbox, tmp_path
     again = post(summary, batch_identifier="RERUN")
     assert (again["created"], again["reconciled"], again["batch_id"]) == (False, True, first["batch_id"])
     connected.faults.add(method="POST", path="finance/accounting/batches/*/export", change_total="-5")
-    with pytest.raises(BatchReconcileError, match="in the batch"):
+    with fails_task(BatchReconcileError, match="in the batch"):
         post(summary, batch_identifier="RERUN")
     assert connected.log.count("POST", "finance/accounting/batches") == 1
