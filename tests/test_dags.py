@@ -193,11 +193,7 @@ def test_params_override_the_defaults(
 
 
 def test_daily_params_reach_the_operator_as_python_values(
-    airflow_db: None,
-    dagbag: DagBag,
-    cw_sandbox: Sandbox,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: None, dagbag: DagBag, cw_sandbox: Sandbox
 ) -> None:
     """Rendered natively: the operator gets the params' values (the rendered-fields view shows
     them), and text that reads as a Python literal ("12", "None") stays text."""
