@@ -134,7 +134,9 @@ class TestReadWhenTheTaskRuns:
         clean_env.setenv("CWGL_OUTPUT_ROOT", f"s3://{BUCKET}/settings")
         variables("cwgl_output_conn_id", "aws_s3_settings")
         day = max(d.document_date for d in sandbox.store.documents if d.section == "transactions")
-        run = dag.test(logical_date=timezone.datetime(day.year, day.month, day.day))
+        run = dag.test(
+            logical_date=timezone.datetime(day.year, day.month, day.day), run_conf={"require_approval": False}
+        )
         assert run.state == "success", [(t.task_id, t.state) for t in run.get_task_instances()]
         key = f"settings/posted/{day.isoformat()}/glexport.xml"
         assert {key, key + ".gl-entry-ids.txt"} <= set(keys(s3))
