@@ -21,19 +21,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_cwgl.blank import is_blank
+
 ROOT_VARIABLE = "cwgl_output_root"
 CONN_ID_VARIABLE = "cwgl_output_conn_id"
 ROOT_ENV = "CWGL_OUTPUT_ROOT"
 CONN_ID_ENV = "CWGL_OUTPUT_CONN_ID"
 DEFAULT_ROOT = "~/cwgl-exports"
 
-# What a template renders from an empty value, or a form leaves in an emptied text field.
-_UNSET = ("", "none", "null")
-
 
 def _given(value: Any) -> str | None:
-    text = "" if value is None else str(value).strip()
-    return None if text.lower() in _UNSET else text
+    return None if is_blank(value) else str(value).strip()
 
 
 def _variable(key: str) -> str | None:

@@ -49,6 +49,11 @@ with DAG(
     },
     tags=["connectwise", "accounting"],
     user_defined_macros=MACROS,
+    # Each setting reaches the operator as the param's Python value (True, 12, None, a list), not
+    # its text. Native rendering reads a rendered string back as a Python literal, so text params
+    # go through `| repr`: a location named "123" stays text. Paths and dates render as text.
+    render_template_as_native_obj=True,
+    user_defined_filters={"repr": repr},
     params={
         "export_unposted_invoices": Param(True, type="boolean", title="Export unposted invoices"),
         "export_unposted_expenses": Param(False, type="boolean", title="Export unposted expenses"),
@@ -140,14 +145,14 @@ with DAG(
         export_unposted_expenses="{{ params.export_unposted_expenses }}",
         export_unposted_procurement="{{ params.export_unposted_procurement }}",
         location_id="{{ params.location_id }}",
-        location_name="{{ params.location_name }}",
+        location_name="{{ params.location_name | repr }}",
         references_to_fetch="{{ params.references_to_fetch }}",
         thru_date="{{ " + BUSINESS_DAY + " }}",
         output_file=OUTPUT_ROOT + "/gl/{{ " + BUSINESS_DAY + " }}/glexport.xml",
         output_conn_id=OUTPUT_CONN_ID,
-        summarize_invoices="{{ params.summarize_invoices }}",
+        summarize_invoices="{{ params.summarize_invoices | repr }}",
         **{spec.setting: "{{ params." + spec.setting + " }}" for spec in ID_LIST_SETTINGS},
-        gl_interface_identifier="{{ params.gl_interface_identifier }}",
+        gl_interface_identifier="{{ params.gl_interface_identifier | repr }}",
         skip_when_empty="{{ params.skip_when_empty }}",
         # Each day's file is its own asset, attached to this alias at run time (see
         # cwgl_load_gl_export.py, scheduled on it).

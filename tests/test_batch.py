@@ -171,6 +171,18 @@ def test_exactly_one_source(connected: Sandbox, sources: dict) -> None:
     assert len(connected.log) == 0
 
 
+@pytest.mark.parametrize("blank", ["", "  ", "None", "null"])
+def test_a_blank_source_is_no_source(connected: Sandbox, tmp_path: Path, blank: str) -> None:
+    with fails_task(ValueError, match="give exactly one"):
+        GLBatchCreateOperator(task_id="b", export_summary=blank, export_file=blank).execute({})
+    assert len(connected.log) == 0
+    summary = export(tmp_path, thru_date="2026-02-27")
+    from_file = GLBatchCreateOperator(
+        task_id="b", export_summary=blank, export_file=summary["output"], batch_identifier="FROM-FILE"
+    ).execute({})
+    assert from_file["records"] == summary["gl_entry_id_count"] and from_file["created"]
+
+
 def test_identifier_names_the_day_and_record_types() -> None:
     one = batch_identifier_for("2026-03-01", ["invoices", "procurement"])
     assert (

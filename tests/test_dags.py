@@ -192,6 +192,42 @@ def test_params_override_the_defaults(
     assert root.find("transactions") is None
 
 
+def test_daily_params_reach_the_operator_as_python_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: None, dagbag: DagBag, cw_sandbox: Sandbox
+) -> None:
+    """Rendered natively: the operator gets the params' values (the rendered-fields view shows
+    them), and text that reads as a Python literal ("12", "None") stays text."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.sdk import timezone
+
+    dag = dagbag.dags["cwgl_daily_gl_export"]
+    conf = {
+        "location_id": 2,
+        "location_name": "None",
+        "gl_interface_identifier": "12",
+        "excluded_product_ids": ["1299"],
+        "references_to_fetch": ["vendor/company"],
+    }
+    run = _run(
+        dag, cw_sandbox, monkeypatch, tmp_path, logical_date=timezone.datetime(2026, 3, 1), run_conf=conf
+    )
+    rendered = RenderedTaskInstanceFields.get_templated_fields(run.get_task_instance("export_gl_batch"))
+    assert rendered is not None
+    assert rendered["location_id"] == 2 and rendered["location_name"] == "None"
+    assert rendered["export_unposted_invoices"] is True and rendered["skip_when_empty"] is False
+    assert rendered["gl_interface_identifier"] == "12" and rendered["excluded_product_ids"] == ["1299"]
+    assert rendered["references_to_fetch"] == ["vendor/company"]
+    assert rendered["summarize_invoices"] is None and rendered["included_invoice_ids"] == []
+    assert rendered["thru_date"] == "2026-03-01"
+    assert rendered["output_file"] == f"{tmp_path}/gl/2026-03-01/glexport.xml"
+    body = cw_sandbox.log.matching("POST", "finance/accounting/export")[-1].json()
+    assert (body["locationId"], body["glInterfaceIdentifier"], body["excludedProductIds"]) == (
+        2,
+        "12",
+        ["1299"],
+    )
+
+
 def test_runs_without_logical_date_are_named_by_their_thru_date(
     airflow_db: None,
     dagbag: DagBag,

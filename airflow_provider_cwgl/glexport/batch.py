@@ -33,6 +33,7 @@ from typing import IO, Any
 
 from lxml import etree
 
+from airflow_provider_cwgl.blank import is_blank
 from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError
 from airflow_provider_cwgl.connectwise.conditions import condition_literal
 from airflow_provider_cwgl.errors import BatchConflictError as BatchConflictError
@@ -85,14 +86,9 @@ def check_identifier(identifier: Any) -> str:
     return identifier.strip()
 
 
-def is_unset(value: Any) -> bool:
-    """An identifier setting left empty: None, or what a template renders from one (``"None"``)."""
-    return value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null"))
-
-
 def resolve_batch_identifier(value: Any, request: ExportRequest, batch: int | str | None) -> str | None:
     """The export's ``batch_identifier`` setting: None (off), ``"auto"`` or an identifier."""
-    if is_unset(value):
+    if is_blank(value):
         return None
     if batch is not None:
         raise SettingError(

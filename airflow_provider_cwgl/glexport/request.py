@@ -17,6 +17,7 @@ from typing import Any
 
 import pendulum
 
+from airflow_provider_cwgl.blank import is_blank
 from airflow_provider_cwgl.errors import ExportSettingError as ExportSettingError
 from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
 
@@ -24,7 +25,6 @@ log = logging.getLogger(__name__)
 
 _TRUE = {"true", "t", "yes", "y", "1", "on"}
 _FALSE = {"false", "f", "no", "n", "0", "off"}
-_EMPTY = {"", "none", "null"}
 
 # Record kind -> its flag in ConnectWise's export and batch requests (procurement's is "Products").
 FLAG_NAMES = {
@@ -123,7 +123,7 @@ def to_bool(setting: str, value: Any) -> bool:
 
 def to_batch(value: Any) -> int | str | None:
     """``batch_id``: a ConnectWise batch id (positive integer) or a batch identifier (text)."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in _EMPTY):
+    if is_blank(value):
         return None
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
@@ -139,7 +139,7 @@ def to_batch(value: Any) -> int | str | None:
 
 
 def to_location_id(value: Any) -> int | None:
-    if value is None or (isinstance(value, str) and value.strip().lower() in _EMPTY):
+    if is_blank(value):
         return None
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -154,7 +154,7 @@ def to_location_id(value: Any) -> int | None:
 
 
 def to_location_name(value: Any) -> str | None:
-    if value is None or (isinstance(value, str) and value.strip().lower() in _EMPTY):
+    if is_blank(value):
         return None
     if not isinstance(value, str):
         raise ExportSettingError("location_name", f"expected a location name (text), got {value!r}")
@@ -167,7 +167,7 @@ def to_thru_date(value: Any) -> datetime | None:
     A datetime keeps its time and is converted to UTC; a naive one is taken as UTC. Strings are
     ISO 8601 dates or date-times.
     """
-    if value is None or (isinstance(value, str) and value.strip().lower() in _EMPTY):
+    if is_blank(value):
         return None
     if isinstance(value, datetime):
         moment = value
@@ -311,7 +311,7 @@ def build_export_options(
 
 def to_summarize_invoices(value: Any) -> str | None:
     """``Default``, ``Condensed`` or ``Detailed`` (any case); empty leaves ConnectWise's default."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in _EMPTY):
+    if is_blank(value):
         return None
     if isinstance(value, str):
         for choice in SUMMARIZE_INVOICES:
@@ -323,7 +323,7 @@ def to_summarize_invoices(value: Any) -> str | None:
 
 
 def to_gl_interface_identifier(value: Any) -> str | None:
-    if value is None or (isinstance(value, str) and value.strip().lower() in _EMPTY):
+    if is_blank(value):
         return None
     if not isinstance(value, str):
         raise ExportSettingError(
@@ -342,7 +342,7 @@ def to_list(setting: str, value: Any, what: str) -> list[Any]:
     items: Any = value
     if isinstance(value, str):
         text = value.strip()
-        if text.lower() in _EMPTY:
+        if is_blank(text):
             return []
         if text.startswith(("[", "(")):
             try:

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator, Context
 
+from airflow_provider_cwgl.blank import is_blank
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.batch import (
     BATCHES_PATH,
@@ -21,7 +22,6 @@ from airflow_provider_cwgl.glexport.batch import (
     documents_from_xml,
     ids_from_summary,
     ids_from_xml,
-    is_unset,
 )
 from airflow_provider_cwgl.glexport.documents import (
     Selection,
@@ -134,7 +134,7 @@ class GLBatchCreateOperator(BaseOperator):
             )
         identifier = check_identifier(
             self._default_identifier(context, flags, summary)
-            if is_unset(self.batch_identifier)
+            if is_blank(self.batch_identifier)
             else self.batch_identifier
         )
         approved = BatchContents(ids=set(record_ids), counts=selection.counts, totals=selection.totals)
@@ -217,13 +217,13 @@ class GLBatchCreateOperator(BaseOperator):
         source = summary.get("output") if isinstance(summary, dict) else self.export_file
         settings = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id).settings
         return operator_lineage(
-            [file_dataset(str(source))] if source not in (None, "", "None") else [],
+            [] if is_blank(source) else [file_dataset(str(source))],
             [connectwise_dataset(settings.site, settings.company_id, BATCHES_PATH)],
         )
 
     def _summary(self) -> dict[str, Any] | None:
-        has_summary = self.export_summary not in (None, "", "None")
-        has_file = self.export_file not in (None, "", "None")
+        has_summary = not is_blank(self.export_summary)
+        has_file = not is_blank(self.export_file)
         if has_summary == has_file:
             raise SettingError("export_summary / export_file", "give exactly one of them")
         if not has_summary:

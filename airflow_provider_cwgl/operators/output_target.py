@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_cwgl.blank import is_blank
 from airflow_provider_cwgl.errors import NotOnThisWorkerError, OutputStoreError, OutputStoreUnavailable
 from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
 from airflow_provider_cwgl.glexport.output import LocalOutput
@@ -146,7 +147,7 @@ def resolve_file_path(location: Any, conn_id: str | None, setting: str) -> str |
         path = location
     elif isinstance(location, (str, os.PathLike)) and str(location).strip():
         text = str(location).strip()
-        if text.lower() in ("none", "null"):
+        if is_blank(text):
             raise ExportSettingError(
                 setting,
                 f"got the text {text!r}, which is what a template renders from an empty value, not a file "

@@ -1,0 +1,66 @@
+"""One blank rule: every optional setting reads None and the texts a template, JSON or an emptied
+form field leave (``""``, ``"  "``, ``"None"``, ``"null"``, any case) as "not given"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_cwgl.blank import is_blank
+from airflow_provider_cwgl.errors import SettingError
+from airflow_provider_cwgl.glexport.batch import resolve_batch_identifier
+from airflow_provider_cwgl.glexport.request import (
+    ID_LIST_SETTINGS,
+    build_export_options,
+    build_export_request,
+    to_batch,
+)
+from airflow_provider_cwgl.operators.output_target import resolve_file_path
+from airflow_provider_cwgl.output_settings import conn_id_or_none
+
+BLANKS = ["", "  ", "None", "null", "NULL", " none\n"]
+
+
+@pytest.mark.parametrize("value", [None, *BLANKS])
+def test_blank_values(value: Any) -> None:
+    assert is_blank(value)
+
+
+@pytest.mark.parametrize("value", ["0", "nothing", "None of these", "'None'", 0, False, [], {}])
+def test_values_that_are_given(value: Any) -> None:
+    assert not is_blank(value)
+
+
+@pytest.mark.parametrize("setting", ["location_id", "location_name", "thru_date", "references_to_fetch"])
+@pytest.mark.parametrize("blank", BLANKS)
+def test_request_settings_read_a_blank_as_not_given(setting: str, blank: str) -> None:
+    assert build_export_request(**{setting: blank}) == build_export_request(**{setting: None})
+
+
+@pytest.mark.parametrize(
+    "setting", ["summarize_invoices", "gl_interface_identifier", *(s.setting for s in ID_LIST_SETTINGS)]
+)
+@pytest.mark.parametrize("blank", BLANKS)
+def test_request_options_read_a_blank_as_not_given(setting: str, blank: str) -> None:
+    options = build_export_options(**{setting: blank})
+    assert options == build_export_options(**{setting: None})
+    assert options.body() == {}
+
+
+@pytest.mark.parametrize("blank", BLANKS)
+def test_batch_settings_read_a_blank_as_not_given(blank: str) -> None:
+    assert to_batch(blank) is None
+    assert resolve_batch_identifier(blank, build_export_request(), None) is None
+
+
+@pytest.mark.parametrize("blank", BLANKS)
+def test_a_blank_connection_id_is_no_connection(blank: str) -> None:
+    assert conn_id_or_none(blank) is None
+    assert conn_id_or_none(" aws_exports ") == "aws_exports"
+
+
+@pytest.mark.parametrize("blank", BLANKS)
+def test_a_blank_file_is_refused_naming_the_setting(blank: str) -> None:
+    with pytest.raises(SettingError, match="^output_file: "):
+        resolve_file_path(blank, None, "output_file")
