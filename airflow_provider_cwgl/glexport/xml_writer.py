@@ -109,6 +109,12 @@ def _refuse_constant(name: str) -> Any:
     raise ExportBodyError(f"GLExport JSON: {name} is not a number XML (or an accounting package) can carry")
 
 
+class BinarySink(Protocol):
+    """Where the writer puts the XML: a binary file, or a wrapper such as ``output.HashingWriter``."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 class ReferenceRecords(Protocol):
     """What the writer needs from References To Fetch (``references.ReferenceResolver``): the
     fetched records to add to the output."""
@@ -139,7 +145,7 @@ class WriteStats:
 
 def format_number(value: int | Decimal) -> str:
     """``Decimal('10.0')`` -> ``10``; ``Decimal('1E-7')`` -> ``0.0000001``; never an exponent."""
-    if value.__class__ is int:
+    if isinstance(value, int):  # the caller has taken booleans out
         return str(value)
     if not value.is_finite():
         raise ExportBodyError(f"{value} is not a number XML (or an accounting package) can carry")
@@ -391,7 +397,7 @@ class GLExportXmlWriter:
         self._last_progress = 0.0
         self._started = 0.0
 
-    def write(self, source: IO[bytes], out: IO[bytes]) -> WriteStats:
+    def write(self, source: IO[bytes], out: BinarySink) -> WriteStats:
         self._started = self._last_progress = time.monotonic()
         self._out(out, _HEADER)
         open_collection: str | None = None
@@ -421,7 +427,7 @@ class GLExportXmlWriter:
         )
         return self.stats
 
-    def _out(self, out: IO[bytes], text: str) -> None:
+    def _out(self, out: BinarySink, text: str) -> None:
         data = text.encode()
         self.stats.bytes += len(data)
         out.write(data)
@@ -437,7 +443,7 @@ class GLExportXmlWriter:
                 self.stats.bytes / 2**20,
             )
 
-    def _write_item(self, collection: str, item: dict[str, Any], out: IO[bytes]) -> None:
+    def _write_item(self, collection: str, item: dict[str, Any], out: BinarySink) -> None:
         self.stats.items += 1
         if self.on_item is not None:
             self.on_item(collection, item)

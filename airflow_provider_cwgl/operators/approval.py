@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Context
 
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.review import render_review
+from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS, ExportSummary
+
+if TYPE_CHECKING:
+    from airflow.sdk.execution_time.hitl import HITLUser
 
 DEFAULT_TIMEOUT_MINUTES = 24 * 60
 
 
-def parse_approvers(value: Any) -> list[dict[str, str]] | None:
+def parse_approvers(value: Any) -> list[HITLUser] | None:
     """Approvers as HITL ``assigned_users``: a list of user ids (or ``{"id", "name"}``), a JSON
     list, or comma-separated ids. Empty: anyone allowed to answer the DAG's HITL tasks."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -36,7 +40,7 @@ def parse_approvers(value: Any) -> list[dict[str, str]] | None:
         value = [value]
     if not isinstance(value, (list, tuple)):
         raise SettingError("approvers", f"expected a list of user ids, got {value!r}")
-    users: list[dict[str, str]] = []
+    users: list[HITLUser] = []
     for entry in value:
         if isinstance(entry, dict) and str(entry.get("id") or "").strip():
             users.append({"id": str(entry["id"]), "name": str(entry.get("name") or entry["id"])})
@@ -96,27 +100,21 @@ class GLExportApprovalOperator(ApprovalOperator):
         return super().execute(context)
 
 
-def review_subject(summary: dict[str, Any], day: str) -> str:
+def review_subject(summary: ExportSummary, day: str) -> str:
     """``GL export 2026-03-01: 12 transactions, 3 expenses (2 need attention)``."""
-    review = summary.get("review") or {}
-    counts = {
-        c: v["count"]
-        for c, v in (review.get("collections") or {}).items()
-        if c not in ("vendors", "customers")
-    }
+    review = summary["review"]
+    counts = {c: v["count"] for c, v in review["collections"].items() if c not in PARTY_COLLECTIONS}
     text = ", ".join(f"{n} {c}" for c, n in counts.items()) or "no documents"
-    attention = int((review.get("balance") or {}).get("unbalanced_count") or 0) + int(
-        (review.get("unmapped") or {}).get("count") or 0
-    )
+    attention = review["balance"]["unbalanced_count"] + review["unmapped"]["count"]
     flag = f" ({attention} need attention)" if attention else ""
     return f"GL export {day}: {text}{flag}"
 
 
-def review_body(summary: dict[str, Any]) -> str:
+def review_body(summary: ExportSummary) -> str:
     """The approval body: the review (what needs attention first), then the file approved."""
     return (
         render_review(summary["review"])
-        + f"\n---\n\nFile `{summary.get('output')}`, sha256 `{summary.get('sha256')}`\n"
+        + f"\n---\n\nFile `{summary['output']}`, sha256 `{summary['sha256']}`\n"
     )
 
 

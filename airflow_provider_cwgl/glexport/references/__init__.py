@@ -47,7 +47,7 @@ from airflow_provider_cwgl.glexport.references.plan import (
     NodeKind,
     ReferencePlan,
 )
-from airflow_provider_cwgl.glexport.references.resolver import ReferenceResolver
+from airflow_provider_cwgl.glexport.references.resolver import ReferenceResolver, ReferencesSummary
 from airflow_provider_cwgl.glexport.references.write import RecordPlacer
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "RecordPlacer",
     "ReferencePlan",
     "ReferenceResolver",
+    "ReferencesSummary",
     "ReferenceValueTooLongError",
     "SubCollectionOf",
     "chunk_values",
