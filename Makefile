@@ -57,12 +57,16 @@ xmlserializer:
 	command -v mcs >/dev/null || (apt-get update -q && apt-get install -y -q --no-install-recommends $(MONO_PACKAGES)) \
 		|| echo "Mono could not be installed: tests/test_xmlserializer.py will skip"
 
+# Each suite is bounded (a test that hangs, e.g. a DAG run waiting for an approval nobody gives,
+# fails the run in minutes, not at CI's limit); a whole suite takes 2 to 4 minutes.
+SUITE_LIMIT := timeout --kill-after=30 900
+
 test-latest: $(INSTALLED) $(AZURITE)
-	$(BIN)/pytest
+	$(SUITE_LIMIT) $(BIN)/pytest
 
 test-min: $(INSTALLED_MIN)
 	$(VENV_MIN)/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'
-	$(VENV_MIN)/bin/pytest
+	$(SUITE_LIMIT) $(VENV_MIN)/bin/pytest
 
 # The Airflow UI in headless Chromium (Debian's package; installed here if missing, as root).
 # Latest Airflow only: the UI is Airflow's, our part of it is the provider metadata.

@@ -302,7 +302,7 @@ def test_post_dag_names_file_and_batch_by_the_thru_date_param(
         monkeypatch,
         tmp_path,
         logical_date=timezone.datetime(2026, 3, 9),
-        run_conf={"thru_date": day.isoformat()},
+        run_conf={"thru_date": day.isoformat(), **UNATTENDED},
     )
     body = cw_sandbox.log.matching("POST", "finance/accounting/export")[-1].json()
     assert body["thruDate"] == f"{day}T00:00:00Z"

@@ -228,3 +228,11 @@ def test_the_spec_samples_accounts(
         },
     }
     assert review["balance"]["ok"] and review["balance"]["checked"] == 2
+
+
+def test_malformed_approvers_json_names_the_param() -> None:
+    from airflow_provider_cwgl.errors import SettingError
+    from airflow_provider_cwgl.operators.approval import parse_approvers
+
+    with pytest.raises(SettingError, match=r"^approvers: expected a JSON list of user ids, got '\[ann'"):
+        parse_approvers("[ann")

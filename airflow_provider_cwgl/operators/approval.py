@@ -23,6 +23,9 @@ from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS, ExportSumm
 if TYPE_CHECKING:
     from airflow.sdk.execution_time.hitl import HITLUser
 
+if TYPE_CHECKING:
+    from airflow.sdk.execution_time.hitl import HITLUser
+
 DEFAULT_TIMEOUT_MINUTES = 24 * 60
 
 
@@ -33,9 +36,14 @@ def parse_approvers(value: Any) -> list[HITLUser] | None:
         return None
     if isinstance(value, str):
         text = value.strip()
-        value = (
-            json.loads(text) if text.startswith("[") else [v.strip() for v in text.split(",") if v.strip()]
-        )
+        try:
+            value = (
+                json.loads(text)
+                if text.startswith("[")
+                else [v.strip() for v in text.split(",") if v.strip()]
+            )
+        except ValueError as exc:
+            raise SettingError("approvers", f"expected a JSON list of user ids, got {text!r}: {exc}") from exc
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, (list, tuple)):
