@@ -23,9 +23,6 @@ from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS, ExportSumm
 if TYPE_CHECKING:
     from airflow.sdk.execution_time.hitl import HITLUser
 
-if TYPE_CHECKING:
-    from airflow.sdk.execution_time.hitl import HITLUser
-
 DEFAULT_TIMEOUT_MINUTES = 24 * 60
 
 
