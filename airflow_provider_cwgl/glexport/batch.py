@@ -42,6 +42,7 @@ from airflow_provider_cwgl.errors import BatchOverlapError as BatchOverlapError
 from airflow_provider_cwgl.errors import BatchReconcileError as BatchReconcileError
 from airflow_provider_cwgl.errors import Retry, SettingError
 from airflow_provider_cwgl.glexport import schema
+from airflow_provider_cwgl.glexport.json_scan import iter_root
 from airflow_provider_cwgl.glexport.request import (
     COLLECTION_KINDS,
     FLAG_NAMES,
@@ -51,7 +52,7 @@ from airflow_provider_cwgl.glexport.request import (
 )
 from airflow_provider_cwgl.glexport.review import money
 from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS, ExportSummary, gl_entry_ids, read_ids
-from airflow_provider_cwgl.glexport.xml_writer import XSI, iter_root
+from airflow_provider_cwgl.glexport.xml_writer import XSI
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,12 @@ from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.errors import EmptyExportError as EmptyExportError
 from airflow_provider_cwgl.glexport.batch import BATCHES_PATH, BatchCreator
 from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
+from airflow_provider_cwgl.glexport.json_scan import (
+    DEFAULT_LIMITS,
+    ExportBodyError,
+    JsonLimits,
+    iter_root,
+)
 from airflow_provider_cwgl.glexport.output import HashingWriter, OutputTarget
 from airflow_provider_cwgl.glexport.references import ReferenceResolver
 from airflow_provider_cwgl.glexport.request import ExportRequest, ExportSettingError, format_thru_date
@@ -33,13 +39,7 @@ from airflow_provider_cwgl.glexport.summary import (
     ExportSummary,
     SummaryBuilder,
 )
-from airflow_provider_cwgl.glexport.xml_writer import (
-    DEFAULT_LIMITS,
-    ExportBodyError,
-    GLExportXmlWriter,
-    JsonLimits,
-    iter_root,
-)
+from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter
 
 log = logging.getLogger(__name__)
 
