@@ -26,7 +26,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param
 
-from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
+from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 from airflow_provider_cwgl.glexport.request import ID_LIST_SETTINGS, SUMMARIZE_INVOICES
 from airflow_provider_cwgl.operators.assets import DAILY_EXPORT_ALIAS
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator

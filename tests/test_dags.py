@@ -17,7 +17,7 @@ from airflow.sdk import DAG
 from conftest import without_adjustments
 from lxml import etree
 
-from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
+from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"

@@ -2,6 +2,7 @@
 
 The package, by responsibility:
 
+- ``paths``: ``REFERENCE_PATHS``, the paths the setting accepts (the spec's list).
 - ``plan``: the requested paths as trees of ``Node`` steps (``NodeKind`` says how each finds its
   records), and the tables of endpoints, derived links and containers they are read with.
 - ``keys``: which record a reference points at, one small type per way of asking for it
