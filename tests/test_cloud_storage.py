@@ -52,6 +52,7 @@ AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 WRONG_AZURITE_KEY = AZURITE_KEY[:-12] + "AAAAAAAAAAA="
 KEY = "gl/2026-03-01/glexport.xml"
 IDS_KEY = KEY + ".gl-entry-ids.txt"
+DOCS_KEY = KEY + ".gl-docs.jsonl"  # which GL entry ids belong to which document
 
 
 def _installed(module: str) -> bool:
@@ -336,9 +337,10 @@ def test_the_export_and_its_ids_object_land_beside_each_other(
 ) -> None:
     _, local = export(str(tmp_path / "glexport.xml"), "")
     _, remote = export(store.url(KEY), store.conn_id)
-    assert store.keys() == [KEY, IDS_KEY]  # no probe object or temporary file left behind
+    assert store.keys() == sorted([KEY, DOCS_KEY, IDS_KEY])  # no probe object or temporary file left
     assert store.read(KEY) == (tmp_path / "glexport.xml").read_bytes()
     assert store.read(IDS_KEY) == (tmp_path / "glexport.xml.gl-entry-ids.txt").read_bytes()
+    assert store.read(DOCS_KEY) == (tmp_path / "glexport.xml.gl-docs.jsonl").read_bytes()
     assert remote["sha256"] == local["sha256"]
     assert remote["gl_entry_ids_file"].endswith(f"{BUCKET}/{IDS_KEY}")
     # The local disk the upload took is logged (the deployment guide sizes workers by it).
@@ -370,7 +372,7 @@ def test_a_second_run_replaces_the_object_whole(connected: Sandbox, store: Store
     _, second = export(store.url(KEY), store.conn_id, thru_date="2030-01-01")
     body = store.read(KEY)
     assert body != first and len(body) == second["bytes"]
-    assert store.keys() == [KEY, IDS_KEY]
+    assert store.keys() == sorted([KEY, DOCS_KEY, IDS_KEY])
 
 
 def test_a_failed_run_keeps_the_previous_object(connected: Sandbox, store: Store) -> None:
