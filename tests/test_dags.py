@@ -35,6 +35,12 @@ def test_every_dag_file_imports(dagbag: DagBag) -> None:
     assert {"cwgl_daily_gl_export", "cwgl_gl_export_and_post"} <= set(dagbag.dag_ids)
 
 
+def test_the_load_dag_is_scheduled_on_the_alias_the_daily_export_writes(dagbag: DagBag) -> None:
+    [alias] = dagbag.dags["cwgl_daily_gl_export"].get_task("export_gl_batch").outlets
+    assert alias.name == "cwgl_daily_gl_export"  # the name the docs give
+    assert dagbag.dags["cwgl_load_gl_export"].timetable.asset_condition == alias
+
+
 def test_daily_schedule_and_params(dagbag: DagBag) -> None:
     from airflow.sdk import CronDataIntervalTimetable
 

@@ -21,11 +21,6 @@ from airflow_provider_cwgl.operators.output_target import ObjectStorageOutput
 
 log = logging.getLogger(__name__)
 
-# The alias the example daily DAG writes through and the example consumer DAG is scheduled on:
-# each day's file is its own asset (its own URI), attached to the alias at run time.
-DAILY_EXPORT_ALIAS = "cwgl_daily_gl_export"
-LOCATION_EXPORT_ALIAS = "cwgl_gl_export_by_location"
-
 
 def asset_uri(target: LocalOutput | ObjectStorageOutput) -> str:
     """The asset URI of an output target: ``file:///abs/path`` or ``s3://bucket/key``.
