@@ -32,7 +32,6 @@ from _sandbox_process import SandboxProcess  # noqa: E402
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseSettings  # noqa: E402
 from airflow_provider_cwgl.connectwise.conditions import condition_literal  # noqa: E402
-from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS  # noqa: E402
 from airflow_provider_cwgl.glexport.references import (  # noqa: E402
     ListRequest,
     RecordKey,
@@ -40,6 +39,7 @@ from airflow_provider_cwgl.glexport.references import (  # noqa: E402
     SubCollectionOf,
     chunk_values,
 )
+from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS  # noqa: E402
 from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter  # noqa: E402
 
 INVOICE_SIDE = [p for p in REFERENCE_PATHS if p.startswith(("customer/", "transaction/"))]

@@ -45,6 +45,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param, task
 
+from airflow_provider_cwgl.glexport.summary import ExportSummary
 from airflow_provider_cwgl.operators.approval import TEMPLATE_MACROS, GLExportApprovalOperator
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
@@ -143,7 +144,7 @@ with DAG(
     )
 
     @task(trigger_rule="none_failed_min_one_success")  # after the approval, or the gate alone
-    def load_into_accounting_package(summary: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    def load_into_accounting_package(summary: ExportSummary, params: dict[str, Any]) -> list[dict[str, Any]]:
         """PLACEHOLDER: import ``summary['output']`` into your accounting package here, and return
         the documents it accepted (``{"collection": ..., "id": ...}``); only those are marked
         exported. This placeholder loads them all (read from the documents file beside the export).

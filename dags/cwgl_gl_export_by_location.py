@@ -26,10 +26,11 @@ import pendulum
 from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param, task
 
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
-from airflow_provider_cwgl.operators.assets import LOCATION_EXPORT_ALIAS
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.output_settings import MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT
 from airflow_provider_cwgl.templates import BUSINESS_DAY
+
+LOCATION_EXPORT_ALIAS = "cwgl_gl_export_by_location"
 
 
 def location_file(root: str, day: str, location: dict[str, Any]) -> str:

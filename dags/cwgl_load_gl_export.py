@@ -19,7 +19,6 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, AssetAlias, Param, task
 
-from airflow_provider_cwgl.operators.assets import DAILY_EXPORT_ALIAS
 from airflow_provider_cwgl.operators.output_target import open_for_reading
 from airflow_provider_cwgl.output_settings import output_conn_id
 
@@ -33,7 +32,9 @@ def file_sha256(uri: str, conn_id: str | None) -> str:
     return digest.hexdigest()
 
 
-ALIAS = AssetAlias(DAILY_EXPORT_ALIAS)
+# The alias cwgl_daily_gl_export.py writes each day's file through (tests/test_dags.py checks that
+# the two names agree).
+ALIAS = AssetAlias("cwgl_daily_gl_export")
 
 # [START cwgl_load_gl_export_dag]
 with DAG(

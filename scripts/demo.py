@@ -14,6 +14,10 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from airflow_provider_cwgl.glexport.summary import ExportSummary
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / ".demo"
@@ -88,7 +92,7 @@ def run(command: list[str], env: dict[str, str], log: object, log_file: Path) ->
         raise SystemExit(1)
 
 
-def read_summary() -> dict:
+def read_summary() -> ExportSummary:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -99,11 +103,11 @@ def read_summary() -> dict:
             .where(XComModel.dag_id == "cwgl_daily_gl_export", XComModel.key == "return_value")
             .order_by(XComModel.timestamp.desc())
         ).first()
-        return XComModel.deserialize_value(row)
+        return cast("ExportSummary", XComModel.deserialize_value(row))
 
 
-def report(summary: dict) -> None:
-    refs = summary.get("references", {})
+def report(summary: ExportSummary) -> None:
+    refs = summary.get("references")
     print()
     print(f"GLExport file : {summary['output']}")
     print(f"Size / SHA-256: {summary['bytes']:,} bytes / {summary['sha256']}")

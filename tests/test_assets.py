@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-from airflow_provider_cwgl.operators.assets import DAILY_EXPORT_ALIAS
 from airflow_provider_cwgl.sandbox import Sandbox
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
@@ -67,7 +66,7 @@ def test_export_run_leaves_an_asset_event_and_queues_the_consumer(
     from airflow.models.asset import AssetDagRunQueue
     from airflow.models.dag import DagModel
     from airflow.models.dagrun import DagRun
-    from airflow.sdk import AssetAlias, timezone
+    from airflow.sdk import timezone
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunType
@@ -122,9 +121,8 @@ def test_export_run_leaves_an_asset_event_and_queues_the_consumer(
 
     # The consumer's task, given the event as the scheduler would, checks the file and loads it.
     load = dagbag.dags[CONSUMER].task_dict["load_into_accounting_package"].python_callable
-    announced = {
-        AssetAlias(DAILY_EXPORT_ALIAS): [SimpleNamespace(asset=SimpleNamespace(uri=uri), extra=extra)]
-    }
+    alias = dagbag.dags[CONSUMER].timetable.asset_condition  # the alias it is scheduled on
+    announced = {alias: [SimpleNamespace(asset=SimpleNamespace(uri=uri), extra=extra)]}
     [loaded] = load(triggering_asset_events=announced)
     assert loaded["uri"] == uri and loaded["sha256"] == extra["sha256"]
     path.write_bytes(data.replace(b"<transactions>", b"<transactions><!-- changed -->", 1))

@@ -24,7 +24,6 @@ from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.glexport.batch import BatchCreator, ids_from_summary
 from airflow_provider_cwgl.glexport.exporter import GLExporter
 from airflow_provider_cwgl.glexport.output import LocalOutput
-from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
 from airflow_provider_cwgl.glexport.references import (
     FIELD_ALIASES,
     SUB_COLLECTIONS,
@@ -32,6 +31,7 @@ from airflow_provider_cwgl.glexport.references import (
     NodeKind,
     ReferencePlan,
 )
+from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 from airflow_provider_cwgl.glexport.request import ExportRequest
 from airflow_provider_cwgl.sandbox import Sandbox, catalogue, generated_store, sample_store
 

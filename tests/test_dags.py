@@ -17,7 +17,7 @@ from airflow.sdk import DAG
 from conftest import without_adjustments
 from lxml import etree
 
-from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
+from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
@@ -33,6 +33,12 @@ def dagbag() -> DagBag:
 def test_every_dag_file_imports(dagbag: DagBag) -> None:
     assert not dagbag.import_errors
     assert {"cwgl_daily_gl_export", "cwgl_gl_export_and_post"} <= set(dagbag.dag_ids)
+
+
+def test_the_load_dag_is_scheduled_on_the_alias_the_daily_export_writes(dagbag: DagBag) -> None:
+    [alias] = dagbag.dags["cwgl_daily_gl_export"].get_task("export_gl_batch").outlets
+    assert alias.name == "cwgl_daily_gl_export"  # the name the docs give
+    assert dagbag.dags["cwgl_load_gl_export"].timetable.asset_condition == alias
 
 
 def test_daily_schedule_and_params(dagbag: DagBag) -> None:

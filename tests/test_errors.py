@@ -15,13 +15,14 @@ from airflow_provider_cwgl.glexport.batch import (
     ids_from_summary,
 )
 from airflow_provider_cwgl.glexport.exporter import EmptyExportError
+from airflow_provider_cwgl.glexport.json_scan import JsonLimitError
 from airflow_provider_cwgl.glexport.references import (
     ReferenceResolver,
     ReferenceValueTooLongError,
     chunk_values,
 )
 from airflow_provider_cwgl.glexport.request import ExportSettingError
-from airflow_provider_cwgl.glexport.xml_writer import ElementNameError, ExportBodyError, JsonLimitError
+from airflow_provider_cwgl.glexport.xml_writer import ElementNameError, ExportBodyError
 from airflow_provider_cwgl.operators.failures import fail_without_retry
 
 

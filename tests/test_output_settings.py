@@ -157,9 +157,6 @@ def test_the_load_dag_reads_with_the_connection_chosen_on_the_worker(
     connection, so it reads with the output connection, resolved when it runs."""
     from types import SimpleNamespace
 
-    from airflow.sdk import AssetAlias
-
-    from airflow_provider_cwgl.operators.assets import DAILY_EXPORT_ALIAS
     from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 
     clean_env.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(cw_sandbox.connection()))
@@ -170,9 +167,10 @@ def test_the_load_dag_reads_with_the_connection_chosen_on_the_worker(
     summary = GLBatchExportOperator(
         task_id="export", output_file=url, output_conn_id="aws_s3_load", thru_date="2026-03-01"
     ).execute({})
-    load = DagBag(dag_folder=str(DAGS)).dags["cwgl_load_gl_export"].get_task("load_into_accounting_package")
+    dag = DagBag(dag_folder=str(DAGS)).dags["cwgl_load_gl_export"]
+    load = dag.get_task("load_into_accounting_package")
     event = SimpleNamespace(asset=SimpleNamespace(uri=url), extra={"sha256": summary["sha256"]})
-    events = {AssetAlias(DAILY_EXPORT_ALIAS): [event]}
+    events = {dag.timetable.asset_condition: [event]}  # the alias it is scheduled on
     clean_env.setenv("CWGL_OUTPUT_CONN_ID", "aws_s3_load")  # after parsing
     [loaded] = load.python_callable(params={}, triggering_asset_events=events)
     assert loaded["uri"] == url and loaded["sha256"] == summary["sha256"]

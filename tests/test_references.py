@@ -14,8 +14,8 @@ from conftest import settings_for
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
-from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
 from airflow_provider_cwgl.glexport.references import ReferenceResolver, chunk_values
+from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox, SandboxStore, generated_store

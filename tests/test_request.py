@@ -9,7 +9,7 @@ from pathlib import Path
 import pendulum
 import pytest
 
-from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
+from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 from airflow_provider_cwgl.glexport.request import (
     ID_LIST_SETTINGS,
     ExportSettingError,

@@ -60,16 +60,12 @@ def test_the_batch_step_without_the_export_file(elsewhere: dict[str, Any], cw_sa
 
 def test_the_load_dag_without_the_announced_file(elsewhere: dict[str, Any]) -> None:
     """The load DAG's task, given the asset event the export announced (a ``file://`` URI)."""
-    from airflow.sdk import AssetAlias
-
-    from airflow_provider_cwgl.operators.assets import DAILY_EXPORT_ALIAS
-
     dag = DagBag(dag_folder=str(DAGS)).dags["cwgl_load_gl_export"]
     load = dag.get_task("load_into_accounting_package").python_callable
     uri = Path(elsewhere["output"]).as_uri()
     event = SimpleNamespace(asset=SimpleNamespace(uri=uri), extra={"sha256": elsewhere["sha256"]})
     with pytest.raises(NotOnThisWorkerError) as info:
-        load(params={}, triggering_asset_events={AssetAlias(DAILY_EXPORT_ALIAS): [event]})
+        load(params={}, triggering_asset_events={dag.timetable.asset_condition: [event]})
     _says_where_it_is(info.value, "export_file", elsewhere["output"])
 
 

@@ -32,6 +32,7 @@ from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 from typing import IO, Any
 
 from lxml import etree
+from typing_extensions import NotRequired, TypedDict
 
 from airflow_provider_cwgl.blank import is_blank
 from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError
@@ -42,6 +43,7 @@ from airflow_provider_cwgl.errors import BatchOverlapError as BatchOverlapError
 from airflow_provider_cwgl.errors import BatchReconcileError as BatchReconcileError
 from airflow_provider_cwgl.errors import Retry, SettingError
 from airflow_provider_cwgl.glexport import schema
+from airflow_provider_cwgl.glexport.json_scan import iter_root
 from airflow_provider_cwgl.glexport.request import (
     COLLECTION_KINDS,
     FLAG_NAMES,
@@ -50,14 +52,32 @@ from airflow_provider_cwgl.glexport.request import (
     ExportRequest,
 )
 from airflow_provider_cwgl.glexport.review import money
-from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS, gl_entry_ids, read_ids
-from airflow_provider_cwgl.glexport.xml_writer import XSI, iter_root
+from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS, ExportSummary, gl_entry_ids, read_ids
+from airflow_provider_cwgl.glexport.xml_writer import XSI
 
 log = logging.getLogger(__name__)
 
 BATCHES_PATH = "finance/accounting/batches"
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 KIND_LETTERS = {"invoices": "I", "expenses": "E", "procurement": "P"}
+
+
+class ReceivedSummary(ExportSummary, total=False):
+    """An export's summary as the batch step receives it: this version's, or one of an earlier
+    version, which listed the GL entry ids itself and had no ids or documents file."""
+
+    gl_entry_ids: list[int]
+
+
+class BatchResult(TypedDict):
+    """``BatchCreator.create``'s answer."""
+
+    batch_identifier: str | None  # None: the step re-exported a past batch and created none
+    records: int  # GL entry ids sent as processedRecordIds
+    batch_id: int | None  # None: no batch (an export with no GL entries)
+    created: bool  # whether this run created it (False: it existed, or none was needed)
+    reason: NotRequired[str]  # why no batch was created
+    reconciled: NotRequired[bool]  # the batch's re-export was checked against what was approved
 
 
 def batch_identifier_for(day: date | str, kinds: Iterable[str], location_id: int | None = None) -> str:
@@ -116,7 +136,7 @@ def resolve_batch_identifier(value: Any, request: ExportRequest, batch: int | st
 
 
 def ids_from_summary(
-    summary: dict[str, Any], open_file: Callable[[str], AbstractContextManager[IO[bytes]]] | None = None
+    summary: ReceivedSummary, open_file: Callable[[str], AbstractContextManager[IO[bytes]]] | None = None
 ) -> tuple[list[int], dict[str, bool]]:
     """GL entry ids and export flags from ``GLBatchExportOperator``'s summary.
 
@@ -317,14 +337,19 @@ class BatchCreator:
         flags: dict[str, bool],
         record_ids: list[int],
         approved: BatchContents | None = None,
-    ) -> dict[str, Any]:
+    ) -> BatchResult:
         """Create (or find) the batch; with ``approved``, its re-export must hold exactly that
         (``BatchReconcileError`` names what differs), and the result says ``reconciled``."""
         identifier = check_identifier(identifier)
-        result: dict[str, Any] = {"batch_identifier": identifier, "records": len(record_ids)}
         if not record_ids:
             log.info("The export has no GL entries: no batch is created")
-            return {**result, "batch_id": None, "created": False, "reason": "empty export"}
+            return {
+                "batch_identifier": identifier,
+                "records": 0,
+                "batch_id": None,
+                "created": False,
+                "reason": "empty export",
+            }
         body = {
             "batchIdentifier": identifier,
             **{FLAG_NAMES[k]: bool(flags.get(k)) for k in FLAG_NAMES},
@@ -343,12 +368,7 @@ class BatchCreator:
                     state,
                     len(record_ids),
                 )
-                return {
-                    **result,
-                    "batch_id": existing["id"],
-                    "created": posted,
-                    "reconciled": approved is not None,
-                }
+                return self._result(identifier, record_ids, existing, posted, approved)
             posted = True
             try:
                 with tempfile.TemporaryFile() as sink:  # the answer is the batch's GLExport: not kept
@@ -370,7 +390,23 @@ class BatchCreator:
                 "(ConnectWise refused it, yet no batch has that identifier)"
             )
         self._check_same_records(existing, identifier, record_ids, posted, approved)
-        return {**result, "batch_id": existing["id"], "created": True, "reconciled": approved is not None}
+        return self._result(identifier, record_ids, existing, True, approved)
+
+    @staticmethod
+    def _result(
+        identifier: str,
+        record_ids: list[int],
+        batch: dict[str, Any],
+        created: bool,
+        approved: BatchContents | None,
+    ) -> BatchResult:
+        return {
+            "batch_identifier": identifier,
+            "records": len(record_ids),
+            "batch_id": batch["id"],
+            "created": created,
+            "reconciled": approved is not None,
+        }
 
     def _check_same_records(
         self,

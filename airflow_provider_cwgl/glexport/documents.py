@@ -20,9 +20,11 @@ from collections.abc import Iterable, Iterator
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 from typing import IO, Any
 
+from typing_extensions import TypedDict
+
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS
-from airflow_provider_cwgl.glexport.review import money
+from airflow_provider_cwgl.glexport.review import DocumentRef, money
 
 DOCUMENTS_SUFFIX = ".gl-docs.jsonl"  # not longer than IDS_SUFFIX: the longest output name stays
 DOCUMENTS_FORMAT = "cwgl GL documents"
@@ -128,6 +130,17 @@ def parse_documents(value: Any) -> list[tuple[str, str]] | None:
     return wanted
 
 
+class SelectionReport(TypedDict):
+    """What a batch posted and left, by count and by name (at most ``MAX_LISTED`` each)."""
+
+    posted_documents: int
+    posted: list[DocumentRef]
+    not_posted_documents: int
+    not_posted: list[DocumentRef]
+    without_gl_entry_ids: int
+    without_gl_entry_ids_listed: list[DocumentRef]
+
+
 class Selection:
     """What a batch posts: the chosen documents' GL entry ids, their counts and totals, and what
     stays unposted."""
@@ -136,15 +149,15 @@ class Selection:
         self.ids: set[int] = set()
         self.counts: dict[str, int] = {}
         self.totals: dict[str, Decimal] = {}
-        self.posted: list[dict[str, Any]] = []
+        self.posted: list[DocumentRef] = []
         self.posted_count = 0
-        self.left: list[dict[str, Any]] = []
+        self.left: list[DocumentRef] = []
         self.left_count = 0
-        self.without_ids: list[dict[str, Any]] = []
+        self.without_ids: list[DocumentRef] = []
         self.without_ids_count = 0
 
     def take(self, doc: dict[str, Any]) -> None:
-        ref = {"collection": doc["collection"], "id": doc["id"]}
+        ref: DocumentRef = {"collection": doc["collection"], "id": doc["id"]}
         ids = [int(i) for i in doc.get("gl_entry_ids") or []]
         if not ids:  # no batch can mark it exported
             self.without_ids_count += 1
@@ -166,7 +179,7 @@ class Selection:
         if len(self.left) < MAX_LISTED:
             self.left.append({"collection": doc["collection"], "id": doc["id"]})
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> SelectionReport:
         return {
             "posted_documents": self.posted_count,
             "posted": self.posted,

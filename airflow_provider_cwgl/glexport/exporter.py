@@ -17,31 +17,33 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.errors import EmptyExportError as EmptyExportError
 from airflow_provider_cwgl.glexport.batch import BATCHES_PATH, BatchCreator
 from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
-from airflow_provider_cwgl.glexport.output import HashingWriter, OutputTarget
-from airflow_provider_cwgl.glexport.references import ReferenceResolver
-from airflow_provider_cwgl.glexport.request import ExportRequest, ExportSettingError, format_thru_date
-from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX, SummaryBuilder
-from airflow_provider_cwgl.glexport.xml_writer import (
+from airflow_provider_cwgl.glexport.json_scan import (
     DEFAULT_LIMITS,
     ExportBodyError,
-    GLExportXmlWriter,
     JsonLimits,
     iter_root,
 )
+from airflow_provider_cwgl.glexport.output import HashingWriter, OutputTarget
+from airflow_provider_cwgl.glexport.references import ReferenceResolver
+from airflow_provider_cwgl.glexport.request import ExportRequest, ExportSettingError, format_thru_date
+from airflow_provider_cwgl.glexport.summary import (
+    IDS_SUFFIX,
+    PARTY_COLLECTIONS,
+    ExportSummary,
+    SummaryBuilder,
+)
+from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter
 
 log = logging.getLogger(__name__)
 
 EXPORT_PATH = "finance/accounting/export"
-# Root collections that are not documents: they only accompany the documents that name them.
-PARTY_COLLECTIONS = frozenset({"vendors", "customers"})
-
-
 PROGRESS_SECONDS = 10.0  # long work logs how far it got at most this often
 
 
@@ -116,6 +118,20 @@ def resolve_location_id(client: ConnectWiseClient, request: ExportRequest) -> in
     return int(matches[0]["id"])
 
 
+def batch_export_path(batch_id: int) -> str:
+    """The endpoint that re-exports a past accounting batch."""
+    return f"{BATCHES_PATH}/{batch_id}/export"
+
+
+@dataclass
+class _Checked:
+    """One attempt's check of the downloaded body."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    resolver: ReferenceResolver | None = None
+    error: ExportBodyError | None = None
+
+
 class GLExporter:
     """Runs one export with a ConnectWise client; ``reference_concurrency`` bounds reference fetching."""
 
@@ -134,37 +150,36 @@ class GLExporter:
         self, path: str, body: dict[str, Any], request: ExportRequest, raw: IO[bytes]
     ) -> ReferenceResolver | None:
         """Fetch the export into ``raw`` and check it, noting wanted references in the same pass."""
-        checked: dict[str, Any] = {}
+        checked = _Checked()
 
         def verify(source: IO[bytes]) -> None:
-            checked.clear()  # a retried body starts over
-            resolver = None
+            nonlocal checked
+            checked = _Checked()  # a retried body starts over
             if request.references:
-                resolver = ReferenceResolver(
+                checked.resolver = ReferenceResolver(
                     self.client, request.references, concurrency=self.reference_concurrency
                 )
             try:
-                checked["counts"] = validate_json(
-                    source, resolver.collect_item if resolver else None, self.limits
+                checked.counts = validate_json(
+                    source, checked.resolver.collect_item if checked.resolver else None, self.limits
                 )
             except ExportBodyError as exc:
                 # Complete, but not something we can write: fetching it again would not help.
-                checked["error"] = exc
-            checked["resolver"] = resolver
+                checked.error = exc
 
         size = self.client.post_to_file(path, body, raw, verify=verify)
-        if "error" in checked:
-            raise checked["error"]
-        counts = checked["counts"]
+        if checked.error is not None:
+            raise checked.error
         log.info(
             "Received %d bytes of GLExport JSON (staged in %s until the XML is written): %s",
             size,
             tempfile.gettempdir(),
-            ", ".join(f"{k} {v}" for k, v in counts.items()) or "no records",
+            ", ".join(f"{k} {v}" for k, v in checked.counts.items()) or "no records",
         )
-        return checked["resolver"]
+        return checked.resolver
 
-    def _batch_export(self, request: ExportRequest, batch: int | str) -> tuple[str, dict[str, Any], None]:
+    def _batch_export(self, request: ExportRequest, batch: int | str) -> tuple[int, dict[str, Any]]:
+        """The id of the past batch to re-export (``batch`` or the batch it identifies) and the body."""
         if isinstance(batch, str):
             found = BatchCreator(self.client).find(batch)
             if found is None:
@@ -174,7 +189,7 @@ class GLExporter:
             log.info("Re-exporting batch %s: thru_date and location do not apply and are ignored", batch)
         log.info("Re-exporting ConnectWise accounting batch %s", batch)
         body = {k: v for k, v in request.body(None).items() if k != "thruDate"}
-        return f"{BATCHES_PATH}/{batch}/export", body, None
+        return batch, body
 
     def run(
         self,
@@ -182,14 +197,17 @@ class GLExporter:
         target: OutputTarget,
         batch: int | str | None = None,
         skip_when_empty: bool = False,
-    ) -> dict[str, Any]:
+    ) -> ExportSummary:
         """Export unposted records, or with ``batch`` (an id or identifier) re-export a past batch.
 
         With ``skip_when_empty`` an export holding no documents raises ``EmptyExportError`` inside
         the target's block, so the target discards what was written and the previous file stays.
         """
+        batch_id: int | None = None
+        location_id: int | None = None
         if batch is not None:
-            path, body, location_id = self._batch_export(request, batch)
+            batch_id, body = self._batch_export(request, batch)
+            path = batch_export_path(batch_id)
         else:
             path = EXPORT_PATH
             location_id = resolve_location_id(self.client, request)
@@ -222,19 +240,26 @@ class GLExporter:
                     summary.write_ids(ids_out, sha256)
                 with documents_target.open() as documents_out:
                     summary.write_documents(documents_out, sha256)
-        result = {
+        content = summary.result()
+        result: ExportSummary = {
             "output": target.describe(),
             "bytes": hashing.size,
             "sha256": sha256,
             "request": body,
             "location_id": location_id,
-            **({"batch_id": int(path.split("/")[-2])} if batch is not None else {}),
-            **summary.result(),
+            "counts": content["counts"],
+            "totals": content["totals"],
+            "gl_entry_id_count": content["gl_entry_id_count"],
+            "document_count": content["document_count"],
+            "balance": content["balance"],
+            "review": content["review"],
             "gl_entry_ids_file": ids_target.describe(),
             "gl_documents_file": documents_target.describe(),
             "removed_characters": stats.removed_characters,
             "dropped_list_nulls": stats.dropped_list_nulls,
         }
+        if batch_id is not None:
+            result["batch_id"] = batch_id
         if resolver is not None:
             result["references"] = resolver.summary()
         if stats.removed_characters:

@@ -11,7 +11,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 class OutputTarget(Protocol):
-    def open(self) -> Iterator[IO[bytes]]:
+    def open(self) -> AbstractContextManager[IO[bytes]]:
         """A context manager: what is written appears at the target only if the block succeeds."""
         ...
 

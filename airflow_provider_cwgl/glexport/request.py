@@ -19,7 +19,7 @@ import pendulum
 
 from airflow_provider_cwgl.blank import is_blank
 from airflow_provider_cwgl.errors import ExportSettingError as ExportSettingError
-from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
+from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 from typing import Any
 
+from typing_extensions import NotRequired, TypedDict
+
 MAX_LISTED_DOCUMENTS = 20
 MAX_ACCOUNTS = 200
 OTHER_ACCOUNTS = "(other accounts)"
@@ -46,6 +48,55 @@ BALANCED_LINES: dict[str, tuple[str, ...]] = {
 }
 
 
+class DocumentRef(TypedDict):
+    """A document as the export names it: its collection, its id (as sent) and document number."""
+
+    collection: str
+    id: Any
+    document_number: NotRequired[str]
+
+
+class UnbalancedDocument(DocumentRef):
+    total: str
+    lines: str  # minus the sum of its lines: equal to ``total`` when it balances
+
+
+class UnmappedDocument(DocumentRef):
+    missing: list[str]  # which fields lack an account: ``header accountNumber``, ``detail line 2 …``
+
+
+class CollectionReview(TypedDict):
+    count: int
+    total: NotRequired[str]  # absent when no document of the collection has a total
+
+
+class BalanceCheck(TypedDict):
+    checked: int
+    unbalanced_count: int
+    unbalanced: list[UnbalancedDocument]  # at most ``MAX_LISTED_DOCUMENTS``
+    ok: bool
+
+
+class UnmappedCheck(TypedDict):
+    count: int
+    documents: list[UnmappedDocument]  # at most ``MAX_LISTED_DOCUMENTS``
+
+
+class AccountTotals(TypedDict):
+    debit: str
+    credit: str
+
+
+class Review(TypedDict):
+    """``ReviewBuilder.result()``: plain JSON, so it travels in XCom and renders in a HITL body."""
+
+    collections: dict[str, CollectionReview]
+    balance: BalanceCheck
+    unmapped: UnmappedCheck
+    accounts: dict[str, dict[str, AccountTotals]]  # collection -> GL account -> totals
+    max_listed: int
+
+
 def money(value: Any) -> Decimal | None:
     """An amount as ConnectWise sent it (int or exact Decimal); None for anything else."""
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
@@ -65,8 +116,8 @@ def _has_account(value: Any) -> bool:
     return value is not None and str(value).strip() != ""
 
 
-def document_ref(collection: str, item: dict[str, Any]) -> dict[str, Any]:
-    ref: dict[str, Any] = {"collection": collection, "id": item.get("id")}
+def document_ref(collection: str, item: dict[str, Any]) -> DocumentRef:
+    ref: DocumentRef = {"collection": collection, "id": item.get("id")}
     if item.get("documentNumber") not in (None, ""):
         ref["document_number"] = str(item["documentNumber"])
     return ref
@@ -80,9 +131,9 @@ class ReviewBuilder:
         self.totals: dict[str, Decimal] = {}
         self.checked = 0
         self.unbalanced_count = 0
-        self.unbalanced: list[dict[str, Any]] = []
+        self.unbalanced: list[UnbalancedDocument] = []
         self.unmapped_count = 0
-        self.unmapped: list[dict[str, Any]] = []
+        self.unmapped: list[UnmappedDocument] = []
         self.accounts: dict[str, dict[str, list[Decimal]]] = {}
 
     def add(self, collection: str, item: dict[str, Any]) -> None:
@@ -144,12 +195,15 @@ class ReviewBuilder:
         else:
             sums[1] -= amount
 
-    def result(self) -> dict[str, Any]:
+    def _collection(self, collection: str, count: int) -> CollectionReview:
+        review: CollectionReview = {"count": count}
+        if collection in self.totals:
+            review["total"] = format(self.totals[collection], "f")
+        return review
+
+    def result(self) -> Review:
         return {
-            "collections": {
-                c: {"count": n, **({"total": format(self.totals[c], "f")} if c in self.totals else {})}
-                for c, n in self.counts.items()
-            },
+            "collections": {c: self._collection(c, n) for c, n in self.counts.items()},
             "balance": {
                 "checked": self.checked,
                 "unbalanced_count": self.unbalanced_count,
@@ -173,16 +227,16 @@ def _cell(value: Any) -> str:
     return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def _doc(ref: dict[str, Any]) -> str:
+def _doc(ref: DocumentRef) -> str:
     number = f" (document {_cell(ref['document_number'])})" if ref.get("document_number") else ""
     return f"{_cell(ref['collection'])} id {_cell(ref['id'])}{number}"
 
 
-def needs_attention(review: dict[str, Any]) -> bool:
+def needs_attention(review: Review) -> bool:
     return bool(review["balance"]["unbalanced_count"] or review["unmapped"]["count"])
 
 
-def render_review(review: dict[str, Any], title: str | None = None) -> str:
+def render_review(review: Review, title: str | None = None) -> str:
     """The review as Markdown: what needs attention first, then documents, then GL accounts."""
     out: list[str] = [f"# {title}", ""] if title else []
     balance, unmapped = review["balance"], review["unmapped"]

@@ -31,8 +31,11 @@ from collections.abc import Iterator
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 from typing import IO, Any
 
+from typing_extensions import NotRequired, TypedDict
+
 from airflow_provider_cwgl.glexport.documents import DocumentsRecorder
-from airflow_provider_cwgl.glexport.review import ReviewBuilder
+from airflow_provider_cwgl.glexport.references import ReferencesSummary
+from airflow_provider_cwgl.glexport.review import Review, ReviewBuilder
 from airflow_provider_cwgl.glexport.schema import is_record_id
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,50 @@ _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 # Root collections that are not documents: they only accompany the documents that name them.
 PARTY_COLLECTIONS = frozenset({"vendors", "customers"})
+
+
+class UnbalancedSummary(TypedDict):
+    collection: str
+    id: str  # as text, whatever type the export gave it
+    total: str
+    lines: str
+
+
+class BalanceSummary(TypedDict):
+    """The balance check (``review.BalanceCheck``) with the unbalanced documents' ids as text."""
+
+    checked: int
+    unbalanced_count: int
+    unbalanced: list[UnbalancedSummary]
+    ok: bool
+
+
+class ContentSummary(TypedDict):
+    """What ``SummaryBuilder`` saw: the part of the export's summary about its documents."""
+
+    counts: dict[str, int]  # items per root collection
+    totals: dict[str, str]  # exact decimal sums of ``total`` per root collection
+    gl_entry_id_count: int
+    document_count: int
+    balance: BalanceSummary
+    review: Review
+
+
+class ExportSummary(ContentSummary):
+    """What ``GLBatchExportOperator`` returns to XCom (plain JSON types only)."""
+
+    output: str  # the file or object written, as ``OutputTarget.describe`` gives it
+    bytes: int
+    sha256: str
+    request: dict[str, Any]  # the JSON body sent to ConnectWise
+    location_id: int | None
+    batch_id: NotRequired[int]  # set when a past batch was re-exported
+    batch_identifier: NotRequired[str]  # the operator's ``batch_identifier``, when it had one
+    gl_entry_ids_file: str
+    gl_documents_file: str
+    removed_characters: int
+    dropped_list_nulls: int
+    references: NotRequired[ReferencesSummary]  # with References To Fetch
 
 
 class SummaryBuilder:
@@ -93,7 +140,7 @@ class SummaryBuilder:
         """Save which GL entry ids belong to which document (``documents.DOCUMENTS_SUFFIX``)."""
         return self.documents.write(out, sha256)
 
-    def result(self) -> dict[str, Any]:
+    def result(self) -> ContentSummary:
         review = self.review.result()
         balance = review["balance"]
         return {
@@ -102,7 +149,8 @@ class SummaryBuilder:
             "gl_entry_id_count": len(self.gl_entry_ids()),
             "document_count": self.documents.count,
             "balance": {
-                **balance,
+                "checked": balance["checked"],
+                "unbalanced_count": balance["unbalanced_count"],
                 # The summary's own list keeps its shape: ids as text.
                 "unbalanced": [
                     {
@@ -113,6 +161,7 @@ class SummaryBuilder:
                     }
                     for d in balance["unbalanced"]
                 ],
+                "ok": balance["ok"],
             },
             "review": review,
         }

@@ -18,6 +18,7 @@ from airflow.sdk import Context
 
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.review import render_review
+from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS, ExportSummary
 
 if TYPE_CHECKING:
     from airflow.sdk.execution_time.hitl import HITLUser
@@ -104,27 +105,21 @@ class GLExportApprovalOperator(ApprovalOperator):
         return super().execute(context)
 
 
-def review_subject(summary: dict[str, Any], day: str) -> str:
+def review_subject(summary: ExportSummary, day: str) -> str:
     """``GL export 2026-03-01: 12 transactions, 3 expenses (2 need attention)``."""
-    review = summary.get("review") or {}
-    counts = {
-        c: v["count"]
-        for c, v in (review.get("collections") or {}).items()
-        if c not in ("vendors", "customers")
-    }
+    review = summary["review"]
+    counts = {c: v["count"] for c, v in review["collections"].items() if c not in PARTY_COLLECTIONS}
     text = ", ".join(f"{n} {c}" for c, n in counts.items()) or "no documents"
-    attention = int((review.get("balance") or {}).get("unbalanced_count") or 0) + int(
-        (review.get("unmapped") or {}).get("count") or 0
-    )
+    attention = review["balance"]["unbalanced_count"] + review["unmapped"]["count"]
     flag = f" ({attention} need attention)" if attention else ""
     return f"GL export {day}: {text}{flag}"
 
 
-def review_body(summary: dict[str, Any]) -> str:
+def review_body(summary: ExportSummary) -> str:
     """The approval body: the review (what needs attention first), then the file approved."""
     return (
         render_review(summary["review"])
-        + f"\n---\n\nFile `{summary.get('output')}`, sha256 `{summary.get('sha256')}`\n"
+        + f"\n---\n\nFile `{summary['output']}`, sha256 `{summary['sha256']}`\n"
     )
 
 

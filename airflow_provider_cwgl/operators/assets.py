@@ -16,16 +16,10 @@ from airflow.sdk import Asset, AssetAlias
 
 from airflow_provider_cwgl.glexport.output import LocalOutput
 from airflow_provider_cwgl.glexport.request import ExportRequest, format_thru_date
+from airflow_provider_cwgl.glexport.summary import ExportSummary
 from airflow_provider_cwgl.operators.output_target import ObjectStorageOutput
 
 log = logging.getLogger(__name__)
-
-# The alias the example daily DAG writes through and the example consumer DAG is scheduled on:
-# each day's file is its own asset (its own URI), attached to the alias at run time.
-DAILY_EXPORT_ALIAS = "cwgl_daily_gl_export"
-LOCATION_EXPORT_ALIAS = "cwgl_gl_export_by_location"
-
-EXTRA_KEYS = ("sha256", "bytes", "counts", "totals")
 
 
 def asset_uri(target: LocalOutput | ObjectStorageOutput) -> str:
@@ -39,21 +33,25 @@ def asset_uri(target: LocalOutput | ObjectStorageOutput) -> str:
     return f"{target.path.protocol}://{target.path.path}"
 
 
-def event_extra(summary: dict[str, Any], request: ExportRequest, location_name: str | None) -> dict[str, Any]:
-    """What the asset event carries: the summary's ``EXTRA_KEYS``, the day and the location.
+def event_extra(summary: ExportSummary, request: ExportRequest, location_name: str | None) -> dict[str, Any]:
+    """What the asset event carries: the summary's ``sha256``, ``bytes``, ``counts`` and ``totals``,
+    the day and the location (and ``batch_id`` for a re-export of a past batch).
 
     ``business_day`` is the thru date's day, or when none was sent the UTC day of the export
     (ConnectWise then exports up to its current date).
     """
     thru = request.thru_date
     day = (thru or datetime.now(timezone.utc)).date().isoformat()
-    extra = {key: summary[key] for key in EXTRA_KEYS}
-    extra.update(
-        thru_date=format_thru_date(thru) if thru is not None else None,
-        business_day=day,
-        location_id=summary.get("location_id"),
-        location_name=location_name,
-    )
+    extra: dict[str, Any] = {
+        "sha256": summary["sha256"],
+        "bytes": summary["bytes"],
+        "counts": summary["counts"],
+        "totals": summary["totals"],
+        "thru_date": format_thru_date(thru) if thru is not None else None,
+        "business_day": day,
+        "location_id": summary["location_id"],
+        "location_name": location_name,
+    }
     if "batch_id" in summary:
         extra["batch_id"] = summary["batch_id"]
     return extra

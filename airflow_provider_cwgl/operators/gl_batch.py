@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator, Context
@@ -17,6 +17,8 @@ from airflow_provider_cwgl.glexport.batch import (
     BATCHES_PATH,
     BatchContents,
     BatchCreator,
+    BatchResult,
+    ReceivedSummary,
     batch_identifier_for,
     check_identifier,
     documents_from_xml,
@@ -25,6 +27,7 @@ from airflow_provider_cwgl.glexport.batch import (
 )
 from airflow_provider_cwgl.glexport.documents import (
     Selection,
+    SelectionReport,
     parse_documents,
     read_documents,
     select_documents,
@@ -34,6 +37,14 @@ from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.assets import emit_asset_events
 from airflow_provider_cwgl.operators.failures import fail_without_retry
 from airflow_provider_cwgl.operators.output_target import open_for_reading
+
+
+class BatchSummary(BatchResult, SelectionReport):
+    """What ``GLBatchCreateOperator`` returns for a batch it created or found (XCom, plain JSON)."""
+
+    counts: dict[str, int]  # documents posted per collection
+    totals: dict[str, str]  # their totals, exact decimals
+    sha256: str  # of the export file approved
 
 
 class GLBatchCreateOperator(BaseOperator):
@@ -97,7 +108,7 @@ class GLBatchCreateOperator(BaseOperator):
         self.connectwise_conn_id = connectwise_conn_id
 
     @fail_without_retry
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> BatchResult | BatchSummary:
         summary = self._summary()
         wanted = parse_documents(self.documents)
         if (
@@ -140,19 +151,20 @@ class GLBatchCreateOperator(BaseOperator):
         approved = BatchContents(ids=set(record_ids), counts=selection.counts, totals=selection.totals)
         hook = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id)
         with hook.get_conn() as client:
-            result = BatchCreator(client).create(identifier, flags, record_ids, approved=approved)
-        result.update(
-            counts=dict(selection.counts),
-            totals={c: format(t, "f") for c, t in selection.totals.items()},
-            sha256=sha256,
+            created = BatchCreator(client).create(identifier, flags, record_ids, approved=approved)
+        result: BatchSummary = {
+            **created,
+            "counts": dict(selection.counts),
+            "totals": {c: format(t, "f") for c, t in selection.totals.items()},
+            "sha256": sha256,
             **report,
-        )
-        if result.get("batch_id") is not None:
+        }
+        if result["batch_id"] is not None:
             self._emit(context, hook, result)
         self.log.info("Batch result: %s", json.dumps(result, default=str))
         return result
 
-    def _emit(self, context: Context, hook: ConnectWiseHook, result: dict[str, Any]) -> None:
+    def _emit(self, context: Context, hook: ConnectWiseHook, result: BatchSummary) -> None:
         outlets = list(self.outlets)
         if not outlets or "outlet_events" not in context:
             return
@@ -161,12 +173,20 @@ class GLBatchCreateOperator(BaseOperator):
         uri = (
             f"connectwise://{urlsplit(site).netloc}/{settings.company_id}/{BATCHES_PATH}/{result['batch_id']}"
         )
-        keys = ("batch_id", "batch_identifier", "records", "created", "counts", "totals", "sha256")
-        emitted = emit_asset_events(outlets, context["outlet_events"], uri, {k: result[k] for k in keys})
+        extra = {
+            "batch_id": result["batch_id"],
+            "batch_identifier": result["batch_identifier"],
+            "records": result["records"],
+            "created": result["created"],
+            "counts": result["counts"],
+            "totals": result["totals"],
+            "sha256": result["sha256"],
+        }
+        emitted = emit_asset_events(outlets, context["outlet_events"], uri, extra)
         self.log.info("Asset event for %s on %d outlet(s)", uri, emitted)
 
     def _selection(
-        self, summary: dict[str, Any] | None, wanted: list[tuple[str, str]] | None
+        self, summary: ReceivedSummary | None, wanted: list[tuple[str, str]] | None
     ) -> tuple[Selection, dict[str, bool], str]:
         """The documents to post, the export flags and the approved file's SHA-256. Reads only
         files: every error here comes before any ConnectWise request."""
@@ -221,7 +241,7 @@ class GLBatchCreateOperator(BaseOperator):
             [connectwise_dataset(settings.site, settings.company_id, BATCHES_PATH)],
         )
 
-    def _summary(self) -> dict[str, Any] | None:
+    def _summary(self) -> ReceivedSummary | None:
         has_summary = not is_blank(self.export_summary)
         has_file = not is_blank(self.export_file)
         if has_summary == has_file:
@@ -240,9 +260,10 @@ class GLBatchCreateOperator(BaseOperator):
             raise SettingError(
                 "export_summary", f"expected the export's summary (a dict), got {type(summary)}"
             )
-        return summary
+        # Its keys are checked where they are read, each error naming export_summary.
+        return cast(ReceivedSummary, summary)
 
-    def _records(self, summary: dict[str, Any] | None) -> tuple[list[int], dict[str, bool]]:
+    def _records(self, summary: ReceivedSummary | None) -> tuple[list[int], dict[str, bool]]:
         if summary is not None:
             # ids_from_summary's error names export_summary and says why (e.g. a replaced file).
             return ids_from_summary(
@@ -253,11 +274,11 @@ class GLBatchCreateOperator(BaseOperator):
             return ids_from_xml(source)
 
     def _default_identifier(
-        self, context: Context, flags: dict[str, bool], summary: dict[str, Any] | None
+        self, context: Context, flags: dict[str, bool], summary: ReceivedSummary | None
     ) -> str:
         if summary and summary.get("batch_identifier"):
             return str(summary["batch_identifier"])
-        request = (summary or {}).get("request") or {}
+        request: dict[str, Any] = (summary.get("request") if summary else None) or {}
         day = str(request.get("thruDate") or "")[:10]
         if not day:
             dag_run = context.get("dag_run")

@@ -5,13 +5,18 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_cwgl.glexport.batch import BatchCreator, resolve_batch_identifier
-from airflow_provider_cwgl.glexport.exporter import EXPORT_PATH, EmptyExportError, GLExporter
+from airflow_provider_cwgl.glexport.exporter import (
+    EXPORT_PATH,
+    EmptyExportError,
+    GLExporter,
+    batch_export_path,
+)
 from airflow_provider_cwgl.glexport.request import (
     ID_LIST_SETTINGS,
     ExportSettingError,
@@ -20,6 +25,7 @@ from airflow_provider_cwgl.glexport.request import (
     to_batch,
     to_bool,
 )
+from airflow_provider_cwgl.glexport.summary import ExportSummary
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.assets import asset_uri, emit_asset_events, event_extra
 from airflow_provider_cwgl.operators.failures import fail_without_retry
@@ -28,6 +34,16 @@ from airflow_provider_cwgl.operators.output_target import output_target
 if TYPE_CHECKING:
     from airflow.providers.common.compat.openlineage.facet import Dataset
     from airflow.providers.openlineage.extractors import OperatorLineage
+
+
+class ExportLineage(NamedTuple):
+    """What lineage names of one export (never the settings object, which holds the keys)."""
+
+    site: str
+    company_id: str
+    endpoint: str  # the ConnectWise endpoint read
+    request: dict[str, Any]  # the body sent to it
+    uri: str  # the file or object written
 
 
 class GLBatchExportOperator(BaseOperator):
@@ -161,10 +177,10 @@ class GLBatchExportOperator(BaseOperator):
         self.excluded_product_ids = excluded_product_ids
         self.gl_interface_identifier = gl_interface_identifier
         self.skip_when_empty = skip_when_empty
-        self._lineage: tuple[str, str, str, dict[str, Any], str] | None = None
+        self._lineage: ExportLineage | None = None
 
     @fail_without_retry
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> ExportSummary:
         # Every setting is checked before the first request.
         request = build_export_request(
             export_unposted_invoices=self.export_unposted_invoices,
@@ -200,9 +216,11 @@ class GLBatchExportOperator(BaseOperator):
         if identifier is not None:
             summary["batch_identifier"] = identifier
         uri = asset_uri(target)
-        endpoint = f"finance/accounting/batches/{summary['batch_id']}/export" if batch else EXPORT_PATH
-        # Only what lineage names (never the settings object, which holds the keys).
-        self._lineage = (hook.settings.site, hook.settings.company_id, endpoint, summary["request"], uri)
+        batch_id = summary.get("batch_id")
+        endpoint = batch_export_path(batch_id) if batch_id is not None else EXPORT_PATH
+        self._lineage = ExportLineage(
+            hook.settings.site, hook.settings.company_id, endpoint, summary["request"], uri
+        )
         outlets = list(self.outlets)
         if outlets and "outlet_events" in context:
             extra = event_extra(summary, request, request.location_name)

@@ -231,7 +231,8 @@ def open_for_reading(
     the task that wrote it most likely ran on another worker."""
     resolved = resolve_file_path(location, conn_id, setting)
     if isinstance(resolved, ObjectStoragePath):
-        with resolved.open("rb") as handle:
+        # Airflow leaves ObjectStoragePath.open unannotated; it returns a binary file object.
+        with resolved.open("rb") as handle:  # type: ignore[no-untyped-call]
             yield handle
         return
     try:

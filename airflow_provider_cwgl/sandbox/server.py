@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from airflow_provider_cwgl.connectwise.client import loads
 from airflow_provider_cwgl.errors import SandboxError
 from airflow_provider_cwgl.glexport.request import FLAG_NAMES, SUMMARIZE_INVOICES
-from airflow_provider_cwgl.sandbox import conditions
+from airflow_provider_cwgl.sandbox import condition_eval
 from airflow_provider_cwgl.sandbox.catalogue import API_VERSION
 from airflow_provider_cwgl.sandbox.faults import Faults, RequestLog
 from airflow_provider_cwgl.sandbox.jsonio import dumps
@@ -244,7 +244,7 @@ class Sandbox:
                 return error(400, "InvalidObject", "The request body is not valid JSON.")
         try:
             return await asyncio.to_thread(self._dispatch, request, path, body)
-        except conditions.ConditionError as exc:
+        except condition_eval.ConditionError as exc:
             return error(400, "InvalidCondition", str(exc))
 
     def _dispatch(self, request: Request, path: str, body: Any) -> Response:
@@ -294,7 +294,7 @@ class Sandbox:
                     return CWResponse(record, base=base)
             return error(404, "NotFound", f"Record {tail} was not found.")
         if params.get("conditions"):
-            predicate = conditions.parse(params["conditions"])
+            predicate = condition_eval.parse(params["conditions"])
             records = [r for r in records if predicate(r)]
         if tail == "count":
             return CWResponse({"count": len(records)})
@@ -302,7 +302,7 @@ class Sandbox:
             field, _, direction = params["orderBy"].strip().partition(" ")
             records = sorted(
                 records,
-                key=lambda r: _sort_key(conditions._lookup(r, field.split("/"))),
+                key=lambda r: _sort_key(condition_eval._lookup(r, field.split("/"))),
                 reverse=direction.lower() == "desc",
             )
         try:

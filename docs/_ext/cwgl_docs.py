@@ -67,7 +67,7 @@ def operator_rows(path: str) -> list[list[str]]:
 
 def reference_rows() -> list[list[str]]:
     """collection | paths, from ``REFERENCE_PATHS`` in the spec's order."""
-    from airflow_provider_cwgl.glexport.reference_paths import REFERENCE_PATHS
+    from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 
     groups: dict[str, list[str]] = {}
     for path in REFERENCE_PATHS:

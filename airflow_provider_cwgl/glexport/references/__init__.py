@@ -2,6 +2,7 @@
 
 The package, by responsibility:
 
+- ``paths``: ``REFERENCE_PATHS``, the paths the setting accepts (the spec's list).
 - ``plan``: the requested paths as trees of ``Node`` steps (``NodeKind`` says how each finds its
   records), and the tables of endpoints, derived links and containers they are read with.
 - ``keys``: which record a reference points at, one small type per way of asking for it
@@ -47,7 +48,7 @@ from airflow_provider_cwgl.glexport.references.plan import (
     NodeKind,
     ReferencePlan,
 )
-from airflow_provider_cwgl.glexport.references.resolver import ReferenceResolver
+from airflow_provider_cwgl.glexport.references.resolver import ReferenceResolver, ReferencesSummary
 from airflow_provider_cwgl.glexport.references.write import RecordPlacer
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "RecordPlacer",
     "ReferencePlan",
     "ReferenceResolver",
+    "ReferencesSummary",
     "ReferenceValueTooLongError",
     "SubCollectionOf",
     "chunk_values",

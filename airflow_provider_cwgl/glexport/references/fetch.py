@@ -30,13 +30,13 @@ from airflow_provider_cwgl.connectwise.client import MAX_PAGE_SIZE
 from airflow_provider_cwgl.connectwise.conditions import condition_literal
 from airflow_provider_cwgl.errors import ReferenceValueTooLongError as ReferenceValueTooLongError
 from airflow_provider_cwgl.glexport import schema
+from airflow_provider_cwgl.glexport.json_scan import iter_root
 from airflow_provider_cwgl.glexport.references.keys import (
     RecordKey,
     SubCollectionOf,
     record_keys,
 )
 from airflow_provider_cwgl.glexport.references.plan import FIELD_ALIASES, Node, ReferencePlan
-from airflow_provider_cwgl.glexport.xml_writer import iter_root
 
 log = logging.getLogger(__name__)
 

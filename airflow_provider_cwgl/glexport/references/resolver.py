@@ -5,11 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import IO, Any
 
+from typing_extensions import TypedDict
+
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.references.fetch import FetchStats, RecordCache, RecordFetcher
 from airflow_provider_cwgl.glexport.references.plan import ReferencePlan
 from airflow_provider_cwgl.glexport.references.write import RecordPlacer
+
+
+class ReferencesSummary(TypedDict):
+    """What References To Fetch did, for the export's summary."""
+
+    paths: list[str]
+    rounds: int
+    requests: int
+    records: int
+    missing: int
+    skipped: int
+    # Items a path found nothing on, by path (the field absent or not a reference).
+    skipped_by_path: dict[str, int]
 
 
 class ReferenceResolver:
@@ -55,7 +70,7 @@ class ReferenceResolver:
         """Records for the object at ``path`` (see ``xml_writer.ReferenceRecords``)."""
         return self.placer.extra_children(path, value, parent)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> ReferencesSummary:
         stats = self.fetcher.stats
         return {
             "paths": list(self.plan.paths),
@@ -64,6 +79,5 @@ class ReferenceResolver:
             "records": self.cache.found(),
             "missing": len(stats.missing),
             "skipped": stats.skipped,
-            # Items a path found nothing on, by path (the field absent or not a reference).
             "skipped_by_path": dict(sorted(stats.skipped_by_path.items())),
         }

@@ -1,4 +1,5 @@
-"""ConnectWise ``conditions`` query strings, parsed and evaluated against JSON records.
+"""The sandbox's side of ConnectWise ``conditions`` query strings: parsed and evaluated against JSON
+records (the client writes values into them with ``connectwise.conditions.condition_literal``).
 
 Grammar (ConnectWise developer guide): comparisons ``field op value`` joined by ``AND`` / ``OR``
 with parentheses. Fields may be nested with ``/`` (``company/id``). Values: ``"text"``, numbers,
