@@ -59,6 +59,29 @@ def conn_id_or_none(conn_id: Any) -> str | None:
     return _given(conn_id)
 
 
+def output_params() -> dict[str, Any]:
+    """The DAG params ``output_root`` and ``output_conn_id`` (both optional: empty falls through to
+    the Variable, then the worker's environment), for a DAG's ``params``."""
+    from airflow.sdk import Param
+
+    return {
+        "output_root": Param(
+            None,
+            type=["null", "string"],
+            title="Output folder or URL",
+            description=f"Empty: the Variable {ROOT_VARIABLE}, else ${ROOT_ENV} on the worker, "
+            f"else {DEFAULT_ROOT}.",
+        ),
+        "output_conn_id": Param(
+            None,
+            type=["null", "string"],
+            title="Output connection id",
+            description=f"For an object-storage root. Empty: the Variable {CONN_ID_VARIABLE}, else "
+            f"${CONN_ID_ENV} on the worker, else none.",
+        ),
+    }
+
+
 # For a DAG's ``user_defined_macros``; the templates below call them.
 MACROS = {"cwgl_output_root": output_root, "cwgl_output_conn_id": output_conn_id}
 OUTPUT_ROOT = "{{ cwgl_output_root(params.get('output_root')) }}"

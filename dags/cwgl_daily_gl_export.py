@@ -29,7 +29,7 @@ from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param
 from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 from airflow_provider_cwgl.glexport.request import ID_LIST_SETTINGS, SUMMARIZE_INVOICES
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.output_settings import MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT
+from airflow_provider_cwgl.output_settings import MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
 from airflow_provider_cwgl.templates import BUSINESS_DAY
 
 # The alias each day's file is attached to at run time; cwgl_load_gl_export.py is scheduled on the
@@ -90,20 +90,7 @@ with DAG(
             items={"type": "string", "enum": list(REFERENCE_PATHS)},
             description="Related ConnectWise records to fetch and include in the file.",
         ),
-        "output_root": Param(
-            None,
-            type=["null", "string"],
-            title="Output folder or URL",
-            description="Empty: the Variable cwgl_output_root, else $CWGL_OUTPUT_ROOT on the worker, "
-            "else ~/cwgl-exports.",
-        ),
-        "output_conn_id": Param(
-            None,
-            type=["null", "string"],
-            title="Output connection id",
-            description="For an object-storage root. Empty: the Variable cwgl_output_conn_id, else "
-            "$CWGL_OUTPUT_CONN_ID on the worker, else none.",
-        ),
+        **output_params(),
         "summarize_invoices": Param(
             None,
             type=["null", "string"],

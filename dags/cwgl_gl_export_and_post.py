@@ -49,7 +49,13 @@ from airflow_provider_cwgl.glexport.summary import ExportSummary
 from airflow_provider_cwgl.operators.approval import TEMPLATE_MACROS, GLExportApprovalOperator
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.output_settings import MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_conn_id
+from airflow_provider_cwgl.output_settings import (
+    MACROS,
+    OUTPUT_CONN_ID,
+    OUTPUT_ROOT,
+    output_conn_id,
+    output_params,
+)
 from airflow_provider_cwgl.templates import BUSINESS_DAY
 
 POSTED_BATCHES_ALIAS = "cwgl_posted_batches"
@@ -67,20 +73,7 @@ with DAG(
     # The output root and connection are read when each task runs (output_settings).
     user_defined_macros={**MACROS, **TEMPLATE_MACROS},
     params={
-        "output_root": Param(
-            None,
-            type=["null", "string"],
-            title="Output folder or URL",
-            description="Empty: the Variable cwgl_output_root, else $CWGL_OUTPUT_ROOT on the worker, "
-            "else ~/cwgl-exports.",
-        ),
-        "output_conn_id": Param(
-            None,
-            type=["null", "string"],
-            title="Output connection id",
-            description="For an object-storage root. Empty: the Variable cwgl_output_conn_id, else "
-            "$CWGL_OUTPUT_CONN_ID on the worker, else none.",
-        ),
+        **output_params(),
         "thru_date": Param(
             None,
             type=["null", "string"],

@@ -23,11 +23,11 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param, task
+from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, task
 
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.output_settings import MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT
+from airflow_provider_cwgl.output_settings import MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
 from airflow_provider_cwgl.templates import BUSINESS_DAY
 
 LOCATION_EXPORT_ALIAS = "cwgl_gl_export_by_location"
@@ -53,20 +53,7 @@ with DAG(
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True},
     user_defined_macros=MACROS,
     params={
-        "output_root": Param(
-            None,
-            type=["null", "string"],
-            title="Output folder or URL",
-            description="Empty: the Variable cwgl_output_root, else $CWGL_OUTPUT_ROOT on the worker, "
-            "else ~/cwgl-exports.",
-        ),
-        "output_conn_id": Param(
-            None,
-            type=["null", "string"],
-            title="Output connection id",
-            description="For an object-storage root. Empty: the Variable cwgl_output_conn_id, else "
-            "$CWGL_OUTPUT_CONN_ID on the worker, else none.",
-        ),
+        **output_params(),
     },
     tags=["connectwise", "accounting"],
 ) as dag:

@@ -30,7 +30,7 @@ from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param, Varia
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.output_settings import MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT
+from airflow_provider_cwgl.output_settings import MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
 from airflow_provider_cwgl.templates import BUSINESS_DAY
 
 TENANTS_VARIABLE = "cwgl_connectwise_conn_ids"
@@ -83,20 +83,7 @@ with DAG(
             title="Tenants (ConnectWise connection ids)",
             description=f"Empty: the Variable {TENANTS_VARIABLE}, else connectwise_default.",
         ),
-        "output_root": Param(
-            None,
-            type=["null", "string"],
-            title="Output folder or URL",
-            description="Empty: the Variable cwgl_output_root, else $CWGL_OUTPUT_ROOT on the worker, "
-            "else ~/cwgl-exports.",
-        ),
-        "output_conn_id": Param(
-            None,
-            type=["null", "string"],
-            title="Output connection id",
-            description="For an object-storage root. Empty: the Variable cwgl_output_conn_id, else "
-            "$CWGL_OUTPUT_CONN_ID on the worker, else none.",
-        ),
+        **output_params(),
     },
     tags=["connectwise", "accounting"],
 ) as dag:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import fails_task, without_adjustments
 from lxml import etree
+from test_batch import export
 
 from airflow_provider_cwgl.errors import BatchReconcileError, SettingError
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
-from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 
 
@@ -21,16 +21,6 @@ def connected(make_sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     sandbox = make_sandbox(without_adjustments(generated_store(transactions=40)))
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(sandbox.connection()))
     return sandbox
-
-
-def export(tmp_path: Path, name: str = "glexport.xml", **settings: object) -> dict:
-    settings = {
-        "export_unposted_expenses": True,
-        "export_unposted_procurement": True,
-        "thru_date": "2026-03-01",
-        **settings,
-    }
-    return GLBatchExportOperator(task_id="export", output_file=str(tmp_path / name), **settings).execute({})
 
 
 def post(summary: dict | None, **kwargs: object) -> dict:
