@@ -9,8 +9,9 @@ Each setting is the first of:
    runs the task;
 4. the default: ``~/cwgl-exports`` of that worker, and no connection.
 
-The DAGs call these functions from their templates (``OUTPUT_ROOT``, ``OUTPUT_CONN_ID``, through
-``MACROS`` given as the DAG's ``user_defined_macros``), so they are evaluated when the worker
+The DAGs call these functions from their templates (``templates.OUTPUT_ROOT`` and
+``templates.OUTPUT_CONN_ID``, through ``templates.MACROS`` given as the DAG's
+``user_defined_macros``), so they are evaluated when the worker
 renders the task, never when the dag-processor parses the file: the dag-processor's environment
 decides nothing.
 """
@@ -57,32 +58,3 @@ def output_conn_id(param: Any = None) -> str:
 def conn_id_or_none(conn_id: Any) -> str | None:
     """A rendered connection id setting: ``None`` for an empty one (``""``, ``"None"``)."""
     return _given(conn_id)
-
-
-def output_params() -> dict[str, Any]:
-    """The DAG params ``output_root`` and ``output_conn_id`` (both optional: empty falls through to
-    the Variable, then the worker's environment), for a DAG's ``params``."""
-    from airflow.sdk import Param
-
-    return {
-        "output_root": Param(
-            None,
-            type=["null", "string"],
-            title="Output folder or URL",
-            description=f"Empty: the Variable {ROOT_VARIABLE}, else ${ROOT_ENV} on the worker, "
-            f"else {DEFAULT_ROOT}.",
-        ),
-        "output_conn_id": Param(
-            None,
-            type=["null", "string"],
-            title="Output connection id",
-            description=f"For an object-storage root. Empty: the Variable {CONN_ID_VARIABLE}, else "
-            f"${CONN_ID_ENV} on the worker, else none.",
-        ),
-    }
-
-
-# For a DAG's ``user_defined_macros``; the templates below call them.
-MACROS = {"cwgl_output_root": output_root, "cwgl_output_conn_id": output_conn_id}
-OUTPUT_ROOT = "{{ cwgl_output_root(params.get('output_root')) }}"
-OUTPUT_CONN_ID = "{{ cwgl_output_conn_id(params.get('output_conn_id')) }}"

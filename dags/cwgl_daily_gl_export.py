@@ -29,8 +29,7 @@ from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param
 from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 from airflow_provider_cwgl.glexport.request import ID_LIST_SETTINGS, SUMMARIZE_INVOICES
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.output_settings import MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
-from airflow_provider_cwgl.templates import BUSINESS_DAY
+from airflow_provider_cwgl.templates import BUSINESS_DAY, MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
 
 # The alias each day's file is attached to at run time; cwgl_load_gl_export.py is scheduled on the
 # same name (tests/test_dags.py checks that they agree).

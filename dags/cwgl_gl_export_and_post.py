@@ -49,14 +49,8 @@ from airflow_provider_cwgl.glexport.summary import ExportSummary
 from airflow_provider_cwgl.operators.approval import TEMPLATE_MACROS, GLExportApprovalOperator
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.output_settings import (
-    MACROS,
-    OUTPUT_CONN_ID,
-    OUTPUT_ROOT,
-    output_conn_id,
-    output_params,
-)
-from airflow_provider_cwgl.templates import BUSINESS_DAY
+from airflow_provider_cwgl.output_settings import output_conn_id
+from airflow_provider_cwgl.templates import BUSINESS_DAY, MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
 
 POSTED_BATCHES_ALIAS = "cwgl_posted_batches"
 SUMMARY = "ti.xcom_pull(task_ids='export_gl_batch')"

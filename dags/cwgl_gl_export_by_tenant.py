@@ -30,8 +30,7 @@ from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param, Varia
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.output_settings import MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
-from airflow_provider_cwgl.templates import BUSINESS_DAY
+from airflow_provider_cwgl.templates import BUSINESS_DAY, MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
 
 TENANTS_VARIABLE = "cwgl_connectwise_conn_ids"
 TENANT_EXPORT_ALIAS = "cwgl_gl_export_by_tenant"
