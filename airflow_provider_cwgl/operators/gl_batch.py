@@ -213,7 +213,8 @@ class GLBatchCreateOperator(BaseOperator):
         try:
             with open_for_reading(summary["gl_documents_file"], self.export_file_conn_id) as source:
                 selection = select_documents(_checked(read_documents(source, summary["sha256"])), wanted)
-        except (ValueError, OSError, KeyError) as exc:
+        except (ValueError, FileNotFoundError, KeyError) as exc:
+            # Not any OSError: a store that did not answer may answer the task's next try.
             if isinstance(exc, SettingError):
                 raise
             raise SettingError(
