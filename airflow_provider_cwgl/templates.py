@@ -1,12 +1,12 @@
 """What a DAG that exports one business day at a time puts in its templates: the business day,
-the output root and connection (resolved on the worker by ``output_settings``), and the params
+the output root and connection (resolved on the worker by ``output.settings``), and the params
 and macros those need."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_cwgl.output_settings import (
+from airflow_provider_cwgl.output.settings import (
     CONN_ID_ENV,
     CONN_ID_VARIABLE,
     DEFAULT_ROOT,

@@ -15,7 +15,7 @@ logical date the firing moment.)
   an object-storage URL such as ``s3://bucket/exports``, written with ``output_conn_id``. Both are
   read when the task runs: the param, else the Variable ``cwgl_output_root`` /
   ``cwgl_output_conn_id``, else ``$CWGL_OUTPUT_ROOT`` / ``$CWGL_OUTPUT_CONN_ID`` on the worker,
-  else ``~/cwgl-exports`` and no connection (``airflow_provider_cwgl.output_settings``).
+  else ``~/cwgl-exports`` and no connection (``airflow_provider_cwgl.output.settings``).
 - A bad setting fails the task at once (no retries); ConnectWise's transient faults are retried.
 """
 

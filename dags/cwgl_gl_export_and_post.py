@@ -49,7 +49,7 @@ from airflow_provider_cwgl.glexport.summary import ExportSummary
 from airflow_provider_cwgl.operators.approval import TEMPLATE_MACROS, GLExportApprovalOperator
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.output_settings import output_conn_id
+from airflow_provider_cwgl.output.settings import output_conn_id
 from airflow_provider_cwgl.templates import BUSINESS_DAY, MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
 
 POSTED_BATCHES_ALIAS = "cwgl_posted_batches"
@@ -64,7 +64,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,  # batches must follow each other: one day's records at a time
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True},
-    # The output root and connection are read when each task runs (output_settings).
+    # The output root and connection are read when each task runs (output.settings).
     user_defined_macros={**MACROS, **TEMPLATE_MACROS},
     params={
         **output_params(),
@@ -141,7 +141,7 @@ with DAG(
         file whose ``sha256`` it already loaded).
         """
         from airflow_provider_cwgl.glexport.documents import read_documents
-        from airflow_provider_cwgl.operators.output_target import open_for_reading
+        from airflow_provider_cwgl.output.resolve import open_for_reading
 
         # Read through the connection the export wrote with, chosen on this worker as it chose it.
         conn_id = output_conn_id(params.get("output_conn_id")) or None

@@ -9,7 +9,7 @@ its task on the next run with no DAG change.
 
 Files: ``{output_root}/tenants/{connection id}/gl/{day}/glexport.xml``: each tenant under its own
 prefix (grant each tenant's readers that prefix only). The output root and connection are read
-when each task runs, as in every example DAG (``airflow_provider_cwgl.output_settings``).
+when each task runs, as in every example DAG (``airflow_provider_cwgl.output.settings``).
 
 One tenant failing does not stop the others: mapped tasks are independent; the failed tenant's
 task fails (at once for a bad setting or connection, after its retries for a ConnectWise fault),

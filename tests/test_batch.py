@@ -25,7 +25,7 @@ from airflow_provider_cwgl.glexport.batch import (
 from airflow_provider_cwgl.glexport.request import ExportSettingError
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.operators.output_target import open_for_reading
+from airflow_provider_cwgl.output.resolve import open_for_reading
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 
 

@@ -16,8 +16,8 @@ from airflow_provider_cwgl.glexport.request import (
     build_export_request,
     to_batch,
 )
-from airflow_provider_cwgl.operators.output_target import resolve_file_path
-from airflow_provider_cwgl.output_settings import conn_id_or_none
+from airflow_provider_cwgl.output.resolve import resolve_file_path
+from airflow_provider_cwgl.output.settings import conn_id_or_none
 
 BLANKS = ["", "  ", "None", "null", "NULL", " none\n"]
 

@@ -478,7 +478,7 @@ def test_a_store_that_does_not_answer_keeps_the_retries(
     connected: Sandbox, s3_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Not a setting error: an unreachable store (here a closed port) may answer on the next try."""
-    from airflow_provider_cwgl.operators.output_target import OutputStoreUnavailable
+    from airflow_provider_cwgl.errors import OutputStoreUnavailable
 
     closed = {
         "conn_type": "aws",

@@ -23,7 +23,6 @@ from conftest import settings_for
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.glexport.batch import BatchCreator, ids_from_summary
 from airflow_provider_cwgl.glexport.exporter import GLExporter
-from airflow_provider_cwgl.glexport.output import LocalOutput
 from airflow_provider_cwgl.glexport.references import (
     FIELD_ALIASES,
     SUB_COLLECTIONS,
@@ -33,6 +32,7 @@ from airflow_provider_cwgl.glexport.references import (
 )
 from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 from airflow_provider_cwgl.glexport.request import ExportRequest
+from airflow_provider_cwgl.output.local import LocalOutput
 from airflow_provider_cwgl.sandbox import Sandbox, catalogue, generated_store, sample_store
 
 # The spec's invoice sample predates API 2025: its transaction carries three fields under their old

@@ -16,7 +16,7 @@ from airflow_provider_cwgl.operators.assets import asset_uri
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.operators.lineage import file_dataset
-from airflow_provider_cwgl.operators.output_target import ObjectStorageOutput
+from airflow_provider_cwgl.output.objectstore import ObjectStorageOutput
 from airflow_provider_cwgl.sandbox import Sandbox
 
 pytest.importorskip("airflow.providers.openlineage")

@@ -16,7 +16,7 @@ from airflow.dag_processing.dagbag import DagBag
 # moto's S3 on loopback, a bucket behind the connection `aws_s3_test`.
 from test_object_storage import BUCKET, keys, s3, s3_endpoint  # noqa: F401
 
-from airflow_provider_cwgl.output_settings import output_conn_id, output_root
+from airflow_provider_cwgl.output.settings import output_conn_id, output_root
 from airflow_provider_cwgl.sandbox import Sandbox
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from importlib import metadata
 
+import pytest
+
 import airflow_provider_cwgl
 from airflow_provider_cwgl import DISTRIBUTION_NAME, get_provider_info
 
@@ -66,3 +68,31 @@ def test_the_sandbox_without_its_server_dependencies_says_how_to_install_them() 
 def test_the_sandbox_imports_with_its_extra_installed() -> None:
     result = sandbox_import_without()
     assert (result.returncode, result.stderr) == (0, "")
+
+
+PLAIN_MODULES = (
+    "airflow_provider_cwgl.connectwise.client",
+    "airflow_provider_cwgl.glexport.exporter",
+    "airflow_provider_cwgl.glexport.batch",
+    "airflow_provider_cwgl.glexport.references",
+    "airflow_provider_cwgl.output",
+    "airflow_provider_cwgl.output.local",
+    "airflow_provider_cwgl.sandbox",
+)
+
+
+@pytest.mark.parametrize("module", PLAIN_MODULES)
+def test_the_plain_layers_import_without_airflow(module: str) -> None:
+    """Airflow stays at the edges: the client, the exporter, local output and the sandbox run in an
+    interpreter where ``airflow`` cannot be imported."""
+    script = f"import sys\nsys.modules['airflow'] = None\nimport {module}\n"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+
+
+def test_the_airflow_edge_does_need_airflow() -> None:
+    """The check above can fail: an Airflow-side module refuses to import with ``airflow`` blocked."""
+    script = "import sys\nsys.modules['airflow'] = None\nimport airflow_provider_cwgl.output.resolve\n"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "ModuleNotFoundError" in result.stderr and "airflow" in result.stderr

@@ -26,8 +26,8 @@ from test_xml_writer import write
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.glexport import schema
 from airflow_provider_cwgl.glexport.exporter import GLExporter
-from airflow_provider_cwgl.glexport.output import LocalOutput
 from airflow_provider_cwgl.glexport.request import ExportRequest
+from airflow_provider_cwgl.output.local import LocalOutput
 from airflow_provider_cwgl.sandbox import Sandbox, catalogue, generated_store
 
 HERE = Path(__file__).parent / "fixtures" / "xmlserializer"

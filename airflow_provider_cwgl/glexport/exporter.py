@@ -30,7 +30,6 @@ from airflow_provider_cwgl.glexport.json_scan import (
     JsonLimits,
     iter_root,
 )
-from airflow_provider_cwgl.glexport.output import HashingWriter, OutputTarget
 from airflow_provider_cwgl.glexport.references import ReferenceResolver
 from airflow_provider_cwgl.glexport.request import ExportRequest, ExportSettingError, format_thru_date
 from airflow_provider_cwgl.glexport.summary import (
@@ -40,6 +39,7 @@ from airflow_provider_cwgl.glexport.summary import (
     SummaryBuilder,
 )
 from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter
+from airflow_provider_cwgl.output import HashingWriter, OutputTarget
 
 log = logging.getLogger(__name__)
 

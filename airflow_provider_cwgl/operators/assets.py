@@ -14,10 +14,10 @@ from typing import Any
 
 from airflow.sdk import Asset, AssetAlias
 
-from airflow_provider_cwgl.glexport.output import LocalOutput
 from airflow_provider_cwgl.glexport.request import ExportRequest, format_thru_date
 from airflow_provider_cwgl.glexport.summary import ExportSummary
-from airflow_provider_cwgl.operators.output_target import ObjectStorageOutput
+from airflow_provider_cwgl.output.local import LocalOutput
+from airflow_provider_cwgl.output.objectstore import ObjectStorageOutput
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.assets import emit_asset_events
 from airflow_provider_cwgl.operators.failures import fail_without_retry
-from airflow_provider_cwgl.operators.output_target import open_for_reading
+from airflow_provider_cwgl.output.resolve import open_for_reading
 
 
 class BatchSummary(BatchResult, SelectionReport):

@@ -29,7 +29,7 @@ from airflow_provider_cwgl.glexport.summary import ExportSummary
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.assets import asset_uri, emit_asset_events, event_extra
 from airflow_provider_cwgl.operators.failures import fail_without_retry
-from airflow_provider_cwgl.operators.output_target import output_target
+from airflow_provider_cwgl.output.resolve import output_target
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.openlineage.facet import Dataset

@@ -1,33 +1,20 @@
-"""Where the XML goes: written atomically, so a failed run leaves no partial or damaged file."""
+"""A file on this machine, written atomically: a failed run leaves no partial or damaged file."""
 
 from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import logging
 import os
 import stat
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO
 
 log = logging.getLogger(__name__)
-
-
-class OutputTarget(Protocol):
-    def open(self) -> AbstractContextManager[IO[bytes]]:
-        """A context manager: what is written appears at the target only if the block succeeds."""
-        ...
-
-    def describe(self) -> str: ...
-
-    def sibling(self, suffix: str) -> OutputTarget:
-        """The target beside this one, named this one's name plus ``suffix`` (the GL entry ids file)."""
-        ...
 
 
 class LocalOutput:
@@ -150,20 +137,3 @@ def _name_max(folder: Path) -> int:
         return os.pathconf(folder, "PC_NAME_MAX")
     except (OSError, ValueError):
         return 255
-
-
-class HashingWriter:
-    """Counts and hashes what passes through to ``target``."""
-
-    def __init__(self, target: IO[bytes]) -> None:
-        self.target = target
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.sha256.update(data)
-        self.size += len(data)
-        return self.target.write(data)
-
-    def flush(self) -> None:
-        self.target.flush()
