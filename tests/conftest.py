@@ -9,6 +9,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,24 @@ def settings_for(sandbox: Sandbox, **overrides: object) -> ConnectWiseSettings:
     }
     values.update(overrides)
     return ConnectWiseSettings(**values)  # type: ignore[arg-type]
+
+
+def posting_days(sandbox: Sandbox) -> list[date]:
+    """Three consecutive days up to the data's anchor, each with unposted GL documents."""
+    dated = {d.document_date for d in sandbox.store.documents if d.gl_entry_ids}
+    day = sandbox.store.today
+    while day > sandbox.store.today - timedelta(days=30):
+        window = [day - timedelta(days=2), day - timedelta(days=1), day]
+        if all(d in dated for d in window):
+            return window
+        day -= timedelta(days=1)
+    raise AssertionError("the sandbox data has no three consecutive days with documents")
+
+
+# An S3 connection to a port nothing listens on: the store does not answer.
+CLOSED_PORT_S3_CONNECTION = json.dumps(
+    {"conn_type": "aws", "login": "x", "password": "y", "extra": {"endpoint_url": "http://127.0.0.1:9"}}
+)
 
 
 @pytest.fixture(scope="session")

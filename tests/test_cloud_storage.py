@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-from conftest import fails_task
+from conftest import CLOSED_PORT_S3_CONNECTION, fails_task
 
 from airflow_provider_cwgl.connectwise import ConnectWiseError
 from airflow_provider_cwgl.errors import OutputStoreError
@@ -480,13 +480,7 @@ def test_a_store_that_does_not_answer_keeps_the_retries(
     """Not a setting error: an unreachable store (here a closed port) may answer on the next try."""
     from airflow_provider_cwgl.errors import OutputStoreUnavailable
 
-    closed = {
-        "conn_type": "aws",
-        "login": "x",
-        "password": "y",
-        "extra": {"endpoint_url": "http://127.0.0.1:9"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_CLOUD_S3_CLOSED", json.dumps(closed))
+    monkeypatch.setenv("AIRFLOW_CONN_CLOUD_S3_CLOSED", CLOSED_PORT_S3_CONNECTION)
     with pytest.raises(
         OutputStoreUnavailable, match="^output_file: could not reach the store for s3://"
     ) as info:

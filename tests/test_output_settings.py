@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from conftest import CLOSED_PORT_S3_CONNECTION
 
 # moto's S3 on loopback, a bucket behind the connection `aws_s3_test`.
 from test_object_storage import BUCKET, keys, s3, s3_endpoint  # noqa: F401
@@ -175,12 +176,6 @@ def test_the_load_dag_reads_with_the_connection_chosen_on_the_worker(
     [loaded] = load.python_callable(params={}, triggering_asset_events=events)
     assert loaded["uri"] == url and loaded["sha256"] == summary["sha256"]
     # The param beats the environment: its connection (to a closed port) is the one used.
-    closed = {
-        "conn_type": "aws",
-        "login": "x",
-        "password": "y",
-        "extra": {"endpoint_url": "http://127.0.0.1:9"},
-    }
-    clean_env.setenv("AIRFLOW_CONN_AWS_S3_CLOSED", json.dumps(closed))
+    clean_env.setenv("AIRFLOW_CONN_AWS_S3_CLOSED", CLOSED_PORT_S3_CONNECTION)
     with pytest.raises(Exception, match="127.0.0.1:9"):
         load.python_callable(params={"output_conn_id": "aws_s3_closed"}, triggering_asset_events=events)

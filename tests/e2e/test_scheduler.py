@@ -13,12 +13,13 @@ import re
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from conftest import posting_days
 
 from airflow_provider_cwgl.sandbox import Sandbox
 
@@ -132,18 +133,6 @@ def finished_backfill_runs(airflow: dict[str, Any], dag_id: str, days: list[date
     if len(found) == len(days) and all(r["state"] in ("success", "failed") for r in found):
         return sorted(found, key=lambda r: r["logical_date"])
     return None
-
-
-def posting_days(sandbox: Sandbox) -> list[date]:
-    """Three consecutive days up to the data's anchor, each with unposted GL documents."""
-    dated = {d.document_date for d in sandbox.store.documents if d.gl_entry_ids}
-    day = sandbox.store.today
-    while day > sandbox.store.today - timedelta(days=30):
-        window = [day - timedelta(days=2), day - timedelta(days=1), day]
-        if all(d in dated for d in window):
-            return window
-        day -= timedelta(days=1)
-    raise AssertionError("the sandbox data has no three consecutive days with documents")
 
 
 @pytest.fixture(scope="module")

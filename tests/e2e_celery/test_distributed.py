@@ -13,16 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from conftest import posting_days
 
 from airflow_provider_cwgl.glexport.summary import IDS_HEADER
-from airflow_provider_cwgl.sandbox import Sandbox
 
 from .conftest import BUCKET, OUTPUT_ROOT, WORKERS, Deployment
 
@@ -58,18 +57,6 @@ def xcom(deployment: Deployment, dag_id: str, run_id: str, task_id: str, map_ind
         params={"map_index": map_index, "deserialize": True},
     )
     return entry["value"]
-
-
-def posting_days(sandbox: Sandbox) -> list[date]:
-    """Three consecutive days up to the data's anchor, each with unposted GL documents."""
-    dated = {d.document_date for d in sandbox.store.documents if d.gl_entry_ids}
-    day = sandbox.store.today
-    while day > sandbox.store.today - timedelta(days=30):
-        window = [day - timedelta(days=2), day - timedelta(days=1), day]
-        if all(d in dated for d in window):
-            return window
-        day -= timedelta(days=1)
-    raise AssertionError("the sandbox data has no three consecutive days with documents")
 
 
 def task_log(deployment: Deployment, ti: dict[str, Any]) -> tuple[str, Path] | None:
