@@ -51,11 +51,11 @@ format: $(INSTALLED)
 test: lint xmlserializer test-latest test-min
 
 # .NET's XmlSerializer (Mono, from Debian's packages; about 10 s as root) reads our XML in
-# tests/test_xmlserializer.py. Without root the tests skip, except under CI.
+# tests/glexport/test_xmlserializer.py. Without root the tests skip, except under CI.
 MONO_PACKAGES := mono-mcs mono-runtime libmono-system-xml4.0-cil libmono-system-core4.0-cil
 xmlserializer:
 	command -v mcs >/dev/null || (apt-get update -q && apt-get install -y -q --no-install-recommends $(MONO_PACKAGES)) \
-		|| echo "Mono could not be installed: tests/test_xmlserializer.py will skip"
+		|| echo "Mono could not be installed: tests/glexport/test_xmlserializer.py will skip"
 
 # Each suite is bounded (a test that hangs, e.g. a DAG run waiting for an approval nobody gives,
 # fails the run in minutes, not at CI's limit); a whole suite takes 2 to 4 minutes.

@@ -32,7 +32,7 @@ from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.templates import BUSINESS_DAY, MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
 
 # The alias each day's file is attached to at run time; cwgl_load_gl_export.py is scheduled on the
-# same name (tests/test_dags.py checks that they agree).
+# same name (tests/dags/test_dags.py checks that they agree).
 DAILY_EXPORT_ALIAS = "cwgl_daily_gl_export"
 
 # [START cwgl_daily_gl_export_dag]

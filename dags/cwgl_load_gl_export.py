@@ -32,7 +32,7 @@ def file_sha256(uri: str, conn_id: str | None) -> str:
     return digest.hexdigest()
 
 
-# The alias cwgl_daily_gl_export.py writes each day's file through (tests/test_dags.py checks that
+# The alias cwgl_daily_gl_export.py writes each day's file through (tests/dags/test_dags.py checks that
 # the two names agree).
 ALIAS = AssetAlias("cwgl_daily_gl_export")
 

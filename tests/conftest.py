@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+DAGS = REPO / "dags"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="cwgl-airflow-home-")
 # Airflow reads these at import time, so they are set before anything imports it.
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
@@ -147,3 +149,76 @@ def fails_task(error: type[BaseException], match: str | None = None) -> Iterator
     assert str(info.value) == str(cause)
     assert match is None or re.search(match, str(cause))
     failure.task_error, failure.value = info.value, cause
+
+
+# -- S3 on loopback (moto's server mode), for the object-storage tests ---------------------------
+
+BUCKET = "gl-exports"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An empty ``BUCKET``, and the connection ``aws_s3_test`` to it (moto takes any keys)."""
+    boto3 = pytest.importorskip("boto3")
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    client.create_bucket(Bucket=BUCKET)
+    for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        client.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    connection = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_S3_TEST", json.dumps(connection))
+    return client
+
+
+def bucket_keys(s3: Any) -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
+
+
+# -- Runs of the operators and the writer, shared by several modules ------------------------------
+
+
+def export_every_collection(tmp_path: Path, name: str = "glexport.xml", **settings: object) -> dict:
+    """Run the export operator for thru date 2026-03-01 with all three collections into
+    ``tmp_path / name``, through the connection ``connectwise_default``; return its summary."""
+    from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
+
+    settings = {
+        "export_unposted_expenses": True,
+        "export_unposted_procurement": True,
+        "thru_date": "2026-03-01",
+        **settings,
+    }
+    return GLBatchExportOperator(task_id="export", output_file=str(tmp_path / name), **settings).execute({})
+
+
+def write_xml(document: str | dict) -> tuple[bytes, Any]:
+    """The writer's XML for a JSON export body (text or dict), and the writer, for its counts."""
+    import io
+
+    from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter
+
+    text = document if isinstance(document, str) else json.dumps(document)
+    out = io.BytesIO()
+    writer = GLExportXmlWriter()
+    writer.write(io.BytesIO(text.encode()), out)
+    return out.getvalue(), writer

@@ -9,16 +9,14 @@ from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from conftest import BUCKET, DAGS
 from lxml import etree
 
 # The fixtures `s3` (moto's S3 server on loopback, a bucket behind the connection `aws_s3_test`)
 # and `s3_endpoint`, shared with the object-storage tests.
-from test_object_storage import BUCKET, s3, s3_endpoint  # noqa: F401
-
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.sandbox import Sandbox
 
-DAGS = Path(__file__).resolve().parents[1] / "dags"
 SECTIONS = ("transactions", "expenses", "expenseBills", "purchaseTransactions", "inventoryTransfers")
 
 

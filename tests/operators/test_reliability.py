@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import airflow_kept
+from conftest import DAGS, airflow_kept
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseError
@@ -175,7 +175,7 @@ def test_secrets_absent_from_logs_xcom_and_rendered_fields(
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(cw_sandbox.connection(**FAST_RETRIES)))
     cw_sandbox.faults.add(path="company/companies", status=503, times=2)
     cw_sandbox.faults.add(path="finance/accounting/export", status=429, times=1)
-    dag = DagBag(dag_folder=str(Path(__file__).parents[1] / "dags")).dags["cwgl_daily_gl_export"]
+    dag = DagBag(dag_folder=str(DAGS)).dags["cwgl_daily_gl_export"]
     conf = {"output_root": str(tmp_path), "references_to_fetch": ["customer/company"]}
     run = dag.test(logical_date=timezone.datetime(2026, 3, 1), run_conf=conf)
     assert run.state == "success"

@@ -14,13 +14,12 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.models.dagrun import DagRun
 from airflow.sdk import DAG
-from conftest import without_adjustments
+from conftest import DAGS, without_adjustments
 from lxml import etree
 
 from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 
-DAGS = Path(__file__).resolve().parents[1] / "dags"
 UNATTENDED = {"require_approval": False}  # dag.test cannot answer an approval
 
 

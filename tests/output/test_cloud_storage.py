@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-from conftest import CLOSED_PORT_S3_CONNECTION, fails_task
+from conftest import CLOSED_PORT_S3_CONNECTION, REPO, fails_task
 
 from airflow_provider_cwgl.connectwise import ConnectWiseError
 from airflow_provider_cwgl.errors import OutputStoreError
@@ -43,7 +43,6 @@ from airflow_provider_cwgl.sandbox import Sandbox
 # emulator does not serve (a 60 s timeout per bucket); set before gcsfs is first imported.
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
-REPO = Path(__file__).resolve().parents[1]
 AZURITE = REPO / ".azurite" / "node_modules" / ".bin" / "azurite-blob"
 BUCKET = "gl-exports"
 # Azurite's documented development account: public, and accepted only by the emulator.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import pendulum
 import pytest
+from conftest import FIXTURES
 
 from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 from airflow_provider_cwgl.glexport.request import (
@@ -138,7 +138,7 @@ def test_bad_reference_values(value: object) -> None:
 
 
 def test_reference_paths_constant_is_the_spec_list() -> None:
-    spec = Path(__file__).parent / "fixtures" / "reference_paths.txt"  # transcribed from the spec
+    spec = FIXTURES / "reference_paths.txt"  # transcribed from the spec
     assert list(REFERENCE_PATHS) == spec.read_text().split()
     assert len(set(REFERENCE_PATHS)) == len(REFERENCE_PATHS)
 

@@ -13,14 +13,12 @@ from typing import Any
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
-from conftest import fails_task
+from conftest import DAGS, fails_task
 
 from airflow_provider_cwgl.errors import NotOnThisWorkerError
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox
-
-DAGS = Path(__file__).resolve().parents[1] / "dags"
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from conftest import DAGS
 from lxml import etree
 
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 
-DAGS = Path(__file__).resolve().parents[1] / "dags"
 DAY = "2026-03-01"
 
 

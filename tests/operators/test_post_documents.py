@@ -7,9 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import fails_task, without_adjustments
+from conftest import export_every_collection, fails_task, without_adjustments
 from lxml import etree
-from test_batch import export
 
 from airflow_provider_cwgl.errors import BatchReconcileError, SettingError
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
@@ -35,7 +34,7 @@ def _transactions(path: Path) -> list[etree._Element]:
 
 
 def test_one_transaction_posts_exactly_its_gl_entry_ids(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     chosen = _transactions(tmp_path / "glexport.xml")[0]
     chosen_id = int(chosen.findtext("id"))
     expected = {int(i) for i in chosen.findtext("glEntryIds").split(",")}
@@ -53,13 +52,13 @@ def test_one_transaction_posts_exactly_its_gl_entry_ids(connected: Sandbox, tmp_
     assert result["totals"] == {"transactions": chosen.findtext("total")}
     assert result["reconciled"] is True and result["sha256"] == summary["sha256"]
     # The others stay unposted: the next export carries them, and not the posted one.
-    again = export(tmp_path, "next.xml")
+    again = export_every_collection(tmp_path, "next.xml")
     ids = {int(t.findtext("id")) for t in _transactions(tmp_path / "next.xml")}
     assert chosen_id not in ids and again["document_count"] == summary["document_count"] - 1
 
 
 def test_a_template_rendered_list_is_read_back(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     first = _transactions(tmp_path / "glexport.xml")[0].findtext("id")
     result = post(
         summary, batch_identifier="TEXT", documents=f"[{{'collection': 'transactions', 'id': '{first}'}}]"
@@ -68,7 +67,7 @@ def test_a_template_rendered_list_is_read_back(connected: Sandbox, tmp_path: Pat
 
 
 def test_none_posts_every_document(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     result = post(summary, batch_identifier="ALL")
     assert result["posted_documents"] == summary["document_count"] and result["not_posted_documents"] == 0
     assert result["records"] == summary["gl_entry_id_count"]
@@ -92,7 +91,7 @@ def test_none_posts_every_document(connected: Sandbox, tmp_path: Path) -> None:
 def test_bad_documents_fail_before_any_request(
     connected: Sandbox, tmp_path: Path, documents: object, message: str
 ) -> None:
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     connected.log.clear()
     with fails_task(SettingError, match="documents") as failure:
         post(summary, batch_identifier="BAD", documents=documents)
@@ -101,7 +100,7 @@ def test_bad_documents_fail_before_any_request(
 
 
 def test_documents_from_an_export_file(connected: Sandbox, tmp_path: Path) -> None:
-    export(tmp_path)
+    export_every_collection(tmp_path)
     chosen = _transactions(tmp_path / "glexport.xml")[1]
     result = GLBatchCreateOperator(
         task_id="batch",
@@ -117,7 +116,7 @@ def test_documents_from_an_export_file(connected: Sandbox, tmp_path: Path) -> No
 
 
 def test_a_reexport_that_differs_fails_naming_the_difference(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     connected.faults.add(method="POST", path="finance/accounting/batches/*/export", change_total="0.01")
     # Fails the task without retries: the batch exists, a person checks it.
     with fails_task(BatchReconcileError) as failure:
@@ -129,7 +128,7 @@ def test_a_reexport_that_differs_fails_naming_the_difference(connected: Sandbox,
 
 
 def test_an_existing_batch_is_reconciled_on_a_rerun(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     first = post(summary, batch_identifier="RERUN")
     assert first["created"] is True
     again = post(summary, batch_identifier="RERUN")

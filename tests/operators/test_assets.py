@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from conftest import DAGS
 
 from airflow_provider_cwgl.sandbox import Sandbox
 
-DAGS = Path(__file__).resolve().parents[1] / "dags"
 CONSUMER = "cwgl_load_gl_export"
 
 

@@ -20,8 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import settings_for
-from test_xml_writer import write
+from conftest import FIXTURES, settings_for, write_xml
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.glexport import schema
@@ -30,7 +29,7 @@ from airflow_provider_cwgl.glexport.request import ExportRequest
 from airflow_provider_cwgl.output.local import LocalOutput
 from airflow_provider_cwgl.sandbox import Sandbox, catalogue, generated_store
 
-HERE = Path(__file__).parent / "fixtures" / "xmlserializer"
+HERE = FIXTURES / "xmlserializer"
 SCALARS = {"integer": "long", "number": "decimal", "boolean": "bool"}
 
 
@@ -110,7 +109,7 @@ def bill(*line_ids: list[int | None]) -> dict:
 
 def test_the_referee_refuses_an_empty_id_element(read_expense_bills: list[str], tmp_path: Path) -> None:
     """The defect's shape, written by hand: XmlSerializer reads ``<id/>`` as one empty item."""
-    xml, _ = write(bill([10]))
+    xml, _ = write_xml(bill([10]))
     path = tmp_path / "broken.xml"
     path.write_bytes(xml.replace(b"<id>10</id>", b"<id/>"))
     done = read(read_expense_bills, path)
@@ -118,7 +117,7 @@ def test_the_referee_refuses_an_empty_id_element(read_expense_bills: list[str], 
 
 
 def test_our_lists_of_plain_values_are_read_back(read_expense_bills: list[str], tmp_path: Path) -> None:
-    xml, writer = write(bill([10, 11], [], [12, None, 13]))
+    xml, writer = write_xml(bill([10, 11], [], [12, None, 13]))
     path = tmp_path / "glexport.xml"
     path.write_bytes(xml)
     done = read(read_expense_bills, path)
@@ -135,7 +134,7 @@ def counted(output: str) -> dict[str, tuple[int, Decimal]]:
 @pytest.mark.parametrize("sample", ["sample_invoices.xml", "sample_procurement.xml"])
 def test_the_generated_classes_read_the_spec_samples(read_glexport: list[str], sample: str) -> None:
     """The referee's classes are right: they read the spec's own samples."""
-    done = read(read_glexport, Path(__file__).parent / "fixtures" / sample)
+    done = read(read_glexport, FIXTURES / sample)
     assert done.returncode == 0, done.stdout + done.stderr
     assert any(count for count, _ in counted(done.stdout).values())
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import fails_task
+from conftest import DAGS, fails_task
 from lxml import etree
 
 from airflow_provider_cwgl.glexport.request import ExportSettingError
@@ -204,7 +204,7 @@ def test_daily_dag_run_shows_the_empty_day_as_skipped(
     from airflow.sdk import timezone
     from airflow.utils.state import TaskInstanceState
 
-    dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags")).dags["cwgl_daily_gl_export"]
+    dag = DagBag(dag_folder=str(DAGS)).dags["cwgl_daily_gl_export"]
     first = min(d.document_date for d in connected.store.documents)
     assert first > date(2026, 1, 2)  # so the DAG's first day has nothing to export
     run = dag.test(
@@ -226,7 +226,7 @@ def test_daily_dag_params_reach_connectwise_typed(
     from airflow.sdk import timezone
     from airflow.utils.state import DagRunState
 
-    dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags")).dags["cwgl_daily_gl_export"]
+    dag = DagBag(dag_folder=str(DAGS)).dags["cwgl_daily_gl_export"]
     conf = {
         "output_root": str(tmp_path),
         "export_unposted_expenses": True,
@@ -255,7 +255,7 @@ def test_daily_dag_params_reach_connectwise_typed(
 def test_daily_dag_trigger_form_has_the_new_settings_typed() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags")).dags["cwgl_daily_gl_export"]
+    dag = DagBag(dag_folder=str(DAGS)).dags["cwgl_daily_gl_export"]
     params = dag.params
     assert params.get_param("summarize_invoices").schema["enum"] == [None, "Default", "Condensed", "Detailed"]
     for name, item in [

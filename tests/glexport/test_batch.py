@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-from conftest import fails_task, settings_for, without_adjustments
+from conftest import export_every_collection, fails_task, settings_for, without_adjustments
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
@@ -39,37 +39,27 @@ def connected(cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     return cw_sandbox
 
 
-def export(tmp_path: Path, name: str = "glexport.xml", **settings: object) -> dict:
-    settings = {
-        "export_unposted_expenses": True,
-        "export_unposted_procurement": True,
-        "thru_date": "2026-03-01",
-        **settings,
-    }
-    return GLBatchExportOperator(task_id="export", output_file=str(tmp_path / name), **settings).execute({})
-
-
 def create(summary: dict | None = None, **kwargs: object) -> dict:
     operator = GLBatchCreateOperator(task_id="batch", export_summary=summary, **kwargs)
     return operator.execute({})
 
 
 def test_batch_marks_records_exported(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     result = create(summary, batch_identifier="GL-2026-03-01-IEP")
     assert result["created"] is True and result["records"] == len(ids_from_summary(summary)[0])
     batch = connected.store.batches[result["batch_id"]]
     assert batch.identifier == "GL-2026-03-01-IEP"
     assert sorted(batch.processed_record_ids) == ids_from_summary(summary)[0]
     assert batch.flags == {"invoices": True, "expenses": True, "procurement": True}
-    again = export(tmp_path, "next.xml")
+    again = export_every_collection(tmp_path, "next.xml")
     # Everything batched is gone; adjustments carry no GL entry id and stay (a known gap).
     assert set(again["counts"]) <= {"adjustmentTransactions"}
     assert not ids_from_summary(again)[0]
 
 
 def test_dropped_response_does_not_make_a_second_batch(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     connected.faults.add(method="POST", path="finance/accounting/batches", drop=True, times=1)
     result = create(summary, batch_identifier="DROPPED-1")
     assert result["created"] is True
@@ -78,7 +68,7 @@ def test_dropped_response_does_not_make_a_second_batch(connected: Sandbox, tmp_p
 
 
 def test_server_error_before_creation_is_retried_once_looked_up(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     connected.faults.add(method="POST", path="finance/accounting/batches", status=503, times=1)
     result = create(summary, batch_identifier="RETRY-503")
     assert result["created"] is True and len(connected.store.batches) == 1
@@ -87,7 +77,7 @@ def test_server_error_before_creation_is_retried_once_looked_up(connected: Sandb
 
 
 def test_retried_task_finds_its_batch(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     first = create(summary, batch_identifier="SAME-RUN")
     second = create(summary, batch_identifier="SAME-RUN")
     assert first["batch_id"] == second["batch_id"]
@@ -98,10 +88,10 @@ def test_retried_task_finds_its_batch(connected: Sandbox, tmp_path: Path) -> Non
 
 def test_identifier_reused_with_other_records_fails(connected: Sandbox, tmp_path: Path) -> None:
     create(
-        export(tmp_path, export_unposted_expenses=False, export_unposted_procurement=False),
+        export_every_collection(tmp_path, export_unposted_expenses=False, export_unposted_procurement=False),
         batch_identifier="TAKEN",
     )
-    other = export(tmp_path, "expenses.xml", export_unposted_invoices=False)
+    other = export_every_collection(tmp_path, "expenses.xml", export_unposted_invoices=False)
     with fails_task(
         BatchConflictError, match="'TAKEN' is already used by ConnectWise batch 1 with other records"
     ) as info:
@@ -111,7 +101,7 @@ def test_identifier_reused_with_other_records_fails(connected: Sandbox, tmp_path
 
 
 def test_empty_export_creates_no_batch(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path, thru_date="2000-01-01")
+    summary = export_every_collection(tmp_path, thru_date="2000-01-01")
     assert ids_from_summary(summary)[0] == []
     result = create(summary, batch_identifier="EMPTY")
     assert {k: result[k] for k in ("batch_identifier", "records", "batch_id", "created", "reason")} == {
@@ -126,12 +116,12 @@ def test_empty_export_creates_no_batch(connected: Sandbox, tmp_path: Path) -> No
 
 
 def test_reexport_reproduces_the_original_file(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(
+    summary = export_every_collection(
         tmp_path, "original.xml", export_unposted_expenses=False, export_unposted_procurement=False
     )
     result = create(summary, batch_identifier="PERIOD-2026-02")
     for batch in (result["batch_id"], "PERIOD-2026-02", str(result["batch_id"])):
-        again = export(
+        again = export_every_collection(
             tmp_path,
             "reexport.xml",
             batch_id=batch,
@@ -149,11 +139,11 @@ def test_reexport_reproduces_the_original_file(connected: Sandbox, tmp_path: Pat
 
 def test_unknown_batch_identifier_is_a_clear_error(connected: Sandbox, tmp_path: Path) -> None:
     with fails_task(ValueError, match="batch_id: no ConnectWise batch has the identifier 'NOPE'"):
-        export(tmp_path, batch_id="NOPE")
+        export_every_collection(tmp_path, batch_id="NOPE")
 
 
 def test_ids_from_the_file_equal_the_summary(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     with open(tmp_path / "glexport.xml", "rb") as handle:
         ids, flags = ids_from_xml(handle)
     assert ids == ids_from_summary(summary)[0]
@@ -176,7 +166,7 @@ def test_a_blank_source_is_no_source(connected: Sandbox, tmp_path: Path, blank: 
     with fails_task(ValueError, match="give exactly one"):
         GLBatchCreateOperator(task_id="b", export_summary=blank, export_file=blank).execute({})
     assert len(connected.log) == 0
-    summary = export(tmp_path, thru_date="2026-02-27")
+    summary = export_every_collection(tmp_path, thru_date="2026-02-27")
     from_file = GLBatchCreateOperator(
         task_id="b", export_summary=blank, export_file=summary["output"], batch_identifier="FROM-FILE"
     ).execute({})
@@ -194,7 +184,7 @@ def test_identifier_names_the_day_and_record_types() -> None:
 
 
 def test_too_long_identifier_is_refused(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     connected.log.clear()
     with fails_task(ValueError, match="batch_identifier: at most 50 characters"):
         create(summary, batch_identifier="X" * 51)
@@ -202,7 +192,7 @@ def test_too_long_identifier_is_refused(connected: Sandbox, tmp_path: Path) -> N
 
 
 def test_default_identifier_is_the_exports_business_day(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path, thru_date="2026-02-27")
+    summary = export_every_collection(tmp_path, thru_date="2026-02-27")
     result = GLBatchCreateOperator(task_id="b", export_summary=summary).execute({})  # type: ignore[arg-type]
     assert result["batch_identifier"] == "cwgl-20260227-IEP"
 
@@ -212,14 +202,14 @@ def test_empty_rendered_identifier_means_the_default(
     connected: Sandbox, tmp_path: Path, rendered: str
 ) -> None:
     """``batch_identifier="{{ params.batch_identifier }}"`` renders "None" for an empty param."""
-    summary = export(tmp_path, thru_date="2026-02-27")
+    summary = export_every_collection(tmp_path, thru_date="2026-02-27")
     assert create(summary, batch_identifier=rendered)["batch_identifier"] == "cwgl-20260227-IEP"
 
 
 def test_default_identifier_without_thru_date_is_the_runs_day(connected: Sandbox, tmp_path: Path) -> None:
     from airflow.sdk import timezone
 
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     del summary["request"]["thruDate"]
     context: dict[str, Any] = {"logical_date": timezone.datetime(2026, 3, 1)}
     result = GLBatchCreateOperator(task_id="b", export_summary=summary).execute(context)  # type: ignore[arg-type]
@@ -230,7 +220,7 @@ def test_batch_entries_are_not_gl_entries_and_retries_still_find_the_batch(
     connected: Sandbox, tmp_path: Path
 ) -> None:
     """BatchEntry ids are ConnectWise's accounting lines: the check reads the batch's GLExport."""
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     connected.faults.add(method="POST", path="finance/accounting/batches", drop=True, times=1)
     first = create(summary, batch_identifier="ENTRIES")
     batch_id = first["batch_id"]
@@ -246,8 +236,10 @@ def test_batch_entries_are_not_gl_entries_and_retries_still_find_the_batch(
 
 
 def test_overlapping_exports_are_reported_as_overlap(connected: Sandbox, tmp_path: Path) -> None:
-    early = export(tmp_path, "early.xml", thru_date="2026-02-25")
-    late = export(tmp_path, "late.xml", thru_date="2026-03-01")  # before the early one was posted
+    early = export_every_collection(tmp_path, "early.xml", thru_date="2026-02-25")
+    late = export_every_collection(
+        tmp_path, "late.xml", thru_date="2026-03-01"
+    )  # before the early one was posted
     create(early, batch_identifier="EARLY")
     with fails_task(BatchOverlapError) as info:
         create(late, batch_identifier="LATE")
@@ -261,7 +253,7 @@ def test_overlapping_exports_are_reported_as_overlap(connected: Sandbox, tmp_pat
 
 
 def test_creation_waits_as_the_connections_retry_policy_says(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     connected.faults.add(method="POST", path="finance/accounting/batches", status=503, times=2)
     settings = settings_for(connected)
     waits: list[float] = []
@@ -278,11 +270,11 @@ def test_export_reexports_the_days_batch_once_it_exists(
 ) -> None:
     connected = make_sandbox(without_adjustments(generated_store(transactions=40)))
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(connected.connection()))
-    first = export(tmp_path, "first.xml", batch_identifier="auto", thru_date="2026-02-27")
+    first = export_every_collection(tmp_path, "first.xml", batch_identifier="auto", thru_date="2026-02-27")
     assert first["batch_identifier"] == "cwgl-20260227-IEP" and "batch_id" not in first
     posted = create(first)
     assert posted["batch_identifier"] == "cwgl-20260227-IEP" and posted["created"]
-    again = export(tmp_path, "again.xml", batch_identifier="auto", thru_date="2026-02-27")
+    again = export_every_collection(tmp_path, "again.xml", batch_identifier="auto", thru_date="2026-02-27")
     assert again["batch_id"] == posted["batch_id"]
     assert again["sha256"] == first["sha256"]
     assert (tmp_path / "again.xml").read_bytes() == (tmp_path / "first.xml").read_bytes()
@@ -315,7 +307,7 @@ def test_bad_batch_identifier_fails_before_any_request(
     connected: Sandbox, tmp_path: Path, settings: dict, message: str
 ) -> None:
     with pytest.raises(AirflowFailException, match=message):
-        export(tmp_path, **settings)
+        export_every_collection(tmp_path, **settings)
     assert len(connected.log) == 0
 
 
@@ -323,7 +315,7 @@ def test_unknown_location_id_fails_naming_it_and_known_ids(connected: Sandbox, t
     with fails_task(
         ExportSettingError, match=r"location_id: no ConnectWise location .* id 999; known: 1 \('Tampa"
     ) as info:
-        export(tmp_path, location_id=999)
+        export_every_collection(tmp_path, location_id=999)
     assert isinstance(info.task_error, AirflowFailException)
     assert connected.log.count("POST", "finance/accounting/export") == 0
     assert not (tmp_path / "glexport.xml").exists()
@@ -339,7 +331,7 @@ def test_connectwise_faults_keep_the_tasks_retries(
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(conn))
     connected.faults.add(method="POST", path="finance/accounting/export", status=503, times=5)
     with pytest.raises(ConnectWiseError, match="HTTP 503") as info:
-        export(tmp_path)
+        export_every_collection(tmp_path)
     assert not isinstance(info.value, AirflowFailException)
 
 
@@ -369,8 +361,10 @@ def test_ids_from_xml_follow_the_summarys_rule_for_every_collection(tmp_path: Pa
 
 
 def test_stale_summary_fails_saying_the_file_was_replaced(connected: Sandbox, tmp_path: Path) -> None:
-    first = export(tmp_path)
-    export(tmp_path, export_unposted_expenses=False)  # a later run replaces the file and its ids
+    first = export_every_collection(tmp_path)
+    export_every_collection(
+        tmp_path, export_unposted_expenses=False
+    )  # a later run replaces the file and its ids
     with fails_task(SettingError, match="of another export .*replaced by a later run") as info:
         create(first, batch_identifier="STALE")
     assert isinstance(info.task_error, AirflowFailException)
@@ -378,8 +372,8 @@ def test_stale_summary_fails_saying_the_file_was_replaced(connected: Sandbox, tm
 
 
 def test_reexport_of_a_past_batch_creates_no_second_batch(connected: Sandbox, tmp_path: Path) -> None:
-    posted = create(export(tmp_path, "original.xml"), batch_identifier="PERIOD-2026-03")
-    again = export(tmp_path, "reexport.xml", batch_id="PERIOD-2026-03")
+    posted = create(export_every_collection(tmp_path, "original.xml"), batch_identifier="PERIOD-2026-03")
+    again = export_every_collection(tmp_path, "reexport.xml", batch_id="PERIOD-2026-03")
     assert again["batch_id"] == posted["batch_id"]
     # Its records are that batch's: posting the re-export marks nothing and makes no empty batch.
     for kwargs in ({"batch_identifier": "OTHER"}, {}):

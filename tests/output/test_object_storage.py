@@ -4,12 +4,11 @@ ObjectStoragePath and the Amazon provider's s3fs support."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import fails_task
+from conftest import BUCKET, bucket_keys, fails_task
 
 from airflow_provider_cwgl.connectwise import ConnectWiseError
 from airflow_provider_cwgl.glexport.xml_writer import ElementNameError
@@ -17,50 +16,11 @@ from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox
 
-moto_server = pytest.importorskip("moto.server")
-boto3 = pytest.importorskip("boto3")
-BUCKET = "gl-exports"
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
-    client.create_bucket(Bucket=BUCKET)
-    for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=obj["Key"])
-    connection = {
-        "conn_type": "aws",
-        "login": "testing",
-        "password": "testing",
-        "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_S3_TEST", json.dumps(connection))
-    return client
-
 
 @pytest.fixture
 def connected(cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(cw_sandbox.connection()))
     return cw_sandbox
-
-
-def keys(s3: Any) -> list[str]:
-    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
 
 
 def export(output_file: str, **settings: Any) -> dict[str, Any]:
@@ -90,7 +50,7 @@ def test_export_to_s3_equals_the_local_file(connected: Sandbox, s3: Any, tmp_pat
     ).execute({})
     assert result["records"] == remote["gl_entry_id_count"]
     # Or from the summary: its GL entry ids are in an object beside the export.
-    assert "gl/2026-03-01/glexport.xml.gl-entry-ids.txt" in keys(s3)
+    assert "gl/2026-03-01/glexport.xml.gl-entry-ids.txt" in bucket_keys(s3)
     again = GLBatchCreateOperator(task_id="c", export_summary=remote, batch_identifier="S3-1").execute({})
     assert again["records"] == result["records"] and again["batch_id"] == result["batch_id"]
 
@@ -102,7 +62,7 @@ def test_failure_half_way_leaves_no_object(connected: Sandbox, s3: Any) -> None:
         export(
             f"s3://{BUCKET}/gl/2026-03-02/glexport.xml", output_conn_id="aws_s3_test", thru_date="2030-01-01"
         )
-    assert keys(s3) == []
+    assert bucket_keys(s3) == []
 
 
 def test_failed_run_keeps_the_previous_object(connected: Sandbox, s3: Any) -> None:
@@ -114,12 +74,12 @@ def test_failed_run_keeps_the_previous_object(connected: Sandbox, s3: Any) -> No
         "ConnectWise POST finance/accounting/export failed (HTTP 400): ServerError: The sandbox injected this failure."
     )
     assert s3.get_object(Bucket=BUCKET, Key="gl/x/glexport.xml")["Body"].read() == b"previous export"
-    assert keys(s3) == ["gl/x/glexport.xml"]
+    assert bucket_keys(s3) == ["gl/x/glexport.xml"]
 
 
 def test_documents_from_an_s3_export(connected: Sandbox, s3: Any) -> None:
     remote = export(f"s3://{BUCKET}/gl/2026-03-01/glexport.xml", output_conn_id="aws_s3_test")
-    assert "gl/2026-03-01/glexport.xml.gl-docs.jsonl" in keys(s3)
+    assert "gl/2026-03-01/glexport.xml.gl-docs.jsonl" in bucket_keys(s3)
     first = next(d for d in connected.store.documents if d.section == "purchaseTransactions")
     result = GLBatchCreateOperator(
         task_id="d",

@@ -12,15 +12,11 @@ from typing import Any
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
-from conftest import CLOSED_PORT_S3_CONNECTION
+from conftest import BUCKET, CLOSED_PORT_S3_CONNECTION, DAGS, bucket_keys
 
 # moto's S3 on loopback, a bucket behind the connection `aws_s3_test`.
-from test_object_storage import BUCKET, keys, s3, s3_endpoint  # noqa: F401
-
 from airflow_provider_cwgl.output.settings import output_conn_id, output_root
 from airflow_provider_cwgl.sandbox import Sandbox
-
-DAGS = Path(__file__).resolve().parents[1] / "dags"
 
 
 @pytest.fixture
@@ -140,7 +136,7 @@ class TestReadWhenTheTaskRuns:
         )
         assert run.state == "success", [(t.task_id, t.state) for t in run.get_task_instances()]
         key = f"settings/posted/{day.isoformat()}/glexport.xml"
-        assert {key, key + ".gl-entry-ids.txt"} <= set(keys(s3))
+        assert {key, key + ".gl-entry-ids.txt"} <= set(bucket_keys(s3))
         mark = run.get_task_instance("mark_exported_in_connectwise").xcom_pull(
             task_ids="mark_exported_in_connectwise"
         )

@@ -8,6 +8,7 @@ import logging
 from decimal import Decimal
 
 import pytest
+from conftest import write_xml
 from lxml import etree
 
 from airflow_provider_cwgl.errors import CwglError, Retry
@@ -18,14 +19,6 @@ from airflow_provider_cwgl.glexport.xml_writer import (
     GLExportXmlWriter,
     format_number,
 )
-
-
-def write(document: str | dict) -> tuple[bytes, GLExportXmlWriter]:
-    text = document if isinstance(document, str) else json.dumps(document)
-    out = io.BytesIO()
-    writer = GLExportXmlWriter()
-    writer.write(io.BytesIO(text.encode()), out)
-    return out.getvalue(), writer
 
 
 def root_of(data: bytes) -> etree._Element:
@@ -46,13 +39,13 @@ def root_of(data: bytes) -> etree._Element:
     ],
 )
 def test_numbers_are_plain_decimals(number: str, text: str) -> None:
-    data, _ = write('{"transactions":[{"id":1,"total":' + number + "}]}")
+    data, _ = write_xml('{"transactions":[{"id":1,"total":' + number + "}]}")
     assert root_of(data).findtext("transactions/transaction/total") == text
     assert format_number(Decimal(number)) == text
 
 
 def test_declaration_namespaces_and_indent() -> None:
-    data, _ = write({"customers": [{"company": {"id": 8, "identifier": "A"}}]})
+    data, _ = write_xml({"customers": [{"company": {"id": 8, "identifier": "A"}}]})
     lines = data.decode().splitlines()
     assert lines[0] == '<?xml version="1.0" encoding="utf-8"?>'
     assert lines[1] == (
@@ -76,7 +69,7 @@ def test_nulls_follow_the_schema_type() -> None:
             }
         ]
     }
-    txn = root_of(write(doc)[0]).find("transactions/transaction")
+    txn = root_of(write_xml(doc)[0]).find("transactions/transaction")
     nil = f"{{{XSI}}}nil"
     assert txn.find("id").get(nil) == "true"  # nullable int
     assert txn.find("memo").get(nil) is None and txn.findtext("memo") == ""  # string
@@ -99,7 +92,7 @@ def test_booleans_and_info_and_unknown_fields_keep_order() -> None:
             }
         ]
     }
-    txn = root_of(write(doc)[0]).find("transactions/transaction")
+    txn = root_of(write_xml(doc)[0]).find("transactions/transaction")
     assert [c.tag for c in txn] == ["zeta", "taxable", "company", "emailDeliveryFlag", "alpha"]
     assert txn.findtext("taxable") == "true" and txn.findtext("emailDeliveryFlag") == "false"
     assert [c.tag for c in txn.find("company")] == ["id"]
@@ -116,7 +109,7 @@ def test_collections_are_plural_with_singular_items() -> None:
         "inventoryTransfers": [{"id": "T"}],
         "expenses": None,
     }
-    root = root_of(write(doc)[0])
+    root = root_of(write_xml(doc)[0])
     assert [c.tag for c in root] == [
         "transactions",
         "purchaseTransactions",
@@ -139,13 +132,13 @@ def test_collections_are_plural_with_singular_items() -> None:
 
 
 def test_non_empty_export_settings_are_kept() -> None:
-    root = root_of(write({"exportSettings": {"summarizeExpenses": True}, "customers": []})[0])
+    root = root_of(write_xml({"exportSettings": {"summarizeExpenses": True}, "customers": []})[0])
     assert root.findtext("exportSettings/summarizeExpenses") == "true"
 
 
 def test_text_is_escaped_and_invalid_characters_removed() -> None:
     memo = 'A & B <c> "q" \u00e9\u4e2d\U0001f600 \x0b\x07\x00 end'
-    data, writer = write({"transactions": [{"memo": memo}]})
+    data, writer = write_xml({"transactions": [{"memo": memo}]})
     assert (
         root_of(data).findtext("transactions/transaction/memo") == 'A & B <c> "q" \u00e9\u4e2d\U0001f600  end'
     )
@@ -165,17 +158,17 @@ def test_root_items_are_counted_and_reported() -> None:
 def test_truncated_documents_raise(broken: str) -> None:
     # A cut body is a JSONDecodeError: the client fetches it again (ExportBodyError it would not).
     with pytest.raises(json.JSONDecodeError, match="^Expecting ',' delimiter"):
-        write(broken)
+        write_xml(broken)
 
 
 def test_a_document_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(ExportBodyError, match="^GLExport JSON: the document must be an object, got a list$"):
-        write("[1,2]")
+        write_xml("[1,2]")
 
 
 def test_bad_element_names_are_refused() -> None:
     with pytest.raises(ElementNameError, match="^'bad name' cannot be an XML element name$") as caught:
-        write({"transactions": [{"bad name": 1}]})
+        write_xml({"transactions": [{"bad name": 1}]})
     # Data, not a fault: the same records would fail the same way, so a task fails without retries.
     assert isinstance(caught.value, CwglError) and caught.value.retry is Retry.NEVER
 
@@ -209,7 +202,7 @@ def test_writer_output_equals_lxml_serialisation_of_the_same_tree() -> None:
             }
         ]
     }
-    data, _ = write(doc)
+    data, _ = write_xml(doc)
     root = etree.fromstring(data)
     etree.indent(root, space="  ")
     expected = b'<?xml version="1.0" encoding="utf-8"?>\n' + etree.tostring(root, encoding="utf-8") + b"\n"
@@ -221,7 +214,7 @@ def test_an_empty_list_of_plain_values_writes_no_element() -> None:
         "expenseBills": [{"id": 4, "detail": [{"id": [], "total": 5}, {"id": [7], "total": 1}]}],
         "transactions": [{"id": 1, "taxLevels": [], "unknownList": []}],
     }
-    root = root_of(write(doc)[0])
+    root = root_of(write_xml(doc)[0])
     first, second = root.findall("expenseBills/expenseBill/detail/detailItem")
     assert [c.tag for c in first] == ["total"]
     assert [c.text for c in second.findall("id")] == ["7"]
@@ -236,7 +229,7 @@ def test_a_null_among_plain_values() -> None:
         "expenseBills": [{"id": 4, "detail": [{"id": [1, None, 2, None]}]}],
         "transactions": [{"id": 1, "unknownList": [3, None]}],
     }
-    xml, writer = write(doc)
+    xml, writer = write_xml(doc)
     root = root_of(xml)
     line = root.find("expenseBills/expenseBill/detail/detailItem")
     assert [(c.text, c.get(f"{{{XSI}}}nil")) for c in line.findall("id")] == [("1", None), ("2", None)]
