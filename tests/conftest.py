@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -159,6 +160,8 @@ BUCKET = "gl-exports"
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     moto_server = pytest.importorskip("moto.server")
+    # One line per request otherwise, in every failure report.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -168,15 +171,8 @@ def s3_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """An empty ``BUCKET``, and the connection ``aws_s3_test`` to it (moto takes any keys)."""
-    boto3 = pytest.importorskip("boto3")
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
+    """An empty ``BUCKET``, and the connection ``aws_s3_test`` to it."""
+    client = s3_client(s3_endpoint)
     client.create_bucket(Bucket=BUCKET)
     for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
         client.delete_object(Bucket=BUCKET, Key=obj["Key"])
@@ -188,6 +184,19 @@ def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     }
     monkeypatch.setenv("AIRFLOW_CONN_AWS_S3_TEST", json.dumps(connection))
     return client
+
+
+def s3_client(endpoint: str) -> Any:
+    """A boto3 client of the S3 API at ``endpoint`` with moto's keys (it accepts any); the code
+    under test gets them only through an Airflow connection."""
+    boto3 = pytest.importorskip("boto3")
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
 
 
 def bucket_keys(s3: Any) -> list[str]:

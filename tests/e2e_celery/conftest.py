@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import glob
 import json
-import logging
 import os
 import secrets
 import shutil
@@ -35,6 +34,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import s3_client
 
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 
@@ -207,34 +207,13 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    # One line per request otherwise, in every failure report.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def deployment(
     sandbox: Sandbox, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
-    import boto3
     from cryptography.fernet import Fernet
 
-    # The keys are moto's: it accepts any. Given to boto3 as arguments here, to the DAGs only in
-    # the connection below.
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
+    # The DAGs get the keys only in the connection below.
+    s3 = s3_client(s3_endpoint)
     s3.create_bucket(Bucket=BUCKET)
     # Kept after the run (pytest keeps its last three): every server's log and each worker's task logs.
     scratch = tmp_path_factory.mktemp("deployment")
