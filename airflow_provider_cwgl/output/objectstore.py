@@ -31,8 +31,6 @@ _REFUSALS = (
     "Forbidden",
 )
 
-log = logging.getLogger(__name__)
-
 
 def _is_refusal(exc: BaseException) -> bool:
     if isinstance(exc, (PermissionError, FileNotFoundError, NotADirectoryError)):
