@@ -302,7 +302,7 @@ class Sandbox:
             field, _, direction = params["orderBy"].strip().partition(" ")
             records = sorted(
                 records,
-                key=lambda r: _sort_key(condition_eval._lookup(r, field.split("/"))),
+                key=lambda r: _sort_key(condition_eval.lookup(r, field.split("/"))),
                 reverse=direction.lower() == "desc",
             )
         try:
