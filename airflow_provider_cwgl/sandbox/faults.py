@@ -54,6 +54,11 @@ class Fault:
     move_codebase: str | None = None
     change_total: str | None = None
 
+    @property
+    def distorts(self) -> bool:
+        """Whether the app's answer is changed on its way out (rather than replaced or left alone)."""
+        return bool(self.drop or self.malformed or self.slow_body or self.change_total)
+
 
 class Faults:
     """The fault rules in force. Safe to change while the server runs."""
