@@ -55,8 +55,8 @@ DEFAULT_CREDENTIALS = {
 
 
 def error(status: int, code: str, message: str, errors: Any = None, headers: Any = None) -> Response:
-    # ErrorResponseMessage; a live ConnectWise sends ``"errors": null`` when there are none.
-    return CWResponse({"code": code, "message": message, "errors": errors}, status, headers)
+    """ConnectWise's ErrorResponseMessage; a live ConnectWise sends ``"errors": null`` when there are none."""
+    return cw_json({"code": code, "message": message, "errors": errors}, status, headers)
 
 
 class _Refused(Exception):
@@ -90,21 +90,11 @@ def _route(method: str, pattern: str) -> Callable[[Handler], Handler]:
     return register
 
 
-class CWResponse(Response):
+def cw_json(content: Any, status: int = 200, headers: Any = None, base: str | None = None) -> Response:
     """JSON as ConnectWise sends it: exact decimals; with ``base``, stored ``_info`` hrefs made
     absolute for this server."""
-
-    media_type = MEDIA_TYPE
-
-    def __init__(
-        self,
-        content: Any,
-        status_code: int = 200,
-        headers: dict[str, str] | None = None,
-        base: str | None = None,
-    ) -> None:
-        text = dumps(content)
-        super().__init__(text.replace(BASE_PLACEHOLDER, base) if base else text, status_code, headers)
+    text = dumps(content)
+    return Response(text.replace(BASE_PLACEHOLDER, base) if base else text, status, headers, MEDIA_TYPE)
 
 
 class Sandbox:
@@ -201,10 +191,8 @@ class Sandbox:
     # -- auth -------------------------------------------------------------------------------------
     def _authenticate(self, request: Request) -> None:
         header = request.headers.get("authorization", "")
-        expected = (
-            f"{self.credentials['company_id']}+{self.credentials['public_key']}:"
-            f"{self.credentials['private_key']}"
-        )
+        creds = self.credentials
+        expected = f"{creds['company_id']}+{creds['public_key']}:{creds['private_key']}"
         try:
             given = base64.b64decode(header[6:]).decode() if header.startswith("Basic ") else None
         except (binascii.Error, UnicodeDecodeError):
@@ -213,7 +201,7 @@ class Sandbox:
             raise _Refused(
                 401, "Unauthorized", "Authentication failed: check company, public and private key."
             )
-        if request.headers.get("clientid") != self.credentials["client_id"]:
+        if request.headers.get("clientid") != creds["client_id"]:
             raise _Refused(401, "Unauthorized", "A valid clientId header is required.")
 
     # -- routes -----------------------------------------------------------------------------------
@@ -223,12 +211,12 @@ class Sandbox:
             return Response("null", media_type="application/json")
         info = {"CompanyName": "ConnectWise Sandbox", "Codebase": self.codebase, "CompanyID": company}
         info |= {"VersionCode": f"v{API_VERSION}", "VersionNumber": f"v{API_VERSION}.0", "IsCloud": False}
-        return CWResponse(info | {"SiteUrl": self.url})
+        return cw_json(info | {"SiteUrl": self.url})
 
     # -- admin (the sandbox's own knobs, for a sandbox run as a separate process) ----------------
     async def _stats(self, request: Request) -> Response:
         log = self.log
-        return CWResponse(
+        return cw_json(
             {"requests": len(log), "counts": dict(log.counts()), "peak_in_flight": log.peak_in_flight}
         )
 
@@ -317,7 +305,7 @@ class Sandbox:
             return None  # a batch that is not there: see _batch_refused
         if entries:
             return self._collection(request, self.store.batch_entries(batch), None)
-        return CWResponse(self.store.batch_record(batch, self.api_url))
+        return cw_json(self.store.batch_record(batch, self.api_url))
 
     @_route("POST", r"finance/accounting/batches/(\d+)/export")
     def _batch_export(self, request: Request, body: Any, batch_id: str) -> Response | None:
@@ -336,7 +324,7 @@ class Sandbox:
     @_route("GET", "system/info")
     def _system_info(self, request: Request, body: Any) -> Response:
         info = {"version": f"v{API_VERSION}.0", "isCloud": False, "serverTimeZone": "UTC"}
-        return CWResponse(info | {"licenseBits": [], "cloudRegion": "SANDBOX"})
+        return cw_json(info | {"licenseBits": [], "cloudRegion": "SANDBOX"})
 
     @_route("GET", rf"finance/accounting/({'|'.join(UNPOSTED_ENDPOINT.values())})(?:/(count|\d+))?")
     def _unposted(self, request: Request, body: Any, endpoint: str, tail: str | None) -> Response:
@@ -355,13 +343,13 @@ class Sandbox:
         if tail is not None and tail.isdigit():
             for record in records:
                 if str(record.get("id")) == tail:
-                    return CWResponse(record, base=self.api_url)
+                    return cw_json(record, base=self.api_url)
             raise _Refused(404, "NotFound", f"Record {tail} was not found.")
         if params.get("conditions"):
             predicate = condition_eval.parse(params["conditions"])
             records = [r for r in records if predicate(r)]
         if tail == "count":
-            return CWResponse({"count": len(records)})
+            return cw_json({"count": len(records)})
         if params.get("orderBy"):
             field, _, direction = params["orderBy"].strip().partition(" ")
             records = sorted(
@@ -385,7 +373,7 @@ class Sandbox:
             for rel, p in pages.items()
             if p > 0
         ]
-        return CWResponse(chunk, base=self.api_url, headers={"Link": ", ".join(links)})
+        return cw_json(chunk, base=self.api_url, headers={"Link": ", ".join(links)})
 
     def _export_filter(self, body: Any) -> ExportFilter:
         if not isinstance(body, dict):
@@ -409,23 +397,15 @@ class Sandbox:
         if summarize is not None and summarize not in SUMMARIZE_INVOICES:
             allowed = f"summarizeInvoices must be one of: {', '.join(SUMMARIZE_INVOICES)}."
             raise _invalid_field("summarizeInvoices", "InvalidValue", allowed)
-        lists: dict[str, set[Any]] = {}
-        for field, (_, _, of_type) in EXPORT_ID_LISTS.items():
-            ids = body.get(field)
-            if ids is None:
-                ids = []
-            if not isinstance(ids, list) or not all(
-                isinstance(i, of_type) and not isinstance(i, bool) for i in ids
-            ):
-                kind = "integers" if of_type is int else "strings"
-                raise _invalid_field(field, "InvalidValue", f"{field} must be an array of {kind}.")
-            lists[field] = set(ids)
+        lists: dict[bool, dict[str, set[Any]]] = {True: {}, False: {}}  # included?, kind -> ids
+        for field, (kind, included, of_type) in EXPORT_ID_LISTS.items():
+            ids = [] if body.get(field) is None else body[field]
+            if not isinstance(ids, list) or not all(type(i) is of_type for i in ids):  # no bool for int
+                of = "integers" if of_type is int else "strings"
+                raise _invalid_field(field, "InvalidValue", f"{field} must be an array of {of}.")
+            lists[included][kind] = set(ids)
         return ExportFilter(
-            thru_date=thru,
-            location_id=location,
-            included={kind: lists[f] for f, (kind, inc, _) in EXPORT_ID_LISTS.items() if inc},
-            excluded={kind: lists[f] for f, (kind, inc, _) in EXPORT_ID_LISTS.items() if not inc},
-            **flags,
+            thru_date=thru, location_id=location, included=lists[True], excluded=lists[False], **flags
         )
 
 
