@@ -219,6 +219,11 @@ class _World:
             return f'Work for {rng.choice(_FIRST)} {rng.choice(_LAST)} <urgent> & "priority"'
         return rng.choice(_MEMOS)
 
+    def item(self, price: str, most: int) -> tuple[Record, Decimal, Decimal]:
+        """A catalogue item, a quantity of 1 to ``most`` and what they come to at its ``price``."""
+        item, quantity = self.pick("catalog"), Decimal(self.rng.randint(1, most))
+        return item, quantity, (item[price] * quantity).quantize(CENT)
+
     def person(self) -> Record:
         return {"firstName": self.rng.choice(_FIRST), "lastName": self.rng.choice(_LAST)}
 
@@ -394,7 +399,8 @@ def _invoice(world: _World, n: int) -> None:
     context = parties | _money_context(currency, tax_code, terms) | {"documentDate": _stamp(day)}
     context |= {"documentType": "INVOICE", "CompanyTypeReference": _company_type(world, False)}
     context |= {"dueDate": _stamp(day + timedelta(days=terms["dueDays"])), "billingType": billing}
-    lines, subtotal = _invoice_lines(world, context)
+    lines = _invoice_lines(world, context)
+    subtotal = -sum(line["total"] for line in lines)
     tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
     tax_line: Record = {
         "id": next(world.gl_ids),
@@ -423,13 +429,10 @@ def _invoice(world: _World, n: int) -> None:
 _ZERO_RATES = ("countyTaxRate", "cityTaxRate", "countryTaxRate", "compositeTaxRate")
 
 
-def _invoice_lines(world: _World, context: Record) -> tuple[list[Record], Decimal]:
-    lines, subtotal = [], Decimal(0)
+def _invoice_lines(world: _World, context: Record) -> list[Record]:
+    lines = []
     for _ in range(world.rng.randint(1, 4)):
-        item = world.pick("catalog")
-        quantity = Decimal(world.rng.randint(1, 10))
-        amount = (item["price"] * quantity).quantize(CENT)
-        subtotal += amount
+        item, quantity, amount = world.item("price", 10)
         product = ref("procurement/products", item["id"] * 10, "product", description=item["description"])
         line = context | _item_context(world, item, world.pick("bins")) | {"ProductReference": product}
         line |= {"warehouseSite": context["site"], "taxableFlag": True, "itemTypeXref": "Inventory"}
@@ -445,7 +448,7 @@ def _invoice_lines(world: _World, context: Record) -> tuple[list[Record], Decima
         record: Record = {"id": item["id"] * 10, "description": item["description"], "price": item["price"]}
         record |= {"catalogItem": _only(item, "id", "identifier"), "billableOption": "Billable"}
         put(world.store, "procurement/products", record)
-    return lines, subtotal
+    return lines
 
 
 def _invoice_header(
@@ -555,7 +558,8 @@ def _purchase(world: _World, n: int) -> None:
     order |= {"taxCode": context["TaxCodeReference"]}
     order |= {"terms": context["BillingTermsReference"], "vendorCompany": parties["company"]}
     put(world.store, "procurement/purchaseorders", order)
-    lines, subtotal = _purchase_lines(world, context, po_id)
+    lines = _purchase_lines(world, context, po_id)
+    subtotal = -sum(line["total"] for line in lines)
     tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
     tax_lines = [_purchase_tax_line(world, context, tax)] if tax else []
     values: Record = {"id": f"PO #{po_number}, Packing Slip: PS{po_id}", "documentNumber": po_number}
@@ -576,13 +580,10 @@ def _purchase(world: _World, n: int) -> None:
     _link_party(world.store, "vendors", key, vendor["id"], lambda: _doc("GLExportVendor", context, row))
 
 
-def _purchase_lines(world: _World, context: Record, po_id: int) -> tuple[list[Record], Decimal]:
-    lines, subtotal = [], Decimal(0)
+def _purchase_lines(world: _World, context: Record, po_id: int) -> list[Record]:
+    lines = []
     for line_no in range(1, world.rng.randint(2, 4)):
-        item = world.pick("catalog")
-        quantity = Decimal(world.rng.randint(1, 50))
-        amount = (item["cost"] * quantity).quantize(CENT)
-        subtotal += amount
+        item, quantity, amount = world.item("cost", 50)
         bin_ = world.pick("bins")
         line = context | _item_context(world, item, bin_)
         warehouse = _named("procurement/warehouses", world.records["warehouses"][bin_["id"] % 2], "warehouse")
@@ -601,7 +602,7 @@ def _purchase_lines(world: _World, context: Record, po_id: int) -> tuple[list[Re
         values |= {"description": "Purchase", "memo": item["description"], "accountNumber": "1300"}
         values |= {"taxable": True, "quantity": -quantity, "total": -amount}
         lines.append(_doc("GLExportPurchaseTransactionDetail", line, values))
-    return lines, subtotal
+    return lines
 
 
 def _purchase_tax_line(world: _World, context: Record, tax: Decimal) -> Record:
