@@ -65,10 +65,12 @@ def _doc(model: str, context: Mapping[str, Any], values: Record) -> Record:
     return catalogue.document(model, values)
 
 
-def _add(store: SandboxStore, section: str, key: str, body: Record, *where: Any) -> None:
-    """Add a GL document; ``where`` is its date, location id, GL entry ids and unposted record."""
-    day, location_id, ids, unposted = where
-    store.documents.append(GLDocument(key, section, body, location_id, day, frozenset(ids), unposted))
+def _add(
+    store: SandboxStore, section: str, key: str, body: Record, day: date, ids: Any, unposted: Record
+) -> None:
+    """Add a GL document dated ``day``, with its GL entry ids and unposted record (its location's)."""
+    ids = frozenset(ids)
+    store.documents.append(GLDocument(key, section, body, unposted["locationId"], day, ids, unposted))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,7 +93,7 @@ def sample_store() -> SandboxStore:
     ids = {int(x) for x in txn["glEntryIds"].split(",")} | {d["id"] for d in txn["detail"]}
     unposted: Record = {"id": txn["id"], "invoiceNumber": txn["documentNumber"], "locationId": 1}
     unposted |= {"company": txn["company"], "invoiceDate": txn["documentDate"], "total": txn["total"]}
-    _add(store, "transactions", key, txn, date(2011, 6, 20), 1, ids, unposted)
+    _add(store, "transactions", key, txn, date(2011, 6, 20), ids, unposted)
     store.parties += [Party("customers", row, {key}) for row in raw["invoices"]["customers"]]
     purchase = raw["procurement"]["purchaseTransactions"][0]
     key = f"purchase:{purchase['documentNumber']}"
@@ -99,8 +101,7 @@ def sample_store() -> SandboxStore:
     unposted |= {"purchaseOrder": {"id": 44, "name": purchase["documentNumber"]}}
     unposted["purchaseDate"] = purchase["purchaseDate"]
     ids = {d["id"] for d in purchase["purchaseDetail"]}
-    day = date(2014, 5, 1)
-    _add(store, "purchaseTransactions", key, purchase, day, 1, ids, unposted)
+    _add(store, "purchaseTransactions", key, purchase, date(2014, 5, 1), ids, unposted)
     store.parties += [Party("vendors", row, {key}) for row in raw["procurement"]["vendors"]]
     return store
 
@@ -419,7 +420,7 @@ def _invoice(world: _World, n: int) -> None:
     unposted: Record = {"id": invoice_id, "invoiceNumber": f"INV{invoice_id}", "locationId": location["id"]}
     unposted |= {"company": parties["company"], "invoiceDate": _zulu(day), "total": body["total"]}
     ids = set(header_ids) | {line["id"] for line in lines}
-    _add(world.store, "transactions", key, body, day, location["id"], ids, unposted)
+    _add(world.store, "transactions", key, body, day, ids, unposted)
     customer: Record = {"accountNumber": company["accountNumber"], "taxable": True}
     customer |= {"stateTaxRate": tax_code["levelOneRate"] * 100} | dict.fromkeys(_ZERO_RATES, Decimal(0))
     party = functools.partial(_doc, "GLExportCustomer", context, customer)
@@ -504,8 +505,7 @@ def _expense(world: _World, n: int) -> None:
     body = _doc("GLExportExpense", context, values)
     unposted: Record = {"id": expense_id, "locationId": location["id"], "member": member, "total": amount}
     unposted |= {"expenseDetailId": entry_id, "dateExpense": _zulu(day)}
-    ids, where = {expense_id, offset["id"]}, location["id"]
-    _add(world.store, "expenses", f"expense:{expense_id}", body, day, where, ids, unposted)
+    _add(world.store, "expenses", f"expense:{expense_id}", body, day, {expense_id, offset["id"]}, unposted)
 
 
 def _expense_bill(world: _World, n: int) -> None:
@@ -536,8 +536,8 @@ def _expense_bill(world: _World, n: int) -> None:
     body = _doc("GLExportExpenseBill", context, values)
     unposted: Record = {"id": bill_id, "locationId": location["id"], "member": member, "total": total}
     unposted |= {"dateExpense": _zulu(day)}
-    ids, where = {i for d in details for i in d["id"]}, location["id"]
-    _add(world.store, "expenseBills", f"expenseBill:{bill_id}", body, day, where, ids, unposted)
+    ids = {i for d in details for i in d["id"]}
+    _add(world.store, "expenseBills", f"expenseBill:{bill_id}", body, day, ids, unposted)
 
 
 # -- procurement --------------------------------------------------------------------------------
@@ -573,8 +573,7 @@ def _purchase(world: _World, n: int) -> None:
     unposted: Record = {"id": po_id, "unpostedProductId": str(po_id), "locationId": location["id"]}
     unposted |= {"total": body["total"]}
     unposted |= {"purchaseOrder": {"id": po_id, "name": po_number}, "purchaseDate": _zulu(day)}
-    ids, where = {d["id"] for d in lines + tax_lines}, location["id"]
-    _add(world.store, "purchaseTransactions", key, body, day, where, ids, unposted)
+    _add(world.store, "purchaseTransactions", key, body, day, {d["id"] for d in lines + tax_lines}, unposted)
     row: Record = {"vendor": parties["company"], "accountNumber": vendor["accountNumber"]}
     row["member"] = _member_ref(world.records["members"][0], named=False)
     _link_party(world.store, "vendors", key, vendor["id"], lambda: _doc("GLExportVendor", context, row))
@@ -642,7 +641,7 @@ def _transfer(world: _World, n: int) -> None:
     }
     unposted["locationId"] = location["id"]
     ids = {values["transferId"], offset["id"]}
-    _add(world.store, "inventoryTransfers", f"transfer:{n + 1}", body, day, location["id"], ids, unposted)
+    _add(world.store, "inventoryTransfers", f"transfer:{n + 1}", body, day, ids, unposted)
 
 
 def _adjustment(world: _World, n: int) -> None:
@@ -664,4 +663,4 @@ def _adjustment(world: _World, n: int) -> None:
     body = catalogue.document("GLExportAdjustmentTransaction", header)
     unposted: Record = {"id": 90_000 + n, "unpostedProductId": str(90_000 + n), "locationId": location["id"]}
     key = f"adjustment:{n + 1}"
-    _add(world.store, "adjustmentTransactions", key, body, day, location["id"], (), unposted)
+    _add(world.store, "adjustmentTransactions", key, body, day, (), unposted)
