@@ -49,11 +49,6 @@ def ref(endpoint: str, record_id: int, kind: str, **display: Any) -> Record:
     return {"id": record_id, **display, "_info": {f"{kind}_href": f"{BASE}{endpoint}/{record_id}"}}
 
 
-def site_ref(company_id: int, site_id: int, name: str) -> Record:
-    href = f"{BASE}{SITES.format(company_id)}/{site_id}"
-    return {"id": site_id, "name": name, "_info": {"site_href": href}}
-
-
 def _doc(model: str, context: Mapping[str, Any], values: Record) -> Record:
     """A GLExport record of ``model``: ``values``, and for each other field what ``context`` holds
     under the field's name or, for a reference, under the reference's model."""
@@ -135,17 +130,22 @@ _EXTRA = {"subcategories": {"category": _HARDWARE}}
 def _fixed_records() -> Iterator[tuple[str, str, list[Record]]]:
     """The reference records nothing random goes into: (kind, collection, records)."""
     level: Record = {"structureLevel": {"id": 2, "name": "Location"}, "ownerLevelId": 1}
-    yield "locations", "system/locations", [{"id": i, "name": n} | level for i, n in _ids(_LOCATIONS)]
+    yield "locations", "system/locations", [{"id": i, "name": n} | level for i, n in enumerate(_LOCATIONS, 1)]
     currencies = []
-    for i, (code, symbol, name) in _ids(_CURRENCIES):
+    for i, (code, symbol, name) in enumerate(_CURRENCIES, 1):
         currency: Record = {"id": i, "currencyIdentifier": code, "name": name, "symbol": symbol}
         currencies.append(currency | {"currencyCode": {"id": i, "name": code}, "numberOfDecimals": 2})
     yield "currencies", "finance/currencies", currencies
-    taxes = [{"id": i, "identifier": c, "description": f"Tax {c}"} for i, (c, _) in _ids(_TAX_LEVELS, 10)]
+    taxes = [
+        {"id": i, "identifier": c, "description": f"Tax {c}"} for i, (c, _) in enumerate(_TAX_LEVELS, 10)
+    ]
     for tax, (code, rate) in zip(taxes, _TAX_LEVELS, strict=True):
         tax |= {"invoiceCaption": code, "levelOneRate": Decimal(rate)}
     yield "taxCodes", "finance/taxCodes", taxes
-    terms = [{"id": i, "name": f"Net {d}", "termsXref": f"Net {d}", "dueDays": d} for i, d in _ids(_DUE_DAYS)]
+    terms = [
+        {"id": i, "name": f"Net {d}", "termsXref": f"Net {d}", "dueDays": d}
+        for i, d in enumerate(_DUE_DAYS, 1)
+    ]
     yield "terms", "finance/billingTerms", terms
     customer, vendor = {"id": 1, "name": "Customer", "vendorFlag": False}, {"id": 6, "name": "Vendor"}
     yield "types", "company/companies/types", [customer, vendor | {"vendorFlag": True}]
@@ -155,13 +155,9 @@ def _fixed_records() -> Iterator[tuple[str, str, list[Record]]]:
     for each in warehouses:
         each["location"] = {"id": each["id"], "name": _LOCATIONS[each["id"] - 1]}
     yield "warehouses", "procurement/warehouses", warehouses
-    by_id = {i: _named("procurement/warehouses", w, "warehouse") for i, w in _ids(warehouses)}
+    by_id = {i: _named("procurement/warehouses", w, "warehouse") for i, w in enumerate(warehouses, 1)}
     bins = [{"id": i, "name": f"Bin {i}", "warehouse": by_id[1 + i % 2]} for i in range(1, 7)]
     yield "bins", "procurement/warehouseBins", bins
-
-
-def _ids(values: Any, start: int = 1) -> Iterator[tuple[int, Any]]:
-    return enumerate(values, start=start)
 
 
 def _named(endpoint: str, record: Record, kind: str) -> Record:
@@ -320,7 +316,7 @@ def _parties(world: _World, company: Record) -> Record:
     contact, site = world.records[f"contacts:{cid}"][0], world.records[f"sites:{cid}"][0]
     name = f"{contact['firstName']} {contact['lastName']}"
     refs = {"company": ref("company/companies", cid, "company", identifier=company["name"])}
-    refs |= {"site": site_ref(cid, site["id"], "Main")}
+    refs |= {"site": ref(SITES.format(cid), site["id"], "site", name="Main")}
     refs |= {"contact": ref("company/contacts", contact["id"], "contact", name=name)}
     by_model = {"CompanyReference": refs["company"], "SiteReference": refs["site"]}
     by_model |= {"ContactReference": refs["contact"]}
