@@ -293,12 +293,12 @@ class Sandbox:
             batch = self.store.create_batch(identifier, flags, [int(i) for i in body["processedRecordIds"]])
         return _stream(self.store.export_chunks(self.store.batch_documents(batch), self.api_url), status=201)
 
-    @_route("GET", r"finance/accounting/batches(?:/(count))?")
+    @_route("GET", r"finance/accounting/batches/*(count)?")
     def _batch_list(self, request: Request, body: Any, tail: str | None) -> Response:
         records = [self.store.batch_record(b, self.api_url) for b in self.store.batches.values()]
         return self._collection(request, records, tail)
 
-    @_route("GET", r"finance/accounting/batches/(\d+)(/entries)?")
+    @_route("GET", r"finance/accounting/batches/*(\d+)(/entries)?")
     def _batch(self, request: Request, body: Any, batch_id: str, entries: str | None) -> Response | None:
         batch = self.store.batches.get(int(batch_id))
         if batch is None:
@@ -307,7 +307,7 @@ class Sandbox:
             return self._collection(request, self.store.batch_entries(batch), None)
         return cw_json(self.store.batch_record(batch, self.api_url))
 
-    @_route("POST", r"finance/accounting/batches/(\d+)/export")
+    @_route("POST", r"finance/accounting/batches/*(\d+)/export")
     def _batch_export(self, request: Request, body: Any, batch_id: str) -> Response | None:
         batch = self.store.batches.get(int(batch_id))
         if batch is None:
