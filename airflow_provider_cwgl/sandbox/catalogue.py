@@ -47,17 +47,13 @@ def raw() -> dict[str, Any]:
 
 @cache
 def models() -> dict[str, dict[str, ModelField]]:
-    out: dict[str, dict[str, ModelField]] = {}
-    for name, rows in raw()["models"].items():
-        fields = {}
-        for row in rows:
-            kind = row["type"]
-            array = isinstance(kind, dict)
-            fields[row["name"]] = ModelField(
-                row["name"], kind["array"] if array else kind, array, row["nullable"], row["required"]
-            )
-        out[name] = fields
-    return out
+    def field(row: dict[str, Any]) -> ModelField:
+        kind, array = row["type"], isinstance(row["type"], dict)  # {"array": "Model"} for a list
+        return ModelField(
+            row["name"], kind["array"] if array else kind, array, row["nullable"], row["required"]
+        )
+
+    return {name: {row["name"]: field(row) for row in rows} for name, rows in raw()["models"].items()}
 
 
 @cache
