@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -11,6 +12,8 @@ from datetime import date
 from urllib.parse import quote
 
 from airflow_provider_cwgl.sandbox import Faults, Sandbox, generated_store, sample_store
+from airflow_provider_cwgl.sandbox.data import DEFAULT_ANCHOR
+from airflow_provider_cwgl.sandbox.faults import FaultRule
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,13 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42, help="data generator seed (default 42)")
     scale = "'sample' for the spec's two sample documents, or a number of invoice transactions (default 250)"
     parser.add_argument("--scale", default="250", help=scale)
-    anchor = "generated documents are dated in the 30 days up to this date (default 2026-03-01)"
-    parser.add_argument("--anchor", type=date.fromisoformat, default=date(2026, 3, 1), help=anchor)
+    anchor = f"generated documents are dated in the 30 days up to this date (default {DEFAULT_ANCHOR})"
+    parser.add_argument("--anchor", type=date.fromisoformat, default=DEFAULT_ANCHOR, help=anchor)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every request")
+    rule_fields = ", ".join(f.name for f in dataclasses.fields(FaultRule) if f.name != "hits")
     fault = (
         'a fault rule, repeatable, e.g. \'{"path": "company/*", "status": 503, "rate": 0.1}\' '
-        "(fields: path, method, status, retry_after, drop, malformed, latency, slow_body, move_codebase, "
-        "times, rate); more can be added later with POST /_sandbox/faults"
+        f"(fields: {rule_fields}); more can be added later with POST /_sandbox/faults"
     )
     parser.add_argument("--fault", action="append", default=[], type=json.loads, metavar="JSON", help=fault)
     parser.add_argument("--print-connection", choices=["json", "uri"], default="json")

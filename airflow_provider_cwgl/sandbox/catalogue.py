@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -34,6 +35,9 @@ class ModelField:
     required: bool
 
 
+_OMIT = object()  # a field left out of a record
+
+
 @cache
 def raw() -> dict[str, Any]:
     text = resources.files(__package__).joinpath(CATALOGUE_FILE).read_text("utf-8")
@@ -43,17 +47,13 @@ def raw() -> dict[str, Any]:
 
 @cache
 def models() -> dict[str, dict[str, ModelField]]:
-    out: dict[str, dict[str, ModelField]] = {}
-    for name, rows in raw()["models"].items():
-        fields = {}
-        for row in rows:
-            kind = row["type"]
-            array = isinstance(kind, dict)
-            fields[row["name"]] = ModelField(
-                row["name"], kind["array"] if array else kind, array, row["nullable"], row["required"]
-            )
-        out[name] = fields
-    return out
+    def field(row: dict[str, Any]) -> ModelField:
+        kind, array = row["type"], isinstance(row["type"], dict)  # {"array": "Model"} for a list
+        return ModelField(
+            row["name"], kind["array"] if array else kind, array, row["nullable"], row["required"]
+        )
+
+    return {name: {row["name"]: field(row) for row in rows} for name, rows in raw()["models"].items()}
 
 
 @cache
@@ -125,98 +125,76 @@ def _check_value(value: Any, spec: ModelField, at: str, model: str) -> list[str]
     return [f"{at}: wrong type, {model}.{spec.name} is {kind}, got {type(value).__name__} {value!r:.40}"]
 
 
+# JSON type -> (the Python types a value of it has, the value ``document`` writes when none is given)
+_SCALARS: dict[str, tuple[tuple[type, ...], Any]] = {"integer": ((int,), 0), "boolean": ((bool,), False)}
+_SCALARS |= {"number": ((int, float, Decimal), 0), "string": ((str,), ""), "object": ((dict,), _OMIT)}
+
+
+def _scalar(kind: str) -> tuple[tuple[type, ...], Any]:
+    """``_SCALARS`` for a type; ``string(date-time)`` is a string; ``interface{}`` and friends: any."""
+    return _SCALARS.get("string" if kind.startswith("string") else kind, ((object,), ""))
+
+
 def _is_type(value: Any, kind: str) -> bool:
-    if kind == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "number":
-        return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
-    if kind == "boolean":
-        return isinstance(value, bool)
-    if kind.startswith("string"):
-        return isinstance(value, str)
-    if kind == "object":
-        return isinstance(value, dict)
-    return True  # interface{} and friends: anything
+    types = _scalar(kind)[0]
+    if isinstance(value, bool):  # an int to Python, not to JSON
+        return bool in types or object in types
+    return isinstance(value, types)
 
 
 def record(model: str, values: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     """A record of ``model``: ``values`` in the model's field order, plus every required field the
     values lack, filled with a value of the right type (deterministic per ``seed``). A null the
     model does not allow is left out, as ConnectWise leaves out what a record does not have."""
-    order, required = _layout(model)
-    unknown = [name for name in values if name not in order]
-    if unknown:
-        raise KeyError(f"{model} has no field(s) {sorted(unknown)}")
-    fields = models()[model]
-    names = [n for n, v in values.items() if v is not None or fields[n].nullable]
-    names += [n for n in required if n not in values]
-    out: dict[str, Any] = {}
-    for name in sorted(names, key=order.__getitem__):
-        out[name] = values[name] if name in values else _filler(fields[name], seed)
-    return out
-
-
-@cache
-def _layout(model: str) -> tuple[dict[str, int], tuple[str, ...]]:
-    fields = models()[model]
-    return {name: i for i, name in enumerate(fields)}, tuple(n for n, f in fields.items() if f.required)
+    return _build(
+        model, values, lambda spec, given: _OMIT if given or not spec.required else _filler(spec, seed)
+    )
 
 
 def document(model: str, values: dict[str, Any]) -> dict[str, Any]:
     """A GLExport record of ``model`` as ConnectWise sends one: every scalar field in schema order
     (empty or zero where not given), references only where given (ConnectWise omits absent ones)."""
-    rows, names = _document_layout(model)
-    if not names.issuperset(values):
-        raise KeyError(f"{model} has no field(s) {sorted(set(values) - names)}")
+    return _build(model, values, lambda spec, given: _default(spec))
+
+
+def _build(model: str, values: dict[str, Any], fill: Callable[[ModelField, bool], Any]) -> dict[str, Any]:
+    """``values`` in ``model``'s field order; a field without a value, or with a null the model does
+    not allow, gets ``fill(field, given)`` (left out where that is ``_OMIT``)."""
+    fields = models()[model]
+    unknown = set(values).difference(fields)
+    if unknown:
+        raise KeyError(f"{model} has no field(s) {sorted(unknown)}")
     out: dict[str, Any] = {}
-    for name, default, nullable in rows:
+    for name, spec in fields.items():
         value = values.get(name, _OMIT)
-        if value is _OMIT or (value is None and not nullable):
-            if default is not _OMIT:
-                out[name] = [] if default is _LIST else default
-        else:
+        if value is _OMIT or (value is None and not spec.nullable):
+            value = fill(spec, value is None)
+        if value is not _OMIT:
             out[name] = value
     return out
 
 
-_OMIT, _LIST = object(), object()
-
-
-@cache
-def _document_layout(model: str) -> tuple[tuple[tuple[str, Any, bool], ...], frozenset[str]]:
-    rows = []
-    for name, spec in models()[model].items():
-        if spec.array:
-            default: Any = _LIST
-        elif spec.type in models() or spec.type == "object":
-            default = _OMIT
-        elif spec.nullable:
-            default = None
-        else:
-            default = {"integer": 0, "number": 0, "boolean": False}.get(spec.type, "")
-        rows.append((name, default, spec.nullable))
-    return tuple(rows), frozenset(models()[model])
+def _default(spec: ModelField) -> Any:
+    """What ConnectWise writes for a field a GLExport record does not fill: references and objects
+    are left out."""
+    if spec.array:
+        return []
+    default = _scalar(spec.type)[1]
+    if spec.type in models() or default is _OMIT:
+        return _OMIT
+    return None if spec.nullable else default
 
 
 def _filler(spec: ModelField, seed: int) -> Any:
+    """A value of the right type for a required field (a reference: its id and display fields)."""
+    label = f"{spec.name[:1].upper()}{spec.name[1:]} {1 + seed % 9}"
     if spec.array:
         return []
-    kind = spec.type
-    if kind == "integer":
-        return 1 + seed % 9
-    if kind == "number":
-        return Decimal(0)
-    if kind == "boolean":
-        return False
-    if kind == "string(date-time)":
+    if spec.type == "string(date-time)":
         return f"{date(2020, 1, 1 + seed % 28).isoformat()}T00:00:00Z"
-    if kind.startswith("string"):
-        return f"{spec.name[:1].upper()}{spec.name[1:]} {1 + seed % 9}"
-    if kind in models():  # a reference: id and the display fields it has
-        ref_fields = models()[kind]
+    if spec.type in models():
+        ref_fields = models()[spec.type]
         out: dict[str, Any] = {"id": 1 + seed % 9} if "id" in ref_fields else {}
-        for label in ("identifier", "name"):
-            if label in ref_fields:
-                out[label] = f"{spec.name[:1].upper()}{spec.name[1:]} {1 + seed % 9}"
-        return out
-    return {}
+        return out | {key: label for key in ("identifier", "name") if key in ref_fields}
+    fillers = {"integer": 1 + seed % 9, "number": Decimal(0), "boolean": False, "object": {}}
+    return label if spec.type.startswith("string") else fillers.get(spec.type, {})

@@ -21,6 +21,7 @@ from airflow_provider_cwgl.errors import ConditionError as ConditionError
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
+# ``bad`` takes any character nothing else reads, so the scan stops there with an error.
 _TOKEN_RE = re.compile(
     r"""\s*(?:
         (?P<string>"(?:[^"\\]|\\.)*")
@@ -29,14 +30,18 @@ _TOKEN_RE = re.compile(
       | (?P<paren>[(),])
       | (?P<word>[A-Za-z_][A-Za-z0-9_/.]*)
       | (?P<number>-?\d+(?:\.\d+)?)
+      | (?P<bad>\S)
     )""",
     re.VERBOSE,
 )
+# AND binds tighter than OR: one level of the grammar each, loosest first.
+_LEVELS: tuple[tuple[str, Callable[[Any], bool]], ...] = (("or", any), ("and", all))
+_COMPARE = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le}
+_COMPARE |= {">": operator.gt, ">=": operator.ge}
 
 
 def parse(text: str) -> Predicate:
-    tokens = _tokenize(text)
-    parser = _Parser(tokens)
+    parser = _Parser(_tokenize(text))
     predicate = parser.expression()
     extra = parser.peek()
     if extra is not None:
@@ -46,16 +51,11 @@ def parse(text: str) -> Predicate:
 
 def _tokenize(text: str) -> list[tuple[str, str]]:
     tokens: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(text):
-        if text[pos:].strip() == "":
-            break
-        match = _TOKEN_RE.match(text, pos)
-        if not match or match.end() == pos:
-            raise ConditionError(f"cannot read conditions near {text[pos : pos + 20]!r}")
+    for match in _TOKEN_RE.finditer(text):
         kind = match.lastgroup or ""
+        if kind == "bad":
+            raise ConditionError(f"cannot read conditions near {text[match.start() : match.start() + 20]!r}")
         tokens.append((kind, match.group(kind)))
-        pos = match.end()
     return tokens
 
 
@@ -81,72 +81,59 @@ class _Parser:
             return True
         return False
 
-    def expression(self) -> Predicate:
-        left = self.term()
-        while self.keyword("or"):
-            right = self.term()
-            left = (lambda a, b: lambda r: a(r) or b(r))(left, right)
-        return left
-
-    def term(self) -> Predicate:
-        left = self.factor()
-        while self.keyword("and"):
-            right = self.factor()
-            left = (lambda a, b: lambda r: a(r) and b(r))(left, right)
-        return left
+    def expression(self, level: int = 0) -> Predicate:
+        """Operands joined by the ``level``'s keyword (``or``, then ``and``), then a factor."""
+        if level == len(_LEVELS):
+            return self.factor()
+        word, combine = _LEVELS[level]
+        operands = [self.expression(level + 1)]
+        while self.keyword(word):
+            operands.append(self.expression(level + 1))
+        if len(operands) == 1:
+            return operands[0]
+        return lambda record: combine(operand(record) for operand in operands)
 
     def factor(self) -> Predicate:
-        token = self.peek()
-        if token == ("paren", "("):
-            self.take()
-            inner = self.expression()
-            if self.take() != ("paren", ")"):
-                raise ConditionError("missing ')' in conditions")
-            return inner
-        return self.comparison()
+        if self.peek() != ("paren", "("):
+            return self.comparison()
+        self.take()
+        inner = self.expression()
+        if self.take() != ("paren", ")"):
+            raise ConditionError("missing ')' in conditions")
+        return inner
 
     def comparison(self) -> Predicate:
         kind, field = self.take()
         if kind != "word":
             raise ConditionError(f"expected a field name, got {field!r}")
         negate = self.keyword("not")
-        token = self.take()
-        op = token[1].lower()
+        kind, op = self.take()
         test: Callable[[Any], bool]
-        if token[0] == "word" and op == "in":
+        if kind == "word" and op.lower() == "in":
             values = {_comparable(x) for x in self.value_list()}  # a set: id lists run to hundreds
             test = lambda v: _comparable(v) in values  # noqa: E731
-        elif token[0] == "word" and op in ("like", "contains"):
+        elif kind == "word" and op.lower() in ("like", "contains"):
             pattern = self.value()
             if not isinstance(pattern, str):
-                raise ConditionError(f"{op} needs a quoted string")
-            if op == "contains":
-                pattern = f"*{pattern}*"
-            test = lambda v: isinstance(v, str) and fnmatch.fnmatchcase(v.lower(), pattern.lower())  # noqa: E731
-        elif token[0] == "op":
-            value = self.value()
-            test = _comparer(token[1], value)
+                raise ConditionError(f"{op.lower()} needs a quoted string")
+            pattern = f"*{pattern}*".lower() if op.lower() == "contains" else pattern.lower()
+            test = lambda v: isinstance(v, str) and fnmatch.fnmatchcase(v.lower(), pattern)  # noqa: E731
+        elif kind == "op":
+            test = _comparer(op, self.value())
         else:
-            raise ConditionError(f"unknown operator {token[1]!r}")
+            raise ConditionError(f"unknown operator {op!r}")
         path = field.split("/")
-
-        def predicate(record: Mapping[str, Any]) -> bool:
-            result = test(_lookup(record, path))
-            return not result if negate else result
-
-        return predicate
+        return lambda record: test(lookup(record, path)) is not negate
 
     def value_list(self) -> list[Any]:
         if self.take() != ("paren", "("):
             raise ConditionError("'in' needs a parenthesised list")
         values = [self.value()]
-        while True:
-            token = self.take()
-            if token == ("paren", ")"):
-                return values
+        while (token := self.take()) != ("paren", ")"):
             if token != ("paren", ","):
                 raise ConditionError("expected ',' or ')' in a list")
             values.append(self.value())
+        return values
 
     def value(self) -> Any:
         kind, text = self.take()
@@ -156,14 +143,13 @@ class _Parser:
             return Decimal(text)
         if kind == "datetime":
             return datetime.fromisoformat(text[1:-1].replace("Z", "+00:00"))
-        if kind == "word" and text.lower() in ("true", "false"):
-            return text.lower() == "true"
-        if kind == "word" and text.lower() == "null":
-            return None
+        if kind == "word" and text.lower() in ("true", "false", "null"):
+            return {"true": True, "false": False}.get(text.lower())
         raise ConditionError(f"expected a value, got {text!r}")
 
 
-def _lookup(record: Any, path: list[str]) -> Any:
+def lookup(record: Any, path: list[str]) -> Any:
+    """The value at ``path`` (``["company", "id"]``) in a JSON record; None where it has none."""
     value = record
     for part in path:
         if not isinstance(value, Mapping):
@@ -172,49 +158,29 @@ def _lookup(record: Any, path: list[str]) -> Any:
     return value
 
 
-def _normalize(value: Any) -> Any:
+def _comparable(value: Any) -> Any:
+    """A value as conditions compare it: numbers as decimals, text case-folded, date-times naive."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, (int, float, Decimal)):
         return Decimal(str(value))
     if isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
         except ValueError:
             return value.lower()
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=None)
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
     return value
 
 
-def _comparable(value: Any) -> Any:
-    normalized = _normalize(value)
-    if isinstance(normalized, datetime):
-        return normalized.replace(tzinfo=None)
-    return normalized
-
-
-def _equal(left: Any, right: Any) -> bool:
-    a, b = _normalize(left), _normalize(right)
-    if isinstance(a, datetime) and isinstance(b, datetime):
-        a, b = a.replace(tzinfo=None), b.replace(tzinfo=None)
-    return bool(a == b)
-
-
 def _comparer(op: str, right: Any) -> Callable[[Any], bool]:
-    if op == "=":
-        return lambda v: _equal(v, right)
-    if op == "!=":
-        return lambda v: not _equal(v, right)
+    compare, expected = _COMPARE[op], _comparable(right)
 
-    compare = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
-
-    def ordered(v: Any) -> bool:
-        a, b = _normalize(v), _normalize(right)
-        if isinstance(a, datetime) and isinstance(b, datetime):
-            a, b = a.replace(tzinfo=None), b.replace(tzinfo=None)
+    def test(value: Any) -> bool:
         try:
-            return bool(compare(a, b))
-        except TypeError:
+            return bool(compare(_comparable(value), expected))
+        except TypeError:  # an order between a number and text, say: ConnectWise matches nothing
             return False
 
-    return ordered
+    return test

@@ -49,11 +49,6 @@ def ref(endpoint: str, record_id: int, kind: str, **display: Any) -> Record:
     return {"id": record_id, **display, "_info": {f"{kind}_href": f"{BASE}{endpoint}/{record_id}"}}
 
 
-def site_ref(company_id: int, site_id: int, name: str) -> Record:
-    href = f"{BASE}{SITES.format(company_id)}/{site_id}"
-    return {"id": site_id, "name": name, "_info": {"site_href": href}}
-
-
 def _doc(model: str, context: Mapping[str, Any], values: Record) -> Record:
     """A GLExport record of ``model``: ``values``, and for each other field what ``context`` holds
     under the field's name or, for a reference, under the reference's model."""
@@ -65,10 +60,12 @@ def _doc(model: str, context: Mapping[str, Any], values: Record) -> Record:
     return catalogue.document(model, values)
 
 
-def _add(store: SandboxStore, section: str, key: str, body: Record, *where: Any) -> None:
-    """Add a GL document; ``where`` is its date, location id, GL entry ids and unposted record."""
-    day, location_id, ids, unposted = where
-    store.documents.append(GLDocument(key, section, body, location_id, day, frozenset(ids), unposted))
+def _add(
+    store: SandboxStore, section: str, key: str, body: Record, day: date, ids: Any, unposted: Record
+) -> None:
+    """Add a GL document dated ``day``, with its GL entry ids and unposted record (its location's)."""
+    ids = frozenset(ids)
+    store.documents.append(GLDocument(key, section, body, unposted["locationId"], day, ids, unposted))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,7 +88,7 @@ def sample_store() -> SandboxStore:
     ids = {int(x) for x in txn["glEntryIds"].split(",")} | {d["id"] for d in txn["detail"]}
     unposted: Record = {"id": txn["id"], "invoiceNumber": txn["documentNumber"], "locationId": 1}
     unposted |= {"company": txn["company"], "invoiceDate": txn["documentDate"], "total": txn["total"]}
-    _add(store, "transactions", key, txn, date(2011, 6, 20), 1, ids, unposted)
+    _add(store, "transactions", key, txn, date(2011, 6, 20), ids, unposted)
     store.parties += [Party("customers", row, {key}) for row in raw["invoices"]["customers"]]
     purchase = raw["procurement"]["purchaseTransactions"][0]
     key = f"purchase:{purchase['documentNumber']}"
@@ -99,8 +96,7 @@ def sample_store() -> SandboxStore:
     unposted |= {"purchaseOrder": {"id": 44, "name": purchase["documentNumber"]}}
     unposted["purchaseDate"] = purchase["purchaseDate"]
     ids = {d["id"] for d in purchase["purchaseDetail"]}
-    day = date(2014, 5, 1)
-    _add(store, "purchaseTransactions", key, purchase, day, 1, ids, unposted)
+    _add(store, "purchaseTransactions", key, purchase, date(2014, 5, 1), ids, unposted)
     store.parties += [Party("vendors", row, {key}) for row in raw["procurement"]["vendors"]]
     return store
 
@@ -134,17 +130,22 @@ _EXTRA = {"subcategories": {"category": _HARDWARE}}
 def _fixed_records() -> Iterator[tuple[str, str, list[Record]]]:
     """The reference records nothing random goes into: (kind, collection, records)."""
     level: Record = {"structureLevel": {"id": 2, "name": "Location"}, "ownerLevelId": 1}
-    yield "locations", "system/locations", [{"id": i, "name": n} | level for i, n in _ids(_LOCATIONS)]
+    yield "locations", "system/locations", [{"id": i, "name": n} | level for i, n in enumerate(_LOCATIONS, 1)]
     currencies = []
-    for i, (code, symbol, name) in _ids(_CURRENCIES):
+    for i, (code, symbol, name) in enumerate(_CURRENCIES, 1):
         currency: Record = {"id": i, "currencyIdentifier": code, "name": name, "symbol": symbol}
         currencies.append(currency | {"currencyCode": {"id": i, "name": code}, "numberOfDecimals": 2})
     yield "currencies", "finance/currencies", currencies
-    taxes = [{"id": i, "identifier": c, "description": f"Tax {c}"} for i, (c, _) in _ids(_TAX_LEVELS, 10)]
+    taxes = [
+        {"id": i, "identifier": c, "description": f"Tax {c}"} for i, (c, _) in enumerate(_TAX_LEVELS, 10)
+    ]
     for tax, (code, rate) in zip(taxes, _TAX_LEVELS, strict=True):
         tax |= {"invoiceCaption": code, "levelOneRate": Decimal(rate)}
     yield "taxCodes", "finance/taxCodes", taxes
-    terms = [{"id": i, "name": f"Net {d}", "termsXref": f"Net {d}", "dueDays": d} for i, d in _ids(_DUE_DAYS)]
+    terms = [
+        {"id": i, "name": f"Net {d}", "termsXref": f"Net {d}", "dueDays": d}
+        for i, d in enumerate(_DUE_DAYS, 1)
+    ]
     yield "terms", "finance/billingTerms", terms
     customer, vendor = {"id": 1, "name": "Customer", "vendorFlag": False}, {"id": 6, "name": "Vendor"}
     yield "types", "company/companies/types", [customer, vendor | {"vendorFlag": True}]
@@ -154,13 +155,9 @@ def _fixed_records() -> Iterator[tuple[str, str, list[Record]]]:
     for each in warehouses:
         each["location"] = {"id": each["id"], "name": _LOCATIONS[each["id"] - 1]}
     yield "warehouses", "procurement/warehouses", warehouses
-    by_id = {i: _named("procurement/warehouses", w, "warehouse") for i, w in _ids(warehouses)}
+    by_id = {i: _named("procurement/warehouses", w, "warehouse") for i, w in enumerate(warehouses, 1)}
     bins = [{"id": i, "name": f"Bin {i}", "warehouse": by_id[1 + i % 2]} for i in range(1, 7)]
     yield "bins", "procurement/warehouseBins", bins
-
-
-def _ids(values: Any, start: int = 1) -> Iterator[tuple[int, Any]]:
-    return enumerate(values, start=start)
 
 
 def _named(endpoint: str, record: Record, kind: str) -> Record:
@@ -218,6 +215,11 @@ class _World:
         if choice < 0.3:
             return f'Work for {rng.choice(_FIRST)} {rng.choice(_LAST)} <urgent> & "priority"'
         return rng.choice(_MEMOS)
+
+    def item(self, price: str, most: int) -> tuple[Record, Decimal, Decimal]:
+        """A catalogue item, a quantity of 1 to ``most`` and what they come to at its ``price``."""
+        item, quantity = self.pick("catalog"), Decimal(self.rng.randint(1, most))
+        return item, quantity, (item[price] * quantity).quantize(CENT)
 
     def person(self) -> Record:
         return {"firstName": self.rng.choice(_FIRST), "lastName": self.rng.choice(_LAST)}
@@ -314,7 +316,7 @@ def _parties(world: _World, company: Record) -> Record:
     contact, site = world.records[f"contacts:{cid}"][0], world.records[f"sites:{cid}"][0]
     name = f"{contact['firstName']} {contact['lastName']}"
     refs = {"company": ref("company/companies", cid, "company", identifier=company["name"])}
-    refs |= {"site": site_ref(cid, site["id"], "Main")}
+    refs |= {"site": ref(SITES.format(cid), site["id"], "site", name="Main")}
     refs |= {"contact": ref("company/contacts", contact["id"], "contact", name=name)}
     by_model = {"CompanyReference": refs["company"], "SiteReference": refs["site"]}
     by_model |= {"ContactReference": refs["contact"]}
@@ -394,7 +396,8 @@ def _invoice(world: _World, n: int) -> None:
     context = parties | _money_context(currency, tax_code, terms) | {"documentDate": _stamp(day)}
     context |= {"documentType": "INVOICE", "CompanyTypeReference": _company_type(world, False)}
     context |= {"dueDate": _stamp(day + timedelta(days=terms["dueDays"])), "billingType": billing}
-    lines, subtotal = _invoice_lines(world, context)
+    lines = _invoice_lines(world, context)
+    subtotal = -sum(line["total"] for line in lines)
     tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
     tax_line: Record = {
         "id": next(world.gl_ids),
@@ -413,7 +416,7 @@ def _invoice(world: _World, n: int) -> None:
     unposted: Record = {"id": invoice_id, "invoiceNumber": f"INV{invoice_id}", "locationId": location["id"]}
     unposted |= {"company": parties["company"], "invoiceDate": _zulu(day), "total": body["total"]}
     ids = set(header_ids) | {line["id"] for line in lines}
-    _add(world.store, "transactions", key, body, day, location["id"], ids, unposted)
+    _add(world.store, "transactions", key, body, day, ids, unposted)
     customer: Record = {"accountNumber": company["accountNumber"], "taxable": True}
     customer |= {"stateTaxRate": tax_code["levelOneRate"] * 100} | dict.fromkeys(_ZERO_RATES, Decimal(0))
     party = functools.partial(_doc, "GLExportCustomer", context, customer)
@@ -423,13 +426,10 @@ def _invoice(world: _World, n: int) -> None:
 _ZERO_RATES = ("countyTaxRate", "cityTaxRate", "countryTaxRate", "compositeTaxRate")
 
 
-def _invoice_lines(world: _World, context: Record) -> tuple[list[Record], Decimal]:
-    lines, subtotal = [], Decimal(0)
+def _invoice_lines(world: _World, context: Record) -> list[Record]:
+    lines = []
     for _ in range(world.rng.randint(1, 4)):
-        item = world.pick("catalog")
-        quantity = Decimal(world.rng.randint(1, 10))
-        amount = (item["price"] * quantity).quantize(CENT)
-        subtotal += amount
+        item, quantity, amount = world.item("price", 10)
         product = ref("procurement/products", item["id"] * 10, "product", description=item["description"])
         line = context | _item_context(world, item, world.pick("bins")) | {"ProductReference": product}
         line |= {"warehouseSite": context["site"], "taxableFlag": True, "itemTypeXref": "Inventory"}
@@ -445,7 +445,7 @@ def _invoice_lines(world: _World, context: Record) -> tuple[list[Record], Decima
         record: Record = {"id": item["id"] * 10, "description": item["description"], "price": item["price"]}
         record |= {"catalogItem": _only(item, "id", "identifier"), "billableOption": "Billable"}
         put(world.store, "procurement/products", record)
-    return lines, subtotal
+    return lines
 
 
 def _invoice_header(
@@ -501,8 +501,7 @@ def _expense(world: _World, n: int) -> None:
     body = _doc("GLExportExpense", context, values)
     unposted: Record = {"id": expense_id, "locationId": location["id"], "member": member, "total": amount}
     unposted |= {"expenseDetailId": entry_id, "dateExpense": _zulu(day)}
-    ids, where = {expense_id, offset["id"]}, location["id"]
-    _add(world.store, "expenses", f"expense:{expense_id}", body, day, where, ids, unposted)
+    _add(world.store, "expenses", f"expense:{expense_id}", body, day, {expense_id, offset["id"]}, unposted)
 
 
 def _expense_bill(world: _World, n: int) -> None:
@@ -533,8 +532,8 @@ def _expense_bill(world: _World, n: int) -> None:
     body = _doc("GLExportExpenseBill", context, values)
     unposted: Record = {"id": bill_id, "locationId": location["id"], "member": member, "total": total}
     unposted |= {"dateExpense": _zulu(day)}
-    ids, where = {i for d in details for i in d["id"]}, location["id"]
-    _add(world.store, "expenseBills", f"expenseBill:{bill_id}", body, day, where, ids, unposted)
+    ids = {i for d in details for i in d["id"]}
+    _add(world.store, "expenseBills", f"expenseBill:{bill_id}", body, day, ids, unposted)
 
 
 # -- procurement --------------------------------------------------------------------------------
@@ -555,7 +554,8 @@ def _purchase(world: _World, n: int) -> None:
     order |= {"taxCode": context["TaxCodeReference"]}
     order |= {"terms": context["BillingTermsReference"], "vendorCompany": parties["company"]}
     put(world.store, "procurement/purchaseorders", order)
-    lines, subtotal = _purchase_lines(world, context, po_id)
+    lines = _purchase_lines(world, context, po_id)
+    subtotal = -sum(line["total"] for line in lines)
     tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
     tax_lines = [_purchase_tax_line(world, context, tax)] if tax else []
     values: Record = {"id": f"PO #{po_number}, Packing Slip: PS{po_id}", "documentNumber": po_number}
@@ -569,20 +569,16 @@ def _purchase(world: _World, n: int) -> None:
     unposted: Record = {"id": po_id, "unpostedProductId": str(po_id), "locationId": location["id"]}
     unposted |= {"total": body["total"]}
     unposted |= {"purchaseOrder": {"id": po_id, "name": po_number}, "purchaseDate": _zulu(day)}
-    ids, where = {d["id"] for d in lines + tax_lines}, location["id"]
-    _add(world.store, "purchaseTransactions", key, body, day, where, ids, unposted)
+    _add(world.store, "purchaseTransactions", key, body, day, {d["id"] for d in lines + tax_lines}, unposted)
     row: Record = {"vendor": parties["company"], "accountNumber": vendor["accountNumber"]}
     row["member"] = _member_ref(world.records["members"][0], named=False)
     _link_party(world.store, "vendors", key, vendor["id"], lambda: _doc("GLExportVendor", context, row))
 
 
-def _purchase_lines(world: _World, context: Record, po_id: int) -> tuple[list[Record], Decimal]:
-    lines, subtotal = [], Decimal(0)
+def _purchase_lines(world: _World, context: Record, po_id: int) -> list[Record]:
+    lines = []
     for line_no in range(1, world.rng.randint(2, 4)):
-        item = world.pick("catalog")
-        quantity = Decimal(world.rng.randint(1, 50))
-        amount = (item["cost"] * quantity).quantize(CENT)
-        subtotal += amount
+        item, quantity, amount = world.item("cost", 50)
         bin_ = world.pick("bins")
         line = context | _item_context(world, item, bin_)
         warehouse = _named("procurement/warehouses", world.records["warehouses"][bin_["id"] % 2], "warehouse")
@@ -601,7 +597,7 @@ def _purchase_lines(world: _World, context: Record, po_id: int) -> tuple[list[Re
         values |= {"description": "Purchase", "memo": item["description"], "accountNumber": "1300"}
         values |= {"taxable": True, "quantity": -quantity, "total": -amount}
         lines.append(_doc("GLExportPurchaseTransactionDetail", line, values))
-    return lines, subtotal
+    return lines
 
 
 def _purchase_tax_line(world: _World, context: Record, tax: Decimal) -> Record:
@@ -641,7 +637,7 @@ def _transfer(world: _World, n: int) -> None:
     }
     unposted["locationId"] = location["id"]
     ids = {values["transferId"], offset["id"]}
-    _add(world.store, "inventoryTransfers", f"transfer:{n + 1}", body, day, location["id"], ids, unposted)
+    _add(world.store, "inventoryTransfers", f"transfer:{n + 1}", body, day, ids, unposted)
 
 
 def _adjustment(world: _World, n: int) -> None:
@@ -663,4 +659,4 @@ def _adjustment(world: _World, n: int) -> None:
     body = catalogue.document("GLExportAdjustmentTransaction", header)
     unposted: Record = {"id": 90_000 + n, "unpostedProductId": str(90_000 + n), "locationId": location["id"]}
     key = f"adjustment:{n + 1}"
-    _add(world.store, "adjustmentTransactions", key, body, day, location["id"], (), unposted)
+    _add(world.store, "adjustmentTransactions", key, body, day, (), unposted)

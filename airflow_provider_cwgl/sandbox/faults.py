@@ -22,26 +22,6 @@ from dataclasses import dataclass, field
 
 
 @dataclass
-class FaultRule:
-    path: str = "*"
-    method: str = "*"
-    status: int | None = None
-    retry_after: float | None = None
-    drop: bool = False
-    malformed: bool = False
-    latency: float = 0.0
-    slow_body: float = 0.0
-    move_codebase: str | None = None  # the tenant moves to this codebase; the old URL then gives 404
-    change_total: str | None = None
-    times: int | None = None
-    rate: float | None = None
-    hits: int = 0
-
-    def matches(self, method: str, path: str) -> bool:
-        return fnmatch.fnmatchcase(method, self.method.upper()) and fnmatch.fnmatchcase(path, self.path)
-
-
-@dataclass(frozen=True)
 class Fault:
     """What the server does to one request: the merged effect of every rule that fired."""
 
@@ -51,8 +31,28 @@ class Fault:
     drop: bool = False
     malformed: bool = False
     slow_body: float = 0.0
-    move_codebase: str | None = None
+    move_codebase: str | None = None  # the tenant moves to this codebase; the old URL then gives 404
     change_total: str | None = None
+
+    @property
+    def distorts(self) -> bool:
+        """Whether the app's answer is changed on its way out (rather than replaced or left alone)."""
+        return bool(self.drop or self.malformed or self.slow_body or self.change_total)
+
+
+@dataclass
+class FaultRule(Fault):
+    """A fault, and which requests it fires on: ``path`` and ``method`` patterns, the next ``times``
+    of them or a random ``rate``."""
+
+    path: str = "*"
+    method: str = "*"
+    times: int | None = None
+    rate: float | None = None
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return fnmatch.fnmatchcase(method, self.method.upper()) and fnmatch.fnmatchcase(path, self.path)
 
 
 class Faults:
@@ -77,30 +77,28 @@ class Faults:
             self.latency = 0.0
 
     def for_request(self, method: str, path: str) -> Fault:
-        latency = self.latency
-        status = retry_after = None
-        drop = malformed = False
-        slow = 0.0
-        move: str | None = None
-        change: str | None = None
         with self._lock:
-            for rule in self._rules:
-                if not rule.matches(method, path):
-                    continue
-                if rule.times is not None and rule.hits >= rule.times:
-                    continue
-                if rule.rate is not None and self._rng.random() >= rule.rate:
-                    continue
-                rule.hits += 1
-                latency += rule.latency
-                slow = max(slow, rule.slow_body)
-                drop = drop or rule.drop
-                malformed = malformed or rule.malformed
-                move = move or rule.move_codebase
-                change = change or rule.change_total
-                if rule.status is not None and status is None:
-                    status, retry_after = rule.status, rule.retry_after
-        return Fault(latency, status, retry_after, drop, malformed, slow, move, change)
+            fired = [rule for rule in self._rules if self._fires(rule, method, path)]
+        status = next((rule for rule in fired if rule.status is not None), Fault())
+        return Fault(
+            latency=sum((rule.latency for rule in fired), self.latency),
+            status=status.status,
+            retry_after=status.retry_after,
+            drop=any(rule.drop for rule in fired),
+            malformed=any(rule.malformed for rule in fired),
+            slow_body=max([0.0] + [rule.slow_body for rule in fired]),
+            move_codebase=next((rule.move_codebase for rule in fired if rule.move_codebase), None),
+            change_total=next((rule.change_total for rule in fired if rule.change_total), None),
+        )
+
+    def _fires(self, rule: FaultRule, method: str, path: str) -> bool:
+        """Whether ``rule`` applies to this request, counting it as a hit if so."""
+        if not rule.matches(method, path) or (rule.times is not None and rule.hits >= rule.times):
+            return False
+        if rule.rate is not None and self._rng.random() >= rule.rate:
+            return False
+        rule.hits += 1
+        return True
 
 
 _ID_SEGMENT = re.compile(r"/\d+(?=/|$)")

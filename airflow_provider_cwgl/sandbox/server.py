@@ -12,7 +12,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -30,7 +30,7 @@ from airflow_provider_cwgl.errors import SandboxError
 from airflow_provider_cwgl.glexport.request import FLAG_NAMES, SUMMARIZE_INVOICES
 from airflow_provider_cwgl.sandbox import condition_eval
 from airflow_provider_cwgl.sandbox.catalogue import API_VERSION
-from airflow_provider_cwgl.sandbox.faults import Faults, RequestLog
+from airflow_provider_cwgl.sandbox.faults import Fault, Faults, RequestLog
 from airflow_provider_cwgl.sandbox.jsonio import dumps
 from airflow_provider_cwgl.sandbox.store import (
     BASE_PLACEHOLDER,
@@ -55,33 +55,46 @@ DEFAULT_CREDENTIALS = {
 
 
 def error(status: int, code: str, message: str, errors: Any = None, headers: Any = None) -> Response:
-    # ErrorResponseMessage; a live ConnectWise sends ``"errors": null`` when there are none.
-    return CWResponse({"code": code, "message": message, "errors": errors}, status, headers)
+    """ConnectWise's ErrorResponseMessage; a live ConnectWise sends ``"errors": null`` when there are none."""
+    return cw_json({"code": code, "message": message, "errors": errors}, status, headers)
+
+
+class _Refused(Exception):
+    """Raised anywhere below a route: the ConnectWise error answer to send instead."""
+
+    def __init__(self, status: int, code: str, message: str, errors: Any = None) -> None:
+        super().__init__(message)
+        self.response = error(status, code, message, errors)
 
 
 def _invalid_field(
     field: str, code: str, message: str, resource: str = "batchExportParameters", summary: str = ""
-) -> Response:
+) -> _Refused:
     """ConnectWise's 400 for one bad field of a request body (``resource``)."""
     errors = [{"code": code, "field": field, "resource": resource, "message": message}]
-    return error(400, "InvalidObject", summary or f"{resource} object is invalid", errors)
+    return _Refused(400, "InvalidObject", summary or f"{resource} object is invalid", errors)
 
 
-class CWResponse(Response):
+Handler = Callable[..., Response | None]
+_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
+
+
+def _route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+    """Serve ``method`` (``*``: any) on the API paths ``pattern`` matches whole, its groups passed to
+    the handler. Routes are tried in the order they are defined; a handler returning None passes."""
+
+    def register(handler: Handler) -> Handler:
+        _ROUTES.append((method, re.compile(pattern), handler))
+        return handler
+
+    return register
+
+
+def cw_json(content: Any, status: int = 200, headers: Any = None, base: str | None = None) -> Response:
     """JSON as ConnectWise sends it: exact decimals; with ``base``, stored ``_info`` hrefs made
     absolute for this server."""
-
-    media_type = MEDIA_TYPE
-
-    def __init__(
-        self,
-        content: Any,
-        status_code: int = 200,
-        headers: dict[str, str] | None = None,
-        base: str | None = None,
-    ) -> None:
-        text = dumps(content)
-        super().__init__(text.replace(BASE_PLACEHOLDER, base) if base else text, status_code, headers)
+    text = dumps(content)
+    return Response(text.replace(BASE_PLACEHOLDER, base) if base else text, status, headers, MEDIA_TYPE)
 
 
 class Sandbox:
@@ -176,21 +189,20 @@ class Sandbox:
         }
 
     # -- auth -------------------------------------------------------------------------------------
-    def _authenticate(self, request: Request) -> Response | None:
+    def _authenticate(self, request: Request) -> None:
         header = request.headers.get("authorization", "")
-        expected = (
-            f"{self.credentials['company_id']}+{self.credentials['public_key']}:"
-            f"{self.credentials['private_key']}"
-        )
+        creds = self.credentials
+        expected = f"{creds['company_id']}+{creds['public_key']}:{creds['private_key']}"
         try:
             given = base64.b64decode(header[6:]).decode() if header.startswith("Basic ") else None
         except (binascii.Error, UnicodeDecodeError):
             given = None
         if given != expected:
-            return error(401, "Unauthorized", "Authentication failed: check company, public and private key.")
-        if request.headers.get("clientid") != self.credentials["client_id"]:
-            return error(401, "Unauthorized", "A valid clientId header is required.")
-        return None
+            raise _Refused(
+                401, "Unauthorized", "Authentication failed: check company, public and private key."
+            )
+        if request.headers.get("clientid") != creds["client_id"]:
+            raise _Refused(401, "Unauthorized", "A valid clientId header is required.")
 
     # -- routes -----------------------------------------------------------------------------------
     async def _company_info(self, request: Request) -> Response:
@@ -199,12 +211,12 @@ class Sandbox:
             return Response("null", media_type="application/json")
         info = {"CompanyName": "ConnectWise Sandbox", "Codebase": self.codebase, "CompanyID": company}
         info |= {"VersionCode": f"v{API_VERSION}", "VersionNumber": f"v{API_VERSION}.0", "IsCloud": False}
-        return CWResponse(info | {"SiteUrl": self.url})
+        return cw_json(info | {"SiteUrl": self.url})
 
     # -- admin (the sandbox's own knobs, for a sandbox run as a separate process) ----------------
     async def _stats(self, request: Request) -> Response:
         log = self.log
-        return CWResponse(
+        return cw_json(
             {"requests": len(log), "counts": dict(log.counts()), "peak_in_flight": log.peak_in_flight}
         )
 
@@ -228,191 +240,176 @@ class Sandbox:
                 return error(400, "InvalidObject", f"not a fault rule: {exc}")
         return Response(status_code=204)
 
+    # -- the API ----------------------------------------------------------------------------------
     async def _api(self, request: Request) -> Response:
-        if request.path_params["codebase"] + "/" != self.codebase:
-            return error(404, "NotFound", "The resource cannot be found.")
-        denied = self._authenticate(request)
-        if denied is not None:
-            return denied
-        path = request.path_params["path"].strip("/")
-        body = None
-        if request.method == "POST":
-            raw = await request.body()
-            try:
-                body = loads(raw) if raw else {}
-            except ValueError:
-                return error(400, "InvalidObject", "The request body is not valid JSON.")
         try:
-            return await asyncio.to_thread(self._dispatch, request, path, body)
+            if request.path_params["codebase"] + "/" != self.codebase:
+                raise _Refused(404, "NotFound", "The resource cannot be found.")
+            self._authenticate(request)
+            body = None
+            if request.method == "POST":
+                raw = await request.body()
+                try:
+                    body = loads(raw) if raw else {}
+                except ValueError:
+                    raise _Refused(400, "InvalidObject", "The request body is not valid JSON.") from None
+            return await asyncio.to_thread(self._dispatch, request, body)
+        except _Refused as exc:
+            return exc.response
         except condition_eval.ConditionError as exc:
             return error(400, "InvalidCondition", str(exc))
 
-    def _dispatch(self, request: Request, path: str, body: Any) -> Response:
-        method = request.method
-        base = self.api_url
-        if method == "POST" and path == "finance/accounting/export":
-            return self._export(body, base)
-        if path.startswith("finance/accounting/batches"):
-            return self._batches(request, path[len("finance/accounting/batches") :].strip("/"), body, base)
-        if method == "GET" and path == "system/info":
-            info = {"version": f"v{API_VERSION}.0", "isCloud": False, "serverTimeZone": "UTC"}
-            return CWResponse(info | {"licenseBits": [], "cloudRegion": "SANDBOX"})
-        match = re.fullmatch(r"finance/accounting/(unposted\w+)(?:/(count|\d+))?", path)
-        if method == "GET" and match and match.group(1) in UNPOSTED_ENDPOINT.values():
-            kind = {v: k for k, v in UNPOSTED_ENDPOINT.items()}[match.group(1)]
-            records = [d.unposted for d in self.store.unposted_documents() if d.kind == kind]
-            return self._collection(request, records, match.group(2))
-        if method == "GET":
-            found = self._resource_records(path)
-            if found is not None:
-                records, tail = found
-                return self._collection(request, records, tail)
-        return error(404, "NotFound", f"No endpoint {method} {path}.")
+    def _dispatch(self, request: Request, body: Any) -> Response:
+        path = request.path_params["path"].strip("/")
+        for method, pattern, handler in _ROUTES:
+            match = pattern.fullmatch(path)
+            if match and method in ("*", request.method):
+                response = handler(self, request, body, *match.groups())
+                if response is not None:
+                    return response
+        return error(404, "NotFound", f"No endpoint {request.method} {path}.")
 
-    def _resource_records(self, path: str) -> tuple[list[dict[str, Any]], str | None] | None:
-        store = self.store
-        tail: str | None = None
-        head = path
-        last = path.rsplit("/", 1)
-        if len(last) == 2 and (last[1].isdigit() or last[1] == "count") and last[0]:
-            head, tail = last
-        if head in store.resources:
-            return list(store.resources[head].values()), tail
-        for template, by_parent in store.children.items():
-            pattern = re.escape(template).replace(r"\{\}", r"(\d+)")
-            match = re.fullmatch(pattern, head)
-            if match:
-                return list(by_parent.get(int(match.group(1)), {}).values()), tail
-        return None
+    @_route("POST", "finance/accounting/export")
+    def _export(self, request: Request, body: Any) -> Response:
+        documents = self.store.select(self._export_filter(body))
+        return _stream(self.store.export_chunks(documents, self.api_url))
+
+    @_route("POST", "finance/accounting/batches")
+    def _create_batch(self, request: Request, body: Any) -> Response:
+        resource = "accountingBatchParameters"
+        if not isinstance(body, dict) or not isinstance(body.get("processedRecordIds"), list):
+            raise _invalid_field(
+                "processedRecordIds", "Required", "processedRecordIds is required.", resource
+            )
+        identifier = str(body.get("batchIdentifier") or datetime.now().strftime("%Y%m%d%H%M%S"))
+        if len(identifier) > 50:
+            too_long = "batchIdentifier is too long"
+            raise _invalid_field("batchIdentifier", "MaxLength", "Max length: 50", resource, too_long)
+        with self.store.lock:
+            if any(b.identifier == identifier for b in self.store.batches.values()):
+                taken = f"A batch with identifier {identifier} already exists."
+                raise _invalid_field("batchIdentifier", "ObjectExists", taken, resource)
+            flags = {kind: bool(body.get(flag)) for kind, flag in FLAG_NAMES.items()}
+            batch = self.store.create_batch(identifier, flags, [int(i) for i in body["processedRecordIds"]])
+        return _stream(self.store.export_chunks(self.store.batch_documents(batch), self.api_url), status=201)
+
+    @_route("GET", r"finance/accounting/batches/*(count)?")
+    def _batch_list(self, request: Request, body: Any, tail: str | None) -> Response:
+        records = [self.store.batch_record(b, self.api_url) for b in self.store.batches.values()]
+        return self._collection(request, records, tail)
+
+    @_route("GET", r"finance/accounting/batches/*(\d+)(/entries)?")
+    def _batch(self, request: Request, body: Any, batch_id: str, entries: str | None) -> Response | None:
+        batch = self.store.batches.get(int(batch_id))
+        if batch is None:
+            return None  # a batch that is not there: see _batch_refused
+        if entries:
+            return self._collection(request, self.store.batch_entries(batch), None)
+        return cw_json(self.store.batch_record(batch, self.api_url))
+
+    @_route("POST", r"finance/accounting/batches/*(\d+)/export")
+    def _batch_export(self, request: Request, body: Any, batch_id: str) -> Response | None:
+        batch = self.store.batches.get(int(batch_id))
+        if batch is None:
+            return None
+        return _stream(self.store.export_chunks(self.store.batch_documents(batch), self.api_url))
+
+    @_route("*", r"finance/accounting/batches/*(.*)")
+    def _batch_refused(self, request: Request, body: Any, rest: str) -> Response:
+        match = re.fullmatch(r"(\d+)(?:/(entries|export))?", rest)
+        if match and int(match[1]) in self.store.batches:
+            return error(405, "MethodNotAllowed", f"{request.method} is not allowed here.")
+        return error(404, "NotFound", f"Batch {rest} was not found.")
+
+    @_route("GET", "system/info")
+    def _system_info(self, request: Request, body: Any) -> Response:
+        info = {"version": f"v{API_VERSION}.0", "isCloud": False, "serverTimeZone": "UTC"}
+        return cw_json(info | {"licenseBits": [], "cloudRegion": "SANDBOX"})
+
+    @_route("GET", rf"finance/accounting/({'|'.join(UNPOSTED_ENDPOINT.values())})(?:/(count|\d+))?")
+    def _unposted(self, request: Request, body: Any, endpoint: str, tail: str | None) -> Response:
+        kind = next(k for k, v in UNPOSTED_ENDPOINT.items() if v == endpoint)
+        records = [d.unposted for d in self.store.unposted_documents() if d.kind == kind]
+        return self._collection(request, records, tail)
+
+    @_route("GET", r"(.+?)(?:/(count|\d+))?")
+    def _resource(self, request: Request, body: Any, collection: str, tail: str | None) -> Response | None:
+        records = self.store.collection(collection)
+        return None if records is None else self._collection(request, records, tail)
 
     def _collection(self, request: Request, records: list[dict[str, Any]], tail: str | None) -> Response:
+        """One record (``tail`` an id), a count, or a page of ``records`` as ConnectWise serves them."""
         params = request.query_params
-        base = self.api_url
         if tail is not None and tail.isdigit():
             for record in records:
                 if str(record.get("id")) == tail:
-                    return CWResponse(record, base=base)
-            return error(404, "NotFound", f"Record {tail} was not found.")
+                    return cw_json(record, base=self.api_url)
+            raise _Refused(404, "NotFound", f"Record {tail} was not found.")
         if params.get("conditions"):
             predicate = condition_eval.parse(params["conditions"])
             records = [r for r in records if predicate(r)]
         if tail == "count":
-            return CWResponse({"count": len(records)})
+            return cw_json({"count": len(records)})
         if params.get("orderBy"):
             field, _, direction = params["orderBy"].strip().partition(" ")
             records = sorted(
                 records,
-                key=lambda r: _sort_key(condition_eval._lookup(r, field.split("/"))),
+                key=lambda r: _sort_key(condition_eval.lookup(r, field.split("/"))),
                 reverse=direction.lower() == "desc",
             )
         try:
             page = max(1, int(params.get("page", 1)))
             size = min(MAX_PAGE_SIZE, max(1, int(params.get("pageSize", DEFAULT_PAGE_SIZE))))
         except ValueError:
-            return error(400, "InvalidObject", "page and pageSize must be integers.")
+            raise _Refused(400, "InvalidObject", "page and pageSize must be integers.") from None
         chunk = records[(page - 1) * size : page * size]
         if params.get("fields"):
             chunk = [_trim(r, params["fields"].split(",")) for r in chunk]
         last_page = max(1, -(-len(records) // size))
-        links = []
         query = {k: v for k, v in params.items() if k not in ("page", "pageSize")}
+        pages = {"first": 1, "prev": page - 1, "next": page + 1 if page < last_page else 0, "last": last_page}
+        links = [
+            f'<{request.url.replace(query=urlencode({**query, "pageSize": size, "page": p}))}>; rel="{rel}"'
+            for rel, p in pages.items()
+            if p > 0
+        ]
+        return cw_json(chunk, base=self.api_url, headers={"Link": ", ".join(links)})
 
-        def link(p: int, rel: str) -> str:
-            return f'<{request.url.replace(query=urlencode({**query, "pageSize": size, "page": p}))}>; rel="{rel}"'
-
-        links.append(link(1, "first"))
-        if page > 1:
-            links.append(link(page - 1, "prev"))
-        if page < last_page:
-            links.append(link(page + 1, "next"))
-        links.append(link(last_page, "last"))
-        return CWResponse(chunk, base=base, headers={"Link": ", ".join(links)})
-
-    def _export_filter(self, body: Any) -> ExportFilter | Response:
+    def _export_filter(self, body: Any) -> ExportFilter:
         if not isinstance(body, dict):
-            return error(400, "InvalidObject", "batchExportParameters is required.")
+            raise _Refused(400, "InvalidObject", "batchExportParameters is required.")
         flags = {kind: bool(body.get(flag)) for kind, flag in FLAG_NAMES.items()}
         if not any(flags.values()):
             what = "Batch export must include invoices, expenses, or products (procurement)."
-            return _invalid_field("exportInvoicesFlag", "Required", what)
+            raise _invalid_field("exportInvoicesFlag", "Required", what)
         thru = None
         if body.get("thruDate"):
             try:
                 thru = datetime.fromisoformat(str(body["thruDate"]).replace("Z", "+00:00")).date()
             except ValueError:
-                return _invalid_field("thruDate", "InvalidValue", "thruDate must be an ISO 8601 date-time.")
+                raise _invalid_field(
+                    "thruDate", "InvalidValue", "thruDate must be an ISO 8601 date-time."
+                ) from None
         location = body.get("locationId")
         if location is not None and (isinstance(location, bool) or not isinstance(location, int)):
-            return error(400, "InvalidObject", "locationId must be an integer.")
+            raise _Refused(400, "InvalidObject", "locationId must be an integer.")
         summarize = body.get("summarizeInvoices")
         if summarize is not None and summarize not in SUMMARIZE_INVOICES:
             allowed = f"summarizeInvoices must be one of: {', '.join(SUMMARIZE_INVOICES)}."
-            return _invalid_field("summarizeInvoices", "InvalidValue", allowed)
-        lists: dict[str, set[Any]] = {}
-        for field, (_, _, of_type) in EXPORT_ID_LISTS.items():
-            ids = body.get(field)
-            if ids is None:
-                ids = []
-            if not isinstance(ids, list) or not all(
-                isinstance(i, of_type) and not isinstance(i, bool) for i in ids
-            ):
-                kind = "integers" if of_type is int else "strings"
-                return _invalid_field(field, "InvalidValue", f"{field} must be an array of {kind}.")
-            lists[field] = set(ids)
+            raise _invalid_field("summarizeInvoices", "InvalidValue", allowed)
+        lists: dict[bool, dict[str, set[Any]]] = {True: {}, False: {}}  # included?, kind -> ids
+        for field, (kind, included, of_type) in EXPORT_ID_LISTS.items():
+            ids = [] if body.get(field) is None else body[field]
+            if not isinstance(ids, list) or not all(type(i) is of_type for i in ids):  # no bool for int
+                of = "integers" if of_type is int else "strings"
+                raise _invalid_field(field, "InvalidValue", f"{field} must be an array of {of}.")
+            lists[included][kind] = set(ids)
         return ExportFilter(
-            thru_date=thru,
-            location_id=location,
-            included={kind: lists[f] for f, (kind, inc, _) in EXPORT_ID_LISTS.items() if inc},
-            excluded={kind: lists[f] for f, (kind, inc, _) in EXPORT_ID_LISTS.items() if not inc},
-            **flags,
+            thru_date=thru, location_id=location, included=lists[True], excluded=lists[False], **flags
         )
 
-    def _export(self, body: Any, base: str) -> Response:
-        flt = self._export_filter(body)
-        if isinstance(flt, Response):
-            return flt
-        return _stream(self.store.export_chunks(self.store.select(flt), base))
 
-    def _batches(self, request: Request, rest: str, body: Any, base: str) -> Response:
-        store = self.store
-        method = request.method
-        if method == "POST" and rest == "":
-            return self._create_batch(body, base)
-        if rest in ("", "count") and method == "GET":
-            records = [store.batch_record(b, base) for b in store.batches.values()]
-            return self._collection(request, records, rest or None)
-        match = re.fullmatch(r"(\d+)(?:/(entries|export))?", rest)
-        batch = store.batches.get(int(match.group(1))) if match else None
-        if batch is None or match is None:
-            return error(404, "NotFound", f"Batch {rest} was not found.")
-        if method == "GET" and match.group(2) is None:
-            return CWResponse(store.batch_record(batch, base))
-        if method == "GET" and match.group(2) == "entries":
-            return self._collection(request, store.batch_entries(batch), None)
-        if method == "POST" and match.group(2) == "export":
-            return _stream(store.export_chunks(store.batch_documents(batch), base))
-        return error(405, "MethodNotAllowed", f"{method} is not allowed here.")
-
-    def _create_batch(self, body: Any, base: str) -> Response:
-        resource = "accountingBatchParameters"
-        if not isinstance(body, dict) or not isinstance(body.get("processedRecordIds"), list):
-            return _invalid_field(
-                "processedRecordIds", "Required", "processedRecordIds is required.", resource
-            )
-        identifier = str(body.get("batchIdentifier") or datetime.now().strftime("%Y%m%d%H%M%S"))
-        if len(identifier) > 50:
-            too_long = "batchIdentifier is too long"
-            return _invalid_field("batchIdentifier", "MaxLength", "Max length: 50", resource, too_long)
-        with self.store.lock:
-            if any(b.identifier == identifier for b in self.store.batches.values()):
-                taken = f"A batch with identifier {identifier} already exists."
-                return _invalid_field("batchIdentifier", "ObjectExists", taken, resource)
-            flags = {kind: bool(body.get(flag)) for kind, flag in FLAG_NAMES.items()}
-            batch = self.store.create_batch(identifier, flags, [int(i) for i in body["processedRecordIds"]])
-        return _stream(self.store.export_chunks(self.store.batch_documents(batch), base), status=201)
-
-
-def _stream(chunks: Any, status: int = 200) -> Response:
+def _stream(chunks: Iterable[str], status: int = 200) -> Response:
     async def body() -> AsyncIterator[bytes]:
         buffer: list[str] = []
         size = 0
@@ -460,19 +457,14 @@ class _FaultMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        raw_path: str = scope.get("path", "")
+        if scope["type"] != "http" or raw_path.startswith("/_sandbox/"):  # admin: not logged, not faulted
             await self.app(scope, receive, send)
             return
         sandbox = self.sandbox
-        raw_path: str = scope["path"]
-        if raw_path.startswith("/_sandbox/"):  # the admin knobs are neither logged nor faulted
-            await self.app(scope, receive, send)
-            return
         query = scope.get("query_string", b"").decode("latin-1")
-        marker = "/apis/3.0/"
-        api_path = raw_path.split(marker, 1)[1].strip("/") if marker in raw_path else raw_path.strip("/")
-        record = sandbox.log.begin(scope["method"], api_path, query)
-        status_box = {"status": 0}
+        head, marker, tail = raw_path.partition("/apis/3.0/")
+        record = sandbox.log.begin(scope["method"], (tail if marker else head).strip("/"), query)
 
         async def logged_receive() -> Message:
             message = await receive()
@@ -482,33 +474,31 @@ class _FaultMiddleware:
 
         async def logged_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status_box["status"] = message["status"]
+                record.status = message["status"]
             await send(message)
 
         try:
             url_length = len(sandbox.url) + len(scope.get("raw_path", raw_path.encode())) + 1 + len(query)
             if url_length > MAX_URL_LENGTH:
                 too_long = f"The request URL is {url_length} characters; ConnectWise accepts at most"
-                await error(414, "RequestTooLong", f"{too_long} {MAX_URL_LENGTH}.")(
-                    scope, logged_receive, logged_send
-                )
+                response = error(414, "RequestTooLong", f"{too_long} {MAX_URL_LENGTH}.")
+                await response(scope, logged_receive, logged_send)
                 return
-            fault = sandbox.faults.for_request(scope["method"], api_path)
+            fault = sandbox.faults.for_request(record.method, record.path)
             if fault.latency:
                 await asyncio.sleep(fault.latency)
-            response = _refusal(sandbox, fault)
-            if response is not None:
-                await response(scope, logged_receive, logged_send)
-            elif fault.drop or fault.malformed or fault.slow_body or fault.change_total:
+            refusal = _refusal(sandbox, fault)
+            if refusal is not None:
+                await refusal(scope, logged_receive, logged_send)
+            elif fault.distorts:
                 await self._distorted(scope, logged_receive, logged_send, fault)
             else:
                 await self.app(scope, logged_receive, logged_send)
         finally:
-            sandbox.log.end(record, status_box["status"])
+            sandbox.log.end(record, record.status)
 
-    async def _distorted(
-        self, scope: Scope, receive: Receive, send: Callable[[Message], Any], fault: Any
-    ) -> None:
+    async def _distorted(self, scope: Scope, receive: Receive, send: Send, fault: Fault) -> None:
+        """The app's answer, captured whole, then changed, cut short, sent slowly or dropped."""
         start: dict[str, Any] = {}
         chunks: list[bytes] = []
 
@@ -520,32 +510,30 @@ class _FaultMiddleware:
 
         await self.app(scope, receive, capture)
         body = b"".join(chunks)
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         if fault.change_total:
             body = _change_first_total(body, Decimal(fault.change_total))
         if fault.malformed:
             body = body[: max(1, len(body) // 2)]
-        if fault.drop:
-            # Promise more than we send, then stop: the client sees the connection cut mid-body.
-            headers.append((b"content-length", str(len(body) + 1000).encode()))
-            await send(
-                {"type": "http.response.start", "status": start.get("status", 200), "headers": headers}
-            )
-            await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
-            raise ConnectionAbortedError("sandbox: dropped the connection on purpose")
-        headers.append((b"content-length", str(len(body)).encode()))
+        # A dropped answer promises more than it sends, then stops: the client sees the connection cut.
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body) + (1000 if fault.drop else 0)).encode()))
         await send({"type": "http.response.start", "status": start.get("status", 200), "headers": headers})
         step = max(1, len(body) // 8)
-        for offset in range(0, len(body), step):
-            await send(
-                {"type": "http.response.body", "body": body[offset : offset + step], "more_body": True}
-            )
+        parts = (
+            [body[: len(body) // 2]]
+            if fault.drop
+            else [body[i : i + step] for i in range(0, len(body), step)]
+        )
+        for part in parts:
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+            if fault.drop:
+                raise ConnectionAbortedError("sandbox: dropped the connection on purpose")
             if fault.slow_body:
                 await asyncio.sleep(fault.slow_body)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def _refusal(sandbox: Sandbox, fault: Any) -> Response | None:
+def _refusal(sandbox: Sandbox, fault: Fault) -> Response | None:
     """The answer an injected fault puts in place of the app's: a moved tenant, a status."""
     if fault.move_codebase:
         sandbox.codebase = fault.move_codebase

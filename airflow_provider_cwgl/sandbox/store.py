@@ -5,6 +5,7 @@ Plain Python, no HTTP: ``server.py`` serves it and tests may inspect or change i
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -137,6 +138,17 @@ class SandboxStore:
         self.resources.get(collection, {}).pop(record_id, None)
 
     # -- queries --------------------------------------------------------------------------------
+    def collection(self, path: str) -> list[dict[str, Any]] | None:
+        """The records of a collection (``company/companies``, ``company/companies/8/sites``), or
+        None when the store has no such collection."""
+        if path in self.resources:
+            return list(self.resources[path].values())
+        for template, by_parent in self.children.items():
+            match = re.fullmatch(re.escape(template).replace(r"\{\}", r"(\d+)"), path)
+            if match:
+                return list(by_parent.get(int(match[1]), {}).values())
+        return None
+
     def unposted_documents(self) -> list[GLDocument]:
         with self.lock:
             return [d for d in self.documents if d.key not in self.posted]
