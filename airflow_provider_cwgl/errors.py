@@ -29,8 +29,7 @@ Hierarchy::
      ├── SandboxError (RuntimeError)        the local ConnectWise did not start
      └── ConditionError (ValueError)        the local ConnectWise got an invalid ``conditions``
 
-The old import paths (``glexport.request.ExportSettingError``, ``connectwise.ConnectWiseError``,
-...) name these same classes.
+Every module imports its errors from here; no other module re-exports them.
 """
 
 from __future__ import annotations

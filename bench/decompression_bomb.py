@@ -24,7 +24,8 @@ def child(kind: str) -> None:
     sys.path.insert(0, str(REPO / "tests"))
     import hostile_server as hostile
 
-    from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError, ConnectWiseSettings
+    from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseSettings
+    from airflow_provider_cwgl.errors import ConnectWiseError
 
     size = 1 << 30 if kind == "listing" else 2 << 30
     server = hostile.HostileServer(hostile.bomb(size)).start()

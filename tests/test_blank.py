@@ -8,14 +8,17 @@ from typing import Any
 import pytest
 
 from airflow_provider_cwgl.blank import is_blank
+from airflow_provider_cwgl.connectwise.settings import settings_from_fields
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.batch import resolve_batch_identifier
+from airflow_provider_cwgl.glexport.documents import parse_documents
 from airflow_provider_cwgl.glexport.request import (
     ID_LIST_SETTINGS,
     build_export_options,
     build_export_request,
     to_batch,
 )
+from airflow_provider_cwgl.operators.approval import parse_approvers
 from airflow_provider_cwgl.output.resolve import resolve_file_path
 from airflow_provider_cwgl.output.settings import conn_id_or_none
 
@@ -64,3 +67,18 @@ def test_a_blank_connection_id_is_no_connection(blank: str) -> None:
 def test_a_blank_file_is_refused_naming_the_setting(blank: str) -> None:
     with pytest.raises(SettingError, match="^output_file: "):
         resolve_file_path(blank, None, "output_file")
+
+
+@pytest.mark.parametrize("blank", BLANKS)
+def test_the_batch_steps_documents_and_approvers_read_a_blank_as_not_given(blank: str) -> None:
+    assert parse_documents(blank) is None
+    assert parse_approvers(blank) is None
+
+
+@pytest.mark.parametrize("blank", BLANKS)
+def test_a_blank_connection_extra_takes_its_default(blank: str) -> None:
+    def settings(**extra: Any) -> Any:
+        extra = {"company_id": "acme", "client_id": "c1", **extra}
+        return settings_from_fields("https://cw.example.com", "pub", "priv", extra)
+
+    assert settings(request_deadline=blank, max_pages=blank, backoff_base=blank) == settings()

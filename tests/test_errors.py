@@ -6,23 +6,24 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from conftest import fails_task
 
-from airflow_provider_cwgl.connectwise import ConnectWiseConfigError, ConnectWiseError
-from airflow_provider_cwgl.errors import CwglError, Retry, SettingError
-from airflow_provider_cwgl.glexport.batch import (
+from airflow_provider_cwgl.errors import (
     BatchConflictError,
     BatchNotCreatedError,
     BatchOverlapError,
-    ids_from_summary,
-)
-from airflow_provider_cwgl.glexport.exporter import EmptyExportError
-from airflow_provider_cwgl.glexport.json_scan import JsonLimitError
-from airflow_provider_cwgl.glexport.references import (
-    ReferenceResolver,
+    ConnectWiseConfigError,
+    ConnectWiseError,
+    CwglError,
+    ElementNameError,
+    EmptyExportError,
+    ExportBodyError,
+    ExportSettingError,
+    JsonLimitError,
     ReferenceValueTooLongError,
-    chunk_values,
+    Retry,
+    SettingError,
 )
-from airflow_provider_cwgl.glexport.request import ExportSettingError
-from airflow_provider_cwgl.glexport.xml_writer import ElementNameError, ExportBodyError
+from airflow_provider_cwgl.glexport.batch import ids_from_summary
+from airflow_provider_cwgl.glexport.references import ReferenceResolver, chunk_values
 from airflow_provider_cwgl.operators.failures import fail_without_retry
 
 

@@ -29,13 +29,12 @@ import httpx
 import tenacity
 
 from airflow_provider_cwgl.connectwise.decoding import TooLarge, copy_body
-from airflow_provider_cwgl.connectwise.errors import ConnectWiseConfigError, ConnectWiseError
 from airflow_provider_cwgl.connectwise.jsonbody import loads
 from airflow_provider_cwgl.connectwise.logfilter import redact_library_logs
 from airflow_provider_cwgl.connectwise.redact import Redactor
 from airflow_provider_cwgl.connectwise.settings import ConnectWiseSettings
 from airflow_provider_cwgl.connectwise.transport import DeadlineExceeded, DeadlineTransport, deadline
-from airflow_provider_cwgl.errors import Retry
+from airflow_provider_cwgl.errors import ConnectWiseConfigError, ConnectWiseError, Retry
 
 __all__ = ["ERROR_BODY_LIMIT", "MAX_PAGE_SIZE", "ConnectWiseClient", "loads", "path_of"]
 

@@ -16,7 +16,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from airflow_provider_cwgl.connectwise.errors import ConnectWiseConfigError
+from airflow_provider_cwgl.blank import is_blank
+from airflow_provider_cwgl.errors import ConnectWiseConfigError
 
 _CODEBASE_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _HOSTNAME_RE = re.compile(r"^[A-Za-z0-9.\-]+$")
@@ -398,7 +399,7 @@ def settings_from_fields(
     retry_values: dict[str, Any] = {}
     for spec in CONNECTION_EXTRAS:
         value = extra.get(spec.name)
-        if value in (None, "") or spec.name in ("company_id", "client_id") or (spec.retry and retry):
+        if is_blank(value) or spec.name in ("company_id", "client_id") or (spec.retry and retry):
             continue
         parsed = str(value) if spec.kind is str else _number(spec, value)
         (retry_values if spec.retry else values)[spec.setting] = parsed

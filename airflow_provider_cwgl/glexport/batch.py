@@ -35,13 +35,17 @@ from lxml import etree
 from typing_extensions import NotRequired, TypedDict
 
 from airflow_provider_cwgl.blank import is_blank
-from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError
+from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.connectwise.conditions import condition_literal
-from airflow_provider_cwgl.errors import BatchConflictError as BatchConflictError
-from airflow_provider_cwgl.errors import BatchNotCreatedError as BatchNotCreatedError
-from airflow_provider_cwgl.errors import BatchOverlapError as BatchOverlapError
-from airflow_provider_cwgl.errors import BatchReconcileError as BatchReconcileError
-from airflow_provider_cwgl.errors import Retry, SettingError
+from airflow_provider_cwgl.errors import (
+    BatchConflictError,
+    BatchNotCreatedError,
+    BatchOverlapError,
+    BatchReconcileError,
+    ConnectWiseError,
+    Retry,
+    SettingError,
+)
 from airflow_provider_cwgl.glexport import schema
 from airflow_provider_cwgl.glexport.json_scan import iter_root
 from airflow_provider_cwgl.glexport.request import (

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from typing_extensions import TypedDict
 
+from airflow_provider_cwgl.blank import is_blank
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS
 from airflow_provider_cwgl.glexport.review import DocumentRef, money
@@ -97,7 +98,7 @@ def parse_documents(value: Any) -> list[tuple[str, str]] | None:
 
     A template renders a list as its Python or JSON text; both are read back.
     """
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+    if is_blank(value):
         return None
     if isinstance(value, str):
         try:

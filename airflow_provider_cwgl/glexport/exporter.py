@@ -21,17 +21,12 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
-from airflow_provider_cwgl.errors import EmptyExportError as EmptyExportError
+from airflow_provider_cwgl.errors import EmptyExportError, ExportBodyError, ExportSettingError
 from airflow_provider_cwgl.glexport.batch import BATCHES_PATH, BatchCreator
 from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
-from airflow_provider_cwgl.glexport.json_scan import (
-    DEFAULT_LIMITS,
-    ExportBodyError,
-    JsonLimits,
-    iter_root,
-)
+from airflow_provider_cwgl.glexport.json_scan import DEFAULT_LIMITS, JsonLimits, iter_root
 from airflow_provider_cwgl.glexport.references import ReferenceResolver
-from airflow_provider_cwgl.glexport.request import ExportRequest, ExportSettingError, format_thru_date
+from airflow_provider_cwgl.glexport.request import ExportRequest, format_thru_date
 from airflow_provider_cwgl.glexport.summary import (
     IDS_SUFFIX,
     PARTY_COLLECTIONS,

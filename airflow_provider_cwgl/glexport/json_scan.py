@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
-from airflow_provider_cwgl.errors import ExportBodyError as ExportBodyError
-from airflow_provider_cwgl.errors import JsonLimitError as JsonLimitError
+from airflow_provider_cwgl.errors import ExportBodyError, JsonLimitError
 from airflow_provider_cwgl.glexport import schema
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")

@@ -18,7 +18,7 @@ from typing import Any
 import pendulum
 
 from airflow_provider_cwgl.blank import is_blank
-from airflow_provider_cwgl.errors import ExportSettingError as ExportSettingError
+from airflow_provider_cwgl.errors import ExportSettingError
 from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 
 log = logging.getLogger(__name__)

@@ -40,8 +40,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any, Protocol
 
-from airflow_provider_cwgl.errors import ElementNameError as ElementNameError
-from airflow_provider_cwgl.errors import ExportBodyError as ExportBodyError
+from airflow_provider_cwgl.errors import ElementNameError, ExportBodyError
 from airflow_provider_cwgl.glexport import schema
 from airflow_provider_cwgl.glexport.json_scan import DEFAULT_LIMITS, JsonLimits, iter_root
 

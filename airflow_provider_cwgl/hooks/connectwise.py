@@ -10,14 +10,10 @@ from urllib.parse import urlsplit
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
-from airflow_provider_cwgl.connectwise import (
-    ConnectWiseClient,
-    ConnectWiseConfigError,
-    ConnectWiseSettings,
-    RetryPolicy,
-)
+from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseSettings, RetryPolicy
 from airflow_provider_cwgl.connectwise.redact import NO_SECRETS, Redactor
 from airflow_provider_cwgl.connectwise.settings import extras_rows, settings_from_fields
+from airflow_provider_cwgl.errors import ConnectWiseConfigError
 
 
 def _default_note(default: str) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Context
 
+from airflow_provider_cwgl.blank import is_blank
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.review import render_review
 from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS, ExportSummary
@@ -29,7 +30,7 @@ DEFAULT_TIMEOUT_MINUTES = 24 * 60
 def parse_approvers(value: Any) -> list[HITLUser] | None:
     """Approvers as HITL ``assigned_users``: a list of user ids (or ``{"id", "name"}``), a JSON
     list, or comma-separated ids. Empty: anyone allowed to answer the DAG's HITL tasks."""
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if is_blank(value):
         return None
     if isinstance(value, str):
         text = value.strip()

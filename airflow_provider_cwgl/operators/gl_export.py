@@ -10,16 +10,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
+from airflow_provider_cwgl.errors import EmptyExportError, ExportSettingError
 from airflow_provider_cwgl.glexport.batch import BatchCreator, resolve_batch_identifier
-from airflow_provider_cwgl.glexport.exporter import (
-    EXPORT_PATH,
-    EmptyExportError,
-    GLExporter,
-    batch_export_path,
-)
+from airflow_provider_cwgl.glexport.exporter import EXPORT_PATH, GLExporter, batch_export_path
 from airflow_provider_cwgl.glexport.request import (
     ID_LIST_SETTINGS,
-    ExportSettingError,
     build_export_options,
     build_export_request,
     to_batch,

@@ -12,9 +12,8 @@ from urllib.parse import urlsplit
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_cwgl.blank import is_blank
-from airflow_provider_cwgl.errors import NotOnThisWorkerError, OutputStoreError
+from airflow_provider_cwgl.errors import ExportSettingError, NotOnThisWorkerError, OutputStoreError
 from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
-from airflow_provider_cwgl.glexport.request import ExportSettingError
 from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX
 from airflow_provider_cwgl.output.local import LocalOutput
 from airflow_provider_cwgl.output.objectstore import ObjectStorageOutput, describe_connection, first_line

@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from airflow_provider_cwgl.errors import ConditionError as ConditionError
+from airflow_provider_cwgl.errors import ConditionError
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_cwgl.connectwise.client import loads
-from airflow_provider_cwgl.errors import SandboxError
+from airflow_provider_cwgl.errors import ConditionError, SandboxError
 from airflow_provider_cwgl.glexport.request import FLAG_NAMES, SUMMARIZE_INVOICES
 from airflow_provider_cwgl.sandbox import condition_eval
 from airflow_provider_cwgl.sandbox.catalogue import API_VERSION
@@ -256,7 +256,7 @@ class Sandbox:
             return await asyncio.to_thread(self._dispatch, request, body)
         except _Refused as exc:
             return exc.response
-        except condition_eval.ConditionError as exc:
+        except ConditionError as exc:
             return error(400, "InvalidCondition", str(exc))
 
     def _dispatch(self, request: Request, body: Any) -> Response:

@@ -14,13 +14,9 @@ import httpx
 import pytest
 from conftest import secret_fragments, settings_for
 
-from airflow_provider_cwgl.connectwise import (
-    ConnectWiseClient,
-    ConnectWiseError,
-    ConnectWiseSettings,
-    RetryPolicy,
-)
+from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseSettings, RetryPolicy
 from airflow_provider_cwgl.connectwise.redact import REDACTED, Redactor
+from airflow_provider_cwgl.errors import ConnectWiseError
 from airflow_provider_cwgl.sandbox import Sandbox
 
 

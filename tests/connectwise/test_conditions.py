@@ -5,7 +5,8 @@ from decimal import Decimal
 import pytest
 
 from airflow_provider_cwgl.connectwise.conditions import condition_literal
-from airflow_provider_cwgl.sandbox.condition_eval import ConditionError, parse
+from airflow_provider_cwgl.errors import ConditionError
+from airflow_provider_cwgl.sandbox.condition_eval import parse
 
 RECORD = {
     "id": 7,

@@ -40,14 +40,9 @@ from hostile_server import (
 )
 from lxml import etree
 
-from airflow_provider_cwgl.connectwise import (
-    ConnectWiseClient,
-    ConnectWiseConfigError,
-    ConnectWiseError,
-    ConnectWiseSettings,
-)
+from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseSettings
+from airflow_provider_cwgl.errors import ConnectWiseConfigError, ConnectWiseError, ExportSettingError
 from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
-from airflow_provider_cwgl.glexport.request import ExportSettingError
 from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator

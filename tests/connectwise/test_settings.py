@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_cwgl.connectwise import ConnectWiseConfigError, ConnectWiseSettings, RetryPolicy
+from airflow_provider_cwgl.connectwise import ConnectWiseSettings, RetryPolicy
+from airflow_provider_cwgl.errors import ConnectWiseConfigError
 
 GOOD = {
     "site": "api-na.myconnectwise.net",

@@ -16,8 +16,9 @@ import httpx
 import pytest
 from conftest import settings_for
 
-from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError
+from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.connectwise.transport import DeadlineExceeded, DeadlineTransport, deadline
+from airflow_provider_cwgl.errors import ConnectWiseError
 from airflow_provider_cwgl.sandbox import Sandbox
 
 

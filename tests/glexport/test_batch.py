@@ -13,16 +13,18 @@ from conftest import export_every_collection, fails_task, settings_for, without_
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
-from airflow_provider_cwgl.errors import SettingError
-from airflow_provider_cwgl.glexport.batch import (
+from airflow_provider_cwgl.errors import (
     BatchConflictError,
-    BatchCreator,
     BatchOverlapError,
+    ExportSettingError,
+    SettingError,
+)
+from airflow_provider_cwgl.glexport.batch import (
+    BatchCreator,
     batch_identifier_for,
     ids_from_summary,
     ids_from_xml,
 )
-from airflow_provider_cwgl.glexport.request import ExportSettingError
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.output.resolve import open_for_reading
@@ -325,7 +327,7 @@ def test_connectwise_faults_keep_the_tasks_retries(
     connected: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only permanent errors skip Airflow's retries: a ConnectWise outage stays retryable."""
-    from airflow_provider_cwgl.connectwise import ConnectWiseError
+    from airflow_provider_cwgl.errors import ConnectWiseError
 
     conn = connected.connection(max_attempts=2, retry_backoff=0.01, retry_backoff_max=0.01)
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(conn))

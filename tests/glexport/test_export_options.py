@@ -12,7 +12,7 @@ import pytest
 from conftest import DAGS, fails_task
 from lxml import etree
 
-from airflow_provider_cwgl.glexport.request import ExportSettingError
+from airflow_provider_cwgl.errors import ExportSettingError
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox
 

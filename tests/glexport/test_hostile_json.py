@@ -20,8 +20,8 @@ import pytest
 from conftest import fails_task
 from lxml import etree
 
-from airflow_provider_cwgl.connectwise import ConnectWiseError
-from airflow_provider_cwgl.glexport.json_scan import ExportBodyError, JsonLimitError, JsonLimits
+from airflow_provider_cwgl.errors import ConnectWiseError, ExportBodyError, JsonLimitError
+from airflow_provider_cwgl.glexport.json_scan import JsonLimits
 from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 

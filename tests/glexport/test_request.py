@@ -9,10 +9,10 @@ import pendulum
 import pytest
 from conftest import FIXTURES
 
+from airflow_provider_cwgl.errors import ExportSettingError
 from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 from airflow_provider_cwgl.glexport.request import (
     ID_LIST_SETTINGS,
-    ExportSettingError,
     build_export_options,
     build_export_request,
 )

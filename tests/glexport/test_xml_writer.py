@@ -11,14 +11,8 @@ import pytest
 from conftest import write_xml
 from lxml import etree
 
-from airflow_provider_cwgl.errors import CwglError, Retry
-from airflow_provider_cwgl.glexport.xml_writer import (
-    XSI,
-    ElementNameError,
-    ExportBodyError,
-    GLExportXmlWriter,
-    format_number,
-)
+from airflow_provider_cwgl.errors import CwglError, ElementNameError, ExportBodyError, Retry
+from airflow_provider_cwgl.glexport.xml_writer import XSI, GLExportXmlWriter, format_number
 
 
 def root_of(data: bytes) -> etree._Element:

@@ -13,7 +13,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_cwgl import DISTRIBUTION_NAME, get_provider_info
-from airflow_provider_cwgl.connectwise import ConnectWiseConfigError
+from airflow_provider_cwgl.errors import ConnectWiseConfigError
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.sandbox import Sandbox
 

@@ -13,10 +13,9 @@ import pytest
 from conftest import fails_task
 from lxml import etree
 
-from airflow_provider_cwgl.connectwise import ConnectWiseError
+from airflow_provider_cwgl.errors import ConnectWiseError, ElementNameError, ExportSettingError
 from airflow_provider_cwgl.glexport.batch import ids_from_summary, ids_from_xml
-from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS, ExportSettingError
-from airflow_provider_cwgl.glexport.xml_writer import ElementNameError
+from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox, SandboxStore, generated_store
 

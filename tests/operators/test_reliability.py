@@ -14,7 +14,7 @@ import pytest
 from conftest import DAGS, airflow_kept
 from lxml import etree
 
-from airflow_provider_cwgl.connectwise import ConnectWiseError
+from airflow_provider_cwgl.errors import ConnectWiseError
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox
 

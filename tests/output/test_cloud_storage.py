@@ -32,9 +32,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from conftest import CLOSED_PORT_S3_CONNECTION, REPO, fails_task
 
-from airflow_provider_cwgl.connectwise import ConnectWiseError
-from airflow_provider_cwgl.errors import OutputStoreError
-from airflow_provider_cwgl.glexport.xml_writer import ElementNameError
+from airflow_provider_cwgl.errors import ConnectWiseError, ElementNameError, OutputStoreError
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox

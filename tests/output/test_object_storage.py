@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from conftest import BUCKET, bucket_keys, fails_task
 
-from airflow_provider_cwgl.connectwise import ConnectWiseError
-from airflow_provider_cwgl.glexport.xml_writer import ElementNameError
+from airflow_provider_cwgl.errors import ConnectWiseError, ElementNameError
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox

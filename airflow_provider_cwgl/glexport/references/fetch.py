@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import quote_plus
 
-from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseError
+from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.connectwise.client import MAX_PAGE_SIZE
 from airflow_provider_cwgl.connectwise.conditions import condition_literal
-from airflow_provider_cwgl.errors import ReferenceValueTooLongError as ReferenceValueTooLongError
+from airflow_provider_cwgl.errors import ConnectWiseError, ReferenceValueTooLongError
 from airflow_provider_cwgl.glexport import schema
 from airflow_provider_cwgl.glexport.json_scan import iter_root
 from airflow_provider_cwgl.glexport.references.keys import (
