@@ -36,7 +36,7 @@ from airflow_provider_cwgl.connectwise.settings import ConnectWiseSettings
 from airflow_provider_cwgl.connectwise.transport import DeadlineExceeded, DeadlineTransport, deadline
 from airflow_provider_cwgl.errors import ConnectWiseConfigError, ConnectWiseError, Retry
 
-__all__ = ["ERROR_BODY_LIMIT", "MAX_PAGE_SIZE", "ConnectWiseClient", "loads", "path_of"]
+__all__ = ["ERROR_BODY_LIMIT", "MAX_PAGE_SIZE", "ConnectWiseClient", "path_of"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -7,7 +7,6 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from airflow.sdk import BaseOperator, Context
 
@@ -36,6 +35,7 @@ from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.assets import emit_asset_events
 from airflow_provider_cwgl.operators.failures import fail_without_retry
+from airflow_provider_cwgl.operators.lineage import connectwise_namespace
 from airflow_provider_cwgl.output.resolve import open_for_reading
 
 
@@ -169,10 +169,7 @@ class GLBatchCreateOperator(BaseOperator):
         if not outlets or "outlet_events" not in context:
             return
         settings = hook.settings
-        site = settings.site if "://" in settings.site else f"https://{settings.site}"
-        uri = (
-            f"connectwise://{urlsplit(site).netloc}/{settings.company_id}/{BATCHES_PATH}/{result['batch_id']}"
-        )
+        uri = f"{connectwise_namespace(settings.site)}/{settings.company_id}/{BATCHES_PATH}/{result['batch_id']}"
         extra = {
             "batch_id": result["batch_id"],
             "batch_identifier": result["batch_identifier"],

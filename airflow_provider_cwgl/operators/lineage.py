@@ -44,6 +44,12 @@ def _request_facet_class() -> type:
     return ConnectWiseRequestDatasetFacet
 
 
+def connectwise_namespace(site: str) -> str:
+    """``connectwise://{host}``: how the asset events and the lineage name a ConnectWise site
+    (``api-na.myconnectwise.net`` or a URL), by its authority as OpenLineage names a service."""
+    return f"connectwise://{urlsplit(site if '://' in site else f'https://{site}').netloc}"
+
+
 def connectwise_dataset(
     site: str,
     company_id: str,
@@ -57,12 +63,11 @@ def connectwise_dataset(
     with the request as a facet if given."""
     from airflow.providers.common.compat.openlineage.facet import Dataset
 
-    url = site if "://" in site else f"https://{site}"
     facets = {}
     if request is not None:
         facets[facet_name] = _request_facet_class()(method=method, endpoint=endpoint, request=request)
     return Dataset(
-        namespace=f"connectwise://{urlsplit(url).netloc}",
+        namespace=connectwise_namespace(site),
         name=f"{company_id}/{endpoint}",
         facets=facets,
     )

@@ -1,6 +1,6 @@
 """The sandbox's JSON writer, with exact decimals as ConnectWise sends money (``12.50`` stays ``12.50``).
 
-Reading uses the client's ``connectwise.client.loads``: the same exact decimals, and ``NaN`` /
+Reading uses the client's ``connectwise.jsonbody.loads``: the same exact decimals, and ``NaN`` /
 ``Infinity`` refused, as ConnectWise itself refuses them in a request body.
 """
 

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from airflow_provider_cwgl.connectwise.client import loads
+from airflow_provider_cwgl.connectwise.jsonbody import loads
 from airflow_provider_cwgl.errors import ConditionError, SandboxError
 from airflow_provider_cwgl.glexport.request import FLAG_NAMES, SUMMARIZE_INVOICES
 from airflow_provider_cwgl.sandbox import condition_eval

@@ -10,7 +10,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from airflow_provider_cwgl.connectwise.client import loads
+from airflow_provider_cwgl.connectwise.jsonbody import loads
 from airflow_provider_cwgl.glexport import schema
 from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store, sample_store
