@@ -1,5 +1,5 @@
 """A deliberately hostile ConnectWise: a raw HTTP/1.1 server on loopback whose every answer a
-caller scripts (a ``Handler`` writes raw bytes to the socket). Shared by tests/connectwise/test_hostile.py and
+caller scripts (a ``Handler`` writes raw bytes to the socket). Shared by tests/operators/test_hostile.py and
 bench/decompression_bomb.py; plain Python, no pytest."""
 
 from __future__ import annotations

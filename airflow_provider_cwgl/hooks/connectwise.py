@@ -32,7 +32,8 @@ class ConnectWiseHook(BaseHook):
 
     Connection fields: host = the site (``api-na.myconnectwise.net``; https assumed, http only for
     loopback), login = the API member's public key, password = its private key. Extra (the table
-    ``connectwise.settings.CONNECTION_EXTRAS``; every number must be positive and finite):
+    ``connectwise.settings.CONNECTION_EXTRAS``; every number must be finite, and positive except a
+    retry wait, which may be 0):
 
 {_extras_doc()}
 

@@ -1,5 +1,5 @@
 """The accountant's approval of an export: Airflow's human-in-the-loop ``ApprovalOperator``, with who
-may approve and how long to wait taken from the run's params (Airflow 3.1+).
+may approve and how long to wait taken from the run's params.
 
 ``ApprovalOperator`` fixes its approvers and timeout when the DAG is parsed; a finance team sets
 them per run (the trigger form, or a deployment's DAG params), so this subclass reads them when the

@@ -3,8 +3,8 @@
 - ``{cwgl-operator-settings} <dotted class path>``: each ``__init__`` parameter of an operator with
   its default, whether it is a template field, and its ``:param:`` text from the class docstring.
 - ``{cwgl-reference-paths}``: ``REFERENCE_PATHS``, grouped by the GLExport collection they start at.
-- ``{cwgl-connection-extras}``: the connection's extras (the UI form's ``conn-fields`` and the
-  hook's other extras) with their defaults.
+- ``{cwgl-connection-extras}``: the connection's extras, from ``CONNECTION_EXTRAS`` (the one table
+  that also builds the UI form and drives the parsing), with their defaults.
 
 Each table comes from one small function (``operator_rows``, ``reference_rows``,
 ``connection_extra_rows``), the only place to change when the code's tables move.

@@ -253,7 +253,7 @@ def test_nan_in_a_reference_record_is_refused(hostile: HostileServer, tmp_path: 
         {"transactions": [{"id": 1, "company": {"id": 8, "_info": {"company_href": href}}}]}
     ).encode()
     hostile.records["company/companies"] = b'[{"id": 8, "balance": NaN}]'
-    # The client refuses the record's body as malformed JSON (tests/connectwise/test_hostile.py counts its retries).
+    # The client refuses the record's body as malformed JSON (tests/operators/test_hostile.py counts its retries).
     with pytest.raises(ConnectWiseError, match=r"GET company/companies .*NaN is not valid JSON"):
         export(tmp_path / "gl.xml", references_to_fetch=["transaction/company"])
     assert list(tmp_path.iterdir()) == []

@@ -8,11 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from conftest import export_every_collection
 from lxml import etree
 
 from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX, read_documents
 from airflow_provider_cwgl.glexport.review import MAX_LISTED_DOCUMENTS, ReviewBuilder, render_review
-from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 
 
@@ -20,13 +20,6 @@ from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 def connected(cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(cw_sandbox.connection()))
     return cw_sandbox
-
-
-def export(tmp_path: Path, **settings: object) -> dict:
-    settings = {"export_unposted_expenses": True, "export_unposted_procurement": True, **settings}
-    return GLBatchExportOperator(
-        task_id="export", output_file=str(tmp_path / "glexport.xml"), thru_date="2026-03-01", **settings
-    ).execute({})
 
 
 def _xml_accounts(path: Path) -> dict[str, dict[str, list[Decimal]]]:
@@ -63,7 +56,7 @@ def _xml_accounts(path: Path) -> dict[str, dict[str, list[Decimal]]]:
 
 
 def test_review_counts_totals_and_accounts_match_the_file(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     review = summary["review"]
     root = etree.parse(str(tmp_path / "glexport.xml")).getroot()
     for collection, values in review["collections"].items():
@@ -90,7 +83,7 @@ def test_unbalanced_and_unmapped_documents_are_listed(
     invoices[2].body["accountNumber"] = None
     sandbox = make_sandbox(store)
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(sandbox.connection()))
-    review = export(tmp_path)["review"]
+    review = export_every_collection(tmp_path)["review"]
     assert review["balance"]["unbalanced_count"] == 1
     assert review["balance"]["unbalanced"][0]["id"] == invoices[0].body["id"]
     unmapped = {d["id"]: d["missing"] for d in review["unmapped"]["documents"]}
@@ -141,7 +134,7 @@ def test_markdown_escapes_table_cells() -> None:
 
 
 def test_documents_file_ties_gl_entry_ids_to_documents(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     assert summary["gl_documents_file"] == str(tmp_path / ("glexport.xml" + DOCUMENTS_SUFFIX))
     with open(summary["gl_documents_file"], "rb") as source:
         docs = list(read_documents(source, summary["sha256"]))
@@ -155,62 +148,12 @@ def test_documents_file_ties_gl_entry_ids_to_documents(connected: Sandbox, tmp_p
 
 
 def test_documents_file_of_another_export_is_refused(connected: Sandbox, tmp_path: Path) -> None:
-    summary = export(tmp_path)
+    summary = export_every_collection(tmp_path)
     with (
         open(summary["gl_documents_file"], "rb") as source,
         pytest.raises(ValueError, match="another export"),
     ):
         list(read_documents(source, "0" * 64))
-
-
-# -- the approval's subject and body ------------------------------------------------------------
-
-
-def test_subject_and_body_put_what_needs_attention_first(
-    make_sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    from airflow_provider_cwgl.operators.approval import review_body, review_subject
-
-    store = generated_store(transactions=20)
-    invoice = next(d for d in store.documents if d.section == "transactions")
-    invoice.body["accountNumber"] = ""
-    sandbox = make_sandbox(store)
-    monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(sandbox.connection()))
-    summary = export(tmp_path)
-    subject = review_subject(summary, "2026-03-01")
-    assert subject.startswith(f"GL export 2026-03-01: {summary['counts']['transactions']} transactions")
-    assert subject.endswith("(1 need attention)")
-    body = review_body(summary)
-    assert body.index("## Needs attention") < body.index("## Documents") < body.index("## GL accounts")
-    assert f"transactions id {invoice.body['id']}" in body and summary["sha256"] in body
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ([], None),
-        ("", None),
-        (["ann", "bob"], [{"id": "ann", "name": "ann"}, {"id": "bob", "name": "bob"}]),
-        ("ann, bob", [{"id": "ann", "name": "ann"}, {"id": "bob", "name": "bob"}]),
-        ('[{"id": "7", "name": "Ann"}]', [{"id": "7", "name": "Ann"}]),
-    ],
-)
-def test_approvers_param(value: object, expected: object) -> None:
-    from airflow_provider_cwgl.operators.approval import parse_approvers
-
-    assert parse_approvers(value) == expected
-
-
-@pytest.mark.parametrize("value", [0, -1, "soon", None, float("inf"), [True]])
-def test_bad_timeout_or_approvers_name_the_param(value: object) -> None:
-    from airflow_provider_cwgl.errors import SettingError
-    from airflow_provider_cwgl.operators.approval import parse_approvers, parse_timeout
-
-    with pytest.raises(SettingError, match="approval_timeout_minutes"):
-        parse_timeout(value)
-    if isinstance(value, list):
-        with pytest.raises(SettingError, match="approvers"):
-            parse_approvers(value)
 
 
 def test_the_spec_samples_accounts(
@@ -219,7 +162,7 @@ def test_the_spec_samples_accounts(
     """The guide's samples: invoice 119 debits AR 9999 with 10 and credits sales 4000 with 10 (its
     tax line, 9999, is 0); the purchase debits AP 9000 with 12.5 and credits 4001 with 12.5."""
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(cw_sample_sandbox.connection()))
-    review = export(tmp_path)["review"]
+    review = export_every_collection(tmp_path)["review"]
     assert review["accounts"] == {
         "transactions": {"4000": {"debit": "0", "credit": "10"}, "9999": {"debit": "10", "credit": "0"}},
         "purchaseTransactions": {
@@ -228,11 +171,3 @@ def test_the_spec_samples_accounts(
         },
     }
     assert review["balance"]["ok"] and review["balance"]["checked"] == 2
-
-
-def test_malformed_approvers_json_names_the_param() -> None:
-    from airflow_provider_cwgl.errors import SettingError
-    from airflow_provider_cwgl.operators.approval import parse_approvers
-
-    with pytest.raises(SettingError, match=r"^approvers: expected a JSON list of user ids, got '\[ann'"):
-        parse_approvers("[ann")
