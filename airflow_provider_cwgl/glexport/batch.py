@@ -31,7 +31,6 @@ from datetime import date
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
 from typing import IO, Any
 
-from lxml import etree
 from typing_extensions import NotRequired, TypedDict
 
 from airflow_provider_cwgl.blank import is_blank
@@ -46,7 +45,6 @@ from airflow_provider_cwgl.errors import (
     Retry,
     SettingError,
 )
-from airflow_provider_cwgl.glexport import schema
 from airflow_provider_cwgl.glexport.json_scan import iter_root
 from airflow_provider_cwgl.glexport.request import (
     COLLECTION_KINDS,
@@ -57,7 +55,7 @@ from airflow_provider_cwgl.glexport.request import (
 )
 from airflow_provider_cwgl.glexport.review import money
 from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS, ExportSummary, gl_entry_ids, read_ids
-from airflow_provider_cwgl.glexport.xml_writer import XSI
+from airflow_provider_cwgl.glexport.xml_reader import iter_items
 
 log = logging.getLogger(__name__)
 
@@ -173,73 +171,33 @@ def _open_local(location: str) -> AbstractContextManager[IO[bytes]]:
 def ids_from_xml(source: IO[bytes]) -> tuple[list[int], dict[str, bool]]:
     """GL entry ids and export flags read back from a GLExport XML file.
 
-    Each root item is read back into the JSON shape ConnectWise sent (``item_from_xml``) and given
-    to ``summary.gl_entry_ids``, so the file and the summary share one rule. The flags are those of
+    Each root item is read back into the JSON shape ConnectWise sent (``xml_reader``) and given to
+    ``summary.gl_entry_ids``, so the file and the summary share one rule. The flags are those of
     the record types present in the file.
     """
-    items = {schema.item_name(c): c for c in COLLECTION_KINDS}
     ids: set[int] = set()
     kinds: set[str] = set()
-    for _, element in etree.iterparse(source, events=("end",), tag=tuple(items), huge_tree=True):
-        parent = element.getparent()
-        if parent is None or parent.getparent() is None or parent.getparent().getparent() is not None:
-            continue  # only root items (GLExport/<collection>/<item>)
-        collection = items[element.tag]
+    for collection, item in iter_items(source):
+        if collection in PARTY_COLLECTIONS:
+            continue
         kinds.add(COLLECTION_KINDS[collection])
-        root_field = schema.field("GLExport", collection)
-        ids.update(gl_entry_ids(collection, item_from_xml(element, root_field.model if root_field else None)))
-        element.clear(keep_tail=True)
+        ids.update(gl_entry_ids(collection, item))
     return sorted(ids), {kind: kind in kinds for kind in FLAG_NAMES}
 
 
 def documents_from_xml(source: IO[bytes]) -> Iterator[dict[str, Any]]:
     """The documents of a GLExport XML file, as the documents file holds them (``documents.py``):
     collection, id, total and GL entry ids, by the summary's rule."""
-    items = {schema.item_name(c): c for c in COLLECTION_KINDS}
-    for _, element in etree.iterparse(source, events=("end",), tag=tuple(items), huge_tree=True):
-        parent = element.getparent()
-        if parent is None or parent.getparent() is None or parent.getparent().getparent() is not None:
+    for collection, item in iter_items(source):
+        if collection in PARTY_COLLECTIONS:
             continue
-        collection = items[element.tag]
-        root_field = schema.field("GLExport", collection)
-        item = item_from_xml(element, root_field.model if root_field else None)
-        total = (element.findtext("total") or "").strip()
+        total = item.get("total")
         yield {
             "collection": collection,
             "id": item.get("id"),
-            "total": total or None,
+            "total": total.strip() or None if isinstance(total, str) else None,
             "gl_entry_ids": sorted(gl_entry_ids(collection, item)),
         }
-        element.clear(keep_tail=True)
-
-
-def item_from_xml(element: etree._Element, model: str | None) -> dict[str, Any]:
-    """An element written by the XML writer, back as the JSON object it came from, as far as the
-    GLExport schema tells: integers as ``int``, a plural element as a list of its items, a list of
-    plain values (one element per value) as a list; other values as text, ``xsi:nil`` as None."""
-    out: dict[str, Any] = {}
-    for child in element:
-        if not isinstance(child.tag, str):
-            continue  # a comment or processing instruction
-        spec = schema.field(model, child.tag)
-        if spec is not None and spec.type == "array" and spec.model is None:
-            out.setdefault(child.tag, []).append(_scalar(child, (spec.ref or "").removeprefix("items:")))
-        elif spec is not None and spec.type == "array":
-            out[child.tag] = [item_from_xml(item, spec.model) for item in child if isinstance(item.tag, str)]
-        elif spec is not None and spec.type == "object":
-            out[child.tag] = item_from_xml(child, spec.model)
-        else:
-            out[child.tag] = _scalar(child, spec.type if spec else "string")
-    return out
-
-
-def _scalar(element: etree._Element, kind: str) -> Any:
-    if element.get(f"{{{XSI}}}nil") == "true":
-        return None
-    text = element.text or ""
-    if kind.startswith("integer") and text.strip().lstrip("-").isdigit():
-        return int(text)
-    return text
 
 
 def ids_from_json(source: IO[bytes]) -> set[int]:
