@@ -141,8 +141,9 @@ def to_batch(value: Any) -> int | str | None:
 def to_location_id(value: Any) -> int | None:
     """A location (owner level) id; empty or 0 is None: all locations.
 
-    0 is what other ConnectWise integrations send for all locations (connectwise-realworld.md); it
-    is read as empty, so all locations go out one way: without ``locationId``.
+    0 is what other ConnectWise integrations send for all locations (RationallyPrime/connectwise-etl,
+    ethan-sorenson/SmartConnectConnectWise). It is read as empty, so "all locations" is sent one
+    way: without ``locationId``.
     """
     if is_blank(value):
         return None

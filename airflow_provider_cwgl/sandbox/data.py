@@ -8,12 +8,12 @@ minus the sum of its detail totals, and so does a purchase. Amounts are exact de
 includes ``&``, ``<``, quotes, non-ASCII names, long memos and the odd control character, as real
 PSA data does.
 
-As real tenants do (``connectwise-realworld.md``), some transactions are credit memos
-(``documentType`` "CREDIT MEMO": a negative header total, lines of the opposite sign, a hand-edited
-number such as "119CM", nothing linking them to an invoice) and some are one-cent invoices (a unit
-price rounded to 0.00, so ``itemPrice`` × ``quantity`` is not ``total``). An unposted invoice names
-its invoice by ``billingLogId`` (the transaction's id), which is what ``includedInvoiceIds`` takes;
-its own ``id`` is numbered apart (``UNPOSTED_INVOICE_OFFSET``).
+As real tenants send them (SmartConnect's ConnectWise maps, Wise-Sync's help pages), some
+transactions are credit memos (``documentType`` "CREDIT MEMO": a negative header total, lines of the
+opposite sign, a hand-typed number such as "119CM", nothing linking them to an invoice) and some are
+one-cent invoices (a unit price rounded to 0.00, so ``itemPrice`` × ``quantity`` is not ``total``).
+An unposted invoice names its invoice by ``billingLogId`` (the transaction's id), which is what
+``includedInvoiceIds`` takes; its own ``id`` is numbered apart (``UNPOSTED_INVOICE_OFFSET``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Which ids the export request takes, as real integrations send them: an unposted invoice's
 ``billingLogId`` in ``includedInvoiceIds``, and ``locationId`` 0 for all locations
-(connectwise-realworld.md, "Which ids go where")."""
+(RationallyPrime/connectwise-etl, ethan-sorenson/SmartConnectConnectWise)."""
 
 from __future__ import annotations
 

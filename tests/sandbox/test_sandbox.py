@@ -107,7 +107,7 @@ def test_location_filter(cw_sandbox: Sandbox) -> None:
 
 
 def test_location_0_is_all_locations(cw_sandbox: Sandbox) -> None:
-    """Real integrations send ``locationId: 0`` for all locations (connectwise-realworld.md)."""
+    """Real integrations send ``locationId: 0`` for all locations (connectwise-etl, SmartConnect)."""
     every = export(cw_sandbox, exportInvoicesFlag=True, thruDate="2030-01-01T00:00:00Z")
     got = export(cw_sandbox, exportInvoicesFlag=True, locationId=0, thruDate="2030-01-01T00:00:00Z")
     assert len({d.location_id for d in cw_sandbox.store.documents}) > 1
@@ -115,7 +115,7 @@ def test_location_0_is_all_locations(cw_sandbox: Sandbox) -> None:
 
 
 def test_included_and_excluded_ids(cw_sandbox: Sandbox) -> None:
-    # Real integrations name an unposted invoice by its billingLogId (connectwise-realworld.md).
+    # Real integrations name an unposted invoice by its billingLogId (RationallyPrime/connectwise-etl).
     unposted = api(cw_sandbox).get("finance/accounting/unpostedinvoices", params={"pageSize": 1000}).json()
     ids = sorted(u["billingLogId"] for u in unposted)
     got = export(
