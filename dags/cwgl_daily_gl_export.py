@@ -63,9 +63,10 @@ with DAG(
         "location_id": Param(
             None,
             type=["null", "integer"],
-            minimum=1,
+            minimum=0,
             title="Location (owner level) id",
-            description="Only this location's records. Leave empty to use the name, or all locations.",
+            description="Only this location's records. Empty or 0 (as other integrations send all "
+            "locations): the name's location, or all locations.",
         ),
         "location_name": Param(
             None,

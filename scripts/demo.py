@@ -114,6 +114,7 @@ def report(summary: ExportSummary) -> None:
     print(f"Request       : {json.dumps(summary['request'])}")
     print("Records       : " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()))
     print("Totals        : " + ", ".join(f"{k} {v}" for k, v in summary["totals"].items()))
+    print("Transactions  : " + document_types(summary["output"]))
     balance = summary["balance"]
     print(f"Balance check : {balance['checked']} documents, {balance['unbalanced_count']} unbalanced")
     print(f"GL entry ids  : {summary['gl_entry_id_count']} (what marks these records exported)")
@@ -123,6 +124,25 @@ def report(summary: ExportSummary) -> None:
             f"{refs['missing']} missing"
         )
     print(f"Characters removed (not allowed in XML): {summary['removed_characters']}")
+
+
+def document_types(path: str) -> str:
+    """The file's transactions by ``documentType``, read back from the XML, with the credit memos'
+    numbers and totals (a real tenant's are typed by hand: ``119CM``)."""
+    from collections import Counter
+
+    from airflow_provider_cwgl.glexport.xml_reader import iter_items
+
+    types: Counter[str] = Counter()
+    memos: list[str] = []
+    with open(path, "rb") as source:
+        for collection, item in iter_items(source):
+            if collection == "transactions":
+                types[str(item.get("documentType"))] += 1
+                if item.get("documentType") == "CREDIT MEMO":
+                    memos.append(f"{item.get('documentNumber')} {item.get('total')}")
+    text = ", ".join(f"{kind} {count}" for kind, count in types.items())
+    return f"{text} (credit memos: {', '.join(memos)})" if memos else text
 
 
 if __name__ == "__main__":

@@ -139,6 +139,12 @@ def to_batch(value: Any) -> int | str | None:
 
 
 def to_location_id(value: Any) -> int | None:
+    """A location (owner level) id; empty or 0 is None: all locations.
+
+    0 is what other ConnectWise integrations send for all locations (RationallyPrime/connectwise-etl,
+    ethan-sorenson/SmartConnectConnectWise). It is read as empty, so "all locations" is sent one
+    way: without ``locationId``.
+    """
     if is_blank(value):
         return None
     number: int | None = None
@@ -146,11 +152,13 @@ def to_location_id(value: Any) -> int | None:
         number = value
     elif isinstance(value, str) and value.strip().isdigit():
         number = int(value.strip())
-    if number is None or number <= 0 or number > 2**31 - 1:
+    if number is None or number < 0 or number > 2**31 - 1:
         raise ExportSettingError(
-            "location_id", f"expected a positive integer ConnectWise location (owner level) id, got {value!r}"
+            "location_id",
+            f"expected a positive integer ConnectWise location (owner level) id, or 0 or empty for all "
+            f"locations, got {value!r}",
         )
-    return number
+    return number or None
 
 
 def to_location_name(value: Any) -> str | None:

@@ -54,7 +54,9 @@ class GLBatchExportOperator(BaseOperator):
         before the first request (a probe object is created and removed beside the target).
     :param output_conn_id: the Airflow connection for object storage; empty (``""``, ``"None"``)
         means none, and the filesystem then uses the worker's ambient credentials.
-    :param location_id: only records of this location (owner level) id.
+    :param location_id: only records of this location (owner level) id. 0, which other
+        integrations send for all locations, means all locations, like empty (no ``locationId`` is
+        sent).
     :param location_name: used when ``location_id`` is empty: the location with this name
         (case-insensitive). No match exports all locations, as the spec says; several is an error.
     :param references_to_fetch: reference paths from ``REFERENCE_PATHS`` whose records are fetched
@@ -74,10 +76,13 @@ class GLBatchExportOperator(BaseOperator):
     :param reference_concurrency: how many reference requests may be in flight at once (default 8).
     :param summarize_invoices: ``Default``, ``Condensed`` or ``Detailed`` (``summarizeInvoices``);
         empty leaves ConnectWise's default.
-    :param included_invoice_ids: only these unposted invoices (``includedInvoiceIds``); likewise
-        ``excluded_invoice_ids`` (all but these), ``included_expense_ids``,
-        ``excluded_expense_ids`` (integers) and ``included_product_ids``, ``excluded_product_ids``
-        (procurement ids, text as in the API). Lists, JSON/Python list strings or comma-separated
+    :param included_invoice_ids: only these unposted invoices (``includedInvoiceIds``), named by
+        the unposted invoice's ``billingLogId`` (its invoice's id, the exported transaction's
+        ``id``), not its own ``id``: what real integrations send. Likewise ``excluded_invoice_ids``
+        (all but these), ``included_expense_ids``, ``excluded_expense_ids`` (integers: the unposted
+        expense's ``id``) and ``included_product_ids``, ``excluded_product_ids`` (text: the unposted
+        procurement record's ``unpostedProductId``); the expense and product ids follow the API's
+        types, unverified against a tenant. Lists, JSON/Python list strings or comma-separated
         text; an id both included and excluded is an error.
     :param gl_interface_identifier: sent as ``glInterfaceIdentifier``.
     :param skip_when_empty: when the export holds no documents, write nothing (the previous file

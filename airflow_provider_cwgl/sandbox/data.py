@@ -7,10 +7,18 @@ from a small table of realistic ones. GL documents balance: a transaction's head
 minus the sum of its detail totals, and so does a purchase. Amounts are exact decimals. Text
 includes ``&``, ``<``, quotes, non-ASCII names, long memos and the odd control character, as real
 PSA data does.
+
+As real tenants send them (SmartConnect's ConnectWise maps, Wise-Sync's help pages), some
+transactions are credit memos (``documentType`` "CREDIT MEMO": a negative header total, lines of the
+opposite sign, a hand-typed number such as "119CM", nothing linking them to an invoice) and some are
+one-cent invoices (a unit price rounded to 0.00, so ``itemPrice`` × ``quantity`` is not ``total``).
+An unposted invoice names its invoice by ``billingLogId`` (the transaction's id), which is what
+``includedInvoiceIds`` takes; its own ``id`` is numbered apart (``UNPOSTED_INVOICE_OFFSET``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import random
@@ -27,6 +35,10 @@ from airflow_provider_cwgl.sandbox.store import BASE_PLACEHOLDER as BASE
 from airflow_provider_cwgl.sandbox.store import GLDocument, Party, SandboxStore
 
 CENT = Decimal("0.01")
+# An unposted invoice's own ``id`` is this plus its invoice's id (its ``billingLogId``). Which number
+# ConnectWise gives it is unverified; apart from the invoice's, a request naming the wrong id of
+# the two exports nothing, as it would on a tenant.
+UNPOSTED_INVOICE_OFFSET = 500_000
 SITES = "company/companies/{}/sites"
 DEFAULT_ANCHOR = date(2026, 3, 1)
 
@@ -86,7 +98,8 @@ def sample_store() -> SandboxStore:
             put(store, collection, row, row["company"]["id"] if collection == SITES else None)
     txn, key = raw["invoices"]["transactions"][0], f"transaction:{raw['invoices']['transactions'][0]['id']}"
     ids = {int(x) for x in txn["glEntryIds"].split(",")} | {d["id"] for d in txn["detail"]}
-    unposted: Record = {"id": txn["id"], "invoiceNumber": txn["documentNumber"], "locationId": 1}
+    unposted: Record = {"id": UNPOSTED_INVOICE_OFFSET + txn["id"], "billingLogId": txn["id"]}
+    unposted |= {"invoiceNumber": txn["documentNumber"], "locationId": 1}
     unposted |= {"company": txn["company"], "invoiceDate": txn["documentDate"], "total": txn["total"]}
     _add(store, "transactions", key, txn, date(2011, 6, 20), ids, unposted)
     store.parties += [Party("customers", row, {key}) for row in raw["invoices"]["customers"]]
@@ -235,7 +248,9 @@ def generated_store(
     anchor: date = DEFAULT_ANCHOR,
     days: int = 30,
 ) -> SandboxStore:
-    """A deterministic store with ``transactions`` invoices, and expenses and procurement in proportion.
+    """A deterministic store with ``transactions`` invoices, and in proportion credit memos (one per
+    50 invoices, at least one), one-cent invoices (one per 100, at least one), expenses and
+    procurement.
 
     Documents are dated over the ``days`` days up to and including ``anchor`` (a few just after it,
     to show the thru date at work). The same seed always gives the same data.
@@ -255,6 +270,12 @@ def generated_store(
         _transfer(world, n)
     for n in range(max(1, transactions // 100)):
         _adjustment(world, n)
+    # Drawn from their own random source, so the documents above are the same with or without them.
+    odd = dataclasses.replace(world, rng=random.Random(f"{seed}:credit memos and cents"))
+    for k in range(max(1, transactions // 50)):
+        _invoice(odd, transactions + 2 * k, _CREDIT_MEMO)
+    for k in range(max(1, transactions // 100)):
+        _invoice(odd, transactions + 2 * k + 1, _ONE_CENT)
     return world.store
 
 
@@ -373,19 +394,37 @@ def _link_party(
 
 
 # -- invoices -----------------------------------------------------------------------------------
-def _invoice(world: _World, n: int) -> None:
+@dataclass(frozen=True)
+class _InvoiceKind:
+    """What sets a transaction apart: its GLExport ``documentType``, its ConnectWise invoice type
+    (None: by its agreement) and the sign of its lines (an invoice's revenue lines are negative)."""
+
+    document_type: str
+    invoice_type: str | None
+    sign: int
+    one_cent: bool = False  # one line whose unit price rounds to 0.00 yet comes to 0.01
+
+
+_INVOICE = _InvoiceKind("INVOICE", None, -1)
+_CREDIT_MEMO = _InvoiceKind("CREDIT MEMO", "CreditMemo", 1)
+_ONE_CENT = _InvoiceKind("INVOICE", None, -1, one_cent=True)
+
+
+def _invoice(world: _World, n: int, kind: _InvoiceKind = _INVOICE) -> None:
     company = world.pick("companies")
     parties = _parties(world, company)
-    day, location = world.day(late=n % 20 == 7), world.pick("locations")
+    day, location = world.day(late=n % 20 == 7 and kind is _INVOICE), world.pick("locations")
     currency = world.records["currencies"][company["id"] % len(_CURRENCIES)]
     tax_code, terms = world.pick("taxCodes"), world.pick("terms")
     invoice_id = 10_000 + n
     agreement = world.pick("agreements") if world.rng.random() < 0.5 else None
     billing = "Agreement" if agreement else "Standard"
+    # Credit-memo numbers are typed by hand, "CM" after a number: text, and not always unique.
+    number = f"{world.rng.randint(100, 999)}CM" if kind is _CREDIT_MEMO else f"INV{invoice_id}"
     invoice: Record = {
         "id": invoice_id,
-        "invoiceNumber": f"INV{invoice_id}",
-        "type": billing,
+        "invoiceNumber": number,
+        "type": kind.invoice_type or billing,
         "date": _zulu(day),
     }
     invoice |= {"company": parties["company"], "billToCompany": parties["company"]}
@@ -394,9 +433,9 @@ def _invoice(world: _World, n: int) -> None:
     invoice |= {"agreement": _named("finance/agreements", agreement, "agreement") if agreement else None}
     put(world.store, "finance/invoices", invoice)
     context = parties | _money_context(currency, tax_code, terms) | {"documentDate": _stamp(day)}
-    context |= {"documentType": "INVOICE", "CompanyTypeReference": _company_type(world, False)}
+    context |= {"documentType": kind.document_type, "CompanyTypeReference": _company_type(world, False)}
     context |= {"dueDate": _stamp(day + timedelta(days=terms["dueDays"])), "billingType": billing}
-    lines = _invoice_lines(world, context)
+    lines = _invoice_lines(world, context, kind)
     subtotal = -sum(line["total"] for line in lines)
     tax = (subtotal * tax_code["levelOneRate"]).quantize(CENT)
     tax_line: Record = {
@@ -411,9 +450,10 @@ def _invoice(world: _World, n: int) -> None:
     lines.append(_doc("GLExportTransactionDetail", shared | _only(context, "CurrencyReference"), tax_line))
     header_ids = [next(world.gl_ids) for _ in range(world.rng.randint(1, 3))]
     context |= {"salesTerritory": location["name"], "detail": lines}
-    body = _invoice_header(world, n, context, subtotal, tax, header_ids)
+    body = _invoice_header(world, n, number, context, (subtotal, tax), header_ids)
     key = f"transaction:{invoice_id}"
-    unposted: Record = {"id": invoice_id, "invoiceNumber": f"INV{invoice_id}", "locationId": location["id"]}
+    unposted: Record = {"id": UNPOSTED_INVOICE_OFFSET + invoice_id, "billingLogId": invoice_id}
+    unposted |= {"locationId": location["id"], "invoiceNumber": number, "invoiceType": invoice["type"]}
     unposted |= {"company": parties["company"], "invoiceDate": _zulu(day), "total": body["total"]}
     ids = set(header_ids) | {line["id"] for line in lines}
     _add(world.store, "transactions", key, body, day, ids, unposted)
@@ -426,13 +466,17 @@ def _invoice(world: _World, n: int) -> None:
 _ZERO_RATES = ("countyTaxRate", "cityTaxRate", "countryTaxRate", "compositeTaxRate")
 
 
-def _invoice_lines(world: _World, context: Record) -> list[Record]:
+def _invoice_lines(world: _World, context: Record, kind: _InvoiceKind) -> list[Record]:
     lines = []
-    for _ in range(world.rng.randint(1, 4)):
+    for _ in range(1 if kind.one_cent else world.rng.randint(1, 4)):
         item, quantity, amount = world.item("price", 10)
         product = ref("procurement/products", item["id"] * 10, "product", description=item["description"])
         line = context | _item_context(world, item, world.pick("bins")) | {"ProductReference": product}
         line |= {"warehouseSite": context["site"], "taxableFlag": True, "itemTypeXref": "Inventory"}
+        if kind.one_cent:
+            # Fractional pricing: a unit price under half a cent is 0.00 once rounded for the batch,
+            # and the line still comes to a cent.
+            line["itemPrice"], amount = Decimal("0.00"), CENT
         values: Record = {
             "id": next(world.gl_ids),
             "accountNumber": "4000",
@@ -440,7 +484,8 @@ def _invoice_lines(world: _World, context: Record) -> list[Record]:
             "salesCode": "4000",
         }
         values |= {"invoiceSummaryOption": "0", "memo": world.memo(), "description": item["description"]}
-        values |= {"salesDescription": item["description"], "quantity": -quantity, "total": -amount}
+        values |= {"salesDescription": item["description"]}
+        values |= {"quantity": kind.sign * quantity, "total": kind.sign * amount}
         lines.append(_doc("GLExportTransactionDetail", line, values))
         record: Record = {"id": item["id"] * 10, "description": item["description"], "price": item["price"]}
         record |= {"catalogItem": _only(item, "id", "identifier"), "billableOption": "Billable"}
@@ -449,8 +494,9 @@ def _invoice_lines(world: _World, context: Record) -> list[Record]:
 
 
 def _invoice_header(
-    world: _World, n: int, context: Record, subtotal: Decimal, tax: Decimal, header_ids: list[int]
+    world: _World, n: int, number: str, context: Record, money: tuple[Decimal, Decimal], header_ids: list[int]
 ) -> Record:
+    subtotal, tax = money
     ship = _parties(world, world.pick("companies"))
     picked = _named("project/projects", world.pick("projects"), "project")
     project = picked if world.rng.random() < 0.3 else None
@@ -460,7 +506,7 @@ def _invoice_header(
     values: Record = {
         "id": 10_000 + n,
         "glTypeId": "AR",
-        "documentNumber": f"INV{10_000 + n}",
+        "documentNumber": number,
         "memo": world.memo(),
     }
     values |= {"description": "Accounts Receivable", "attention": context["contact"]["name"]}

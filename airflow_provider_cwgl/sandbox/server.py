@@ -393,6 +393,8 @@ class Sandbox:
         location = body.get("locationId")
         if location is not None and (isinstance(location, bool) or not isinstance(location, int)):
             raise _Refused(400, "InvalidObject", "locationId must be an integer.")
+        if location == 0:
+            location = None  # "all locations", as real integrations send it (connectwise-etl, SmartConnect)
         summarize = body.get("summarizeInvoices")
         if summarize is not None and summarize not in SUMMARIZE_INVOICES:
             allowed = f"summarizeInvoices must be one of: {', '.join(SUMMARIZE_INVOICES)}."

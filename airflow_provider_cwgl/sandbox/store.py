@@ -57,10 +57,13 @@ class GLDocument:
 
     @property
     def export_id(self) -> int | str:
-        """The id the export request's included/excluded lists name this document by."""
+        """The id the export request's included/excluded lists name this document by: an unposted
+        invoice's ``billingLogId`` (what real integrations send in ``includedInvoiceIds``), an
+        unposted expense's ``id``, an unposted procurement record's ``unpostedProductId`` (text, as
+        ``includedProductIds`` is typed). The last two follow the API's types only: unverified."""
         if self.kind == "procurement":
             return str(self.unposted.get("unpostedProductId", self.unposted["id"]))
-        identifier: int | str = self.unposted["id"]
+        identifier: int | str = self.unposted["billingLogId" if self.kind == "invoices" else "id"]
         return identifier
 
 
@@ -228,7 +231,7 @@ class SandboxStore:
         }
         record_id = doc.unposted.get("id")
         if doc.section == "transactions":
-            entry["invoice"] = {"id": record_id, "identifier": str(doc.body.get("documentNumber") or "")}
+            entry["invoice"] = {"id": doc.export_id, "identifier": str(doc.body.get("documentNumber") or "")}
         elif doc.section == "expenses":
             entry["expense"] = {"id": record_id, "amount": amount}
         elif doc.section == "purchaseTransactions" and isinstance(doc.unposted.get("purchaseOrder"), dict):

@@ -62,13 +62,15 @@ def test_at_least_one_flag() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"), [(12, 12), ("12", 12), (" 7 ", 7), (None, None), ("", None), ("None", None)]
+    ("value", "expected"),
+    # 0 is "all locations", as other ConnectWise integrations send it: read as empty.
+    [(12, 12), ("12", 12), (" 7 ", 7), (None, None), ("", None), ("None", None), (0, None), (" 0 ", None)],
 )
 def test_location_id_forms(value: object, expected: int | None) -> None:
     assert build_export_request(location_id=value).location_id == expected
 
 
-@pytest.mark.parametrize("value", [0, -3, "abc", 1.5, True, "12.0", 2**31])
+@pytest.mark.parametrize("value", [-3, "-0", "abc", 1.5, True, "12.0", 2**31])
 def test_bad_location_id(value: object) -> None:
     with pytest.raises(ExportSettingError, match="location_id: expected a positive integer"):
         build_export_request(location_id=value)

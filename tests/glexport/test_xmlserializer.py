@@ -99,8 +99,8 @@ def read_glexport(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return compile_reader(out, HERE / "ReadGLExport.cs", classes)
 
 
-def read(command: list[str], path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*command, str(path)], capture_output=True, text=True, timeout=120)
+def read(command: list[str], path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*command, str(path), *options], capture_output=True, text=True, timeout=120)
 
 
 def bill(*line_ids: list[int | None]) -> dict:
@@ -179,3 +179,37 @@ def test_a_whole_export_reads_back_with_the_served_counts_and_totals(
     done = read(read_glexport, output)
     assert done.returncode == 0, done.stdout + done.stderr
     assert {name: row for name, row in counted(done.stdout).items() if row[0]} == expected
+
+
+def test_credit_memos_and_one_cent_invoices_read_back_exactly(
+    read_glexport: list[str], make_sandbox: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    """A credit memo (negative total, positive lines, a number that is text) and a one-cent invoice
+    (a unit price of 0.00), as .NET reads them: every amount to the cent."""
+    store = generated_store(transactions=100)
+    odd = [
+        d.body
+        for d in store.documents
+        if d.section == "transactions"
+        and (d.body["documentType"] == "CREDIT MEMO" or d.body["total"] == Decimal("0.01"))
+    ]
+    assert {b["documentType"] for b in odd} == {"CREDIT MEMO", "INVOICE"}
+    sandbox = make_sandbox(store)
+    output = tmp_path / "glexport.xml"
+    request = ExportRequest(thru_date=datetime(2030, 1, 1, tzinfo=timezone.utc))
+    GLExporter(ConnectWiseClient(settings_for(sandbox))).run(request, LocalOutput(output))
+    done = read(read_glexport, output, "transactions")
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {}
+    for line in done.stdout.splitlines():
+        doc_id, document_type, number, total, lines = line.split("\t")
+        rows[int(doc_id)] = (document_type, number, Decimal(total), [Decimal(x) for x in lines.split(",")])
+    assert len(rows) == sum(1 for d in store.documents if d.section == "transactions")
+    for body in odd:
+        expected = (
+            body["documentType"],
+            body["documentNumber"],
+            body["total"],
+            [x["total"] for x in body["detail"]],
+        )
+        assert rows[body["id"]] == expected

@@ -106,8 +106,18 @@ def test_location_filter(cw_sandbox: Sandbox) -> None:
     assert expected and {t["id"] for t in got["transactions"]} == expected
 
 
+def test_location_0_is_all_locations(cw_sandbox: Sandbox) -> None:
+    """Real integrations send ``locationId: 0`` for all locations (connectwise-etl, SmartConnect)."""
+    every = export(cw_sandbox, exportInvoicesFlag=True, thruDate="2030-01-01T00:00:00Z")
+    got = export(cw_sandbox, exportInvoicesFlag=True, locationId=0, thruDate="2030-01-01T00:00:00Z")
+    assert len({d.location_id for d in cw_sandbox.store.documents}) > 1
+    assert got["transactions"] and got == every
+
+
 def test_included_and_excluded_ids(cw_sandbox: Sandbox) -> None:
-    ids = sorted(d.unposted["id"] for d in cw_sandbox.store.documents if d.section == "transactions")
+    # Real integrations name an unposted invoice by its billingLogId (RationallyPrime/connectwise-etl).
+    unposted = api(cw_sandbox).get("finance/accounting/unpostedinvoices", params={"pageSize": 1000}).json()
+    ids = sorted(u["billingLogId"] for u in unposted)
     got = export(
         cw_sandbox, exportInvoicesFlag=True, thruDate="2030-01-01T00:00:00Z", includedInvoiceIds=ids[:3]
     )
@@ -116,6 +126,10 @@ def test_included_and_excluded_ids(cw_sandbox: Sandbox) -> None:
         cw_sandbox, exportInvoicesFlag=True, thruDate="2030-01-01T00:00:00Z", excludedInvoiceIds=ids[:3]
     )
     assert {t["id"] for t in got["transactions"]} == set(ids[3:])
+    # An unposted invoice's own id is not its invoice's: naming it includes nothing.
+    own = [u["id"] for u in unposted if u["billingLogId"] in ids[:3]]
+    got = export(cw_sandbox, exportInvoicesFlag=True, thruDate="2030-01-01T00:00:00Z", includedInvoiceIds=own)
+    assert len(own) == 3 and got["transactions"] == []
 
 
 def test_export_fields_follow_schema_order_and_carry_hrefs(cw_sandbox: Sandbox) -> None:
@@ -155,7 +169,9 @@ def test_generator_is_deterministic() -> None:
 def test_generator_scales() -> None:
     store = generated_store(transactions=2500)
     sections = Counter(d.section for d in store.documents)
-    assert sections["transactions"] == 2500
+    kinds = Counter(d.body["documentType"] for d in store.documents if d.section == "transactions")
+    # 2500 invoices, a credit memo per 50 of them and a one-cent invoice per 100.
+    assert kinds == {"INVOICE": 2500 + 25, "CREDIT MEMO": 50}
     assert sections["expenses"] and sections["expenseBills"] and sections["purchaseTransactions"]
     assert len({d.body["currency"]["id"] for d in store.documents if d.section == "transactions"}) > 1
 
