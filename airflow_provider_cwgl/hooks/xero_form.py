@@ -27,8 +27,7 @@ def connection_form() -> dict[str, dict[str, Any]]:
     """The extras as Airflow's ``conn-fields``, from ``XERO_EXTRAS``."""
     form = {}
     for extra in XERO_EXTRAS:
-        json_type = "string" if extra.kind is str else "integer" if extra.kind is int else "number"
-        schema: dict[str, Any] = {"type": [json_type, "null"]}
+        schema: dict[str, Any] = {"type": [extra.json_type, "null"]}
         if extra.kind is not str:
             schema["minimum"] = 1 if extra.kind is int else 0
         default = extra.default

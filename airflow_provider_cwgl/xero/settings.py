@@ -11,7 +11,7 @@ import ipaddress
 import math
 import re
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from airflow_provider_cwgl.blank import is_blank
@@ -171,6 +171,10 @@ class XeroExtra:
         """The value an empty extra means, read from ``XeroSettings`` (so the docs cannot drift)."""
         spec = next(f for f in fields(XeroSettings) if f.name == self.name)
         return None if spec.default is MISSING else spec.default
+
+    @property
+    def json_type(self) -> Literal["string", "integer", "number"]:
+        return "string" if self.kind is str else "integer" if self.kind is int else "number"
 
 
 XERO_EXTRAS: tuple[XeroExtra, ...] = (
