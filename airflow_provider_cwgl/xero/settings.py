@@ -7,14 +7,15 @@ before any request. ``XERO_EXTRAS`` describes each extra once: it drives the par
 
 from __future__ import annotations
 
-import ipaddress
-import math
 import re
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from airflow_provider_cwgl.blank import is_blank
+
+# The same address checks as a ConnectWise site's (loopback alone may use plain http).
+from airflow_provider_cwgl.connectwise.settings import _is_ip, _is_loopback, _is_number
 from airflow_provider_cwgl.errors import XeroConfigError
 
 DEFAULT_HOST = "https://api.xero.com"
@@ -138,22 +139,6 @@ def normalize_url(name: str, value: Any, *, path: bool) -> str:
         raise XeroConfigError(name, "plain http is only allowed for loopback addresses; use https")
     netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
     return f"{parts.scheme}://{netloc}" + (parts.path.rstrip("/") if path else "")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_loopback(host: str) -> bool:
-    return host == "localhost" or (_is_ip(host) and ipaddress.ip_address(host).is_loopback)
 
 
 # -- the connection's extras ------------------------------------------------------------------
