@@ -113,10 +113,11 @@ class FakeXero:
             if answer == "drop":
                 return
             status, body, headers = answer(request) if callable(answer) else answer  # type: ignore[misc]
-            respond_json(conn, body, status, **headers)
         finally:
+            # Done before the answer goes out: the client may send its next call the moment it has it.
             with self._lock:
                 self.in_flight -= 1
+        respond_json(conn, body, status, **headers)
 
 
 class FakeTime:

@@ -175,7 +175,9 @@ def test_a_429_for_the_day_is_not_waited_for_and_stops_every_later_call(
     with client_for(xero, fake_time) as client:
         with pytest.raises(XeroLimitError) as info:
             client.get("Invoices")
-        assert info.value.retry is Retry.LATER and "calls for the day are spent" in str(info.value)
+        assert info.value.retry is Retry.LATER and str(info.value).startswith(
+            "Xero GET Invoices refused (HTTP 429): the tenant's calls for the day are spent (Xero says to retry in 40000 s)"
+        )
         assert info.value.retry_after == 40000.0
         with pytest.raises(XeroLimitError):
             client.put("Invoices", {"Invoices": []}, idempotency_key="k-1")
@@ -322,7 +324,7 @@ def test_no_calls_left_in_the_minute_waits_for_the_window(xero: FakeXero, fake_t
 
 
 def test_never_more_than_five_calls_in_flight(xero: FakeXero, fake_time: FakeTime) -> None:
-    xero.delay = 0.15
+    xero.delay = 0.3
     errors: list[BaseException] = []
     with client_for(xero, fake_time, concurrent=5) as client:
         client.tenant_id  # noqa: B018  (discovered once, before the pool starts)
