@@ -268,7 +268,7 @@ def test_a_write_without_a_valid_key_is_refused_before_sending(
         pytest.raises(SettingError, match="Idempotency-Key of 1 to 128"),
     ):
         client.put("Invoices", {"Invoices": []}, idempotency_key=key)
-    assert xero.api_requests() == []
+    assert xero.server.requests == []  # not even a token asked for
 
 
 def test_a_key_of_128_characters_is_accepted(xero: FakeXero, fake_time: FakeTime) -> None:
