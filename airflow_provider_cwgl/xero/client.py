@@ -428,7 +428,8 @@ class XeroClient:
         try:
             _, body = self._exchange(request, "POST", where)
         except XeroError as exc:
-            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
+            # Xero answers 400 invalid_client for an unknown id or a wrong secret (OAuth 2's 401 too).
+            if exc.status in (400, 401, 403):
                 raise XeroAuthError(
                     method="POST", path=where, status=exc.status, message=exc.message
                 ) from None

@@ -107,6 +107,18 @@ def test_wrong_client_credentials_fail_at_once_naming_login_and_password(
     assert xero.api_requests() == []
 
 
+def test_a_wrong_token_url_is_not_taken_for_wrong_credentials(xero: FakeXero, fake_time: FakeTime) -> None:
+    with (
+        client_for(xero, fake_time, token_url=f"{xero.url}/connect/tokens") as client,
+        pytest.raises(XeroError) as info,
+    ):
+        client.get("Invoices")
+    assert not isinstance(info.value, XeroAuthError)
+    assert (info.value.status, info.value.retry) == (404, Retry.NEVER)
+    assert str(info.value).startswith(f"Xero POST {xero.url}/connect/tokens failed (HTTP 404)")
+    assert len(xero.server.requests) == 1
+
+
 def test_a_failing_token_endpoint_is_retried_then_reported_once(xero: FakeXero, fake_time: FakeTime) -> None:
     xero.token_status = 503
     with client_for(xero, fake_time) as client, pytest.raises(XeroError) as info:
