@@ -290,7 +290,8 @@ class ConnectWiseClient:
     def _read_json(
         self, request: httpx.Request, path: str, *, auth: Any = httpx.USE_CLIENT_DEFAULT
     ) -> _Reply:
-        """One exchange, its body read into memory (within an eighth of the cap) and parsed."""
+        """One exchange, its body read into memory (within an eighth of the cap) and parsed; a body
+        that is not JSON is a passing fault (``MalformedBody``), retried like a 503."""
         buffer = io.BytesIO()
         response = self._receive(request, path, buffer, self.settings.memory_response_bytes, auth=auth)
         content = buffer.getvalue()
@@ -324,26 +325,21 @@ class ConnectWiseClient:
                 finally:
                     response.close()
         except DeadlineExceeded:
-            raise self._fault(
-                method,
-                path,
-                "DeadlineExceeded",
+            problem = (
                 f"the whole request took longer than request_deadline={settings.request_deadline:g}s "
-                "(the server answered too slowly); not retried",
-                retry=Retry.LATER,
-            ) from None
+                "(the server answered too slowly); not retried"
+            )
+            raise self._fault(method, path, "DeadlineExceeded", problem, retry=Retry.LATER) from None
         except TooLarge:
-            in_memory = limit < settings.max_response_bytes
+            share = ", of which an eighth for responses read into memory"
+            problem = (
+                f"the response body is larger than {_mib(limit)} once decompressed (max_response_mb="
+                f"{_mib(settings.max_response_bytes)}{share if limit < settings.max_response_bytes else ''})"
+                "; stopped reading"
+            )
+            status = response.status_code
             raise self._fault(
-                method,
-                path,
-                "ResponseTooLarge",
-                f"the response body is larger than {_mib(limit)} once decompressed "
-                f"(max_response_mb={_mib(settings.max_response_bytes)}"
-                f"{', of which an eighth for responses read into memory' if in_memory else ''})"
-                "; stopped reading",
-                status=response.status_code,
-                retry=Retry.LATER,
+                method, path, "ResponseTooLarge", problem, status=status, retry=Retry.LATER
             ) from None
         except (ValueError, zlib.error) as exc:  # an unsupported or corrupt Content-Encoding
             problem = f"response body cannot be decoded ({_short(self.redact(str(exc)))})"
