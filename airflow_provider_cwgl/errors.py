@@ -16,8 +16,9 @@ Hierarchy::
      │         ├── OutputStoreError         the object store refuses the output (checked first)
      │         └── NotOnThisWorkerError     a local export file is not on this worker's disk
      ├── OutputStoreUnavailable             LATER: the object store did not answer the probe
-     ├── ConnectWiseError                   a ConnectWise call failed: NOW for 429, 5xx and no
-     │                                      response, else LATER (the client has retried enough)
+     ├── ConnectWiseError                   a ConnectWise call failed: NOW for 429, 502-504, a
+     │                                      timeout 500 and no response; NEVER for any other
+     │                                      500; else LATER (the client has retried enough)
      ├── XeroError                          a Xero call failed: NOW for 429, 5xx and no response,
      │    │                                 NEVER for another 4xx (Xero refused what was sent)
      │    ├── XeroAuthError                 the token endpoint refused the client id or secret
@@ -42,6 +43,7 @@ Every module imports its errors from here; no other module re-exports them.
 from __future__ import annotations
 
 import enum
+import re
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -49,8 +51,12 @@ from typing import Any
 # The most of a server-supplied text (code, message, one field error) an exception keeps.
 MAX_SERVER_TEXT = 300
 
-# Statuses ConnectWise's guide says to retry: throttling and server-side failures.
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Statuses ConnectWise's guide says to retry: throttling and a gateway's failures.
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+# ConnectWise answers its own timeouts as 500 ("A timeout has occured. Please try again.",
+# "Timeout expired ... obtaining a connection from the pool"), but also what the same request meets
+# again ("Error converting value ... to type ...", "String was not recognized as a valid Boolean.").
+TRANSIENT_500 = re.compile(r"time[ds]?[ -]?out|connection from the pool", re.IGNORECASE)
 
 
 class Retry(enum.Enum):
@@ -123,10 +129,11 @@ class ConnectWiseError(CwglError):
     Messages never carry credentials: everything taken from a server's answer passes through the
     client's ``Redactor`` (``connectwise/redact.py``).
 
-    ``retry`` is ``NOW`` for throttling, a server error or no response, unless the caller says
-    otherwise (a response too large or too slow as a whole is ``LATER``: retrying at once cannot
-    fix it). Never ``NEVER``: the client has retried what it may within the call, and the task's
-    own retries (later, when ConnectWise may have recovered) are left to the DAG author.
+    ``retry`` is ``NOW`` for throttling, a gateway's 502-504, a 500 whose text says timeout or
+    connection pool, or no response, unless the caller says otherwise (a response too large or too
+    slow as a whole is ``LATER``: retrying at once cannot fix it). Any other 500 is ``NEVER``:
+    ConnectWise failed on what it was sent, and would again. Else ``LATER``: the client has retried
+    what it may within the call, and the task's own retries are left to the DAG author.
     """
 
     retry = Retry.LATER
@@ -159,6 +166,9 @@ class ConnectWiseError(CwglError):
         self.errors = [{str(k): clean(v) for k, v in err.items()} for err in errors]
         if retry is None:
             retry = Retry.NOW if status is None or status in RETRYABLE_STATUSES else Retry.LATER
+            if status == 500:
+                said = " ".join(str(v) for v in (self.code, self.message, *self.field_errors))
+                retry = Retry.NOW if TRANSIENT_500.search(said) else Retry.NEVER
         self.retry = retry
         self.attempts = attempts
         self.retry_after = retry_after

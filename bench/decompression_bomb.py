@@ -46,7 +46,7 @@ def child(kind: str) -> None:
                 list(client.list("system/locations"))
             else:
                 with tempfile.TemporaryFile() as dest:
-                    client.post_to_file("finance/accounting/export", {}, dest)
+                    client.post_to_file("finance/accounting/export", {}, dest, read=lambda f: None)
         except ConnectWiseError as exc:
             outcome = str(exc).split(": ", 1)[1].split(" once")[0]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

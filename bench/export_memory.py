@@ -13,6 +13,10 @@ Targets:
 - with ``transaction/invoice`` and 13 other invoice-side paths, peak RSS at the largest scale
   < 1.4x the peak at 2,000: memory grows only with the distinct referenced records (one invoice
   per transaction here), reported in bytes per cached record.
+
+``--malloc-arena-max unset 2`` runs the reference variant again under each ``MALLOC_ARENA_MAX``
+(``unset``: glibc's default of 8 arenas per core), side by side in the same run: what capping
+glibc's per-thread arenas buys the worker (docs/guides/deploying.md).
 """
 
 from __future__ import annotations
@@ -46,13 +50,17 @@ REFERENCES = [
 ]
 
 
-def measure(connection: dict, paths: list[str]) -> dict:
+def measure(connection: dict, paths: list[str], arena_max: str | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ,
             "AIRFLOW_CONN_CONNECTWISE_DEFAULT": json.dumps(connection),
             "PYTHONWARNINGS": "ignore",
         }
+        if arena_max is not None:
+            env.pop("MALLOC_ARENA_MAX", None)
+            if arena_max != "unset":
+                env["MALLOC_ARENA_MAX"] = arena_max
         return run_child([str(CHILD), str(Path(tmp) / "glexport.xml"), ",".join(paths)], env)
 
 
@@ -64,6 +72,7 @@ def main() -> int:
     parser.add_argument(
         "--references-from", type=int, default=2000, help="smallest scale run with references"
     )
+    parser.add_argument("--malloc-arena-max", nargs="*", default=[], metavar="N|unset")
     args = parser.parse_args()
     rows = []
     for scale in args.scales:
@@ -84,6 +93,15 @@ def main() -> int:
                         "variant": f"{len(REFERENCES)} reference paths",
                         "json_bytes": json_bytes,
                         **measure(sandbox.connection, REFERENCES),
+                    }
+                )
+            for arena_max in args.malloc_arena_max if scale >= args.references_from else ():
+                rows.append(
+                    {
+                        "scale": scale,
+                        "variant": f"{len(REFERENCES)} reference paths, MALLOC_ARENA_MAX {arena_max}",
+                        "json_bytes": json_bytes,
+                        **measure(sandbox.connection, REFERENCES, arena_max),
                     }
                 )
     print(
@@ -107,7 +125,7 @@ def main() -> int:
             f"of JSON ({'<= 10%, met' if share <= 0.10 else 'ABOVE 10%'}); {large['gl_entry_ids']:,} GL entry ids "
             "went to the ids file"
         )
-    refs = [r for r in rows if r["variant"] != "no references"]
+    refs = [r for r in rows if r["variant"] == f"{len(REFERENCES)} reference paths"]
     if len(refs) >= 2:
         small, large = refs[0], refs[-1]
         ratio = large["peak_mib"] / small["peak_mib"]

@@ -141,10 +141,8 @@ def main() -> int:
             client_id=conn["extra"]["client_id"],
         )
         with ConnectWiseClient(settings) as client:
-            _, body = client.request(
-                "POST",
-                "finance/accounting/export",
-                json_body={"exportInvoicesFlag": True, "thruDate": "2030-01-01T00:00:00Z"},
+            body = client.post(
+                "finance/accounting/export", {"exportInvoicesFlag": True, "thruDate": "2030-01-01T00:00:00Z"}
             )
             from airflow_provider_cwgl.sandbox.jsonio import dumps
 

@@ -57,9 +57,30 @@ def test_connectwise_errors_are_retried_at_once_only_for_passing_faults(
     status: int | None, retry: Retry
 ) -> None:
     assert ConnectWiseError(method="GET", path="system/info", status=status).retry is retry
-    # What retrying at once cannot fix (a body too large, a deadline) says so; never NEVER.
+    # What retrying at once cannot fix (a body too large, a deadline) says so.
     unretried = ConnectWiseError(method="GET", path="system/info", status=status, retry=Retry.LATER)
     assert unretried.retry is Retry.LATER
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "retry"),
+    [
+        ("ConnectWiseApi", "A timeout has occured. Please try again.", Retry.NOW),
+        (
+            None,
+            "Timeout expired. The timeout period elapsed prior to obtaining a connection from the pool",
+            Retry.NOW,
+        ),
+        (None, "Execution TIMED OUT", Retry.NOW),
+        ("ConnectWiseApi", "Error converting value \"x\" to type 'System.Int32'.", Retry.NEVER),
+        ("ConnectWiseApi", "String was not recognized as a valid Boolean.", Retry.NEVER),
+        (None, None, Retry.NEVER),
+    ],
+)
+def test_a_500_is_passing_only_when_it_says_timeout_or_connection_pool(
+    code: str | None, message: str | None, retry: Retry
+) -> None:
+    assert ConnectWiseError(method="GET", path="x", status=500, code=code, message=message).retry is retry
 
 
 def _raising(exc: Exception) -> object:

@@ -3,18 +3,23 @@
 What it does the way ConnectWise documents it: Basic auth ``company+public:private`` and a
 ``clientId`` header on every call; codebase discovery from ``login/companyinfo`` (cached, and
 re-discovered once when a 404 suggests the site moved); paging through the ``Link`` header; JSON
-numbers read as exact decimals; retries for 429 (honouring ``Retry-After``), 5xx and network faults.
+numbers read as exact decimals; retries for 429 (honouring ``Retry-After``), 502-504, a 500 that
+says timeout or connection pool, and network faults (``retrying``: the one retry policy).
 
 What it does against a server that misbehaves: only a 2xx is success (a redirect is an error naming
 its ``Location``, never followed); every response is read under a whole-request deadline
 (``request_deadline``) and a cap on its decompressed size (``max_response_bytes``), decompressing
 in bounded steps; a listing stops after ``max_pages`` pages or when ``rel="next"`` repeats a page;
-server text reaches exceptions and logs only through the ``Redactor``.
+server text reaches exceptions and logs only through the ``Redactor`` (httpcore's, per request).
+
+Each step returns what the next needs, as in httpx: a public call -> ``_call`` (a 404 may mean the
+site moved) -> ``_retried`` (the retry policy) -> ``_read_json`` or a file attempt -> ``_receive``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import ssl
@@ -22,6 +27,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -30,9 +36,8 @@ import tenacity
 
 from airflow_provider_cwgl.connectwise.decoding import TooLarge, copy_body
 from airflow_provider_cwgl.connectwise.jsonbody import loads
-from airflow_provider_cwgl.connectwise.logfilter import redact_library_logs
-from airflow_provider_cwgl.connectwise.redact import Redactor
-from airflow_provider_cwgl.connectwise.settings import ConnectWiseSettings
+from airflow_provider_cwgl.connectwise.redact import Redactor, RedactTrace
+from airflow_provider_cwgl.connectwise.settings import ConnectWiseSettings, RetryPolicy
 from airflow_provider_cwgl.connectwise.transport import DeadlineExceeded, DeadlineTransport, deadline
 from airflow_provider_cwgl.errors import ConnectWiseConfigError, ConnectWiseError, Retry
 
@@ -46,8 +51,13 @@ MAX_PAGE_SIZE = 1000
 ERROR_BODY_LIMIT = 64 * 1024
 
 
-class _MalformedBody(Exception):
-    """A 2xx response whose body is not the complete JSON document it claims to be."""
+@dataclass(frozen=True)
+class _Reply:
+    """A 2xx answer read into memory."""
+
+    status: int
+    body: Any  # its JSON; None when empty
+    next_url: str | None  # where ``Link: rel="next"`` points
 
 
 class ConnectWiseClient:
@@ -63,7 +73,7 @@ class ConnectWiseClient:
     ) -> None:
         self.settings = settings
         self.redact = Redactor(settings.secrets())
-        redact_library_logs(self.redact)
+        self._trace = RedactTrace(self.redact)
         self._sleep = sleep
         self._codebase = settings.codebase
         self._codebase_pinned = settings.codebase is not None
@@ -74,7 +84,7 @@ class ConnectWiseClient:
             headers={
                 "clientId": settings.client_id,
                 "Accept": settings.accept_header(),
-                # Only what _decoded undoes in bounded steps.
+                # Only what copy_body undoes in bounded steps.
                 "Accept-Encoding": "gzip, deflate",
                 "Cache-Control": "no-cache",
             },
@@ -106,26 +116,22 @@ class ConnectWiseClient:
 
     def _discover_codebase(self) -> str:
         path = f"login/companyinfo/{self.settings.company_id}"
-
-        def attempt() -> Any:
-            # companyinfo needs no credentials: send none, so a mistyped site never receives them.
-            request = self._http.build_request("GET", f"{self.settings.site}/{path}")
-            del request.headers["clientId"]
-            return self._exchange(request, "GET", path, auth=None)[1]
-
-        body = self._retrying("GET", path)(attempt)
+        body = self._retried("GET", path, functools.partial(self._read_companyinfo, path)).body
         codebase = body.get("Codebase") if isinstance(body, Mapping) else None
         if not codebase:
-            raise ConnectWiseError(
-                method="GET",
-                path=path,
-                status=200,
-                code="UnknownCompany",
-                message="ConnectWise returned no codebase: check company_id and host",
-            )
+            problem = "ConnectWise returned no codebase: check company_id and host"
+            raise self._fault("GET", path, "UnknownCompany", problem, status=200)
         value = str(codebase).strip("/") + "/"
         log.info("ConnectWise codebase for this site is %s", self.redact(value))
         return value
+
+    def _read_companyinfo(self, path: str) -> _Reply:
+        # companyinfo needs no credentials: send none, so a mistyped site never receives them.
+        request = self._http.build_request(
+            "GET", f"{self.settings.site}/{path}", extensions={"trace": self._trace}
+        )
+        del request.headers["clientId"]
+        return self._read_json(request, path, auth=None)
 
     def _rediscover_after_404(self) -> bool:
         """On a 404 re-read the codebase once per client; True when it changed and the call may be retried."""
@@ -147,11 +153,11 @@ class ConnectWiseClient:
     # -- public calls -------------------------------------------------------------------------
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET one resource (e.g. ``company/companies/8``) and return its JSON."""
-        return self.request("GET", path, params=params)[1]
+        return self._json("GET", path, params=params).body
 
     def post(self, path: str, body: Any, params: Mapping[str, Any] | None = None) -> Any:
         """POST a JSON body and return the JSON answer (None for an empty 2xx body)."""
-        return self.request("POST", path, json_body=body, params=params)[1]
+        return self._json("POST", path, params=params, json=body).body
 
     def list(
         self,
@@ -179,38 +185,25 @@ class ConnectWiseClient:
         seen: set[tuple[tuple[str, str], ...]] = set()
         while True:
             key = tuple(sorted((str(k), str(v)) for k, v in params.items()))
-            if key in seen or len(seen) >= self.settings.max_pages:
-                looped = key in seen
-                raise ConnectWiseError(
-                    method="GET",
-                    path=path,
-                    status=200,
-                    code="PagingLoop" if looped else "TooManyPages",
-                    message=(
-                        f'Link rel="next" points back to page {params.get("page")!r}, already read'
-                        if looped
-                        else f"the listing goes on past max_pages={self.settings.max_pages} pages"
-                        " (raise the connection's extra.max_pages if it really is that long)"
-                    ),
-                    redact=self.redact,
-                    retry=Retry.LATER,
+            if key in seen:
+                problem = f'Link rel="next" points back to page {params.get("page")!r}, already read'
+                raise self._fault("GET", path, "PagingLoop", problem, status=200, retry=Retry.LATER)
+            if len(seen) >= self.settings.max_pages:
+                problem = (
+                    f"the listing goes on past max_pages={self.settings.max_pages} pages"
+                    " (raise the connection's extra.max_pages if it really is that long)"
                 )
+                raise self._fault("GET", path, "TooManyPages", problem, status=200, retry=Retry.LATER)
             seen.add(key)
-            response, page = self.request("GET", path, params=params)
-            if not isinstance(page, list):
-                raise ConnectWiseError(
-                    method="GET",
-                    path=path,
-                    status=response.status_code,
-                    code="UnexpectedBody",
-                    message="expected a JSON array from a list endpoint",
-                )
-            yield from page
-            next_url = response.links.get("next", {}).get("url")
-            if not next_url or not page:
+            page = self._json("GET", path, params=params)
+            if not isinstance(page.body, list):
+                problem = "expected a JSON array from a list endpoint"
+                raise self._fault("GET", path, "UnexpectedBody", problem, status=page.status)
+            yield from page.body
+            if not page.next_url or not page.body:
                 return
             # Take the paging parameters ConnectWise hands back but keep our own host and codebase.
-            params = dict(httpx.URL(next_url).params)
+            params = dict(httpx.URL(page.next_url).params)
 
     def post_to_file(
         self,
@@ -218,124 +211,164 @@ class ConnectWiseClient:
         body: Any,
         dest: IO[bytes],
         *,
-        verify: Callable[[IO[bytes]], None] | None = None,
+        read: Callable[[IO[bytes]], T],
         retry: bool = True,
-    ) -> int:
-        """POST and stream the response body into ``dest`` (a seekable binary file); return its size.
+    ) -> T:
+        """POST, stream the response body into ``dest`` (a seekable binary file) and return what
+        ``read`` makes of it (``read`` gets ``dest`` at its start and raises on a malformed document).
 
         The whole exchange is retried on a transient failure, including a body cut short mid-stream
-        or one that ``verify`` rejects (``verify`` reads ``dest`` from the start and raises on a
-        malformed document). ``dest`` holds exactly one complete body on return. The body may be
-        up to ``max_response_bytes`` once decompressed.
+        or one that ``read`` rejects. ``dest`` holds exactly one complete body on return. The body
+        may be up to ``max_response_bytes`` once decompressed.
         ``retry=False`` makes one attempt: for a POST that must not be sent twice blindly.
         """
 
-        def attempt() -> int:
+        def attempt() -> T:
             dest.seek(0)
             dest.truncate()
-            request = self._http.build_request("POST", self.base_url + path, json=body)
-            size: int = self._exchange(request, "POST", path, sink=dest)[1]
+            self._receive(self._build("POST", path, json=body), path, dest, self.settings.max_response_bytes)
             dest.flush()
-            if verify is not None:
-                dest.seek(0)
-                try:
-                    verify(dest)
-                except Exception as exc:  # any parse failure means the body is unusable
-                    raise _MalformedBody(f"response body is not valid JSON ({type(exc).__name__})") from exc
-            return size
+            dest.seek(0)
+            try:
+                return read(dest)
+            except Exception as exc:  # any parse failure means the body is unusable
+                problem = f"response body is not valid JSON ({type(exc).__name__})"
+                raise self._fault("POST", path, "MalformedBody", problem) from None
 
-        return self._with_retries("POST", path, attempt, retry=retry)
+        return self._call("POST", path, attempt, retry=retry)
 
-    def request(
+    def retrying(
         self,
         method: str,
         path: str,
         *,
-        params: Mapping[str, Any] | None = None,
-        json_body: Any = None,
-    ) -> tuple[httpx.Response, Any]:
-        """One API call with retries: the response and its parsed JSON (None when empty).
+        attempts: int | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> tenacity.Retrying:
+        """The connection's retry policy as a tenacity ``Retrying``: a ``ConnectWiseError`` that
+        says ``Retry.NOW`` is tried again, up to ``attempts`` (the policy's ``max_attempts``) in all,
+        after the wait ``RetryPolicy`` describes; each retry is logged."""
+        policy = self.settings.retry
+        attempts = attempts or policy.max_attempts
+        return tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(attempts),
+            wait=functools.partial(_wait, policy),
+            retry=tenacity.retry_if_exception(_passing),
+            sleep=sleep or self._sleep,
+            before_sleep=functools.partial(_log_retry, method, path, attempts),
+            reraise=True,
+        )
 
-        Raises ``ConnectWiseError`` for any non-2xx outcome. A 2xx body that is not valid JSON
-        counts as a transient fault and is retried like a 5xx.
-        """
-        kwargs: dict[str, Any] = {"params": params}
-        if json_body is not None:
-            kwargs["json"] = json_body
+    # -- the steps of one call ----------------------------------------------------------------
+    def _json(self, method: str, path: str, **options: Any) -> _Reply:
+        return self._call(method, path, lambda: self._read_json(self._build(method, path, **options), path))
 
-        def attempt() -> tuple[httpx.Response, Any]:
-            request = self._http.build_request(method, self.base_url + path, **kwargs)
-            return self._exchange(request, method, path)
+    def _build(self, method: str, path: str, **options: Any) -> httpx.Request:
+        return self._http.build_request(
+            method, self.base_url + path, extensions={"trace": self._trace}, **options
+        )
 
-        return self._with_retries(method, path, attempt)
+    def _call(self, method: str, path: str, attempt: Callable[[], T], *, retry: bool = True) -> T:
+        """``attempt`` under the retry policy (once, without ``retry``), and once more after a 404
+        when the codebase turns out to have moved."""
+        attempts = None if retry else 1
+        try:
+            return self._retried(method, path, attempt, attempts)
+        except ConnectWiseError as exc:
+            if not (exc.status == 404 and self._rediscover_after_404()):
+                raise
+        return self._retried(method, path, attempt, attempts)
 
-    def _exchange(
+    def _retried(self, method: str, path: str, attempt: Callable[[], T], attempts: int | None = None) -> T:
+        retrying = self.retrying(method, path, attempts=attempts)
+        try:
+            return retrying(attempt)
+        except ConnectWiseError as exc:
+            exc.attempts = retrying.statistics.get("attempt_number", 1)
+            raise
+
+    def _read_json(
+        self, request: httpx.Request, path: str, *, auth: Any = httpx.USE_CLIENT_DEFAULT
+    ) -> _Reply:
+        """One exchange, its body read into memory (within an eighth of the cap) and parsed; a body
+        that is not JSON is a passing fault (``MalformedBody``), retried like a 503."""
+        buffer = io.BytesIO()
+        response = self._receive(request, path, buffer, self.settings.memory_response_bytes, auth=auth)
+        content = buffer.getvalue()
+        try:
+            body = loads(content) if content.strip() else None
+        except (ValueError, RecursionError) as exc:
+            problem = f"response body is not valid JSON ({_short(self.redact(str(exc)))})"
+            raise self._fault(request.method, path, "MalformedBody", problem) from None
+        return _Reply(response.status_code, body, response.links.get("next", {}).get("url"))
+
+    def _receive(
         self,
         request: httpx.Request,
-        method: str,
         path: str,
+        sink: IO[bytes],
+        limit: int,
         *,
-        sink: IO[bytes] | None = None,
         auth: Any = httpx.USE_CLIENT_DEFAULT,
-    ) -> tuple[httpx.Response, Any]:
-        """Send one request under the deadline and read its body within the size cap.
-
-        Only a 2xx is success. With ``sink`` the body is copied there and its size returned;
-        without, it is parsed as JSON (None when empty).
-        """
-        settings = self.settings
+    ) -> httpx.Response:
+        """Send one request and copy its decoded body into ``sink``, at most ``limit`` bytes, all
+        within ``request_deadline``. Only a 2xx returns (its body read, the response closed);
+        everything else is a ``ConnectWiseError`` saying whether retrying may help."""
+        method, settings = request.method, self.settings
         try:
             with deadline(settings.request_deadline):
                 response = self._http.send(request, auth=auth, stream=True)
                 try:
                     if not 200 <= response.status_code < 300:
                         raise self._http_error(response, method, path)
-                    if sink is not None:
-                        return response, copy_body(response, sink, settings.max_response_bytes)
-                    buffer = io.BytesIO()
-                    copy_body(response, buffer, settings.memory_response_bytes)
+                    copy_body(response, sink, limit)
                 finally:
                     response.close()
         except DeadlineExceeded:
-            raise self._unretried_error(
-                method,
-                path,
-                None,
-                "DeadlineExceeded",
+            problem = (
                 f"the whole request took longer than request_deadline={settings.request_deadline:g}s "
-                "(the server answered too slowly); not retried",
-            ) from None
+                "(the server answered too slowly); not retried"
+            )
+            raise self._fault(method, path, "DeadlineExceeded", problem, retry=Retry.LATER) from None
         except TooLarge:
-            limit = settings.max_response_bytes if sink is not None else settings.memory_response_bytes
-            raise self._unretried_error(
-                method,
-                path,
-                response.status_code,
-                "ResponseTooLarge",
-                f"the response body is larger than {_mib(limit)} once decompressed "
-                f"(max_response_mb={_mib(settings.max_response_bytes)}"
-                f"{'' if sink is not None else ', of which an eighth for responses read into memory'})"
-                "; stopped reading",
+            share = ", of which an eighth for responses read into memory"
+            problem = (
+                f"the response body is larger than {_mib(limit)} once decompressed (max_response_mb="
+                f"{_mib(settings.max_response_bytes)}{share if limit < settings.max_response_bytes else ''})"
+                "; stopped reading"
+            )
+            status = response.status_code
+            raise self._fault(
+                method, path, "ResponseTooLarge", problem, status=status, retry=Retry.LATER
             ) from None
         except (ValueError, zlib.error) as exc:  # an unsupported or corrupt Content-Encoding
-            raise _MalformedBody(
-                f"response body cannot be decoded ({_short(self.redact(str(exc)))})"
-            ) from None
-        content = buffer.getvalue()
-        if not content.strip():
-            return response, None
-        try:
-            return response, loads(content)
-        except (ValueError, RecursionError) as exc:
-            raise _MalformedBody(
-                f"response body is not valid JSON ({_short(self.redact(str(exc)))})"
-            ) from None
+            problem = f"response body cannot be decoded ({_short(self.redact(str(exc)))})"
+            raise self._fault(method, path, "MalformedBody", problem) from None
+        except httpx.TransportError as exc:
+            # Not chained: a transport error's text may quote what the server sent.
+            code = "TLSError" if _tls_problem(exc) else type(exc).__name__
+            raise self._fault(method, path, code, self._describe(exc)) from None
+        return response
 
-    def _unretried_error(
-        self, method: str, path: str, status: int | None, code: str, message: str
+    def _fault(
+        self,
+        method: str,
+        path: str,
+        code: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry: Retry | None = None,
     ) -> ConnectWiseError:
+        """A failure found on our side of the exchange (``NOW`` unless ``retry`` says otherwise)."""
         return ConnectWiseError(
-            method=method, path=path, status=status, code=code, message=message, retry=Retry.LATER
+            method=method,
+            path=path,
+            status=status,
+            code=code,
+            message=message,
+            redact=self.redact,
+            retry=retry,
         )
 
     def _http_error(self, response: httpx.Response, method: str, path: str) -> ConnectWiseError:
@@ -344,14 +377,11 @@ class ConnectWiseClient:
         if 300 <= status < 400:
             location = response.headers.get("Location")
             where = f"redirected to {location}" if location else "a redirect without a Location"
-            return ConnectWiseError(
-                method=method,
-                path=path,
-                status=status,
-                code="Redirect",
-                message=f"{where}; redirects are not followed: set the connection's host to the "
-                "ConnectWise API site (e.g. api-na.myconnectwise.net)",
-                redact=self.redact,
+            problem = (
+                f"{where}; redirects are not followed: set the connection's host to the ConnectWise API site"
+            )
+            return self._fault(
+                method, path, "Redirect", problem + " (e.g. api-na.myconnectwise.net)", status=status
             )
         buffer = io.BytesIO()
         # The status is what matters; a body we cannot read adds nothing.
@@ -385,77 +415,8 @@ class ConnectWiseClient:
             redact=self.redact,
         )
 
-    # -- retries ------------------------------------------------------------------------------
-    def _with_retries(self, method: str, path: str, attempt: Callable[[], T], retry: bool = True) -> T:
-        attempts = self.settings.retry.max_attempts if retry else 1
-        result: T
-        try:
-            result = self._retrying(method, path, attempts)(attempt)
-        except ConnectWiseError as exc:
-            if not (exc.status == 404 and self._rediscover_after_404()):
-                raise
-            result = self._retrying(method, path, attempts)(attempt)
-        return result
-
-    def _retrying(
-        self, method: str, path: str, max_attempts: int | None = None
-    ) -> Callable[[Callable[[], Any]], Any]:
-        policy = self.settings.retry
-        max_attempts = max_attempts or policy.max_attempts
-        jitter = tenacity.wait_random_exponential(multiplier=policy.backoff_base, max=policy.backoff_max)
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, ConnectWiseError) and exc.status == 429:
-                delay = exc.retry_after if exc.retry_after is not None else policy.default_retry_after
-                return min(delay, policy.max_retry_after)
-            return jitter(state)
-
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            log.warning(
-                "ConnectWise %s %s attempt %d/%d failed (%s); retrying in %.1fs",
-                method,
-                path,
-                state.attempt_number,
-                max_attempts,
-                self._describe(exc),
-                state.next_action.sleep if state.next_action else 0.0,
-            )
-
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(max_attempts),
-            wait=wait,
-            retry=tenacity.retry_if_exception(_is_transient),
-            sleep=self._sleep,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-
-        def run(attempt: Callable[[], Any]) -> Any:
-            try:
-                return retrying(attempt)
-            except ConnectWiseError as exc:
-                exc.attempts = retrying.statistics.get("attempt_number", 1)
-                raise
-            except (httpx.TransportError, _MalformedBody) as exc:
-                # Not chained: a transport error's text may quote what the server sent.
-                raise ConnectWiseError(
-                    method=method,
-                    path=path,
-                    status=None,
-                    code=_error_code(exc),
-                    message=self._describe(exc),
-                    attempts=retrying.statistics.get("attempt_number", 1),
-                    redact=self.redact,
-                ) from None
-
-        return run
-
-    def _describe(self, exc: BaseException | None) -> str:
-        """A short, redacted account of a failed attempt for logs and messages."""
-        if isinstance(exc, ConnectWiseError):
-            return f"HTTP {exc.status} {exc.code or ''}".strip() if exc.status else str(exc.code)
+    def _describe(self, exc: httpx.TransportError) -> str:
+        """A short, redacted account of a failed connection."""
         if isinstance(exc, httpx.TimeoutException):
             return f"timed out ({type(exc).__name__})"
         tls = _tls_problem(exc)
@@ -464,16 +425,37 @@ class ConnectWiseClient:
                 f"TLS handshake with {self.settings.site} failed ({tls}): check that the host is the "
                 "ConnectWise site and speaks https with a certificate this machine trusts"
             )
-        if isinstance(exc, httpx.TransportError):
-            detail = _short(self.redact(str(exc)))
-            return f"connection failed ({type(exc).__name__}{': ' + detail if detail else ''})"
-        return self.redact(str(exc)) if exc else "unknown"
+        detail = _short(self.redact(str(exc)))
+        return f"connection failed ({type(exc).__name__}{': ' + detail if detail else ''})"
 
 
-def _error_code(exc: BaseException) -> str:
-    if isinstance(exc, _MalformedBody):
-        return "MalformedBody"
-    return "TLSError" if _tls_problem(exc) else type(exc).__name__
+def _passing(exc: BaseException) -> bool:
+    return isinstance(exc, ConnectWiseError) and exc.retry is Retry.NOW
+
+
+def _wait(policy: RetryPolicy, state: tenacity.RetryCallState) -> float:
+    """A 429 waits for ``Retry-After`` (or the policy's default), capped; anything else backs off
+    exponentially with full jitter."""
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, ConnectWiseError) and exc.status == 429:
+        delay = exc.retry_after if exc.retry_after is not None else policy.default_retry_after
+        return min(delay, policy.max_retry_after)
+    return tenacity.wait_random_exponential(multiplier=policy.backoff_base, max=policy.backoff_max)(state)
+
+
+def _log_retry(method: str, path: str, attempts: int, state: tenacity.RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    assert isinstance(exc, ConnectWiseError)  # the only kind retried; its text is redacted already
+    what = f"HTTP {exc.status} {exc.code or ''}".strip() if exc.status else exc.message
+    log.warning(
+        "ConnectWise %s %s attempt %d/%d failed (%s); retrying in %.1fs",
+        method,
+        path,
+        state.attempt_number,
+        attempts,
+        what,
+        state.next_action.sleep if state.next_action else 0.0,
+    )
 
 
 def _short(text: str, limit: int = 200) -> str:
@@ -497,12 +479,6 @@ def _tls_problem(exc: BaseException | None) -> str | None:
         cause = cause.__cause__ or cause.__context__
     text = str(exc)
     return text if "SSL" in text or "certificate" in text.lower() else None
-
-
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, ConnectWiseError):
-        return exc.retry is Retry.NOW
-    return isinstance(exc, (httpx.TransportError, _MalformedBody))
 
 
 def _retry_after(response: httpx.Response) -> float | None:

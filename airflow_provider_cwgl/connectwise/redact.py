@@ -12,6 +12,10 @@ connection test's message or XCom:
   and the same for the base64 and URL-encoded forms of each (base64 at every byte alignment, so a
   key inside a longer encoded value is found too). A secret shorter than 8 characters is matched
   whole.
+
+``RedactTrace`` applies it to what httpcore logs at DEBUG about the client's own requests (the
+status line and headers a server sent), through httpcore's per-request ``trace`` extension: no
+filter is put on any library's logger.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote
 
 FRAGMENT_LENGTH = 8
@@ -111,3 +116,22 @@ class Redactor:
 
 
 NO_SECRETS = Redactor(())
+
+
+class _Text(str):
+    def __repr__(self) -> str:
+        return str(self)
+
+
+class RedactTrace:
+    """httpcore's ``trace`` extension: httpcore hands each step's outcome to this hook, then logs
+    that same ``info`` at DEBUG; the outcome (a response head, an error) is redacted in place."""
+
+    def __init__(self, redact: Redactor) -> None:
+        self.redact = redact
+
+    def __call__(self, name: str, info: dict[str, Any]) -> None:
+        # Only the outcomes: a step's ``started`` info is also the arguments httpcore calls it with.
+        for key in ("return_value", "exception"):
+            if info.get(key) is not None:
+                info[key] = _Text(self.redact(repr(info[key])))

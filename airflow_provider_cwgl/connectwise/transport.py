@@ -187,11 +187,13 @@ class DeadlineTransport(httpx.BaseTransport):
         with _as_httpx_errors():
             response = self._pool.handle_request(core_request)
         assert isinstance(response.stream, Iterable)
+        # Server text that httpx would log at INFO, and that may echo us: httpx logs the standard phrase.
+        extensions = {k: v for k, v in response.extensions.items() if k != "reason_phrase"}
         return httpx.Response(
             status_code=response.status,
             headers=response.headers,
             stream=_Body(response.stream),
-            extensions=response.extensions,
+            extensions=extensions,
         )
 
     def close(self) -> None:

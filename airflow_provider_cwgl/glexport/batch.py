@@ -21,7 +21,6 @@ idempotent on ConnectWise's side, so this module makes it so:
 from __future__ import annotations
 
 import logging
-import random
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -42,7 +41,6 @@ from airflow_provider_cwgl.errors import (
     BatchOverlapError,
     BatchReconcileError,
     ConnectWiseError,
-    Retry,
     SettingError,
 )
 from airflow_provider_cwgl.glexport.json_scan import iter_root
@@ -264,8 +262,7 @@ class BatchCreator:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
-        self.policy = client.settings.retry
-        self.attempts = attempts or self.policy.max_attempts
+        self.attempts = attempts
         self.sleep = sleep
 
     def find(self, identifier: str) -> dict[str, Any] | None:
@@ -280,18 +277,10 @@ class BatchCreator:
     def exported(self, batch: dict[str, Any]) -> BatchContents:
         """What ``batch`` holds, read from its own GLExport (``batches/{id}/export``)."""
         body = {flag: bool(batch.get(flag)) for flag in FLAG_NAMES.values()}
-        found: list[BatchContents] = []
-
-        def read(source: IO[bytes]) -> None:  # runs per attempt: a cut body raises and is fetched again
-            found[:] = [contents_from_json(source)]
-
         with tempfile.TemporaryFile(prefix="cwgl-batch-", suffix=".json") as sink:
-            self.client.post_to_file(f"{BATCHES_PATH}/{batch['id']}/export", body, sink, verify=read)
-        return found[0]
-
-    def backoff(self, attempt: int) -> float:
-        """The connection's retry policy: exponential with full jitter, capped."""
-        return random.uniform(0, min(self.policy.backoff_base * 2 ** (attempt - 1), self.policy.backoff_max))
+            return self.client.post_to_file(
+                f"{BATCHES_PATH}/{batch['id']}/export", body, sink, read=contents_from_json
+            )
 
     def create(
         self,
@@ -317,42 +306,43 @@ class BatchCreator:
             **{FLAG_NAMES[k]: bool(flags.get(k)) for k in FLAG_NAMES},
             "processedRecordIds": record_ids,
         }
-        posted = False  # whether a POST of ours may have reached ConnectWise
-        for attempt in range(1, self.attempts + 1):
-            existing = self.find(identifier)
-            if existing is not None:
-                self._check_same_records(existing, identifier, record_ids, posted, approved)
-                state = "created" if posted else "already existed"
-                log.info(
-                    "Batch %r (id %s) %s with the %d records",
-                    identifier,
-                    existing["id"],
-                    state,
-                    len(record_ids),
-                )
-                return self._result(identifier, record_ids, existing, posted, approved)
-            posted = True
-            try:
-                with tempfile.TemporaryFile() as sink:  # the answer is the batch's GLExport: not kept
-                    self.client.post_to_file(BATCHES_PATH, body, sink, retry=False)
-            except ConnectWiseError as exc:
-                exists = exc.status == 400 and any(e.get("code") == "ObjectExists" for e in exc.errors)
-                if not (exists or (exc.retry is Retry.NOW and attempt < self.attempts)):
-                    raise
-                # It may exist despite the error: look it up before any new POST.
-                log.warning(
-                    "Creating batch %r: %s; checking whether it exists (attempt %d)", identifier, exc, attempt
-                )
-                if not exists:
-                    self.sleep(self.backoff(attempt))
         existing = self.find(identifier)
+        posted = existing is None  # whether a POST of ours may have reached ConnectWise
         if existing is None:
-            raise BatchNotCreatedError(
-                f"batch {identifier!r} could not be created after {self.attempts} attempts "
-                "(ConnectWise refused it, yet no batch has that identifier)"
-            )
+            existing = self._post(identifier, body)
         self._check_same_records(existing, identifier, record_ids, posted, approved)
-        return self._result(identifier, record_ids, existing, True, approved)
+        state = "created" if posted else "already existed"
+        log.info(
+            "Batch %r (id %s) %s with the %d records", identifier, existing["id"], state, len(record_ids)
+        )
+        return self._result(identifier, record_ids, existing, posted, approved)
+
+    def _post(self, identifier: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST the batch and return it as a lookup finds it; a passing failure is tried again after
+        the wait the connection's retry policy says."""
+        for attempt in self.client.retrying("POST", BATCHES_PATH, attempts=self.attempts, sleep=self.sleep):
+            with attempt:
+                batch = self._post_once(identifier, body, look_first=attempt.retry_state.attempt_number > 1)
+        return batch
+
+    def _post_once(self, identifier: str, body: dict[str, Any], *, look_first: bool) -> dict[str, Any]:
+        # A POST that failed may still have created the batch: never send one again before a lookup.
+        if look_first and (found := self.find(identifier)) is not None:
+            return found
+        try:
+            with tempfile.TemporaryFile() as sink:  # the answer is the batch's GLExport: not kept
+                self.client.post_to_file(BATCHES_PATH, body, sink, read=_ignore, retry=False)
+        except ConnectWiseError as exc:
+            if not (exc.status == 400 and any(e.get("code") == "ObjectExists" for e in exc.errors)):
+                raise
+            log.warning("Creating batch %r: %s; looking it up", identifier, exc)
+        found = self.find(identifier)
+        if found is None:
+            raise BatchNotCreatedError(
+                f"batch {identifier!r} was not created: ConnectWise accepted the POST (or said the "
+                "batch exists), yet no batch has that identifier"
+            )
+        return found
 
     @staticmethod
     def _result(
@@ -429,3 +419,7 @@ class BatchCreator:
                 for c, n in contents.counts.items()
             ),
         )
+
+
+def _ignore(source: IO[bytes]) -> None:
+    """Reads nothing: a created batch's answer is its GLExport, checked later through a lookup."""

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 import time
@@ -145,11 +146,9 @@ class GLExporter:
         self, path: str, body: dict[str, Any], request: ExportRequest, raw: IO[bytes]
     ) -> ReferenceResolver | None:
         """Fetch the export into ``raw`` and check it, noting wanted references in the same pass."""
-        checked = _Checked()
 
-        def verify(source: IO[bytes]) -> None:
-            nonlocal checked
-            checked = _Checked()  # a retried body starts over
+        def check(source: IO[bytes]) -> _Checked:  # per attempt: a retried body starts over
+            checked = _Checked()
             if request.references:
                 checked.resolver = ReferenceResolver(
                     self.client, request.references, concurrency=self.reference_concurrency
@@ -161,10 +160,12 @@ class GLExporter:
             except ExportBodyError as exc:
                 # Complete, but not something we can write: fetching it again would not help.
                 checked.error = exc
+            return checked
 
-        size = self.client.post_to_file(path, body, raw, verify=verify)
+        checked = self.client.post_to_file(path, body, raw, read=check)
         if checked.error is not None:
             raise checked.error
+        size = raw.seek(0, io.SEEK_END)
         log.info(
             "Received %d bytes of GLExport JSON (staged in %s until the XML is written): %s",
             size,

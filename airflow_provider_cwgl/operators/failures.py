@@ -16,10 +16,10 @@ R = TypeVar("R")
 
 def fail_without_retry(execute: Callable[P, R]) -> Callable[P, R]:
     """Decorate ``execute``: a ``CwglError`` whose ``retry`` is ``NEVER`` (a bad setting, an
-    unknown location, a batch identifier taken by other records: the next try would fail the same
-    way) becomes an ``AirflowFailException`` with its message, so Airflow fails the task without
-    retries; the package's error is its ``__cause__``. Every other error (a ``ConnectWiseError``
-    among them) keeps the task's retries."""
+    unknown location, a batch identifier taken by other records, a ConnectWise 500 that is not a
+    timeout: the next try would fail the same way) becomes an ``AirflowFailException`` with its
+    message, so Airflow fails the task without retries; the package's error is its ``__cause__``.
+    Every other error (most ``ConnectWiseError`` among them) keeps the task's retries."""
 
     @functools.wraps(execute)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:

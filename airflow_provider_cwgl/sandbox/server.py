@@ -546,6 +546,8 @@ def _refusal(sandbox: Sandbox, fault: Fault) -> Response | None:
     if fault.status == 429:
         body = {"error": "ConnectWiseAPI", "message": "Too many requests. Please try again later."}
         return JSONResponse(body, status_code=429, headers=headers)
+    if fault.status == 500:  # ConnectWise's own timeout: the one 500 a client may retry
+        return error(500, "ConnectWiseApi", "A timeout has occured. Please try again.", headers=headers)
     return error(fault.status, "ServerError", "The sandbox injected this failure.", headers=headers)
 
 

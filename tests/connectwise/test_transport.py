@@ -1,13 +1,11 @@
-"""The client's socket layer (connectwise/transport.py) and its log filter (connectwise/logfilter.py):
-a whole-request deadline kept at the socket through public httpx/httpcore API, httpcore's errors
-seen as httpx's, and the library log filter installed by the client, not by an import."""
+"""The client's socket layer (connectwise/transport.py): a whole-request deadline kept at the socket
+through public httpx/httpcore API, httpcore's errors seen as httpx's; and what the HTTP libraries log
+of the client's requests, redacted without a filter on their loggers."""
 
 from __future__ import annotations
 
-import json
+import logging
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,8 +13,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from conftest import settings_for
+from hostile_server import HostileServer, Request
 
-from airflow_provider_cwgl.connectwise import ConnectWiseClient
+from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseSettings, RetryPolicy
 from airflow_provider_cwgl.connectwise.transport import DeadlineExceeded, DeadlineTransport, deadline
 from airflow_provider_cwgl.errors import ConnectWiseError
 from airflow_provider_cwgl.sandbox import Sandbox
@@ -102,23 +101,40 @@ def test_the_transport_speaks_to_a_real_server(cw_sandbox: Sandbox) -> None:
     assert response.status_code == 200 and response.json()["Codebase"]
 
 
-def test_the_library_log_filter_is_installed_by_a_client_not_by_an_import() -> None:
-    script = """
-import json, logging
-from airflow_provider_cwgl.connectwise.client import ConnectWiseClient
-from airflow_provider_cwgl.connectwise import ConnectWiseSettings
-from airflow_provider_cwgl.connectwise.logfilter import LIBRARY_LOGGERS
-def filters():
-    return [len(logging.getLogger(name).filters) for name in LIBRARY_LOGGERS]
-before = filters()
-settings = ConnectWiseSettings(site="http://127.0.0.1:1", company_id="c", public_key="p",
-                               private_key="k", client_id="i")
-ConnectWiseClient(settings).close()
-ConnectWiseClient(settings).close()
-print(json.dumps([before, filters()]))
-"""
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+def test_the_libraries_loggers_get_no_filter_and_their_lines_are_redacted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server echoing the key in its reason phrase and a header: httpx's INFO line and httpcore's
+    DEBUG trace of the client's request carry none of it, and no logger of httpx's or httpcore's
+    has a filter (nor the root logger) once a client has been made and used."""
+    key = "Hx7-privATE-key-Q9w2e8R4t6Y1"
+
+    def handler(request: Request, conn: socket.socket) -> None:
+        head = f"HTTP/1.1 401 Bad key {key}\r\nWWW-Authenticate: Basic {key}\r\nContent-Length: 0\r\n\r\n"
+        conn.sendall(head.encode())
+
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # Airflow, once imported, sets it to WARNING
+    server = HostileServer(handler).start()
+    settings = ConnectWiseSettings(
+        site=server.site,
+        company_id="acme",
+        public_key="pub01",
+        private_key=key,
+        client_id="0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+        codebase="v1",
+        retry=RetryPolicy(max_attempts=1),
     )
-    before, after = json.loads(done.stdout)
-    assert set(before) == {0} and set(after) == {1}
+    try:
+        with ConnectWiseClient(settings) as client, pytest.raises(ConnectWiseError, match=r"\(HTTP 401\)"):
+            client.get("system/info")
+    finally:
+        server.stop()
+    lines = {
+        r.name: r.getMessage() for r in caplog.records if r.name.startswith(("httpx", "httpcore.http11"))
+    }
+    assert '"HTTP/1.1 401 Unauthorized"' in lines["httpx"]  # the standard phrase, not the server's
+    assert "[redacted]" in caplog.text and key[:8].casefold() not in caplog.text.casefold()
+    libraries = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("httpx", "httpcore")]
+    assert "httpx" in libraries and "httpcore.http11" in libraries
+    assert [n for n in libraries if logging.getLogger(n).filters] == [] and logging.root.filters == []

@@ -8,13 +8,8 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import logging
-import os
 import pickle
-import sys
 import threading
 import time
 import zlib
@@ -190,7 +185,6 @@ class RecordFetcher:
     def fetch(self) -> None:
         """Fetch everything collected, one round per nesting depth."""
         self._warn_absent_fields()
-        _limit_malloc_arenas()
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="cw-refs") as pool:
             while self._pending:
                 self.stats.rounds += 1
@@ -293,23 +287,6 @@ class RecordFetcher:
         with self._lock:
             self.stats.requests += max(1, -(-len(records) // MAX_PAGE_SIZE))
         return records
-
-
-@functools.cache
-def _limit_malloc_arenas() -> None:
-    """Cap glibc's malloc arenas at 2, as ``MALLOC_ARENA_MAX=2`` would (unless that is set).
-
-    glibc gives each thread its own arena; the responses each worker decodes leave its arena
-    fragmented and never returned, so with 8 workers peak RSS grew by about 3.9 KB per fetched
-    record instead of 1.7 KB (bench/export_memory.py). Other C libraries are left alone.
-    """
-    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(-8, 2)  # M_ARENA_MAX
-    except (OSError, AttributeError):  # not glibc
-        log.debug("mallopt is not available; malloc arenas left as they are")
 
 
 def _objects_at(item: dict[str, Any], container: tuple[str, ...]) -> Iterator[dict[str, Any]]:
