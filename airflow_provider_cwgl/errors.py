@@ -236,7 +236,10 @@ class XeroError(CwglError):
         self.attempts = attempts
         self.retry_after = retry_after
         if retry is None:
-            retry = Retry.NOW if status is None or status in RETRYABLE_STATUSES else Retry.NEVER
+            # Unlike ConnectWise's, Xero's 500s carry no sign of being deterministic: retried.
+            retry = (
+                Retry.NOW if status is None or status == 500 or status in RETRYABLE_STATUSES else Retry.NEVER
+            )
         self.retry = retry
         super().__init__()
 
