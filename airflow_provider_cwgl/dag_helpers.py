@@ -1,20 +1,34 @@
-"""What a DAG that exports one business day at a time puts in its templates: the business day,
-the output root and connection (resolved on the worker by ``output.settings``), and the params
-and macros those need."""
+"""What a DAG that exports one business day at a time puts in its templates: the business day, the
+output root and connection, and the params and macros those need.
+
+The output root and connection are each the first of:
+
+1. the DAG run's param (``output_root`` / ``output_conn_id``), when given;
+2. the Airflow Variable ``cwgl_output_root`` / ``cwgl_output_conn_id`` (the managed-Airflow way:
+   MWAA, Astronomer, Cloud Composer set Variables, not worker environments);
+3. the environment variable ``CWGL_OUTPUT_ROOT`` / ``CWGL_OUTPUT_CONN_ID`` of the worker that
+   runs the task;
+4. the default: ``~/cwgl-exports`` of that worker, and no connection.
+
+The DAGs call ``output_root`` and ``output_conn_id`` from their templates (``OUTPUT_ROOT`` and
+``OUTPUT_CONN_ID``, through ``MACROS`` given as the DAG's ``user_defined_macros``), so they are
+evaluated when the worker renders the task, never when the dag-processor parses the file: the
+dag-processor's environment decides nothing.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
-from airflow_provider_cwgl.output.settings import (
-    CONN_ID_ENV,
-    CONN_ID_VARIABLE,
-    DEFAULT_ROOT,
-    ROOT_ENV,
-    ROOT_VARIABLE,
-    output_conn_id,
-    output_root,
-)
+from airflow_provider_cwgl.blank import text_or_none
+
+ROOT_VARIABLE = "cwgl_output_root"
+CONN_ID_VARIABLE = "cwgl_output_conn_id"
+ROOT_ENV = "CWGL_OUTPUT_ROOT"
+CONN_ID_ENV = "CWGL_OUTPUT_CONN_ID"
+DEFAULT_ROOT = "~/cwgl-exports"
 
 # The business day a run exports, as YYYY-MM-DD. One expression decides it, and the request's thru
 # date, the file name, the asset event's ``business_day`` and a ``batch_identifier="auto"`` all
@@ -29,6 +43,29 @@ from airflow_provider_cwgl.output.settings import (
 BUSINESS_DAY = (
     "((params.get('thru_date') or (logical_date | default(none, true)) or dag_run.run_after) | string)[:10]"
 )
+
+
+def _variable(key: str) -> str | None:
+    from airflow.sdk import Variable
+
+    return text_or_none(Variable.get(key, default=None))
+
+
+def output_root(param: Any = None) -> str:
+    """The output root: ``param`` > Variable ``cwgl_output_root`` > ``$CWGL_OUTPUT_ROOT`` >
+    ``~/cwgl-exports`` (``~`` expanded on this worker). A local folder or an object-storage URL."""
+    root = text_or_none(param) or _variable(ROOT_VARIABLE) or text_or_none(os.environ.get(ROOT_ENV))
+    root = root or DEFAULT_ROOT
+    return str(Path(root).expanduser()) if root.startswith("~") else root
+
+
+def output_conn_id(param: Any = None) -> str:
+    """The output connection id: ``param`` > Variable ``cwgl_output_conn_id`` >
+    ``$CWGL_OUTPUT_CONN_ID`` > none, given as ``""`` (what a template can render; the operators
+    read an empty connection id as none)."""
+    return (
+        text_or_none(param) or _variable(CONN_ID_VARIABLE) or text_or_none(os.environ.get(CONN_ID_ENV)) or ""
+    )
 
 
 def output_params() -> dict[str, Any]:

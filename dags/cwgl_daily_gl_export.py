@@ -15,7 +15,7 @@ logical date the firing moment.)
   an object-storage URL such as ``s3://bucket/exports``, written with ``output_conn_id``. Both are
   read when the task runs: the param, else the Variable ``cwgl_output_root`` /
   ``cwgl_output_conn_id``, else ``$CWGL_OUTPUT_ROOT`` / ``$CWGL_OUTPUT_CONN_ID`` on the worker,
-  else ``~/cwgl-exports`` and no connection (``airflow_provider_cwgl.output.settings``).
+  else ``~/cwgl-exports`` and no connection (``airflow_provider_cwgl.dag_helpers``).
 - A bad setting fails the task at once (no retries); ConnectWise's transient faults are retried.
 """
 
@@ -26,10 +26,10 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param
 
+from airflow_provider_cwgl.dag_helpers import BUSINESS_DAY, MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
 from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 from airflow_provider_cwgl.glexport.request import ID_LIST_SETTINGS, SUMMARIZE_INVOICES
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.templates import BUSINESS_DAY, MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
 
 # The alias each day's file is attached to at run time; cwgl_load_gl_export.py is scheduled on the
 # same name (tests/dags/test_dags.py checks that they agree).

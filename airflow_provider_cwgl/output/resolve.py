@@ -11,13 +11,12 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_cwgl.blank import is_blank
+from airflow_provider_cwgl.blank import is_blank, text_or_none
 from airflow_provider_cwgl.errors import ExportSettingError, NotOnThisWorkerError, OutputStoreError
 from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
 from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX
 from airflow_provider_cwgl.output.local import LocalOutput
 from airflow_provider_cwgl.output.objectstore import ObjectStorageOutput, describe_connection, first_line
-from airflow_provider_cwgl.output.settings import conn_id_or_none
 
 LOCAL_SCHEMES = ("", "file", "local")
 # The extra that brings each object-storage scheme's filesystem.
@@ -43,7 +42,7 @@ def resolve_file_path(location: Any, conn_id: str | None, setting: str) -> str |
     directory is not a place anyone would look for the file; give an absolute path or ``~/…``).
     An empty ``conn_id`` (``""``, ``"None"``: a template's rendering of none) means no connection.
     """
-    conn_id = conn_id_or_none(conn_id)
+    conn_id = text_or_none(conn_id)
     if isinstance(location, ObjectStoragePath):
         path = location
     elif isinstance(location, (str, os.PathLike)) and str(location).strip():
@@ -107,7 +106,7 @@ def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalO
             # bad key file, a missing account name).
             raise OutputStoreError(
                 "output_file/output_conn_id",
-                f"cannot reach {store.url()} with {describe_connection(conn_id_or_none(output_conn_id))}: "
+                f"cannot reach {store.url()} with {describe_connection(text_or_none(output_conn_id))}: "
                 f"{type(exc).__name__}: {first_line(exc)}",
             ) from exc
     else:
