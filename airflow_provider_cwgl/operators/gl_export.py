@@ -12,6 +12,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_cwgl.errors import EmptyExportError, ExportSettingError
 from airflow_provider_cwgl.glexport.batch import BatchCreator, resolve_batch_identifier
+from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
 from airflow_provider_cwgl.glexport.exporter import EXPORT_PATH, GLExporter, batch_export_path
 from airflow_provider_cwgl.glexport.request import (
     ID_LIST_SETTINGS,
@@ -20,7 +21,7 @@ from airflow_provider_cwgl.glexport.request import (
     to_batch,
     to_bool,
 )
-from airflow_provider_cwgl.glexport.summary import ExportSummary
+from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX, ExportSummary
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.assets import asset_uri, emit_asset_events, event_extra
 from airflow_provider_cwgl.operators.failures import fail_without_retry
@@ -195,7 +196,7 @@ class GLBatchExportOperator(BaseOperator):
         skip_when_empty = to_bool("skip_when_empty", self.skip_when_empty)
         batch = to_batch(self.batch_id)
         identifier = resolve_batch_identifier(self.batch_identifier, request, batch)
-        target = output_target(self.output_file, self.output_conn_id)
+        target = output_target(self.output_file, self.output_conn_id, beside=(IDS_SUFFIX, DOCUMENTS_SUFFIX))
         hook = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id)
         with hook.get_conn() as client:
             if identifier is not None:
