@@ -109,6 +109,12 @@ def test_the_airflow_edge_does_need_airflow() -> None:
     assert "ModuleNotFoundError" in result.stderr and "airflow" in result.stderr
 
 
+def test_the_connection_form_needs_no_airflow() -> None:
+    """Provider discovery reads the connection form: building it imports no Airflow module."""
+    result = import_without("airflow_provider_cwgl.hooks.forms", "airflow")
+    assert (result.returncode, result.stderr) == (0, "")
+
+
 def test_output_knows_nothing_of_the_export() -> None:
     """One arrow: ``glexport`` writes through ``output``; ``output`` (the Airflow half too) never
     imports ``glexport``, whose writer tells it the names of the files beside the export."""
