@@ -1,19 +1,11 @@
-"""What a DAG that exports one business day at a time puts in its templates: the business day, the
-output root and connection, and the params and macros those need.
+"""What a DAG that exports one business day at a time puts in its templates and params: the
+business day, a field per export setting, and the output root and connection.
 
-The output root and connection are each the first of:
-
-1. the DAG run's param (``output_root`` / ``output_conn_id``), when given;
-2. the Airflow Variable ``cwgl_output_root`` / ``cwgl_output_conn_id`` (the managed-Airflow way:
-   MWAA, Astronomer, Cloud Composer set Variables, not worker environments);
-3. the environment variable ``CWGL_OUTPUT_ROOT`` / ``CWGL_OUTPUT_CONN_ID`` of the worker that
-   runs the task;
-4. the default: ``~/cwgl-exports`` of that worker, and no connection.
-
-The DAGs call ``output_root`` and ``output_conn_id`` from their templates (``OUTPUT_ROOT`` and
-``OUTPUT_CONN_ID``, through ``MACROS`` given as the DAG's ``user_defined_macros``), so they are
-evaluated when the worker renders the task, never when the dag-processor parses the file: the
-dag-processor's environment decides nothing.
+The output root and connection are each the run's param, else an Airflow Variable (the managed-
+Airflow way: MWAA, Astronomer, Cloud Composer set Variables), else the environment of the worker
+that runs the task, else a default. The DAGs call ``output_root`` and ``output_conn_id`` from their
+templates (``OUTPUT_ROOT``, ``OUTPUT_CONN_ID``, through ``MACROS`` as ``user_defined_macros``), so
+the worker decides when it renders the task, never the dag-processor when it parses the file.
 """
 
 from __future__ import annotations
@@ -23,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_cwgl.blank import text_or_none
+from airflow_provider_cwgl.glexport.request import EXPORT_SETTINGS
 
 ROOT_VARIABLE = "cwgl_output_root"
 CONN_ID_VARIABLE = "cwgl_output_conn_id"
@@ -45,17 +38,20 @@ BUSINESS_DAY = (
 )
 
 
-def _variable(key: str) -> str | None:
+def _first_given(param: Any, variable: str, env: str) -> str | None:
     from airflow.sdk import Variable
 
-    return text_or_none(Variable.get(key, default=None))
+    return (
+        text_or_none(param)
+        or text_or_none(Variable.get(variable, default=None))
+        or text_or_none(os.getenv(env))
+    )
 
 
 def output_root(param: Any = None) -> str:
     """The output root: ``param`` > Variable ``cwgl_output_root`` > ``$CWGL_OUTPUT_ROOT`` >
     ``~/cwgl-exports`` (``~`` expanded on this worker). A local folder or an object-storage URL."""
-    root = text_or_none(param) or _variable(ROOT_VARIABLE) or text_or_none(os.environ.get(ROOT_ENV))
-    root = root or DEFAULT_ROOT
+    root = _first_given(param, ROOT_VARIABLE, ROOT_ENV) or DEFAULT_ROOT
     return str(Path(root).expanduser()) if root.startswith("~") else root
 
 
@@ -63,9 +59,7 @@ def output_conn_id(param: Any = None) -> str:
     """The output connection id: ``param`` > Variable ``cwgl_output_conn_id`` >
     ``$CWGL_OUTPUT_CONN_ID`` > none, given as ``""`` (what a template can render; the operators
     read an empty connection id as none)."""
-    return (
-        text_or_none(param) or _variable(CONN_ID_VARIABLE) or text_or_none(os.environ.get(CONN_ID_ENV)) or ""
-    )
+    return _first_given(param, CONN_ID_VARIABLE, CONN_ID_ENV) or ""
 
 
 def output_params() -> dict[str, Any]:
@@ -89,6 +83,33 @@ def output_params() -> dict[str, Any]:
             f"${CONN_ID_ENV} on the worker, else none.",
         ),
     }
+
+
+def export_params(**replaced: Any) -> dict[str, Any]:
+    """A trigger-form field (DAG param) for each export setting that has one in ``EXPORT_SETTINGS``,
+    at the operator's default (a list's field starts as an empty list); ``replaced`` gives some
+    a DAG's own field (the daily DAG's thru date, whose empty value means the logical date)."""
+    from airflow.sdk import Param
+
+    params: dict[str, Any] = {}
+    for s in EXPORT_SETTINGS:
+        if s.form is not None:
+            text = s.description.replace("``", "")  # the form shows plain text
+            params[s.name] = Param(
+                [] if "array" in s.form["type"] else s.default,
+                title=s.title or s.name.replace("_", " ").capitalize(),
+                description=text[0].upper() + text[1:],
+                **s.form,
+            )
+    return {**params, **replaced}
+
+
+def export_arguments(**replaced: str) -> dict[str, str]:
+    """The operator's argument for each field of ``export_params``: the param's value. Through
+    ``| repr`` (a DAG's ``user_defined_filters={"repr": repr}``), so that native rendering reads
+    every value back as itself: a location named "123" stays text. ``replaced``: as there."""
+    arguments = {s.name: "{{ params." + s.name + " | repr }}" for s in EXPORT_SETTINGS if s.form is not None}
+    return {**arguments, **replaced}
 
 
 # For a DAG's ``user_defined_macros``; the templates below call them.

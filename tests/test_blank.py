@@ -14,7 +14,6 @@ from airflow_provider_cwgl.glexport.batch import resolve_batch_identifier
 from airflow_provider_cwgl.glexport.documents import parse_documents
 from airflow_provider_cwgl.glexport.request import (
     ID_LIST_SETTINGS,
-    build_export_options,
     build_export_request,
     to_batch,
 )
@@ -45,8 +44,8 @@ def test_request_settings_read_a_blank_as_not_given(setting: str, blank: str) ->
 )
 @pytest.mark.parametrize("blank", BLANKS)
 def test_request_options_read_a_blank_as_not_given(setting: str, blank: str) -> None:
-    options = build_export_options(**{setting: blank})
-    assert options == build_export_options(**{setting: None})
+    options = build_export_request(**{setting: blank}).options
+    assert options == build_export_request(**{setting: None}).options
     assert options.body() == {}
 
 

@@ -18,6 +18,7 @@ from conftest import DAGS, without_adjustments
 from lxml import etree
 
 from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
+from airflow_provider_cwgl.glexport.request import EXPORT_SETTINGS
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 
 UNATTENDED = {"require_approval": False}  # dag.test cannot answer an approval
@@ -52,6 +53,9 @@ def test_daily_schedule_and_params(dagbag: DagBag) -> None:
     assert params["export_unposted_expenses"] is False
     assert params["export_unposted_procurement"] is False
     assert params["thru_date"] is None and params["location_id"] is None
+    # A field per export setting that has one (all but the batch settings), and the output's two.
+    offered = {s.name for s in EXPORT_SETTINGS if s.form is not None}
+    assert offered | {"output_root", "output_conn_id"} == set(params) and len(params) == 18
     schema = params.get_param("references_to_fetch").schema
     assert schema["examples"] == list(REFERENCE_PATHS)  # a multi-select in the trigger form
     assert schema["items"]["enum"] == list(REFERENCE_PATHS)
