@@ -16,10 +16,11 @@ def get_provider_info() -> dict[str, Any]:
     ``package-name`` must equal the distribution name exactly, or Airflow's discovery of every
     provider fails. The connection form is declared here (``ui-field-behaviour``, ``conn-fields``)
     because Airflow 3.2+ builds it from provider metadata, not from hook methods; its fields come
-    from the one table of extras, ``connectwise.settings.CONNECTION_EXTRAS`` (Xero's: ``xero.settings.XERO_EXTRAS`` through ``hooks.xero_form``).
+    from the one table of extras, ``connectwise.settings.CONNECTION_EXTRAS`` (``hooks.forms``; Xero's:
+    ``xero.settings.XERO_EXTRAS`` through ``hooks.xero_form``).
     """
-    from airflow_provider_cwgl.connectwise.settings import FORM_BEHAVIOUR, connection_form
     from airflow_provider_cwgl.hooks import xero_form
+    from airflow_provider_cwgl.hooks.forms import FORM_BEHAVIOUR, connection_form
 
     return {
         "package-name": DISTRIBUTION_NAME,

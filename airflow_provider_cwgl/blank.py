@@ -15,3 +15,8 @@ BLANK_TEXTS = frozenset({"", "none", "null"})
 def is_blank(value: Any) -> bool:
     """None, or text that is empty, whitespace, ``"None"`` or ``"null"`` (any case)."""
     return value is None or (isinstance(value, str) and value.strip().lower() in BLANK_TEXTS)
+
+
+def text_or_none(value: Any) -> str | None:
+    """The setting's text, stripped, or None when it is blank (a connection id, an output root)."""
+    return None if is_blank(value) else str(value).strip()

@@ -15,7 +15,7 @@ logical date the firing moment.)
   an object-storage URL such as ``s3://bucket/exports``, written with ``output_conn_id``. Both are
   read when the task runs: the param, else the Variable ``cwgl_output_root`` /
   ``cwgl_output_conn_id``, else ``$CWGL_OUTPUT_ROOT`` / ``$CWGL_OUTPUT_CONN_ID`` on the worker,
-  else ``~/cwgl-exports`` and no connection (``airflow_provider_cwgl.output.settings``).
+  else ``~/cwgl-exports`` and no connection (``airflow_provider_cwgl.dag_helpers``).
 - A bad setting fails the task at once (no retries); ConnectWise's transient faults are retried.
 """
 
@@ -26,10 +26,16 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param
 
-from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
-from airflow_provider_cwgl.glexport.request import ID_LIST_SETTINGS, SUMMARIZE_INVOICES
+from airflow_provider_cwgl.dag_helpers import (
+    BUSINESS_DAY,
+    MACROS,
+    OUTPUT_CONN_ID,
+    OUTPUT_ROOT,
+    export_arguments,
+    export_params,
+    output_params,
+)
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.templates import BUSINESS_DAY, MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
 
 # The alias each day's file is attached to at run time; cwgl_load_gl_export.py is scheduled on the
 # same name (tests/dags/test_dags.py checks that they agree).
@@ -52,98 +58,32 @@ with DAG(
     tags=["connectwise", "accounting"],
     user_defined_macros=MACROS,
     # Each setting reaches the operator as the param's Python value (True, 12, None, a list), not
-    # its text. Native rendering reads a rendered string back as a Python literal, so text params
-    # go through `| repr`: a location named "123" stays text. Paths and dates render as text.
+    # its text: rendered natively, through `| repr` (export_arguments). Paths and dates render as text.
     render_template_as_native_obj=True,
     user_defined_filters={"repr": repr},
     params={
-        "export_unposted_invoices": Param(True, type="boolean", title="Export unposted invoices"),
-        "export_unposted_expenses": Param(False, type="boolean", title="Export unposted expenses"),
-        "export_unposted_procurement": Param(False, type="boolean", title="Export unposted procurement"),
-        "location_id": Param(
-            None,
-            type=["null", "integer"],
-            minimum=0,
-            title="Location (owner level) id",
-            description="Only this location's records. Empty or 0 (as other integrations send all "
-            "locations): the name's location, or all locations.",
-        ),
-        "location_name": Param(
-            None,
-            type=["null", "string"],
-            title="Location name",
-            description="Used when the id is empty. No match exports all locations.",
-        ),
-        "thru_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="Thru date",
-            description="Records up to and including this date; the file is named by it. "
-            "Empty: the run's logical date.",
-        ),
-        "references_to_fetch": Param(
-            [],
-            type=["array", "null"],
-            title="References to fetch",
-            examples=list(REFERENCE_PATHS),
-            items={"type": "string", "enum": list(REFERENCE_PATHS)},
-            description="Related ConnectWise records to fetch and include in the file.",
+        # A field per export setting (glexport.request.EXPORT_SETTINGS), at the operator's defaults.
+        **export_params(
+            thru_date=Param(
+                None,
+                type=["null", "string"],
+                format="date",
+                title="Thru date",
+                description="Records up to and including this date; the file is named by it. "
+                "Empty: the run's logical date.",
+            ),
         ),
         **output_params(),
-        "summarize_invoices": Param(
-            None,
-            type=["null", "string"],
-            enum=[None, *SUMMARIZE_INVOICES],
-            title="Summarize invoices",
-            description="ConnectWise's summarizeInvoices. Empty: ConnectWise's default.",
-        ),
-        **{
-            spec.setting: Param(
-                [],
-                type=["array", "null"],
-                items={"type": "integer" if spec.integers else "string"},
-                title=spec.setting.replace("_", " ").capitalize(),
-                description=(
-                    f"Only these unposted {spec.kind} records."
-                    if spec.included
-                    else f"All unposted {spec.kind} records but these."
-                )
-                + ("" if spec.integers else " Procurement ids are text."),
-            )
-            for spec in ID_LIST_SETTINGS
-        },
-        "gl_interface_identifier": Param(
-            None,
-            type=["null", "string"],
-            title="GL interface identifier",
-            description="glInterfaceIdentifier",
-        ),
-        "skip_when_empty": Param(
-            False,
-            type="boolean",
-            title="Skip when empty",
-            description="No documents: write no file and mark the task skipped.",
-        ),
     },
 ) as dag:
     # [START cwgl_daily_gl_export_operator]
     GLBatchExportOperator(
         task_id="export_gl_batch",
         connectwise_conn_id="connectwise_default",
-        export_unposted_invoices="{{ params.export_unposted_invoices }}",
-        export_unposted_expenses="{{ params.export_unposted_expenses }}",
-        export_unposted_procurement="{{ params.export_unposted_procurement }}",
-        location_id="{{ params.location_id }}",
-        location_name="{{ params.location_name | repr }}",
-        references_to_fetch="{{ params.references_to_fetch }}",
-        thru_date="{{ " + BUSINESS_DAY + " }}",
         output_file=OUTPUT_ROOT + "/gl/{{ " + BUSINESS_DAY + " }}/glexport.xml",
         output_conn_id=OUTPUT_CONN_ID,
-        summarize_invoices="{{ params.summarize_invoices | repr }}",
-        **{spec.setting: "{{ params." + spec.setting + " }}" for spec in ID_LIST_SETTINGS},
-        gl_interface_identifier="{{ params.gl_interface_identifier | repr }}",
-        skip_when_empty="{{ params.skip_when_empty }}",
+        # Each setting from its param; the thru date is the business day.
+        **export_arguments(thru_date="{{ " + BUSINESS_DAY + " }}"),
         # Each day's file is its own asset, attached to this alias at run time (see
         # cwgl_load_gl_export.py, scheduled on it).
         outlets=[AssetAlias(DAILY_EXPORT_ALIAS)],

@@ -45,12 +45,18 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param, task
 
+from airflow_provider_cwgl.dag_helpers import (
+    BUSINESS_DAY,
+    MACROS,
+    OUTPUT_CONN_ID,
+    OUTPUT_ROOT,
+    output_conn_id,
+    output_params,
+)
 from airflow_provider_cwgl.glexport.summary import ExportSummary
 from airflow_provider_cwgl.operators.approval import TEMPLATE_MACROS, GLExportApprovalOperator
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.output.settings import output_conn_id
-from airflow_provider_cwgl.templates import BUSINESS_DAY, MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
 
 POSTED_BATCHES_ALIAS = "cwgl_posted_batches"
 SUMMARY = "ti.xcom_pull(task_ids='export_gl_batch')"
@@ -64,7 +70,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,  # batches must follow each other: one day's records at a time
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True},
-    # The output root and connection are read when each task runs (output.settings).
+    # The output root and connection are read when each task runs (dag_helpers).
     user_defined_macros={**MACROS, **TEMPLATE_MACROS},
     params={
         **output_params(),

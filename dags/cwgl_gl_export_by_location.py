@@ -25,9 +25,9 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, task
 
+from airflow_provider_cwgl.dag_helpers import BUSINESS_DAY, MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.templates import BUSINESS_DAY, MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
 
 LOCATION_EXPORT_ALIAS = "cwgl_gl_export_by_location"
 

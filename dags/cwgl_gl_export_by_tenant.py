@@ -9,7 +9,7 @@ its task on the next run with no DAG change.
 
 Files: ``{output_root}/tenants/{connection id}/gl/{day}/glexport.xml``: each tenant under its own
 prefix (grant each tenant's readers that prefix only). The output root and connection are read
-when each task runs, as in every example DAG (``airflow_provider_cwgl.output.settings``).
+when each task runs, as in every example DAG (``airflow_provider_cwgl.dag_helpers``).
 
 One tenant failing does not stop the others: mapped tasks are independent; the failed tenant's
 task fails (at once for a bad setting or connection, after its retries for a ConnectWise fault),
@@ -27,10 +27,10 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param, Variable, task
 
+from airflow_provider_cwgl.dag_helpers import BUSINESS_DAY, MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
-from airflow_provider_cwgl.templates import BUSINESS_DAY, MACROS, OUTPUT_CONN_ID, OUTPUT_ROOT, output_params
 
 TENANTS_VARIABLE = "cwgl_connectwise_conn_ids"
 TENANT_EXPORT_ALIAS = "cwgl_gl_export_by_tenant"

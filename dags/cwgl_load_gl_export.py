@@ -19,8 +19,8 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, AssetAlias, Param, task
 
+from airflow_provider_cwgl.dag_helpers import output_conn_id
 from airflow_provider_cwgl.output.resolve import open_for_reading
-from airflow_provider_cwgl.output.settings import output_conn_id
 
 
 def file_sha256(uri: str, conn_id: str | None) -> str:

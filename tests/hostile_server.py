@@ -5,6 +5,7 @@ bench/decompression_bomb.py; plain Python, no pytest."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 import threading
@@ -55,12 +56,18 @@ class HostileServer:
         self._sock.listen(32)
         self.port = self._sock.getsockname()[1]
         self._stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
+        # shutdown() wakes the accept() below; close() alone would leave it waiting on a descriptor
+        # number the next server may be given, whose connections would then reach this handler.
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
+        self._thread.join(timeout=5)
 
     @property
     def site(self) -> str:

@@ -7,20 +7,18 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_cwgl.blank import is_blank
+from airflow_provider_cwgl.blank import is_blank, text_or_none
 from airflow_provider_cwgl.connectwise.settings import settings_from_fields
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.batch import resolve_batch_identifier
 from airflow_provider_cwgl.glexport.documents import parse_documents
 from airflow_provider_cwgl.glexport.request import (
     ID_LIST_SETTINGS,
-    build_export_options,
     build_export_request,
     to_batch,
 )
 from airflow_provider_cwgl.operators.approval import parse_approvers
 from airflow_provider_cwgl.output.resolve import resolve_file_path
-from airflow_provider_cwgl.output.settings import conn_id_or_none
 
 BLANKS = ["", "  ", "None", "null", "NULL", " none\n"]
 
@@ -46,8 +44,8 @@ def test_request_settings_read_a_blank_as_not_given(setting: str, blank: str) ->
 )
 @pytest.mark.parametrize("blank", BLANKS)
 def test_request_options_read_a_blank_as_not_given(setting: str, blank: str) -> None:
-    options = build_export_options(**{setting: blank})
-    assert options == build_export_options(**{setting: None})
+    options = build_export_request(**{setting: blank}).options
+    assert options == build_export_request(**{setting: None}).options
     assert options.body() == {}
 
 
@@ -59,8 +57,8 @@ def test_batch_settings_read_a_blank_as_not_given(blank: str) -> None:
 
 @pytest.mark.parametrize("blank", BLANKS)
 def test_a_blank_connection_id_is_no_connection(blank: str) -> None:
-    assert conn_id_or_none(blank) is None
-    assert conn_id_or_none(" aws_exports ") == "aws_exports"
+    assert text_or_none(blank) is None
+    assert text_or_none(" aws_exports ") == "aws_exports"
 
 
 @pytest.mark.parametrize("blank", BLANKS)

@@ -43,14 +43,14 @@ def test_the_package_declares_its_types_and_ships_the_marker() -> None:
     assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["airflow_provider_cwgl"]
 
 
-def sandbox_import_without(*blocked: str) -> subprocess.CompletedProcess[str]:
-    """Import the sandbox in a fresh interpreter where `blocked` modules cannot be imported."""
-    script = (
-        "import sys\n"
-        f"for name in {blocked!r}: sys.modules[name] = None\n"
-        "import airflow_provider_cwgl.sandbox\n"
-    )
+def import_without(module: str, *blocked: str) -> subprocess.CompletedProcess[str]:
+    """Import ``module`` in a fresh interpreter where the ``blocked`` modules cannot be imported."""
+    script = f"import sys\nfor name in {blocked!r}: sys.modules[name] = None\nimport {module}\n"
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+
+
+def sandbox_import_without(*blocked: str) -> subprocess.CompletedProcess[str]:
+    return import_without("airflow_provider_cwgl.sandbox", *blocked)
 
 
 def test_the_sandbox_without_its_server_dependencies_says_how_to_install_them() -> None:
@@ -104,7 +104,19 @@ def test_the_plain_layers_import_without_airflow() -> None:
 
 def test_the_airflow_edge_does_need_airflow() -> None:
     """The check above can fail: an Airflow-side module refuses to import with ``airflow`` blocked."""
-    script = "import sys\nsys.modules['airflow'] = None\nimport airflow_provider_cwgl.output.resolve\n"
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    result = import_without("airflow_provider_cwgl.output.resolve", "airflow")
     assert result.returncode == 1
     assert "ModuleNotFoundError" in result.stderr and "airflow" in result.stderr
+
+
+def test_the_connection_form_needs_no_airflow() -> None:
+    """Provider discovery reads the connection form: building it imports no Airflow module."""
+    result = import_without("airflow_provider_cwgl.hooks.forms", "airflow")
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_output_knows_nothing_of_the_export() -> None:
+    """One arrow: ``glexport`` writes through ``output``; ``output`` (the Airflow half too) never
+    imports ``glexport``, whose writer tells it the names of the files beside the export."""
+    result = import_without("airflow_provider_cwgl.output.resolve", "airflow_provider_cwgl.glexport")
+    assert (result.returncode, result.stderr) == (0, "")

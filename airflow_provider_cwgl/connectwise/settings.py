@@ -1,9 +1,9 @@
 """Validated connection settings for ConnectWise Manage, and the one table of a connection's extras.
 
 Everything a bad connection can get wrong is caught here, with the field named, before a request.
-``CONNECTION_EXTRAS`` describes each extra once: it generates the Airflow connection form
-(``connection_form()``), drives the parsing (``settings_from_fields``) and feeds the docs
-(``extras_rows()``).
+``CONNECTION_EXTRAS`` describes each extra once (name, type, default, description): it drives the
+parsing (``settings_from_fields``), and ``hooks.forms`` builds the Airflow connection form and the
+docs' table from it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import ipaddress
 import math
 import re
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_cwgl.blank import is_blank
@@ -216,12 +216,6 @@ class Extra:
             return None
         return spec.default / self.scale if self.scale != 1 else spec.default
 
-    @property
-    def json_type(self) -> Literal["string", "integer", "number"]:
-        if self.kind is str:
-            return "string"
-        return "integer" if self.kind is int and self.scale == 1 else "number"
-
 
 CONNECTION_EXTRAS: tuple[Extra, ...] = (
     Extra(
@@ -320,53 +314,6 @@ CONNECTION_FIELDS: dict[str, str] = {
     "private_key": "password (the private key)",
     **{extra.setting: f"extra.{extra.name}" for extra in CONNECTION_EXTRAS},
 }
-
-# The standard fields of the connection form.
-FORM_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["port", "schema"],
-    "relabeling": {"host": "Site", "login": "Public key", "password": "Private key"},
-    "placeholders": {
-        "host": "api-na.myconnectwise.net",
-        "login": "API member public key",
-        "password": "API member private key",
-    },
-}
-
-
-def connection_form() -> dict[str, dict[str, Any]]:
-    """The extras as Airflow's ``conn-fields`` (provider metadata builds the connection form)."""
-    form = {}
-    for extra in CONNECTION_EXTRAS:
-        schema: dict[str, Any] = {"type": [extra.json_type, "null"]}
-        if extra.secret:
-            schema["format"] = "password"
-        if extra.kind is not str:
-            # The form's bound; the parsing's stricter checks (positive, finite) name the extra.
-            schema["minimum"] = 1 if extra.json_type == "integer" else 0
-        default = extra.default
-        hint = "Required." if extra.required else "Optional."
-        if default is not None:
-            hint += f" {default:g} when empty." if not isinstance(default, str) else ""
-        form[extra.name] = {
-            "label": extra.label,
-            "description": f"{hint} {extra.description}",
-            "schema": schema,
-        }
-    return form
-
-
-def extras_rows() -> list[tuple[str, str, str, str, str]]:
-    """The extras for the docs: (name, label, type, default, description)."""
-    return [
-        (
-            extra.name,
-            extra.label,
-            extra.json_type,
-            "required" if extra.required else "" if extra.default is None else f"{extra.default:g}",
-            extra.description,
-        )
-        for extra in CONNECTION_EXTRAS
-    ]
 
 
 def _number(extra: Extra, value: Any) -> int | float:

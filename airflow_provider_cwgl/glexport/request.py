@@ -81,20 +81,17 @@ class ExportRequest:
         return body
 
 
-def build_export_request(
-    *,
-    export_unposted_invoices: Any = True,
-    export_unposted_expenses: Any = False,
-    export_unposted_procurement: Any = False,
-    location_id: Any = None,
-    location_name: Any = None,
-    references_to_fetch: Any = None,
-    thru_date: Any = None,
-) -> ExportRequest:
-    """Validate the spec's settings into an ``ExportRequest``; raise ``ExportSettingError`` if any is bad."""
-    invoices = to_bool("export_unposted_invoices", export_unposted_invoices)
-    expenses = to_bool("export_unposted_expenses", export_unposted_expenses)
-    procurement = to_bool("export_unposted_procurement", export_unposted_procurement)
+def build_export_request(**settings: Any) -> ExportRequest:
+    """Validate the export's settings (``EXPORT_SETTINGS`` by name; one not given takes its default)
+    into an ``ExportRequest``, options included; raise ``ExportSettingError`` if any is bad. The
+    batch settings and ``skip_when_empty`` are accepted and left to the operator."""
+    unknown = sorted(set(settings) - {s.name for s in EXPORT_SETTINGS})
+    if unknown:
+        raise TypeError(f"unknown export setting(s) {unknown}; see EXPORT_SETTINGS")
+    given = {s.name: settings.get(s.name, s.default) for s in EXPORT_SETTINGS}
+    invoices = to_bool("export_unposted_invoices", given["export_unposted_invoices"])
+    expenses = to_bool("export_unposted_expenses", given["export_unposted_expenses"])
+    procurement = to_bool("export_unposted_procurement", given["export_unposted_procurement"])
     if not (invoices or expenses or procurement):
         raise ExportSettingError(
             "export_unposted_invoices/export_unposted_expenses/export_unposted_procurement",
@@ -104,10 +101,17 @@ def build_export_request(
         export_invoices=invoices,
         export_expenses=expenses,
         export_procurement=procurement,
-        location_id=to_location_id(location_id),
-        location_name=to_location_name(location_name),
-        thru_date=to_thru_date(thru_date),
-        references=to_references(references_to_fetch),
+        location_id=to_location_id(given["location_id"]),
+        location_name=to_text("location_name", given["location_name"], "a location name"),
+        thru_date=to_thru_date(given["thru_date"]),
+        references=to_references(given["references_to_fetch"]),
+        options=ExportOptions(
+            summarize_invoices=to_summarize_invoices(given["summarize_invoices"]),
+            gl_interface_identifier=to_text(
+                "gl_interface_identifier", given["gl_interface_identifier"], "the GL interface identifier"
+            ),
+            id_lists=to_id_lists(given),
+        ),
     )
 
 
@@ -138,6 +142,15 @@ def to_batch(value: Any) -> int | str | None:
     )
 
 
+def to_id(value: Any) -> int | None:
+    """A ConnectWise id (1 to 2**31 - 1) given as an integer or as digits; None for anything else."""
+    if isinstance(value, str) and value.strip().isdecimal():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 2**31 - 1:
+        return value
+    return None
+
+
 def to_location_id(value: Any) -> int | None:
     """A location (owner level) id; empty or 0 is None: all locations.
 
@@ -147,26 +160,14 @@ def to_location_id(value: Any) -> int | None:
     """
     if is_blank(value):
         return None
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
-    if number is None or number < 0 or number > 2**31 - 1:
+    number = None if isinstance(value, bool) else 0 if str(value).strip() == "0" else to_id(value)
+    if number is None:
         raise ExportSettingError(
             "location_id",
             f"expected a positive integer ConnectWise location (owner level) id, or 0 or empty for all "
             f"locations, got {value!r}",
         )
     return number or None
-
-
-def to_location_name(value: Any) -> str | None:
-    if is_blank(value):
-        return None
-    if not isinstance(value, str):
-        raise ExportSettingError("location_name", f"expected a location name (text), got {value!r}")
-    return value.strip()
 
 
 def to_thru_date(value: Any) -> datetime | None:
@@ -265,6 +266,72 @@ ID_LIST_SETTINGS: tuple[IdListSetting, ...] = (
     IdListSetting("included_product_ids", "includedProductIds", "procurement", True, False),
     IdListSetting("excluded_product_ids", "excludedProductIds", "procurement", False, False),
 )
+# Which id each kind's lists take. Invoices: what real integrations send (RationallyPrime/
+# connectwise-etl); expenses and procurement follow the API's types, unverified against a tenant.
+ID_NAMED_BY = {
+    "invoices": "the unposted invoice's ``billingLogId`` (its invoice's id, the exported transaction's "
+    "``id``), not its own ``id``",
+    "expenses": "the unposted expense's ``id``, unverified",
+    "procurement": "the unposted procurement record's ``unpostedProductId``, text, unverified",
+}
+
+
+@dataclass(frozen=True)
+class ExportSetting:
+    """One templated setting of the export, declared once: the operator's argument (``name``,
+    ``default``), its ``:param:`` text, and ``form``, the JSON schema of its field in a DAG's
+    trigger form (None: the example DAGs offer none); ``title`` names that field."""
+
+    name: str
+    description: str
+    form: dict[str, Any] | None = None
+    default: Any = None
+    title: str = ""
+
+
+_TEXT, _LIST, _FLAG = {"type": ["null", "string"]}, {"type": ["array", "null"]}, {"type": "boolean"}
+
+# In the operator's signature order (a test holds the signature to it). A table: one setting a row.
+# fmt: off
+EXPORT_SETTINGS: tuple[ExportSetting, ...] = (
+    *(ExportSetting(f"export_unposted_{kind}", f"include unposted {kind} (default {on}).", _FLAG, on)
+      for kind, on in (("invoices", True), ("expenses", False), ("procurement", False))),
+    ExportSetting("location_id", "only records of this location (owner level) id. 0, which other "
+                  "integrations send for all locations, means all locations, like empty (no "
+                  "``locationId`` is sent).",
+                  {"type": ["null", "integer"], "minimum": 0}, title="Location (owner level) id"),
+    ExportSetting("location_name", "used when ``location_id`` is empty: the location with this name "
+                  "(case-insensitive). No match exports all locations, as the spec says; several is an "
+                  "error.", _TEXT),
+    ExportSetting("references_to_fetch", "reference paths from ``REFERENCE_PATHS`` whose records are "
+                  "fetched and written inside the reference as ``<record>``.",
+                  {**_LIST, "examples": [*REFERENCE_PATHS], "items": {"type": "string", "enum": [*REFERENCE_PATHS]}}),
+    ExportSetting("thru_date", "records up to this date. A date means the whole day; a datetime keeps "
+                  "its time (UTC). Empty lets ConnectWise use its current date.", {**_TEXT, "format": "date"}),
+    ExportSetting("batch_id", "re-export a past accounting batch (its id or identifier) instead of the "
+                  "unposted records, e.g. to reproduce a closed period; thru date and location do not apply."),
+    ExportSetting("batch_identifier", "the identifier of the accounting batch this export becomes (the "
+                  "one ``GLBatchCreateOperator`` then uses). If ConnectWise already has a batch with it, "
+                  "that batch is re-exported instead of the unposted records, so re-running a posted day "
+                  "writes the same file (same SHA-256) and the batch step creates nothing. ``\"auto\"``: "
+                  "the business day and record types, ``cwgl-20260301-IEP`` (``-L12`` for one location), "
+                  "from the thru date, which is then required, and refused with the include/exclude id "
+                  "lists (a second subset of the day would find the first's batch). Empty (default): "
+                  "always export the unposted records."),
+    ExportSetting("summarize_invoices", "``Default``, ``Condensed`` or ``Detailed`` "
+                  "(``summarizeInvoices``); empty leaves ConnectWise's default.",
+                  {**_TEXT, "enum": [None, *SUMMARIZE_INVOICES]}),
+    *(ExportSetting(spec.setting, f"{'only' if spec.included else 'all but'} these unposted {spec.kind} "
+                    f"(``{spec.api_name}``), named by {ID_NAMED_BY[spec.kind]}.",
+                    {**_LIST, "items": {"type": "integer" if spec.integers else "string"}})
+      for spec in ID_LIST_SETTINGS),
+    ExportSetting("gl_interface_identifier", "sent as ``glInterfaceIdentifier``.", _TEXT,
+                  title="GL interface identifier"),
+    ExportSetting("skip_when_empty", "when the export holds no documents, write nothing (the previous "
+                  "file stays) and end the task as skipped (default False: an empty GLExport file is "
+                  "written).", _FLAG, False),
+)
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -290,33 +357,6 @@ class ExportOptions:
         return body
 
 
-def build_export_options(
-    *,
-    summarize_invoices: Any = None,
-    gl_interface_identifier: Any = None,
-    **id_lists: Any,
-) -> ExportOptions:
-    """Validate the optional request settings; ``id_lists`` are the six ``ID_LIST_SETTINGS`` by name."""
-    known = {s.setting for s in ID_LIST_SETTINGS}
-    unknown = sorted(set(id_lists) - known)
-    if unknown:
-        raise TypeError(f"unknown id list setting(s) {unknown}; expected some of {sorted(known)}")
-    parsed = {s.setting: to_id_list(s, id_lists.get(s.setting)) for s in ID_LIST_SETTINGS}
-    for inc in (s for s in ID_LIST_SETTINGS if s.included):
-        exc = next(s for s in ID_LIST_SETTINGS if s.kind == inc.kind and not s.included)
-        both = [i for i in parsed[inc.setting] if i in set(parsed[exc.setting])]
-        if both:
-            raise ExportSettingError(
-                f"{inc.setting}/{exc.setting}",
-                f"{', '.join(repr(i) for i in both)} both included and excluded; list each id in one of them",
-            )
-    return ExportOptions(
-        summarize_invoices=to_summarize_invoices(summarize_invoices),
-        gl_interface_identifier=to_gl_interface_identifier(gl_interface_identifier),
-        id_lists=tuple((s.api_name, parsed[s.setting]) for s in ID_LIST_SETTINGS),
-    )
-
-
 def to_summarize_invoices(value: Any) -> str | None:
     """``Default``, ``Condensed`` or ``Detailed`` (any case); empty leaves ConnectWise's default."""
     if is_blank(value):
@@ -330,14 +370,27 @@ def to_summarize_invoices(value: Any) -> str | None:
     )
 
 
-def to_gl_interface_identifier(value: Any) -> str | None:
+def to_text(setting: str, value: Any, what: str) -> str | None:
+    """A text setting, stripped; None when blank. ``what`` names it in the error."""
     if is_blank(value):
         return None
     if not isinstance(value, str):
-        raise ExportSettingError(
-            "gl_interface_identifier", f"expected the GL interface identifier (text), got {value!r}"
-        )
+        raise ExportSettingError(setting, f"expected {what} (text), got {value!r}")
     return value.strip()
+
+
+def to_id_lists(given: dict[str, Any]) -> tuple[tuple[str, tuple[int | str, ...]], ...]:
+    """The six ``ID_LIST_SETTINGS`` by API field; an id both included and excluded is an error."""
+    parsed = {s.setting: to_id_list(s, given[s.setting]) for s in ID_LIST_SETTINGS}
+    for inc in (s for s in ID_LIST_SETTINGS if s.included):
+        exc = next(s for s in ID_LIST_SETTINGS if s.kind == inc.kind and not s.included)
+        both = [i for i in parsed[inc.setting] if i in set(parsed[exc.setting])]
+        if both:
+            raise ExportSettingError(
+                f"{inc.setting}/{exc.setting}",
+                f"{', '.join(repr(i) for i in both)} both included and excluded; list each id in one of them",
+            )
+    return tuple((s.api_name, parsed[s.setting]) for s in ID_LIST_SETTINGS)
 
 
 def to_list(setting: str, value: Any, what: str) -> list[Any]:
@@ -379,10 +432,8 @@ def to_id_list(spec: IdListSetting, value: Any) -> tuple[int | str, ...]:
     ids: list[int | str] = []
     for item in to_list(spec.setting, value, what):
         if spec.integers:
-            number = item if isinstance(item, int) and not isinstance(item, bool) else None
-            if isinstance(item, str) and item.isdigit():
-                number = int(item)
-            if number is None or not 0 < number <= 2**31 - 1:
+            number = to_id(item)
+            if number is None:
                 raise ExportSettingError(
                     spec.setting, f"expected a list of positive integer ids, got {item!r} in {value!r}"
                 )

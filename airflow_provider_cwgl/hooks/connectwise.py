@@ -12,8 +12,9 @@ from airflow.sdk.log import mask_secret
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseSettings, RetryPolicy
 from airflow_provider_cwgl.connectwise.redact import NO_SECRETS, Redactor
-from airflow_provider_cwgl.connectwise.settings import extras_rows, settings_from_fields
+from airflow_provider_cwgl.connectwise.settings import settings_from_fields
 from airflow_provider_cwgl.errors import ConnectWiseConfigError
+from airflow_provider_cwgl.hooks.forms import extras_rows
 
 
 def _default_note(default: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -12,15 +11,10 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_cwgl.errors import EmptyExportError, ExportSettingError
 from airflow_provider_cwgl.glexport.batch import BatchCreator, resolve_batch_identifier
+from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
 from airflow_provider_cwgl.glexport.exporter import EXPORT_PATH, GLExporter, batch_export_path
-from airflow_provider_cwgl.glexport.request import (
-    ID_LIST_SETTINGS,
-    build_export_options,
-    build_export_request,
-    to_batch,
-    to_bool,
-)
-from airflow_provider_cwgl.glexport.summary import ExportSummary
+from airflow_provider_cwgl.glexport.request import EXPORT_SETTINGS, build_export_request, to_batch, to_bool
+from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX, ExportSummary
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.assets import asset_uri, emit_asset_events, event_extra
 from airflow_provider_cwgl.operators.failures import fail_without_retry
@@ -41,52 +35,25 @@ class ExportLineage(NamedTuple):
     uri: str  # the file or object written
 
 
+_SETTINGS_DOC = "\n".join(f"    :param {s.name}: {s.description}" for s in EXPORT_SETTINGS)
+
+
 class GLBatchExportOperator(BaseOperator):
-    """Export unposted invoices, expenses and/or procurement from ConnectWise as a GLExport XML file.
+    __doc__ = f"""Export unposted invoices, expenses and/or procurement from ConnectWise as a GLExport XML file.
 
     :param connectwise_conn_id: the ``connectwise`` connection (default ``connectwise_default``).
-    :param export_unposted_invoices: include unposted invoices (default True).
-    :param export_unposted_expenses: include unposted expenses (default False).
-    :param export_unposted_procurement: include unposted procurement (default False).
     :param output_file: a local path, ``file://`` URL or object-storage URL (``s3://bucket/key``,
         ``gs://…`` with the ``[gcs]`` extra, ``abfs://container/…`` with ``[azure]``). Parent
         folders are created; the file is replaced atomically. An object store is proven writable
         before the first request (a probe object is created and removed beside the target).
     :param output_conn_id: the Airflow connection for object storage; empty (``""``, ``"None"``)
         means none, and the filesystem then uses the worker's ambient credentials.
-    :param location_id: only records of this location (owner level) id. 0, which other
-        integrations send for all locations, means all locations, like empty (no ``locationId`` is
-        sent).
-    :param location_name: used when ``location_id`` is empty: the location with this name
-        (case-insensitive). No match exports all locations, as the spec says; several is an error.
-    :param references_to_fetch: reference paths from ``REFERENCE_PATHS`` whose records are fetched
-        and written inside the reference as ``<record>``.
-    :param thru_date: records up to this date. A date means the whole day; a datetime keeps its
-        time (UTC). Empty lets ConnectWise use its current date.
-    :param batch_id: re-export a past accounting batch (its id or identifier) instead of the
-        unposted records, e.g. to reproduce a closed period; thru date and location do not apply.
-    :param batch_identifier: the identifier of the accounting batch this export becomes (the one
-        ``GLBatchCreateOperator`` then uses). If ConnectWise already has a batch with it, that
-        batch is re-exported instead of the unposted records, so re-running a posted day writes
-        the same file (same SHA-256) and the batch step creates nothing. ``"auto"``: the business
-        day and record types, ``cwgl-20260301-IEP`` (``-L12`` for one location), from the thru
-        date, which is then required, and refused with the include/exclude id lists (a second
-        subset of the day would find the first's batch). Empty (default): always export the
-        unposted records.
+{_SETTINGS_DOC}
     :param reference_concurrency: how many reference requests may be in flight at once (default 8).
-    :param summarize_invoices: ``Default``, ``Condensed`` or ``Detailed`` (``summarizeInvoices``);
-        empty leaves ConnectWise's default.
-    :param included_invoice_ids: only these unposted invoices (``includedInvoiceIds``), named by
-        the unposted invoice's ``billingLogId`` (its invoice's id, the exported transaction's
-        ``id``), not its own ``id``: what real integrations send. Likewise ``excluded_invoice_ids``
-        (all but these), ``included_expense_ids``, ``excluded_expense_ids`` (integers: the unposted
-        expense's ``id``) and ``included_product_ids``, ``excluded_product_ids`` (text: the unposted
-        procurement record's ``unpostedProductId``); the expense and product ids follow the API's
-        types, unverified against a tenant. Lists, JSON/Python list strings or comma-separated
-        text; an id both included and excluded is an error.
-    :param gl_interface_identifier: sent as ``glInterfaceIdentifier``.
-    :param skip_when_empty: when the export holds no documents, write nothing (the previous file
-        stays) and end the task as skipped (default False: an empty GLExport file is written).
+
+    The settings from ``export_unposted_invoices`` on are ``glexport.request.EXPORT_SETTINGS``. Id
+    lists take lists, JSON/Python list strings or comma-separated text; an id both included and
+    excluded is an error.
 
     Asset events: give ``outlets=[AssetAlias("...")]`` (a templated path) or ``outlets=[Asset(uri)]``
     and the task emits an event for the file it wrote, whose ``extra`` carries ``sha256``,
@@ -100,21 +67,9 @@ class GLBatchExportOperator(BaseOperator):
 
     template_fields: Sequence[str] = (
         "connectwise_conn_id",
-        "export_unposted_invoices",
-        "export_unposted_expenses",
-        "export_unposted_procurement",
         "output_file",
         "output_conn_id",
-        "location_id",
-        "location_name",
-        "references_to_fetch",
-        "thru_date",
-        "batch_id",
-        "batch_identifier",
-        "summarize_invoices",
-        *(spec.setting for spec in ID_LIST_SETTINGS),
-        "gl_interface_identifier",
-        "skip_when_empty",
+        *(setting.name for setting in EXPORT_SETTINGS),
     )
     template_fields_renderers = {"references_to_fetch": "py"}
     ui_color = "#2f7ab9"
@@ -146,6 +101,9 @@ class GLBatchExportOperator(BaseOperator):
         skip_when_empty: Any = False,
         **kwargs: Any,
     ) -> None:
+        # The signature spells the settings out for Airflow (it checks mapped arguments against it),
+        # type checkers and the API docs; a test holds it to EXPORT_SETTINGS, which the rest reads.
+        arguments = locals()
         super().__init__(**kwargs)
         if (
             not isinstance(reference_concurrency, int)
@@ -156,51 +114,22 @@ class GLBatchExportOperator(BaseOperator):
                 "reference_concurrency", f"expected an integer >= 1, got {reference_concurrency!r}"
             )
         self.connectwise_conn_id = connectwise_conn_id
-        self.export_unposted_invoices = export_unposted_invoices
-        self.export_unposted_expenses = export_unposted_expenses
-        self.export_unposted_procurement = export_unposted_procurement
         self.output_file = output_file
         self.output_conn_id = output_conn_id
-        self.location_id = location_id
-        self.location_name = location_name
-        self.references_to_fetch = references_to_fetch
-        self.thru_date = thru_date
-        self.batch_id = batch_id
-        self.batch_identifier = batch_identifier
         self.reference_concurrency = reference_concurrency
-        self.summarize_invoices = summarize_invoices
-        self.included_invoice_ids = included_invoice_ids
-        self.excluded_invoice_ids = excluded_invoice_ids
-        self.included_expense_ids = included_expense_ids
-        self.excluded_expense_ids = excluded_expense_ids
-        self.included_product_ids = included_product_ids
-        self.excluded_product_ids = excluded_product_ids
-        self.gl_interface_identifier = gl_interface_identifier
-        self.skip_when_empty = skip_when_empty
+        for setting in EXPORT_SETTINGS:
+            setattr(self, setting.name, arguments[setting.name])
         self._lineage: ExportLineage | None = None
 
     @fail_without_retry
     def execute(self, context: Context) -> ExportSummary:
         # Every setting is checked before the first request.
-        request = build_export_request(
-            export_unposted_invoices=self.export_unposted_invoices,
-            export_unposted_expenses=self.export_unposted_expenses,
-            export_unposted_procurement=self.export_unposted_procurement,
-            location_id=self.location_id,
-            location_name=self.location_name,
-            references_to_fetch=self.references_to_fetch,
-            thru_date=self.thru_date,
-        )
-        options = build_export_options(
-            summarize_invoices=self.summarize_invoices,
-            gl_interface_identifier=self.gl_interface_identifier,
-            **{spec.setting: getattr(self, spec.setting) for spec in ID_LIST_SETTINGS},
-        )
-        request = dataclasses.replace(request, options=options)
-        skip_when_empty = to_bool("skip_when_empty", self.skip_when_empty)
-        batch = to_batch(self.batch_id)
-        identifier = resolve_batch_identifier(self.batch_identifier, request, batch)
-        target = output_target(self.output_file, self.output_conn_id)
+        settings = {setting.name: getattr(self, setting.name) for setting in EXPORT_SETTINGS}
+        request = build_export_request(**settings)
+        skip_when_empty = to_bool("skip_when_empty", settings["skip_when_empty"])
+        batch = to_batch(settings["batch_id"])
+        identifier = resolve_batch_identifier(settings["batch_identifier"], request, batch)
+        target = output_target(self.output_file, self.output_conn_id, beside=(IDS_SUFFIX, DOCUMENTS_SUFFIX))
         hook = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id)
         with hook.get_conn() as client:
             if identifier is not None:

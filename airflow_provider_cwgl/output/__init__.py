@@ -11,8 +11,7 @@ The Airflow half, used by the operators and the DAGs:
 
 - ``objectstore.ObjectStorageOutput``: an object-storage URL through Airflow's ``ObjectStoragePath``;
 - ``resolve``: turns an ``output_file`` / ``export_file`` setting into one of the two, checked
-  before any ConnectWise request, and opens an earlier export for reading;
-- ``settings``: the example DAGs' output root and connection, read on the worker at run time.
+  before any ConnectWise request, and opens an earlier export for reading.
 """
 
 from __future__ import annotations

@@ -4,20 +4,17 @@ path, checked before any ConnectWise request: the output target to write, or a f
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
 from urllib.parse import urlsplit
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_cwgl.blank import is_blank
+from airflow_provider_cwgl.blank import is_blank, text_or_none
 from airflow_provider_cwgl.errors import ExportSettingError, NotOnThisWorkerError, OutputStoreError
-from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
-from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX
 from airflow_provider_cwgl.output.local import LocalOutput
 from airflow_provider_cwgl.output.objectstore import ObjectStorageOutput, describe_connection, first_line
-from airflow_provider_cwgl.output.settings import conn_id_or_none
 
 LOCAL_SCHEMES = ("", "file", "local")
 # The extra that brings each object-storage scheme's filesystem.
@@ -43,7 +40,7 @@ def resolve_file_path(location: Any, conn_id: str | None, setting: str) -> str |
     directory is not a place anyone would look for the file; give an absolute path or ``~/…``).
     An empty ``conn_id`` (``""``, ``"None"``: a template's rendering of none) means no connection.
     """
-    conn_id = conn_id_or_none(conn_id)
+    conn_id = text_or_none(conn_id)
     if isinstance(location, ObjectStoragePath):
         path = location
     elif isinstance(location, (str, os.PathLike)) and str(location).strip():
@@ -81,14 +78,17 @@ def resolve_file_path(location: Any, conn_id: str | None, setting: str) -> str |
     return path.path if path.protocol in LOCAL_SCHEMES else path
 
 
-def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalOutput | ObjectStorageOutput:
-    """Validate ``output_file`` and say where it goes, before any request is made.
+def output_target(
+    output_file: Any, output_conn_id: str | None = None, beside: Sequence[str] = ()
+) -> LocalOutput | ObjectStorageOutput:
+    """Validate ``output_file`` and say where it goes, before any request is made; ``beside`` are
+    the suffixes of the files the writer puts beside it, whose longer names must fit too.
 
     Local: the folder is created and a temporary file is created and removed there (the name
     fits, the folder is writable). Object storage: its filesystem must be installed (``s3://``
     needs the ``[s3]`` extra, ``gs://`` ``[gcs]``, ``abfs://`` ``[azure]``), the local folder for
-    the upload's temporary file writable, and a probe object beside the target (and beside its
-    ids file) created and removed with ``output_conn_id``.
+    the upload's temporary file writable, and a probe object beside the target (and beside each
+    file of ``beside``) created and removed with ``output_conn_id``.
     """
     location = resolve_file_path(output_file, output_conn_id, "output_file")
     if isinstance(location, ObjectStoragePath):
@@ -107,16 +107,15 @@ def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalO
             # bad key file, a missing account name).
             raise OutputStoreError(
                 "output_file/output_conn_id",
-                f"cannot reach {store.url()} with {describe_connection(conn_id_or_none(output_conn_id))}: "
+                f"cannot reach {store.url()} with {describe_connection(text_or_none(output_conn_id))}: "
                 f"{type(exc).__name__}: {first_line(exc)}",
             ) from exc
     else:
         target = LocalOutput(location)
     try:
         target.check()
-        # The files beside it have longer names: they must fit as well.
-        target.sibling(IDS_SUFFIX).check()
-        target.sibling(DOCUMENTS_SUFFIX).check()
+        for suffix in beside:
+            target.sibling(suffix).check()
     except OSError as exc:
         raise ExportSettingError("output_file", f"cannot write {target.describe()}: {exc}") from exc
     return target

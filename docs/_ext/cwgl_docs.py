@@ -82,7 +82,7 @@ def reference_rows() -> list[list[str]]:
 def connection_extra_rows() -> list[list[str]]:
     """extra | form label | type | default | description: the one table of extras the connection
     form, the hook's parsing and these docs share (``connectwise.settings.CONNECTION_EXTRAS``)."""
-    from airflow_provider_cwgl.connectwise.settings import extras_rows
+    from airflow_provider_cwgl.hooks.forms import extras_rows
 
     return [
         [f"``{name}``", label, kind, f"``{default}``" if default and default != "required" else default, text]

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.models.dagrun import DagRun
-from airflow.sdk import DAG
+from airflow.sdk import timezone
 from conftest import DAGS, without_adjustments
 from lxml import etree
 
 from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
+from airflow_provider_cwgl.glexport.request import EXPORT_SETTINGS
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 
 UNATTENDED = {"require_approval": False}  # dag.test cannot answer an approval
@@ -52,6 +53,9 @@ def test_daily_schedule_and_params(dagbag: DagBag) -> None:
     assert params["export_unposted_expenses"] is False
     assert params["export_unposted_procurement"] is False
     assert params["thru_date"] is None and params["location_id"] is None
+    # A field per export setting that has one (all but the batch settings), and the output's two.
+    offered = {s.name for s in EXPORT_SETTINGS if s.form is not None}
+    assert offered | {"output_root", "output_conn_id"} == set(params) and len(params) == 18
     schema = params.get_param("references_to_fetch").schema
     assert schema["examples"] == list(REFERENCE_PATHS)  # a multi-select in the trigger form
     assert schema["items"]["enum"] == list(REFERENCE_PATHS)
@@ -65,7 +69,6 @@ def test_backfill_creates_the_business_days(dagbag: DagBag, dag_id: str) -> None
     """What `airflow backfill create --from-date 2026-03-01 --to-date 2026-03-03` plans (its own
     function, on the serialized DAG), and when the scheduled run for a day fires."""
     from airflow.models.backfill import _get_info_list
-    from airflow.sdk import timezone
     from airflow.serialization.serialized_objects import DagSerialization
 
     dag = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags[dag_id]))
@@ -91,82 +94,100 @@ def test_post_dag_posts_days_in_order(dagbag: DagBag) -> None:
     assert export.batch_identifier == "auto"
 
 
-def _run(
-    dag: DAG,
-    sandbox: Sandbox,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    state: str = "success",
-    **kwargs: Any,
-) -> DagRun:
-    monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(sandbox.connection()))
-    conf = {"output_root": str(tmp_path), **kwargs.pop("run_conf", {})}
-    run = dag.test(run_conf=conf, **kwargs)
-    assert run.state == state
+EXPORT = "finance/accounting/export"
+
+
+@pytest.fixture
+def run_dag(
+    airflow_db: None, dagbag: DagBag, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Callable[..., DagRun]:
+    """``run_dag(dag_id, sandbox, day, state="success", **conf)``: one ``dag.test`` run against
+    ``sandbox`` with logical date ``day`` (None: none), output under ``tmp_path``; it ends in ``state``."""
+
+    def run(dag_id: str, sandbox: Sandbox, day: date | None, state: str = "success", **conf: Any) -> DagRun:
+        monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(sandbox.connection()))
+        logical_date = None if day is None else timezone.datetime(day.year, day.month, day.day)
+        dag_run = dagbag.dags[dag_id].test(
+            run_conf={"output_root": str(tmp_path), **conf}, logical_date=logical_date
+        )
+        assert dag_run.state == state
+        return dag_run
+
     return run
 
 
-def _transaction_ids(path: Path) -> set[int]:
-    root = etree.parse(str(path)).getroot()
-    return {int(t.findtext("id")) for t in root.findall("transactions/transaction")}
+@pytest.fixture
+def posting_sandbox(make_sandbox: Callable[..., Sandbox]) -> Sandbox:
+    return make_sandbox(without_adjustments(generated_store(transactions=40)))
 
 
-def test_two_logical_dates_give_two_files_by_thru_date(
-    airflow_db: None,
-    dagbag: DagBag,
-    cw_sandbox: Sandbox,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+def exports(sandbox: Sandbox) -> list[dict[str, Any]]:
+    """The bodies of the export requests the sandbox received, in order."""
+    return [r.json() for r in sandbox.log.matching("POST", EXPORT)]
+
+
+def invoice_days(sandbox: Sandbox) -> list[date]:
+    return sorted({d.document_date for d in sandbox.store.documents if d.section == "transactions"})
+
+
+def assert_the_days_file_holds_its_invoices(root: Path, sandbox: Sandbox, day: date) -> None:
+    """``root/gl/{day}/glexport.xml`` holds every invoice dated up to ``day``, and no other."""
+    xml = etree.parse(str(root / "gl" / day.isoformat() / "glexport.xml")).getroot()
+    expected = {
+        d.body["id"]
+        for d in sandbox.store.documents
+        if d.section == "transactions" and d.document_date <= day
+    }
+    assert {int(t.findtext("id")) for t in xml.findall("transactions/transaction")} == expected
+
+
+@pytest.mark.parametrize(
+    "given_by", ["logical date", "thru date, no logical date", "thru date, one logical date for both"]
+)
+def test_two_days_give_two_files_named_by_their_thru_date(
+    run_dag: Callable[..., DagRun], cw_sandbox: Sandbox, tmp_path: Path, given_by: str
 ) -> None:
-    from airflow.sdk import timezone
+    """Two runs for two days, the day given by the run's logical date or by the thru date param
+    (with no logical date, or with one logical date for both, as the Trigger form keeps it): two
+    files, each named by its own thru date and holding that day's records; the asset event says the
+    same."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
 
-    dag = dagbag.dags["cwgl_daily_gl_export"]
-    store = cw_sandbox.store
-    days = sorted({d.document_date for d in store.documents if d.section == "transactions"})
-    early, late = days[len(days) // 3], days[-1]
-    for day in (early, late):
-        _run(
-            dag,
-            cw_sandbox,
-            monkeypatch,
-            tmp_path,
-            logical_date=timezone.datetime(day.year, day.month, day.day),
-        )
-    for day in (early, late):
-        expected = {
-            d.body["id"] for d in store.documents if d.section == "transactions" and d.document_date <= day
-        }
-        assert _transaction_ids(tmp_path / "gl" / day.isoformat() / "glexport.xml") == expected
-    bodies = [r.json() for r in cw_sandbox.log.matching("POST", "finance/accounting/export")]
-    assert [b["thruDate"] for b in bodies] == [f"{early}T00:00:00Z", f"{late}T00:00:00Z"]
+    days = invoice_days(cw_sandbox)
+    first, second = days[len(days) // 3], days[len(days) // 2]
+    for day in (first, second):
+        if given_by == "logical date":
+            run_dag("cwgl_daily_gl_export", cw_sandbox, day)
+        else:
+            logical = None if given_by.endswith("no logical date") else date(2026, 3, 9)
+            run = run_dag("cwgl_daily_gl_export", cw_sandbox, logical, thru_date=day.isoformat())
+            assert (run.logical_date is None) is (logical is None)
+    assert [b["thruDate"] for b in exports(cw_sandbox)] == [f"{first}T00:00:00Z", f"{second}T00:00:00Z"]
+    assert not (tmp_path / "gl" / "2026-03-09").exists()
+    for day in (first, second):
+        assert_the_days_file_holds_its_invoices(tmp_path, cw_sandbox, day)
+    with create_session() as session:
+        events = session.query(AssetEvent).order_by(AssetEvent.id).all()
+        by_uri = {e.asset.uri: e.extra for e in events}
+    for day in (first, second):
+        [extra] = [x for uri, x in by_uri.items() if uri.endswith(f"{tmp_path}/gl/{day}/glexport.xml")]
+        assert extra["business_day"] == day.isoformat()
 
 
 def test_run_without_logical_date_uses_the_trigger_day(
-    airflow_db: None,
-    dagbag: DagBag,
-    cw_sandbox: Sandbox,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    run_dag: Callable[..., DagRun], cw_sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    dag = dagbag.dags["cwgl_daily_gl_export"]
-    run = _run(dag, cw_sandbox, monkeypatch, tmp_path, logical_date=None)
+    run = run_dag("cwgl_daily_gl_export", cw_sandbox, None)
     assert run.logical_date is None
     day = run.run_after.date()
     assert (tmp_path / "gl" / day.isoformat() / "glexport.xml").exists()
-    body = cw_sandbox.log.matching("POST", "finance/accounting/export")[-1].json()
-    assert body["thruDate"] == f"{day}T00:00:00Z"
+    assert exports(cw_sandbox)[-1]["thruDate"] == f"{day}T00:00:00Z"
 
 
 def test_params_override_the_defaults(
-    airflow_db: None,
-    dagbag: DagBag,
-    cw_sandbox: Sandbox,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    run_dag: Callable[..., DagRun], cw_sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    from airflow.sdk import timezone
-
-    dag = dagbag.dags["cwgl_daily_gl_export"]
     conf = {
         "export_unposted_invoices": False,
         "export_unposted_procurement": True,
@@ -174,9 +195,8 @@ def test_params_override_the_defaults(
         "thru_date": "2026-02-20",
         "references_to_fetch": ["purchaseTransaction/purchaseOrder", "vendor/company"],
     }
-    _run(dag, cw_sandbox, monkeypatch, tmp_path, logical_date=timezone.datetime(2026, 3, 1), run_conf=conf)
-    body = cw_sandbox.log.matching("POST", "finance/accounting/export")[-1].json()
-    assert body == {
+    run_dag("cwgl_daily_gl_export", cw_sandbox, date(2026, 3, 1), **conf)
+    assert exports(cw_sandbox)[-1] == {
         "exportInvoicesFlag": False,
         "exportExpensesFlag": False,
         "exportProductsFlag": True,
@@ -198,14 +218,12 @@ def test_params_override_the_defaults(
 
 
 def test_daily_params_reach_the_operator_as_python_values(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: None, dagbag: DagBag, cw_sandbox: Sandbox
+    run_dag: Callable[..., DagRun], cw_sandbox: Sandbox, tmp_path: Path
 ) -> None:
     """Rendered natively: the operator gets the params' values (the rendered-fields view shows
     them), and text that reads as a Python literal ("12", "None") stays text."""
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
-    from airflow.sdk import timezone
 
-    dag = dagbag.dags["cwgl_daily_gl_export"]
     conf = {
         "location_id": 2,
         "location_name": "None",
@@ -213,9 +231,7 @@ def test_daily_params_reach_the_operator_as_python_values(
         "excluded_product_ids": ["1299"],
         "references_to_fetch": ["vendor/company"],
     }
-    run = _run(
-        dag, cw_sandbox, monkeypatch, tmp_path, logical_date=timezone.datetime(2026, 3, 1), run_conf=conf
-    )
+    run = run_dag("cwgl_daily_gl_export", cw_sandbox, date(2026, 3, 1), **conf)
     rendered = RenderedTaskInstanceFields.get_templated_fields(run.get_task_instance("export_gl_batch"))
     assert rendered is not None
     assert rendered["location_id"] == 2 and rendered["location_name"] == "None"
@@ -225,76 +241,12 @@ def test_daily_params_reach_the_operator_as_python_values(
     assert rendered["summarize_invoices"] is None and rendered["included_invoice_ids"] == []
     assert rendered["thru_date"] == "2026-03-01"
     assert rendered["output_file"] == f"{tmp_path}/gl/2026-03-01/glexport.xml"
-    body = cw_sandbox.log.matching("POST", "finance/accounting/export")[-1].json()
+    body = exports(cw_sandbox)[-1]
     assert (body["locationId"], body["glInterfaceIdentifier"], body["excludedProductIds"]) == (
         2,
         "12",
         ["1299"],
     )
-
-
-def test_runs_without_logical_date_are_named_by_their_thru_date(
-    airflow_db: None,
-    dagbag: DagBag,
-    cw_sandbox: Sandbox,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> None:
-    dag = dagbag.dags["cwgl_daily_gl_export"]
-    for day in ("2026-02-20", "2026-02-25"):
-        run = _run(dag, cw_sandbox, monkeypatch, tmp_path, logical_date=None, run_conf={"thru_date": day})
-        assert run.logical_date is None
-    bodies = [r.json() for r in cw_sandbox.log.matching("POST", "finance/accounting/export")]
-    assert [b["thruDate"] for b in bodies] == ["2026-02-20T00:00:00Z", "2026-02-25T00:00:00Z"]
-    store = cw_sandbox.store
-    for day in (date(2026, 2, 20), date(2026, 2, 25)):
-        expected = {
-            d.body["id"] for d in store.documents if d.section == "transactions" and d.document_date <= day
-        }
-        assert _transaction_ids(tmp_path / "gl" / day.isoformat() / "glexport.xml") == expected
-
-
-def test_thru_date_param_names_the_file_whatever_the_logical_date(
-    airflow_db: None,
-    dagbag: DagBag,
-    cw_sandbox: Sandbox,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> None:
-    """Two runs with one logical date (as the Trigger form keeps it) and two thru dates: two files,
-    each named by its own thru date and holding that day's records; the asset event says the same."""
-    from airflow.models.asset import AssetEvent
-    from airflow.sdk import timezone
-    from airflow.utils.session import create_session
-
-    dag = dagbag.dags["cwgl_daily_gl_export"]
-    store = cw_sandbox.store
-    days = sorted({d.document_date for d in store.documents if d.section == "transactions"})
-    first, second = days[len(days) // 3], days[len(days) // 2]
-    trigger_day = timezone.datetime(2026, 3, 9)
-    for day in (first, second):
-        _run(
-            dag,
-            cw_sandbox,
-            monkeypatch,
-            tmp_path,
-            logical_date=trigger_day,
-            run_conf={"thru_date": day.isoformat()},
-        )
-    bodies = [r.json() for r in cw_sandbox.log.matching("POST", "finance/accounting/export")]
-    assert [b["thruDate"] for b in bodies] == [f"{first}T00:00:00Z", f"{second}T00:00:00Z"]
-    assert not (tmp_path / "gl" / "2026-03-09").exists()
-    for day in (first, second):
-        expected = {
-            d.body["id"] for d in store.documents if d.section == "transactions" and d.document_date <= day
-        }
-        assert _transaction_ids(tmp_path / "gl" / day.isoformat() / "glexport.xml") == expected
-    with create_session() as session:
-        events = session.query(AssetEvent).order_by(AssetEvent.id).all()
-        by_uri = {e.asset.uri: e.extra for e in events}
-    for day in (first, second):
-        [extra] = [x for uri, x in by_uri.items() if uri.endswith(f"{tmp_path}/gl/{day}/glexport.xml")]
-        assert extra["business_day"] == day.isoformat()
 
 
 def test_cli_dags_test_with_a_thru_date_names_the_file_by_it(
@@ -322,33 +274,19 @@ def test_cli_dags_test_with_a_thru_date_names_the_file_by_it(
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert [p.name for p in (tmp_path / "gl").iterdir()] == ["2026-02-20"]
     assert (tmp_path / "gl" / "2026-02-20" / "glexport.xml").stat().st_size > 0
-    body = cw_sandbox.log.matching("POST", "finance/accounting/export")[-1].json()
-    assert body["thruDate"] == "2026-02-20T00:00:00Z"
+    assert exports(cw_sandbox)[-1]["thruDate"] == "2026-02-20T00:00:00Z"
 
 
 def test_post_dag_names_file_and_batch_by_the_thru_date_param(
-    airflow_db: None,
-    dagbag: DagBag,
-    make_sandbox: Callable[..., Sandbox],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    run_dag: Callable[..., DagRun], posting_sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    from airflow.sdk import timezone
-
-    cw_sandbox = make_sandbox(without_adjustments(generated_store(transactions=20)))
-    day = _posting_days(cw_sandbox, 1)[0]
-    _run(
-        dagbag.dags["cwgl_gl_export_and_post"],
-        cw_sandbox,
-        monkeypatch,
-        tmp_path,
-        logical_date=timezone.datetime(2026, 3, 9),
-        run_conf={"thru_date": day.isoformat(), **UNATTENDED},
+    day = _posting_days(posting_sandbox, 1)[0]
+    run_dag(
+        "cwgl_gl_export_and_post", posting_sandbox, date(2026, 3, 9), thru_date=day.isoformat(), **UNATTENDED
     )
-    body = cw_sandbox.log.matching("POST", "finance/accounting/export")[-1].json()
-    assert body["thruDate"] == f"{day}T00:00:00Z"
+    assert exports(posting_sandbox)[-1]["thruDate"] == f"{day}T00:00:00Z"
     assert [p.name for p in (tmp_path / "posted").iterdir()] == [day.isoformat()]
-    assert sorted(_batches_by_identifier(cw_sandbox)) == [f"cwgl-{day:%Y%m%d}-IEP"]
+    assert sorted(_batches_by_identifier(posting_sandbox)) == [f"cwgl-{day:%Y%m%d}-IEP"]
 
 
 def _posting_days(sandbox: Sandbox, count: int = 3) -> list[date]:
@@ -365,27 +303,12 @@ def _batches_by_identifier(sandbox: Sandbox) -> dict[str, Any]:
 
 
 def test_post_flow_one_batch_per_day_and_reruns_change_nothing(
-    airflow_db: None,
-    dagbag: DagBag,
-    make_sandbox: Callable[..., Sandbox],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    run_dag: Callable[..., DagRun], posting_sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    from airflow.sdk import timezone
-
-    cw_sandbox = make_sandbox(without_adjustments(generated_store(transactions=40)))
-
-    dag = dagbag.dags["cwgl_gl_export_and_post"]
+    cw_sandbox = posting_sandbox
     days = _posting_days(cw_sandbox)
     for day in days:
-        _run(
-            dag,
-            cw_sandbox,
-            monkeypatch,
-            tmp_path,
-            logical_date=timezone.datetime(day.year, day.month, day.day),
-            run_conf=UNATTENDED,
-        )
+        run_dag("cwgl_gl_export_and_post", cw_sandbox, day, **UNATTENDED)
     batches = _batches_by_identifier(cw_sandbox)
     assert sorted(batches) == [f"cwgl-{d:%Y%m%d}-IEP" for d in days]
     store = cw_sandbox.store
@@ -404,14 +327,7 @@ def test_post_flow_one_batch_per_day_and_reruns_change_nothing(
     first = hashlib.sha256(path.read_bytes()).hexdigest()
     posts = cw_sandbox.log.count("POST", "finance/accounting/batches")
     batch_id = batches[f"cwgl-{middle:%Y%m%d}-IEP"].id
-    run = _run(
-        dag,
-        cw_sandbox,
-        monkeypatch,
-        tmp_path,
-        logical_date=timezone.datetime(middle.year, middle.month, middle.day),
-        run_conf=UNATTENDED,
-    )
+    run = run_dag("cwgl_gl_export_and_post", cw_sandbox, middle, **UNATTENDED)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == first
     assert len(store.batches) == len(days)
     assert cw_sandbox.log.count("POST", "finance/accounting/batches") == posts
@@ -428,30 +344,12 @@ def test_post_flow_one_batch_per_day_and_reruns_change_nothing(
     ],
 )
 def test_bad_setting_fails_after_one_try(
-    airflow_db: None,
-    dagbag: DagBag,
-    cw_sandbox: Sandbox,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    conf: dict,
-    setting: str,
-    caplog: pytest.LogCaptureFixture,
+    run_dag: Callable[..., DagRun], cw_sandbox: Sandbox, tmp_path: Path, conf: dict, setting: str
 ) -> None:
-    from airflow.sdk import timezone
-
-    dag = dagbag.dags["cwgl_daily_gl_export"]
-    run = _run(
-        dag,
-        cw_sandbox,
-        monkeypatch,
-        tmp_path,
-        state="failed",
-        logical_date=timezone.datetime(2026, 3, 1),
-        run_conf=conf,
-    )
+    run = run_dag("cwgl_daily_gl_export", cw_sandbox, date(2026, 3, 1), state="failed", **conf)
     ti = run.get_task_instance("export_gl_batch")
     assert (ti.state, ti.try_number) == ("failed", 1)  # not up_for_retry, despite retries=2
-    assert cw_sandbox.log.count("POST", "finance/accounting/export") == 0
+    assert cw_sandbox.log.count("POST", EXPORT) == 0
     assert not (tmp_path / "gl" / "2026-03-01" / "glexport.xml").exists()
 
 
@@ -480,27 +378,13 @@ def _states(run: DagRun) -> dict[str, str | None]:
 
 
 def test_unattended_run_loads_posts_and_reconciles(
-    airflow_db: None,
-    dagbag: DagBag,
-    make_sandbox: Callable[..., Sandbox],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    run_dag: Callable[..., DagRun], posting_sandbox: Sandbox
 ) -> None:
     from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.sdk import timezone
     from airflow.utils.session import create_session
 
-    sandbox = make_sandbox(without_adjustments(generated_store(transactions=40)))
-    dag = dagbag.dags["cwgl_gl_export_and_post"]
-    day = _posting_days(sandbox)[0]
-    run = _run(
-        dag,
-        sandbox,
-        monkeypatch,
-        tmp_path,
-        logical_date=timezone.datetime(day.year, day.month, day.day),
-        run_conf=UNATTENDED,
-    )
+    sandbox = posting_sandbox
+    run = run_dag("cwgl_gl_export_and_post", sandbox, _posting_days(sandbox)[0], **UNATTENDED)
     assert _states(run) == {
         "export_gl_batch": "success",
         "approval_gate": "success",
@@ -530,16 +414,9 @@ def test_unattended_run_loads_posts_and_reconciles(
 
 
 def test_an_empty_day_skips_approval_load_and_post(
-    airflow_db: None,
-    dagbag: DagBag,
-    cw_sandbox: Sandbox,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    run_dag: Callable[..., DagRun], cw_sandbox: Sandbox
 ) -> None:
-    from airflow.sdk import timezone
-
-    dag = dagbag.dags["cwgl_gl_export_and_post"]
     # With approval required: an empty day must not wait for anyone.
-    run = _run(dag, cw_sandbox, monkeypatch, tmp_path, logical_date=timezone.datetime(2026, 1, 2))
+    run = run_dag("cwgl_gl_export_and_post", cw_sandbox, date(2026, 1, 2))
     assert set(_states(run).values()) == {"skipped"}
     assert cw_sandbox.log.count("POST", "finance/accounting/batches") == 0

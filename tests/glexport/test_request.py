@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date, datetime, timedelta, timezone
 
 import pendulum
@@ -13,7 +12,6 @@ from airflow_provider_cwgl.errors import ExportSettingError
 from airflow_provider_cwgl.glexport.references.paths import REFERENCE_PATHS
 from airflow_provider_cwgl.glexport.request import (
     ID_LIST_SETTINGS,
-    build_export_options,
     build_export_request,
 )
 
@@ -149,7 +147,7 @@ def test_reference_paths_constant_is_the_spec_list() -> None:
 
 
 def test_options_default_to_nothing_sent() -> None:
-    assert build_export_options().body() == {}
+    assert build_export_request().options.body() == {}
 
 
 @pytest.mark.parametrize(
@@ -171,7 +169,9 @@ def test_options_default_to_nothing_sent() -> None:
     ],
 )
 def test_integer_id_list_forms(value: object, expected: list[int] | None) -> None:
-    assert build_export_options(excluded_invoice_ids=value).body().get("excludedInvoiceIds") == expected
+    assert (
+        build_export_request(excluded_invoice_ids=value).options.body().get("excludedInvoiceIds") == expected
+    )
 
 
 @pytest.mark.parametrize(
@@ -179,20 +179,20 @@ def test_integer_id_list_forms(value: object, expected: list[int] | None) -> Non
     [(["PO-1", 1299], ["PO-1", "1299"]), ("PO-1, PO-2", ["PO-1", "PO-2"]), ('["a b"]', ["a b"])],
 )
 def test_product_ids_are_strings(value: object, expected: list[str]) -> None:
-    assert build_export_options(included_product_ids=value).body() == {"includedProductIds": expected}
+    assert build_export_request(included_product_ids=value).options.body() == {"includedProductIds": expected}
 
 
 @pytest.mark.parametrize("value", [[-1], [0], ["x"], [1.5], [True], "[1, 2", {"a": 1}, [2**31]])
 def test_bad_integer_ids(value: object) -> None:
     with pytest.raises(ExportSettingError, match=r"^included_expense_ids: "):
-        build_export_options(included_expense_ids=value)
+        build_export_request(included_expense_ids=value)
 
 
 @pytest.mark.parametrize(
     ("value", "expected"), [("Condensed", "Condensed"), (" detailed ", "Detailed"), ("", None)]
 )
 def test_summarize_invoices(value: str, expected: str | None) -> None:
-    assert build_export_options(summarize_invoices=value).summarize_invoices == expected
+    assert build_export_request(summarize_invoices=value).options.summarize_invoices == expected
 
 
 @pytest.mark.parametrize("value", ["Sometimes", 1, "Summary"])
@@ -201,21 +201,20 @@ def test_bad_summarize_invoices_lists_the_choices(value: object) -> None:
         ExportSettingError,
         match=r"^summarize_invoices: expected one of 'Default', 'Condensed', 'Detailed', got",
     ):
-        build_export_options(summarize_invoices=value)
+        build_export_request(summarize_invoices=value)
 
 
 def test_an_id_both_included_and_excluded_is_an_error() -> None:
     with pytest.raises(ExportSettingError, match=r"included_expense_ids/excluded_expense_ids: 3 both"):
-        build_export_options(included_expense_ids="1,2,3", excluded_expense_ids=[3, 4])
+        build_export_request(included_expense_ids="1,2,3", excluded_expense_ids=[3, 4])
     # The same number in different kinds is fine.
-    body = build_export_options(included_invoice_ids=[3], excluded_expense_ids=[3]).body()
+    body = build_export_request(included_invoice_ids=[3], excluded_expense_ids=[3]).options.body()
     assert body == {"includedInvoiceIds": [3], "excludedExpenseIds": [3]}
 
 
 def test_options_follow_the_base_request_into_the_body() -> None:
-    request = dataclasses.replace(
-        build_export_request(location_id=4),
-        options=build_export_options(gl_interface_identifier=" GL-IF-1 ", included_invoice_ids=[9]),
+    request = build_export_request(
+        location_id=4, gl_interface_identifier=" GL-IF-1 ", included_invoice_ids=[9]
     )
     assert request.body(4) == {
         "exportInvoicesFlag": True,
@@ -229,16 +228,15 @@ def test_options_follow_the_base_request_into_the_body() -> None:
 
 def test_export_payments_stays_out() -> None:
     """GLExport has no payments collection, so the payments part of the request is not offered."""
-    with pytest.raises(TypeError, match="unknown id list setting"):
-        build_export_options(included_payment_ids=[1])
+    with pytest.raises(TypeError, match="unknown export setting"):
+        build_export_request(included_payment_ids=[1])
     assert all("Payment" not in spec.api_name for spec in ID_LIST_SETTINGS)
 
 
 @pytest.mark.parametrize("setting", ["references_to_fetch", "included_invoice_ids"])
 def test_list_settings_share_one_parser_that_survives_deep_nesting(setting: str) -> None:
     text = "[" * 100_000
-    build = build_export_request if setting == "references_to_fetch" else build_export_options
     with pytest.raises(ExportSettingError) as info:
-        build(**{setting: text})
+        build_export_request(**{setting: text})
     assert str(info.value).startswith(f"{setting}: cannot read '[[[")
     assert len(str(info.value)) < 250

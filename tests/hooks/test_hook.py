@@ -209,7 +209,8 @@ def test_the_form_the_parsing_and_the_docs_are_one_table_of_extras(
     cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every extra of the docs' rows is a form field with the same label, and the hook reads it."""
-    from airflow_provider_cwgl.connectwise.settings import CONNECTION_EXTRAS, extras_rows
+    from airflow_provider_cwgl.connectwise.settings import CONNECTION_EXTRAS
+    from airflow_provider_cwgl.hooks.forms import extras_rows
 
     form = get_provider_info()["connection-types"][0]["conn-fields"]
     rows = extras_rows()

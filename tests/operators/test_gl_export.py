@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from lxml import etree
 
 from airflow_provider_cwgl.errors import ConnectWiseError, ElementNameError, ExportSettingError
 from airflow_provider_cwgl.glexport.batch import ids_from_summary, ids_from_xml
-from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS
+from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS, EXPORT_SETTINGS
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox, SandboxStore, generated_store
 
@@ -260,6 +261,28 @@ def test_templated_fields_cover_every_setting() -> None:
         "references_to_fetch",
         "thru_date",
     }
+
+
+def test_the_signature_is_the_one_table_of_export_settings() -> None:
+    """The operator spells its settings out (Airflow checks mapped arguments against the signature);
+    they are EXPORT_SETTINGS, in order and with the same defaults, each templated and documented."""
+    own = {"self", "output_file", "connectwise_conn_id", "output_conn_id", "reference_concurrency", "kwargs"}
+    parameters = inspect.signature(GLBatchExportOperator.__init__).parameters.values()
+    assert [(p.name, p.default) for p in parameters if p.name not in own] == [
+        (s.name, s.default) for s in EXPORT_SETTINGS
+    ]
+    documented = GLBatchExportOperator.__doc__ or ""
+    for setting in EXPORT_SETTINGS:
+        assert setting.name in GLBatchExportOperator.template_fields
+        assert f":param {setting.name}: " in documented
+    operator = GLBatchExportOperator(task_id="t", output_file="/x", location_id=7)
+    assert {s.name: getattr(operator, s.name) for s in EXPORT_SETTINGS} == {
+        **{s.name: s.default for s in EXPORT_SETTINGS},
+        "location_id": 7,
+    }
+    # The documented defaults: invoices only, an empty export written.
+    assert (operator.export_unposted_invoices, operator.export_unposted_expenses) == (True, False)
+    assert (operator.export_unposted_procurement, operator.skip_when_empty) == (False, False)
 
 
 def test_gl_entry_ids_file_beside_the_output(

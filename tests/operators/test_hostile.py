@@ -100,6 +100,19 @@ def use(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     return point
 
 
+@pytest.fixture
+def answer(serve: Callable[..., HostileServer], use: Callable[..., None]) -> Callable[..., HostileServer]:
+    """``answer(handler, **extra)``: a server that runs ``handler``, with ``connectwise_default``
+    pointed at it (``extra``: the connection's extras)."""
+
+    def start(handler: Handler, **extra: Any) -> HostileServer:
+        server = serve(handler)
+        use(server, **extra)
+        return server
+
+    return start
+
+
 def export(out: Path, **settings: Any) -> dict[str, Any]:
     settings = {"thru_date": "2026-03-01", **settings}
     return GLBatchExportOperator(task_id="export", output_file=str(out), **settings).execute({})
@@ -116,21 +129,34 @@ def everything_about(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) + repr(exc)
 
 
-def fails_cleanly(
-    out: Path, run: Callable[[], Any], cause: str, caplog: pytest.LogCaptureFixture
-) -> BaseException:
-    """Run the export over a previous file: it fails naming ``cause``, the file is untouched,
-    nothing else is in the folder, and nothing secret is in the exception or the logs."""
-    caplog.set_level(logging.DEBUG)
-    out.write_bytes(PREVIOUS)
-    with pytest.raises(Exception) as info:
-        run()
-    text = everything_about(info.value)
-    assert cause in str(info.value), str(info.value)
-    assert out.read_bytes() == PREVIOUS
-    assert [p.name for p in out.parent.iterdir()] == [out.name]
-    assert leaks(text + caplog.text) == []
-    return info.value
+@pytest.fixture
+def fails_cleanly(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Callable[..., BaseException]:
+    """``fails_cleanly(cause, **settings)``: the export into ``tmp_path/glexport.xml``, over a
+    previous file, fails naming ``cause``; the file is untouched, nothing else is in the folder, and
+    nothing secret is in the exception or the logs. Returns the exception."""
+
+    def run(cause: str, **settings: Any) -> BaseException:
+        out = tmp_path / "glexport.xml"
+        caplog.set_level(logging.DEBUG)
+        out.write_bytes(PREVIOUS)
+        with pytest.raises(Exception) as info:
+            export(out, **settings)
+        text = everything_about(info.value)
+        assert cause in str(info.value), str(info.value)
+        assert out.read_bytes() == PREVIOUS
+        assert [p.name for p in out.parent.iterdir()] == [out.name]
+        assert leaks(text + caplog.text) == []
+        return info.value
+
+    return run
+
+
+@pytest.fixture
+def sample_server(answer: Callable[..., HostileServer]) -> HostileServer:
+    """A server that answers every request with the spec's invoice sample; ``connectwise_default``
+    points at it."""
+    server = answer(lambda r, conn: respond(conn, 200, sample_export(server.site)))
+    return server
 
 
 # -- 1. only 2xx is success; 2. nothing secret from an echoing error page ---------------------
@@ -170,18 +196,13 @@ def echo_handler(status: int, echo: str) -> Handler:
 @pytest.mark.parametrize("echo", list(ECHOES))
 @pytest.mark.parametrize("status", [401, 403, 503, 302])
 def test_echoed_credentials_never_leave(
-    serve: Callable[..., HostileServer],
-    use: Callable[..., None],
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    answer: Callable[..., HostileServer],
+    fails_cleanly: Callable[..., BaseException],
     status: int,
     echo: str,
 ) -> None:
-    server = serve(echo_handler(status, echo))
-    use(server)
-    exc = fails_cleanly(
-        tmp_path / "glexport.xml", lambda: export(tmp_path / "glexport.xml"), f"HTTP {status}", caplog
-    )
+    server = answer(echo_handler(status, echo))
+    exc = fails_cleanly(f"HTTP {status}")
     assert isinstance(exc, ConnectWiseError)
     if echo == "text" and status != 302:  # the page is shown, one line, its credentials redacted
         assert "Request headers: Authorization: [redacted] clientId: [redacted]" in str(exc)
@@ -237,34 +258,25 @@ def test_a_timeout_500_is_retried_and_keeps_the_tasks_retries(
 
 @pytest.mark.parametrize("status", [300, 301, 302, 303, 307, 308])
 def test_redirect_is_an_error_naming_the_location(
-    serve: Callable[..., HostileServer],
-    use: Callable[..., None],
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    answer: Callable[..., HostileServer],
+    fails_cleanly: Callable[..., BaseException],
     status: int,
 ) -> None:
     # A redirect whose body would make a plausible GLExport: it must never become the file.
-    server = serve(
+    server = answer(
         lambda r, conn: respond_json(
             conn, {"message": "moved"}, status, Location="https://cw.elsewhere.example/moved"
         )
     )
-    use(server)
     exc = fails_cleanly(
-        tmp_path / "glexport.xml",
-        lambda: export(tmp_path / "glexport.xml"),
-        f"(HTTP {status}): Redirect: redirected to https://cw.elsewhere.example/moved; redirects are not followed",
-        caplog,
+        f"(HTTP {status}): Redirect: redirected to https://cw.elsewhere.example/moved; redirects are not followed"
     )
     assert "set the connection's host" in str(exc)
     assert server.count(EXPORT) == 1 and len(server.requests) == 1  # never followed
 
 
-def test_any_2xx_is_success(
-    serve: Callable[..., HostileServer], use: Callable[..., None], tmp_path: Path
-) -> None:
-    server = serve(lambda r, conn: respond(conn, 203, sample_export(server.site)))
-    use(server)
+def test_any_2xx_is_success(answer: Callable[..., HostileServer], tmp_path: Path) -> None:
+    server = answer(lambda r, conn: respond(conn, 203, sample_export(server.site)))
     summary = export(tmp_path / "glexport.xml")
     assert summary["counts"]["transactions"] == 1
 
@@ -288,10 +300,8 @@ def drip(prefix: bytes, then: bytes, every: float = 0.05, limit: float = 10.0) -
 @pytest.mark.parametrize("where", ["headers", "body"])
 @pytest.mark.parametrize("call", ["export", "locations listing"])
 def test_dripping_server_meets_the_request_deadline(
-    serve: Callable[..., HostileServer],
-    use: Callable[..., None],
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    answer: Callable[..., HostileServer],
+    fails_cleanly: Callable[..., BaseException],
     where: str,
     call: str,
 ) -> None:
@@ -300,15 +310,9 @@ def test_dripping_server_meets_the_request_deadline(
         handler = drip(b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 10_000 + b"\r\n\r\n")
     else:
         handler = drip(f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode(), body)
-    server = serve(handler)
-    use(server, request_deadline=1, timeout=0.5)
+    server = answer(handler, request_deadline=1, timeout=0.5)
     settings = {"location_name": "Tampa"} if call != "export" else {}
-    fails_cleanly(
-        tmp_path / "glexport.xml",
-        lambda: export(tmp_path / "glexport.xml", **settings),
-        "DeadlineExceeded: the whole request took longer than request_deadline=1s",
-        caplog,
-    )
+    fails_cleanly("DeadlineExceeded: the whole request took longer than request_deadline=1s", **settings)
     assert len(server.requests) == 1  # not retried: a retry would drip as slowly
 
 
@@ -331,61 +335,73 @@ def paging(next_page: Callable[[int], int]) -> Handler:
     ids=["endless", "same page", "two-page cycle"],
 )
 def test_endless_or_looping_listing_stops(
-    serve: Callable[..., HostileServer],
-    use: Callable[..., None],
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    answer: Callable[..., HostileServer],
+    fails_cleanly: Callable[..., BaseException],
     next_page: Callable[[int], int],
     requests: int,
     cause: str,
 ) -> None:
-    server = serve(paging(next_page))
-    use(server, max_pages=5)
-    fails_cleanly(
-        tmp_path / "glexport.xml",
-        lambda: export(tmp_path / "glexport.xml", location_name="Tampa"),
-        cause,
-        caplog,
-    )
+    server = answer(paging(next_page), max_pages=5)
+    fails_cleanly(cause, location_name="Tampa")
     assert server.count("system/locations") == requests
     assert server.count(EXPORT) == 0
 
 
-# -- 4. decompression bombs -------------------------------------------------------------------
-def test_gzip_bomb_on_a_listing_stops_at_an_eighth_of_the_maximum(
-    serve: Callable[..., HostileServer],
-    use: Callable[..., None],
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    server = serve(bomb(1 << 30))  # 1 GiB of JSON whitespace in about 1 MB
-    use(server)  # default max_response_mb 1024: 128 MiB for a response read into memory
-    fails_cleanly(
-        tmp_path / "glexport.xml",
-        lambda: export(tmp_path / "glexport.xml", location_name="Tampa"),
-        "(HTTP 200): ResponseTooLarge: the response body is larger than 128 MiB once decompressed (max_response_mb=1024 MiB",
-        caplog,
-    )
-    assert len(server.requests) == 1
+# -- 4. decompression bombs, and bodies that cannot be read or written ------------------------
+BAD_BODIES: dict[str, tuple[Handler, dict[str, Any], dict[str, Any], str, str, int]] = {
+    # handler, connection extras, export settings, the cause, and how often the path was asked for.
+    # 1 GiB of JSON whitespace in about 1 MB; a listing is read into memory: an eighth of the default
+    # max_response_mb 1024, 128 MiB.
+    "gzip bomb on a listing": (
+        bomb(1 << 30),
+        {},
+        {"location_name": "Tampa"},
+        "(HTTP 200): ResponseTooLarge: the response body is larger than 128 MiB once decompressed "
+        "(max_response_mb=1024 MiB",
+        "",
+        1,
+    ),
+    **{
+        f"{encoding} bomb on the export": (
+            bomb(64 << 20, encoding, prefix=b'{"transactions": ['),
+            {"max_response_mb": 4},
+            {},
+            "ResponseTooLarge: the response body is larger than 4 MiB once decompressed",
+            EXPORT,
+            1,
+        )
+        for encoding in ("gzip", "deflate")
+    },
+    "unsupported encoding": (
+        lambda r, conn: respond(conn, 200, b"\x1b\x00garbage", {"Content-Encoding": "br"}),
+        {},
+        {},
+        "unsupported Content-Encoding 'br'",
+        EXPORT,
+        4,
+    ),
+    # A complete body that cannot be written: refused at once, not fetched again.
+    "NaN in the export": (
+        lambda r, conn: respond(conn, 200, b'{"transactions": [{"id": 1, "total": NaN}]}'),
+        {},
+        {},
+        "NaN is not a number",
+        EXPORT,
+        1,
+    ),
+}
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
-def test_bomb_on_the_export_stops_at_the_maximum(
-    serve: Callable[..., HostileServer],
-    use: Callable[..., None],
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
-    encoding: str,
+@pytest.mark.parametrize("case", list(BAD_BODIES))
+def test_a_body_too_large_or_unreadable_fails_cleanly(
+    answer: Callable[..., HostileServer],
+    fails_cleanly: Callable[..., BaseException],
+    case: str,
 ) -> None:
-    server = serve(bomb(64 << 20, encoding, prefix=b'{"transactions": ['))
-    use(server, max_response_mb=4)
-    fails_cleanly(
-        tmp_path / "glexport.xml",
-        lambda: export(tmp_path / "glexport.xml"),
-        "ResponseTooLarge: the response body is larger than 4 MiB once decompressed",
-        caplog,
-    )
-    assert server.count(EXPORT) == 1
+    handler, extras, settings, cause, path, requests = BAD_BODIES[case]
+    server = answer(handler, **extras)
+    fails_cleanly(cause, **settings)
+    assert server.count(path) == requests
 
 
 def compressed(encoding: str, data: bytes) -> bytes:
@@ -401,39 +417,20 @@ def compressed(encoding: str, data: bytes) -> bytes:
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw deflate", "gzip, gzip"])
 def test_compressed_export_within_bounds_gives_the_same_file(
-    serve: Callable[..., HostileServer], use: Callable[..., None], tmp_path: Path, encoding: str
+    answer: Callable[..., HostileServer], tmp_path: Path, encoding: str
 ) -> None:
-    plain = serve(lambda r, conn: respond(conn, 200, sample_export(plain.site)))
-    use(plain)
+    plain = answer(lambda r, conn: respond(conn, 200, sample_export(plain.site)))
     expected = export(tmp_path / "plain.xml")
     header = "deflate" if encoding == "raw deflate" else encoding
-    packed = serve(
+    packed = answer(
         lambda r, conn: respond(
             conn, 200, compressed(encoding, sample_export(plain.site)), {"Content-Encoding": header}
         )
     )
-    use(packed)
     summary = export(tmp_path / "packed.xml")
     assert summary["sha256"] == expected["sha256"]
     assert (tmp_path / "packed.xml").read_bytes() == (tmp_path / "plain.xml").read_bytes()
     assert "gzip" in packed.requests[0].headers["accept-encoding"]
-
-
-def test_unsupported_encoding_is_a_clear_failure(
-    serve: Callable[..., HostileServer],
-    use: Callable[..., None],
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    server = serve(lambda r, conn: respond(conn, 200, b"\x1b\x00garbage", {"Content-Encoding": "br"}))
-    use(server)
-    fails_cleanly(
-        tmp_path / "glexport.xml",
-        lambda: export(tmp_path / "glexport.xml"),
-        "unsupported Content-Encoding 'br'",
-        caplog,
-    )
-    assert server.count(EXPORT) == 4
 
 
 # -- 6. NaN / Infinity and lone surrogates in reference records --------------------------------
@@ -453,47 +450,28 @@ def export_and_companies(companies: bytes) -> Callable[[HostileServer], Handler]
 
 
 def serve_with(
-    serve: Callable[..., HostileServer], make: Callable[[HostileServer], Handler]
+    answer: Callable[..., HostileServer], make: Callable[[HostileServer], Handler]
 ) -> HostileServer:
-    """A server whose handler needs the server's own address (for the export's hrefs)."""
-    server = serve(lambda r, conn: handler(r, conn))
+    """A server (started by ``answer``) whose handler needs the server's own address (for the
+    export's hrefs)."""
+    server = answer(lambda r, conn: handler(r, conn))
     handler = make(server)
     return server
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_nan_in_a_reference_record_is_rejected_like_the_export(
-    serve: Callable[..., HostileServer],
-    use: Callable[..., None],
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    answer: Callable[..., HostileServer],
+    fails_cleanly: Callable[..., BaseException],
     constant: str,
 ) -> None:
     body = f'[{{"id": 8, "identifier": "Angry Fox, Co.", "balance": {constant}}}]'.encode()
-    server = serve_with(serve, export_and_companies(body))
-    use(server)
+    server = serve_with(answer, export_and_companies(body))
     fails_cleanly(
-        tmp_path / "glexport.xml",
-        lambda: export(tmp_path / "glexport.xml", references_to_fetch=["customer/company"]),
         f"MalformedBody: response body is not valid JSON ({constant} is not valid JSON) after 4 attempts",
-        caplog,
+        references_to_fetch=["customer/company"],
     )
     assert server.count("company/companies") == 4
-
-
-def test_nan_in_the_export_is_rejected(
-    serve: Callable[..., HostileServer],
-    use: Callable[..., None],
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    server = serve(lambda r, conn: respond(conn, 200, b'{"transactions": [{"id": 1, "total": NaN}]}'))
-    use(server)
-    # A complete body that cannot be written: refused at once, not fetched again.
-    fails_cleanly(
-        tmp_path / "glexport.xml", lambda: export(tmp_path / "glexport.xml"), "NaN is not a number", caplog
-    )
-    assert server.count(EXPORT) == 1
 
 
 @pytest.mark.parametrize(
@@ -560,8 +538,7 @@ OUTPUTS: dict[str, tuple[Callable[[Path, pytest.MonkeyPatch], Any], str]] = {
 
 @pytest.mark.parametrize("case", list(OUTPUTS))
 def test_bad_output_fails_before_any_request(
-    serve: Callable[..., HostileServer],
-    use: Callable[..., None],
+    sample_server: HostileServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     case: str,
@@ -569,8 +546,7 @@ def test_bad_output_fails_before_any_request(
     (tmp_path / "afile").write_text("a file, not a folder")
     make, cause = OUTPUTS[case]
     output = make(tmp_path, monkeypatch)
-    server = serve(lambda r, conn: respond(conn, 200, sample_export(server.site)))
-    use(server)
+    server = sample_server
     with fails_task(ExportSettingError) as info:
         GLBatchExportOperator(task_id="export", output_file=output, thru_date="2026-03-01").execute({})
     assert str(info.value).startswith("output_file: ")
@@ -579,11 +555,7 @@ def test_bad_output_fails_before_any_request(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 
 
-def test_longest_name_that_fits_is_written(
-    serve: Callable[..., HostileServer], use: Callable[..., None], tmp_path: Path
-) -> None:
-    server = serve(lambda r, conn: respond(conn, 200, sample_export(server.site)))
-    use(server)
+def test_longest_name_that_fits_is_written(sample_server: HostileServer, tmp_path: Path) -> None:
     # The longest temporary name is the GL entry ids file's:
     # '.' + name + '.gl-entry-ids.txt' + '.' + 8 random + '.partial' = 255.
     name = "g" * (255 - 18 - len(IDS_SUFFIX) - 4) + ".xml"
@@ -607,28 +579,22 @@ def umask() -> Iterator[Callable[[int], None]]:
 
 @pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
 def test_new_file_gets_the_mode_a_plain_write_would(
-    serve: Callable[..., HostileServer],
-    use: Callable[..., None],
+    sample_server: HostileServer,
     tmp_path: Path,
     umask: Callable[[int], None],
     mask: int,
     mode: int,
 ) -> None:
-    server = serve(lambda r, conn: respond(conn, 200, sample_export(server.site)))
-    use(server)
     umask(mask)
     export(tmp_path / "glexport.xml")
     assert (tmp_path / "glexport.xml").stat().st_mode & 0o777 == mode
 
 
 def test_replaced_file_keeps_its_mode(
-    serve: Callable[..., HostileServer],
-    use: Callable[..., None],
+    sample_server: HostileServer,
     tmp_path: Path,
     umask: Callable[[int], None],
 ) -> None:
-    server = serve(lambda r, conn: respond(conn, 200, sample_export(server.site)))
-    use(server)
     out = tmp_path / "glexport.xml"
     out.write_bytes(PREVIOUS)
     out.chmod(0o640)  # e.g. readable by the accounting import's group only
@@ -638,13 +604,10 @@ def test_replaced_file_keeps_its_mode(
 
 
 def test_leftovers_of_killed_runs_are_removed_but_not_live_ones(
-    serve: Callable[..., HostileServer],
-    use: Callable[..., None],
+    sample_server: HostileServer,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    server = serve(lambda r, conn: respond(conn, 200, sample_export(server.site)))
-    use(server)
     old = time.time() - 3600
     killed = tmp_path / ".glexport.xml.k1ll3d00.partial"
     fresh = tmp_path / ".glexport.xml.fr35h000.partial"  # a run that just started writing
@@ -699,9 +662,9 @@ def test_ipv6_host_keeps_its_port(
 )
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_non_finite_bounds_are_rejected(
-    serve: Callable[..., HostileServer], use: Callable[..., None], tmp_path: Path, extra: str, value: str
+    sample_server: HostileServer, use: Callable[..., None], tmp_path: Path, extra: str, value: str
 ) -> None:
-    server = serve(lambda r, conn: respond(conn, 200, sample_export(server.site)))
+    server = sample_server
     use(server, **{extra: value})
     with fails_task(ConnectWiseConfigError) as info:
         export(tmp_path / "glexport.xml")
@@ -721,14 +684,12 @@ def test_non_finite_bounds_are_rejected(
     ],
 )
 def test_thru_date_at_the_ends_of_the_calendar(
-    serve: Callable[..., HostileServer],
-    use: Callable[..., None],
+    sample_server: HostileServer,
     tmp_path: Path,
     thru_date: str,
     sent: str | None,
 ) -> None:
-    server = serve(lambda r, conn: respond(conn, 200, sample_export(server.site)))
-    use(server)
+    server = sample_server
     if sent is None:
         with fails_task(ExportSettingError, match="thru_date: .* is outside the years 1 to 9999"):
             export(tmp_path / "glexport.xml", thru_date=thru_date)
@@ -740,10 +701,9 @@ def test_thru_date_at_the_ends_of_the_calendar(
 
 @pytest.mark.parametrize("text", ["[" * 100_000, "(" * 100_000, "[" * 50_000 + "]" * 50_000])
 def test_deeply_nested_references_are_a_clean_error(
-    serve: Callable[..., HostileServer], use: Callable[..., None], tmp_path: Path, text: str
+    sample_server: HostileServer, tmp_path: Path, text: str
 ) -> None:
-    server = serve(lambda r, conn: respond(conn, 200, sample_export(server.site)))
-    use(server)
+    server = sample_server
     with fails_task(ExportSettingError) as info:
         export(tmp_path / "glexport.xml", references_to_fetch=text)
     assert str(info.value).startswith("references_to_fetch: ")
@@ -751,15 +711,12 @@ def test_deeply_nested_references_are_a_clean_error(
     assert server.requests == []
 
 
-def test_totals_are_exact_beyond_28_digits(
-    serve: Callable[..., HostileServer], use: Callable[..., None], tmp_path: Path
-) -> None:
+def test_totals_are_exact_beyond_28_digits(answer: Callable[..., HostileServer], tmp_path: Path) -> None:
     body = (
         b'{"transactions": [{"id": 1, "total": 123456789012345678901234567890.01, "detail": []},'
         b' {"id": 2, "total": 0.001, "detail": []}]}'
     )
-    server = serve(lambda r, conn: respond(conn, 200, body))
-    use(server)
+    answer(lambda r, conn: respond(conn, 200, body))
     summary = export(tmp_path / "glexport.xml")
     assert summary["totals"]["transactions"] == "123456789012345678901234567890.011"
 
@@ -767,16 +724,13 @@ def test_totals_are_exact_beyond_28_digits(
 def test_tls_failure_is_worded_as_tls(
     serve: Callable[..., HostileServer],
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    fails_cleanly: Callable[..., BaseException],
 ) -> None:
     server = serve(lambda r, conn: respond(conn, 400, "plain http here"))
     conn = connection(server)
     conn["host"] = f"https://127.0.0.1:{server.port}"  # https to a server that speaks plain http
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(conn))
-    exc = fails_cleanly(
-        tmp_path / "glexport.xml", lambda: export(tmp_path / "glexport.xml"), "TLSError", caplog
-    )
+    exc = fails_cleanly("TLSError")
     assert f"TLS handshake with https://127.0.0.1:{server.port} failed" in str(exc)
     assert "speaks https with a certificate this machine trusts" in str(exc)
     assert "after 4 attempts" in str(exc)
@@ -798,57 +752,61 @@ with DAG({dag_id!r}, schedule=None, start_date=timezone.datetime(2026, 1, 1), ca
 """
 
 
-def run_dag(dag_id: str, out: Path, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A one-task DAG file run with ``dag.test`` (a real task run on the SQLite metadata DB: the
-    caller asks for the ``airflow_db`` fixture); its folder is added as a DAG bundle, which
-    ``dag.test`` syncs."""
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.sdk import timezone
-
-    folder.mkdir()
-    (folder / f"{dag_id}.py").write_text(DAG_FILE.format(dag_id=dag_id, out=str(out)))
-    local = "airflow.dag_processing.bundles.local.LocalDagBundle"
-    bundles = [
-        {"name": "dags-folder", "classpath": local, "kwargs": {}},
-        {"name": f"hostile-{dag_id}", "classpath": local, "kwargs": {"path": str(folder)}},
-    ]
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
-    dag = DagBag(dag_folder=str(folder)).dags[dag_id]
-    return dag.test(logical_date=timezone.datetime(2026, 3, 1))
-
-
-@pytest.mark.parametrize("status", [401, 500])
-def test_echo_under_airflow_fails_the_task_without_a_fragment(
+@pytest.fixture
+def run_under_airflow(
     airflow_db: None,
-    serve: Callable[..., HostileServer],
-    use: Callable[..., None],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
+) -> Callable[[str], tuple[Any, str]]:
+    """``run_under_airflow(dag_id)``: a one-task DAG file exporting into ``tmp_path/glexport.xml``,
+    run with ``dag.test`` (a real task run on the SQLite metadata DB; its folder is added as a DAG
+    bundle, which ``dag.test`` syncs). Returns the run and all it left where one would look: the
+    output and logs of the process, and what Airflow kept."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import timezone
+
+    def run(dag_id: str) -> tuple[Any, str]:
+        folder = tmp_path.parent / f"{tmp_path.name}-dags"
+        folder.mkdir()
+        (folder / f"{dag_id}.py").write_text(
+            DAG_FILE.format(dag_id=dag_id, out=str(tmp_path / "glexport.xml"))
+        )
+        local = "airflow.dag_processing.bundles.local.LocalDagBundle"
+        bundles = [
+            {"name": "dags-folder", "classpath": local, "kwargs": {}},
+            {"name": f"hostile-{dag_id}", "classpath": local, "kwargs": {"path": str(folder)}},
+        ]
+        monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
+        dag_run = DagBag(dag_folder=str(folder)).dags[dag_id].test(logical_date=timezone.datetime(2026, 3, 1))
+        captured = capfd.readouterr()
+        return dag_run, captured.out + captured.err + caplog.text + airflow_kept(dag_run)
+
+    return run
+
+
+@pytest.mark.parametrize("status", [401, 500])
+def test_echo_under_airflow_fails_the_task_without_a_fragment(
+    answer: Callable[..., HostileServer],
+    run_under_airflow: Callable[[str], tuple[Any, str]],
+    tmp_path: Path,
     status: int,
 ) -> None:
-    server = serve(echo_handler(status, "text"))
-    use(server)
+    answer(echo_handler(status, "text"))
     out = tmp_path / "glexport.xml"
     out.write_bytes(PREVIOUS)
-    run = run_dag(f"hostile_echo_{status}", out, tmp_path.parent / f"{tmp_path.name}-dags", monkeypatch)
+    run, everything = run_under_airflow(f"hostile_echo_{status}")
     assert run.state == "failed"
-    captured = capfd.readouterr()
-    everything = captured.out + captured.err + caplog.text + airflow_kept(run)
     assert f"HTTP {status}" in everything  # the failure was logged where we look
     assert leaks(everything) == []
     assert out.read_bytes() == PREVIOUS and [p.name for p in tmp_path.iterdir()] == [out.name]
 
 
 def test_echo_on_a_reference_fetch_recovered_under_airflow(
-    airflow_db: None,
-    serve: Callable[..., HostileServer],
-    use: Callable[..., None],
+    answer: Callable[..., HostileServer],
+    run_under_airflow: Callable[[str], tuple[Any, str]],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capfd: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A 500 echoing the headers on the first reference fetch, then the record: a green task whose
     logs (with the retry warning), XCom and file carry no fragment."""
@@ -867,13 +825,11 @@ def test_echo_on_a_reference_fetch_recovered_under_airflow(
 
         return handler
 
-    server = serve_with(serve, make)
-    use(server)
+    server = serve_with(answer, make)
     out = tmp_path / "glexport.xml"
-    run = run_dag("hostile_echo_recovered", out, tmp_path.parent / f"{tmp_path.name}-dags", monkeypatch)
+    run, everything = run_under_airflow("hostile_echo_recovered")
     assert run.state == "success"
-    captured = capfd.readouterr()
-    everything = captured.out + captured.err + caplog.text + airflow_kept(run) + out.read_text()
+    everything += out.read_text()
     assert "retrying" in everything and "sha256" in everything
     assert leaks(everything) == []
     assert server.count("company/companies") == 2

@@ -15,7 +15,7 @@ from airflow.dag_processing.dagbag import DagBag
 from conftest import BUCKET, CLOSED_PORT_S3_CONNECTION, DAGS, bucket_keys
 
 # moto's S3 on loopback, a bucket behind the connection `aws_s3_test`.
-from airflow_provider_cwgl.output.settings import output_conn_id, output_root
+from airflow_provider_cwgl.dag_helpers import output_conn_id, output_root
 from airflow_provider_cwgl.sandbox import Sandbox
 
 

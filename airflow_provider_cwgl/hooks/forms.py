@@ -1,0 +1,65 @@
+"""The ConnectWise connection's form in Airflow's UI, and its extras as the docs list them.
+
+Both are built from the one table of extras (``connectwise.settings.CONNECTION_EXTRAS``), which
+also drives the parsing. No Airflow import: provider discovery (``get_provider_info``) reads the form.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from airflow_provider_cwgl.connectwise.settings import CONNECTION_EXTRAS, Extra
+
+# The standard fields of the connection form.
+FORM_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["port", "schema"],
+    "relabeling": {"host": "Site", "login": "Public key", "password": "Private key"},
+    "placeholders": {
+        "host": "api-na.myconnectwise.net",
+        "login": "API member public key",
+        "password": "API member private key",
+    },
+}
+
+
+def connection_form() -> dict[str, dict[str, Any]]:
+    """The extras as Airflow's ``conn-fields`` (provider metadata builds the connection form)."""
+    form = {}
+    for extra in CONNECTION_EXTRAS:
+        schema: dict[str, Any] = {"type": [json_type(extra), "null"]}
+        if extra.secret:
+            schema["format"] = "password"
+        if extra.kind is not str:
+            # The form's bound; the parsing's stricter checks (positive, finite) name the extra.
+            schema["minimum"] = 1 if json_type(extra) == "integer" else 0
+        default = extra.default
+        hint = "Required." if extra.required else "Optional."
+        if default is not None:
+            hint += f" {default:g} when empty." if not isinstance(default, str) else ""
+        form[extra.name] = {
+            "label": extra.label,
+            "description": f"{hint} {extra.description}",
+            "schema": schema,
+        }
+    return form
+
+
+def extras_rows() -> list[tuple[str, str, str, str, str]]:
+    """The extras for the docs: (name, label, type, default, description)."""
+    return [
+        (
+            extra.name,
+            extra.label,
+            json_type(extra),
+            "required" if extra.required else "" if extra.default is None else f"{extra.default:g}",
+            extra.description,
+        )
+        for extra in CONNECTION_EXTRAS
+    ]
+
+
+def json_type(extra: Extra) -> Literal["string", "integer", "number"]:
+    """The extra's type as JSON schema names it: the form field's type and the docs' type column."""
+    if extra.kind is str:
+        return "string"
+    return "integer" if extra.kind is int and extra.scale == 1 else "number"
