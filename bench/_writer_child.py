@@ -27,6 +27,26 @@ def project(source: str, target: str) -> None:
         GLExportXmlWriter().write(src, out)
 
 
+def project_with_summary(source: str, target: str) -> None:
+    """The operator's real write step: the writer with the summary, the review and the documents
+    file built on the way, and the file beside the XML written."""
+    from airflow_provider_cwgl.glexport.exporter import write_export
+    from airflow_provider_cwgl.output.local import LocalOutput
+
+    with open(source, "rb") as src:
+        write_export(src, LocalOutput(target))
+
+
+def json_loads(source: str, target: str) -> None:
+    """The whole file decoded at once by the standard library's C decoder, numbers as exact
+    decimals: the floor of any writer that decodes every value exactly."""
+    from decimal import Decimal
+
+    with open(source, "rb") as src:
+        raw = src.read()
+    json.loads(raw, parse_float=Decimal)
+
+
 def ijson_parse(source: str, target: str) -> None:
     import ijson
 
@@ -89,7 +109,9 @@ def xmltodict_unparse(source: str, target: str) -> None:
 
 
 VARIANTS = {
+    "json.loads": json_loads,
     "project": project,
+    "project+summary": project_with_summary,
     "ijson.parse": ijson_parse,
     "lxml": lxml_in_memory,
     "xmltodict": xmltodict_unparse,

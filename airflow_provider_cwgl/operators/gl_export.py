@@ -11,8 +11,9 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_cwgl.errors import EmptyExportError, ExportSettingError
-from airflow_provider_cwgl.glexport.batch import BatchCreator, resolve_batch_identifier
+from airflow_provider_cwgl.glexport.batch import BatchCreator
 from airflow_provider_cwgl.glexport.exporter import EXPORT_PATH, GLExporter, batch_export_path
+from airflow_provider_cwgl.glexport.identifier import resolve_batch_identifier
 from airflow_provider_cwgl.glexport.request import (
     ID_LIST_SETTINGS,
     build_export_options,
@@ -89,8 +90,9 @@ class GLBatchExportOperator(BaseOperator):
     ``location_name``.
 
     Every setting above is templated except ``reference_concurrency``. Returns (to XCom) a
-    summary: output location, counts and totals per collection, the count of GL entry ids and the
-    file beside the output that holds them (for the accounting batch), a SHA-256, a balance check.
+    summary: output location, counts and totals per collection, the dates the documents cover, the
+    count of GL entry ids and the documents file beside the output that ties them to documents (for
+    the accounting batch), a SHA-256 and the review (balance check included).
     """
 
     template_fields: Sequence[str] = (
@@ -222,11 +224,12 @@ class GLBatchExportOperator(BaseOperator):
             emitted = emit_asset_events(outlets, context["outlet_events"], uri, extra)
             self.log.info("Asset event for %s on %d outlet(s)", uri, emitted)
         self.log.info("GL export summary: %s", json.dumps(summary))
-        if not summary["balance"]["ok"]:
+        balance = summary["review"]["balance"]
+        if not balance["ok"]:
             self.log.warning(
                 "%d exported document(s) do not balance (header total != -sum of lines): %s",
-                summary["balance"]["unbalanced_count"],
-                summary["balance"]["unbalanced"],
+                balance["unbalanced_count"],
+                balance["unbalanced"],
             )
         return summary
 

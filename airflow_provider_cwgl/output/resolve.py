@@ -14,7 +14,6 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_cwgl.blank import is_blank
 from airflow_provider_cwgl.errors import ExportSettingError, NotOnThisWorkerError, OutputStoreError
 from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
-from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX
 from airflow_provider_cwgl.output.local import LocalOutput
 from airflow_provider_cwgl.output.objectstore import ObjectStorageOutput, describe_connection, first_line
 from airflow_provider_cwgl.output.settings import conn_id_or_none
@@ -88,7 +87,7 @@ def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalO
     fits, the folder is writable). Object storage: its filesystem must be installed (``s3://``
     needs the ``[s3]`` extra, ``gs://`` ``[gcs]``, ``abfs://`` ``[azure]``), the local folder for
     the upload's temporary file writable, and a probe object beside the target (and beside its
-    ids file) created and removed with ``output_conn_id``.
+    documents file) created and removed with ``output_conn_id``.
     """
     location = resolve_file_path(output_file, output_conn_id, "output_file")
     if isinstance(location, ObjectStoragePath):
@@ -114,8 +113,7 @@ def output_target(output_file: Any, output_conn_id: str | None = None) -> LocalO
         target = LocalOutput(location)
     try:
         target.check()
-        # The files beside it have longer names: they must fit as well.
-        target.sibling(IDS_SUFFIX).check()
+        # The file beside it has a longer name: it must fit as well.
         target.sibling(DOCUMENTS_SUFFIX).check()
     except OSError as exc:
         raise ExportSettingError("output_file", f"cannot write {target.describe()}: {exc}") from exc
