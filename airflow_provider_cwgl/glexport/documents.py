@@ -88,7 +88,10 @@ def read_documents(source: IO[bytes], sha256: str | None = None) -> Iterator[dic
     for line in source:
         if line.strip():
             seen += 1
-            yield json.loads(line)
+            doc = json.loads(line)
+            if not isinstance(doc, dict) or "collection" not in doc or "id" not in doc:
+                raise ValueError(f"a GL documents line is not a document: {doc!r}")
+            yield doc
     if seen != header.get("count"):
         raise ValueError(f"the GL documents file is incomplete: {seen} of {header.get('count')} documents")
 

@@ -245,7 +245,7 @@ def write_export(
         sha256 = hashing.sha256.hexdigest()
         # Saved before the XML is put in place: a failure here leaves the old XML.
         with documents_target.open() as documents_out:
-            summary.write_documents(documents_out, sha256)
+            summary.documents.write(documents_out, sha256)
     if stats.removed_characters:
         log.warning("Removed %d characters XML 1.0 cannot carry", stats.removed_characters)
     if stats.dropped_list_nulls:

@@ -10,7 +10,7 @@ their count.
 from __future__ import annotations
 
 import re
-from typing import IO, Any
+from typing import Any
 
 from typing_extensions import NotRequired, TypedDict
 
@@ -86,10 +86,6 @@ class SummaryBuilder:
                 span[0] = day
             elif day > span[1]:
                 span[1] = day
-
-    def write_documents(self, out: IO[bytes], sha256: str) -> int:
-        """Save the documents file (``documents.DOCUMENTS_SUFFIX``)."""
-        return self.documents.write(out, sha256)
 
     def result(self) -> ContentSummary:
         return {
