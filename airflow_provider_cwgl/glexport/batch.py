@@ -226,7 +226,7 @@ class BatchCreator:
                         held[other["id"]] = (other, ids)
                         left_out -= ids
         except ConnectWiseError as exc:
-            unchecked = f" (other batches could not all be checked: {exc})"
+            unchecked = f"could not all be checked ({exc})"
         parts = [
             f"ConnectWise batch {other['id']} ({other.get('batchIdentifier')!r}) holds {len(ids)} of them: {self._named(ids)}"
             for other, ids in held.values()
@@ -241,22 +241,30 @@ class BatchCreator:
                 "further days"
             )
         if left_out:
+            where = (
+                f"are not in the batches checked, which {unchecked}: another batch may hold them, or ConnectWise"
+                if unchecked
+                else f"are in none of the {RECENT_BATCHES} most recent batches, so ConnectWise (unless an older batch holds them)"
+            )
             parts.append(
-                f"{'' if parts else 'the other '}{len(left_out)} are in none of the {RECENT_BATCHES} most "
-                f"recent batches{unchecked}, so ConnectWise left them out: {self._named(left_out)}. E.g. the "
-                "invoice was reopened and its GL entries regenerated between the export and this post; its "
-                "new GL entries are unposted, so the next export carries the document again: check it in the "
-                "accounting package before loading that"
+                f"{'' if parts else 'the other '}{len(left_out)} {where} left them out of this one: "
+                f"{self._named(left_out)}. E.g. the invoice was reopened and its GL entries regenerated "
+                "between the export and this post; its new GL entries are unposted, so the next export "
+                "carries the document again: check it in the accounting package before loading that"
             )
         return "; ".join(parts) + "."
 
     def _named(self, ids: set[int]) -> str:
         """``ids`` by the documents that hold them (read from ``documents``), at most ``MAX_NAMED``."""
-        named = [
-            f"{doc['collection']} {doc['id']} (GL entries {', '.join(map(str, sorted(own)))})"
-            for doc in (self.documents() if self.documents is not None else ())
-            if (own := ids.intersection(doc.get("gl_entry_ids") or ()))
-        ] or [f"GL entry {i}" for i in sorted(ids)]
+        try:
+            named = [
+                f"{doc['collection']} {doc['id']} (GL entries {', '.join(map(str, sorted(own)))})"
+                for doc in (self.documents() if self.documents is not None else ())
+                if (own := ids.intersection(doc.get("gl_entry_ids") or ()))
+            ]
+        except (OSError, ValueError):  # the documents file is gone or replaced: the ids still say it
+            named = []
+        named = named or [f"GL entry {i}" for i in sorted(ids)]
         more = f" and {len(named) - MAX_NAMED} more" if len(named) > MAX_NAMED else ""
         return ", ".join(named[:MAX_NAMED]) + more
 
