@@ -376,7 +376,7 @@ def test_connectwise_faults_keep_the_tasks_retries(
 
 
 def test_ids_from_xml_follow_the_summarys_rule_for_every_collection(tmp_path: Path) -> None:
-    """Each id source of ``summary.gl_entry_ids`` read back from the written XML: a transaction's
+    """Each id source of ``contents.gl_entry_ids`` read back from the written XML: a transaction's
     glEntryIds text and detail ids, an expense and its offset, an expense bill line's id list, a
     purchase's detail and detail-tax ids, a transfer's transferId and offset; a nil id adds none."""
     import io

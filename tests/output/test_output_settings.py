@@ -115,7 +115,7 @@ class TestReadWhenTheTaskRuns:
         s3: Any,  # noqa: F811
     ) -> None:
         """The post DAG on S3 with no credentials but the connection's: the export writes and the
-        batch step reads the ids file beside it through the connection the Variable names."""
+        batch step reads the documents file beside it through the connection the Variable names."""
         from airflow.sdk import timezone
         from conftest import without_adjustments
 
