@@ -99,7 +99,7 @@ class OutputStoreError(ExportSettingError):
 
 
 class NotOnThisWorkerError(ExportSettingError):
-    """A local export file (or its ids file) is not on this worker's disk."""
+    """A local export file (or its documents file) is not on this worker's disk."""
 
     def __init__(self, setting: str, path: str) -> None:
         self.path = path

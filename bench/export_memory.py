@@ -123,7 +123,7 @@ def main() -> int:
             f"\nno references: peak RSS {small['peak_mib']:.1f} MiB at {small['scale']:,} -> {large['peak_mib']:.1f} MiB "
             f"at {large['scale']:,}: +{growth:.1f} MiB = {share:.1%} of the {large['json_bytes'] / 2**20:.1f} MiB "
             f"of JSON ({'<= 10%, met' if share <= 0.10 else 'ABOVE 10%'}); {large['gl_entry_ids']:,} GL entry ids "
-            "went to the ids file"
+            "went to the documents file"
         )
     refs = [r for r in rows if r["variant"] == f"{len(REFERENCES)} reference paths"]
     if len(refs) >= 2:

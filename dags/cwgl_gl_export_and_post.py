@@ -6,8 +6,9 @@ export -> approval gate -> approve -> load -> post:
 
 - The approval is Airflow's human-in-the-loop ``ApprovalOperator`` (Airflow 3.1+; on 3.3 the task
   waits in ``awaiting_input``, on 3.1/3.2 it defers to the triggerer). Its subject is the business
-  day and the counts; its body the export's review (unbalanced documents and documents without a
-  GL account number first, then documents, totals and debit/credit per GL account).
+  day, the counts and the days the documents are dated; its body the export's review (unbalanced
+  documents and documents without a GL account number first, then documents, totals and
+  debit/credit per GL account).
 - Params: ``approvers`` (user ids; empty: anyone allowed to answer), ``approval_timeout_minutes``,
   ``require_approval`` (false: export -> load -> post, as for teams that post unattended and under
   ``airflow dags test``).

@@ -115,8 +115,10 @@ def report(summary: ExportSummary) -> None:
     print("Records       : " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()))
     print("Totals        : " + ", ".join(f"{k} {v}" for k, v in summary["totals"].items()))
     print("Transactions  : " + document_types(summary["output"]))
-    balance = summary["balance"]
+    balance = summary["review"]["balance"]
     print(f"Balance check : {balance['checked']} documents, {balance['unbalanced_count']} unbalanced")
+    dates = summary["document_dates"]
+    print("Dated         : " + ", ".join(f"{c} {d['first']} to {d['last']}" for c, d in dates.items()))
     print(f"GL entry ids  : {summary['gl_entry_id_count']} (what marks these records exported)")
     if refs:
         print(

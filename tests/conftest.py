@@ -222,6 +222,25 @@ def export_every_collection(tmp_path: Path, name: str = "glexport.xml", **settin
     return GLBatchExportOperator(task_id="export", output_file=str(tmp_path / name), **settings).execute({})
 
 
+def summary_ids(summary: dict) -> list[int]:
+    """The GL entry ids of a local export's summary: the union of its documents file's ids,
+    checked against the summary's sha256 (as the batch step reads them)."""
+    from airflow_provider_cwgl.glexport.documents import read_documents
+
+    with open(summary["gl_documents_file"], "rb") as source:
+        docs = list(read_documents(source, summary["sha256"]))
+    return sorted(set().union(*(d["gl_entry_ids"] for d in docs)))
+
+
+def xml_ids(source: Any) -> tuple[list[int], dict[str, bool]]:
+    """The GL entry ids and export flags of a GLExport XML file, read back as the batch step does."""
+    from airflow_provider_cwgl.glexport.documents import select_documents
+    from airflow_provider_cwgl.glexport.xml_reader import documents_from_xml
+
+    selection = select_documents(documents_from_xml(source), None)
+    return selection.contents.ids().tolist(), selection.flags()
+
+
 def write_xml(document: str | dict) -> tuple[bytes, Any]:
     """The writer's XML for a JSON export body (text or dict), and the writer, for its counts."""
     import io

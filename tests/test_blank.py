@@ -10,8 +10,8 @@ import pytest
 from airflow_provider_cwgl.blank import is_blank, text_or_none
 from airflow_provider_cwgl.connectwise.settings import settings_from_fields
 from airflow_provider_cwgl.errors import SettingError
-from airflow_provider_cwgl.glexport.batch import resolve_batch_identifier
 from airflow_provider_cwgl.glexport.documents import parse_documents
+from airflow_provider_cwgl.glexport.identifier import resolve_batch_identifier
 from airflow_provider_cwgl.glexport.request import (
     ID_LIST_SETTINGS,
     build_export_request,

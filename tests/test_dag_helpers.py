@@ -115,7 +115,7 @@ class TestReadWhenTheTaskRuns:
         s3: Any,  # noqa: F811
     ) -> None:
         """The post DAG on S3 with no credentials but the connection's: the export writes and the
-        batch step reads the ids file beside it through the connection the Variable names."""
+        batch step reads the documents file beside it through the connection the Variable names."""
         from airflow.sdk import timezone
         from conftest import without_adjustments
 
@@ -136,7 +136,7 @@ class TestReadWhenTheTaskRuns:
         )
         assert run.state == "success", [(t.task_id, t.state) for t in run.get_task_instances()]
         key = f"settings/posted/{day.isoformat()}/glexport.xml"
-        assert {key, key + ".gl-entry-ids.txt"} <= set(bucket_keys(s3))
+        assert {key, key + ".gl-docs.jsonl"} <= set(bucket_keys(s3))
         mark = run.get_task_instance("mark_exported_in_connectwise").xcom_pull(
             task_ids="mark_exported_in_connectwise"
         )

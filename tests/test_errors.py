@@ -22,7 +22,6 @@ from airflow_provider_cwgl.errors import (
     Retry,
     SettingError,
 )
-from airflow_provider_cwgl.glexport.batch import ids_from_summary
 from airflow_provider_cwgl.glexport.references import ReferenceResolver, chunk_values
 from airflow_provider_cwgl.operators.failures import fail_without_retry
 
@@ -116,10 +115,15 @@ def test_other_errors_keep_the_tasks_retries(exc: Exception) -> None:
     assert not isinstance(info.value, AirflowFailException)
 
 
-@pytest.mark.parametrize("summary", [{}, {"gl_entry_ids": ["x"], "request": {}}, None])
-def test_a_summary_that_is_not_the_exports_names_the_setting(summary: object) -> None:
+@pytest.mark.parametrize(
+    "summary", [{}, {"request": {}}, {"request": None, "gl_documents_file": "/x", "sha256": "0"}]
+)
+def test_a_summary_that_is_not_the_exports_names_the_setting(summary: dict) -> None:
+    from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
+
+    operator = GLBatchCreateOperator(task_id="b", export_summary=summary)
     with pytest.raises(SettingError, match="^export_summary: expected the summary GLBatchExportOperator"):
-        ids_from_summary(summary)  # type: ignore[arg-type]
+        operator._selection(summary, None)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("value", [0, "8", True])

@@ -5,13 +5,14 @@ those records out of the unposted set, so the next export no longer contains the
 idempotent on ConnectWise's side, so this module makes it so:
 
 - the batch identifier names the business day and the record types (``cwgl-20260301-IEP``, see
-  ``batch_identifier_for``), so every re-run of a day finds that day's batch;
+  ``identifier.batch_identifier_for``), so every re-run of a day finds that day's batch;
 - before creating, the identifier is looked up. Whether a found batch holds our records is read
   from the batch's own GLExport (``POST finance/accounting/batches/{id}/export``) with the rule
-  that makes the export's GL entry ids (``summary.gl_entry_ids``): ConnectWise documents no tie
+  that makes the export's GL entry ids (``contents.gl_entry_ids``): ConnectWise documents no tie
   between a ``BatchEntry`` id (an accounting line) and a GL entry id, so entries are not compared.
   The same records mean the work is done (a retry after a timeout or a dropped response); some of
-  them only means another batch took the rest (``BatchOverlapError``); others mean the identifier
+  them only means the rest went elsewhere (``BatchOverlapError``, naming the documents and whether
+  another recent batch holds them or ConnectWise left them out); others mean the identifier
   belongs to another batch (``BatchConflictError``);
 - the POST itself is sent once per attempt and never retried blindly: after a transient failure
   the identifier is looked up again before another POST, waiting as the connection's retry policy
@@ -23,16 +24,13 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from datetime import date
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from itertools import islice
 from typing import IO, Any
 
 from typing_extensions import NotRequired, TypedDict
 
-from airflow_provider_cwgl.blank import is_blank
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.connectwise.conditions import condition_literal
 from airflow_provider_cwgl.errors import (
@@ -41,32 +39,16 @@ from airflow_provider_cwgl.errors import (
     BatchOverlapError,
     BatchReconcileError,
     ConnectWiseError,
-    SettingError,
 )
-from airflow_provider_cwgl.glexport.json_scan import iter_root
-from airflow_provider_cwgl.glexport.request import (
-    COLLECTION_KINDS,
-    FLAG_NAMES,
-    ID_LIST_SETTINGS,
-    MAX_IDENTIFIER_LENGTH,
-    ExportRequest,
-)
-from airflow_provider_cwgl.glexport.review import money
-from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS, ExportSummary, gl_entry_ids, read_ids
-from airflow_provider_cwgl.glexport.xml_reader import iter_items
+from airflow_provider_cwgl.glexport.contents import Contents, contents_from_json
+from airflow_provider_cwgl.glexport.identifier import check_identifier
+from airflow_provider_cwgl.glexport.request import FLAG_NAMES
 
 log = logging.getLogger(__name__)
 
 BATCHES_PATH = "finance/accounting/batches"
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
-KIND_LETTERS = {"invoices": "I", "expenses": "E", "procurement": "P"}
-
-
-class ReceivedSummary(ExportSummary, total=False):
-    """An export's summary as the batch step receives it: this version's, or one of an earlier
-    version, which listed the GL entry ids itself and had no ids or documents file."""
-
-    gl_entry_ids: list[int]
+RECENT_BATCHES = 25  # batches searched for the GL entries a batch lacks
+MAX_NAMED = 20  # documents (or GL entry ids) named in that message
 
 
 class BatchResult(TypedDict):
@@ -80,177 +62,6 @@ class BatchResult(TypedDict):
     reconciled: NotRequired[bool]  # the batch's re-export was checked against what was approved
 
 
-def batch_identifier_for(day: date | str, kinds: Iterable[str], location_id: int | None = None) -> str:
-    """``cwgl-20260301-IEP``: the business day and the record types (``-L12`` for one location).
-
-    Every run that exports that day's records gets the same identifier, whatever its run id, so
-    a cleared task, a reprocessing backfill or a new run for the same day finds the day's batch.
-    The letters follow ConnectWise's advice to name batches by type.
-    """
-    wanted = set(kinds)
-    letters = "".join(KIND_LETTERS[k] for k in FLAG_NAMES if k in wanted)
-    text = day.isoformat() if isinstance(day, date) else str(day)
-    identifier = f"cwgl-{text[:10].replace('-', '')}-{letters or 'X'}"
-    if location_id is not None:
-        identifier += f"-L{location_id}"
-    return identifier[:MAX_IDENTIFIER_LENGTH]
-
-
-def check_identifier(identifier: Any) -> str:
-    if not isinstance(identifier, str) or not identifier.strip():
-        raise SettingError("batch_identifier", f"expected non-empty text, got {identifier!r}")
-    if len(identifier.strip()) > MAX_IDENTIFIER_LENGTH:
-        raise SettingError(
-            "batch_identifier", f"at most {MAX_IDENTIFIER_LENGTH} characters, got {len(identifier)}"
-        )
-    return identifier.strip()
-
-
-def resolve_batch_identifier(value: Any, request: ExportRequest, batch: int | str | None) -> str | None:
-    """The export's ``batch_identifier`` setting: None (off), ``"auto"`` or an identifier."""
-    if is_blank(value):
-        return None
-    if batch is not None:
-        raise SettingError(
-            "batch_identifier", "give it or batch_id, not both (batch_id re-exports that batch)"
-        )
-    if isinstance(value, str) and value.strip().lower() == "auto":
-        if request.thru_date is None:
-            raise SettingError("batch_identifier", "'auto' names the batch by the thru date: set thru_date")
-        if request.location_id is None and request.location_name:
-            raise SettingError(
-                "batch_identifier",
-                "'auto' names one location's batch by its id: set location_id, not location_name",
-            )
-        setting_of = {spec.api_name: spec.setting for spec in ID_LIST_SETTINGS}
-        picked = [setting_of[name] for name, ids in request.options.id_lists if ids]
-        if picked:
-            # Another subset of the same day would find this batch and re-export it instead.
-            raise SettingError(
-                "batch_identifier",
-                f"'auto' names the whole day's batch, but {', '.join(picked)} picks some records: "
-                "give an identifier of your own for each subset",
-            )
-        return batch_identifier_for(request.thru_date.date(), request.kinds, request.location_id)
-    return check_identifier(value)
-
-
-def ids_from_summary(
-    summary: ReceivedSummary, open_file: Callable[[str], AbstractContextManager[IO[bytes]]] | None = None
-) -> tuple[list[int], dict[str, bool]]:
-    """GL entry ids and export flags from ``GLBatchExportOperator``'s summary.
-
-    The ids are read from the summary's ``gl_entry_ids_file`` (opened with ``open_file``, default
-    a local ``open``), checked against the summary's sha256 and count; a summary of an earlier
-    version lists them as ``gl_entry_ids``.
-    """
-    try:
-        request = summary["request"]
-        if "gl_entry_ids" in summary:
-            ids = sorted({int(i) for i in summary["gl_entry_ids"]})
-        else:
-            location = summary["gl_entry_ids_file"]
-            with (open_file or _open_local)(location) as source:
-                ids = read_ids(source, summary["sha256"])
-    except SettingError:
-        raise  # ``open_file`` says what is wrong with the file (e.g. not on this worker)
-    except (KeyError, TypeError, ValueError, OSError) as exc:
-        raise SettingError(
-            "export_summary", f"expected the summary GLBatchExportOperator returns ({exc})"
-        ) from exc
-    flags = {kind: bool(request.get(flag)) for kind, flag in FLAG_NAMES.items()}
-    return ids, flags
-
-
-def _open_local(location: str) -> AbstractContextManager[IO[bytes]]:
-    return open(location, "rb")
-
-
-def ids_from_xml(source: IO[bytes]) -> tuple[list[int], dict[str, bool]]:
-    """GL entry ids and export flags read back from a GLExport XML file.
-
-    Each root item is read back into the JSON shape ConnectWise sent (``xml_reader``) and given to
-    ``summary.gl_entry_ids``, so the file and the summary share one rule. The flags are those of
-    the record types present in the file.
-    """
-    ids: set[int] = set()
-    kinds: set[str] = set()
-    for collection, item in iter_items(source):
-        if collection in PARTY_COLLECTIONS:
-            continue
-        kinds.add(COLLECTION_KINDS[collection])
-        ids.update(gl_entry_ids(collection, item))
-    return sorted(ids), {kind: kind in kinds for kind in FLAG_NAMES}
-
-
-def documents_from_xml(source: IO[bytes]) -> Iterator[dict[str, Any]]:
-    """The documents of a GLExport XML file, as the documents file holds them (``documents.py``):
-    collection, id, total and GL entry ids, by the summary's rule."""
-    for collection, item in iter_items(source):
-        if collection in PARTY_COLLECTIONS:
-            continue
-        total = item.get("total")
-        yield {
-            "collection": collection,
-            "id": item.get("id"),
-            "total": total.strip() or None if isinstance(total, str) else None,
-            "gl_entry_ids": sorted(gl_entry_ids(collection, item)),
-        }
-
-
-def ids_from_json(source: IO[bytes]) -> set[int]:
-    """GL entry ids of a GLExport JSON document (a batch's export), by the summary's rule."""
-    return contents_from_json(source).ids
-
-
-@dataclass
-class BatchContents:
-    """What a GLExport holds, as compared with what was approved: GL entry ids, and documents and
-    the sum of their totals per collection."""
-
-    ids: set[int] = field(default_factory=set)
-    counts: dict[str, int] = field(default_factory=dict)
-    totals: dict[str, Decimal] = field(default_factory=dict)
-
-    def differences(self, approved: BatchContents) -> list[str]:
-        """What differs from ``approved``, in words; empty when the same."""
-        found: list[str] = []
-        if self.ids != approved.ids:
-            found.append(
-                f"GL entry ids: {len(approved.ids - self.ids)} approved ones are not in the batch, "
-                f"{len(self.ids - approved.ids)} in the batch were not approved"
-            )
-        for collection in sorted(set(self.counts) | set(approved.counts)):
-            have, want = self.counts.get(collection, 0), approved.counts.get(collection, 0)
-            if have != want:
-                found.append(f"{collection}: {want} document(s) approved, {have} in the batch")
-        for collection in sorted(set(self.totals) | set(approved.totals)):
-            have_total = self.totals.get(collection, Decimal(0))
-            want_total = approved.totals.get(collection, Decimal(0))
-            if have_total != want_total:
-                found.append(
-                    f"{collection}: total {format(want_total, 'f')} approved, {format(have_total, 'f')} in the batch"
-                )
-        return found
-
-
-def contents_from_json(source: IO[bytes]) -> BatchContents:
-    """GL entry ids, documents and totals per collection of a GLExport JSON document."""
-    contents = BatchContents()
-    with localcontext(_EXACT):
-        for collection, item, is_item in iter_root(source):
-            if not (is_item and isinstance(item, dict)):
-                continue
-            contents.ids.update(gl_entry_ids(collection, item))
-            if collection in PARTY_COLLECTIONS:
-                continue
-            contents.counts[collection] = contents.counts.get(collection, 0) + 1
-            total = money(item.get("total"))
-            if total is not None:
-                contents.totals[collection] = contents.totals.get(collection, Decimal(0)) + total
-    return contents
-
-
 class BatchCreator:
     """Creates one accounting batch idempotently (see the module docstring)."""
 
@@ -260,8 +71,12 @@ class BatchCreator:
         *,
         attempts: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        documents: Callable[[], Iterable[dict[str, Any]]] | None = None,
     ) -> None:
+        """``documents`` reads the export's documents again (the documents file), to name those
+        a batch lacks."""
         self.client = client
+        self.documents = documents
         self.attempts = attempts
         self.sleep = sleep
 
@@ -270,11 +85,7 @@ class BatchCreator:
         found = list(self.client.list(BATCHES_PATH, conditions=conditions))
         return found[0] if found else None
 
-    def exported_ids(self, batch: dict[str, Any]) -> set[int]:
-        """The GL entry ids ``batch`` holds, read from its own GLExport."""
-        return self.exported(batch).ids
-
-    def exported(self, batch: dict[str, Any]) -> BatchContents:
+    def exported(self, batch: dict[str, Any]) -> Contents:
         """What ``batch`` holds, read from its own GLExport (``batches/{id}/export``)."""
         body = {flag: bool(batch.get(flag)) for flag in FLAG_NAMES.values()}
         with tempfile.TemporaryFile(prefix="cwgl-batch-", suffix=".json") as sink:
@@ -287,7 +98,7 @@ class BatchCreator:
         identifier: str,
         flags: dict[str, bool],
         record_ids: list[int],
-        approved: BatchContents | None = None,
+        approved: Contents | None = None,
     ) -> BatchResult:
         """Create (or find) the batch; with ``approved``, its re-export must hold exactly that
         (``BatchReconcileError`` names what differs), and the result says ``reconciled``."""
@@ -350,7 +161,7 @@ class BatchCreator:
         record_ids: list[int],
         batch: dict[str, Any],
         created: bool,
-        approved: BatchContents | None,
+        approved: Contents | None,
     ) -> BatchResult:
         return {
             "batch_identifier": identifier,
@@ -366,24 +177,20 @@ class BatchCreator:
         identifier: str,
         record_ids: list[int],
         posted: bool,
-        approved: BatchContents | None = None,
+        approved: Contents | None = None,
     ) -> None:
         contents = self.exported(batch)
-        have = contents.ids
+        have = set(contents.ids())
         wanted = set(record_ids)
         if have == wanted:
             if approved is not None:
                 self._reconcile(batch, identifier, contents, approved, posted)
             return
         if have <= wanted:
-            missing = len(wanted - have)
             how = "was created with" if posted else "holds"
             raise BatchOverlapError(
                 f"ConnectWise batch {batch['id']} ({identifier!r}) {how} {len(have)} of this export's "
-                f"{len(wanted)} GL entries and no others: the other {missing} were already marked exported "
-                "by another batch (an overlapping export, e.g. two days exported before either was posted). "
-                "Those records may have been loaded into the accounting package twice: check them there "
-                "before posting further days."
+                f"{len(wanted)} GL entries and no others: {self._missing(batch, wanted - have)}"
             )
         raise BatchConflictError(
             f"batch_identifier {identifier!r} is already used by ConnectWise batch {batch['id']} with other "
@@ -393,12 +200,70 @@ class BatchCreator:
             + "Use another batch_identifier, or check that batch in ConnectWise."
         )
 
+    def _missing(self, batch: dict[str, Any], missing: set[int]) -> str:
+        """Where the GL entries a batch lacks went, as far as ConnectWise shows: in another of the
+        ``RECENT_BATCHES`` most recent batches (each re-exported to see), or in none (ConnectWise
+        left them out of the batch); named with the documents that hold them."""
+        held: dict[int, tuple[dict[str, Any], set[int]]] = {}  # batch id -> (batch, ids it holds)
+        left_out = set(missing)
+        unchecked = ""
+        try:
+            recent = self.client.list(BATCHES_PATH, order_by="id desc", page_size=RECENT_BATCHES)
+            for other in islice(recent, RECENT_BATCHES):
+                if other.get("id") != batch["id"] and left_out:
+                    ids = left_out.intersection(self.exported(other).ids())
+                    if ids:
+                        held[other["id"]] = (other, ids)
+                        left_out -= ids
+        except ConnectWiseError as exc:
+            unchecked = f"could not all be checked ({exc})"
+        parts = [
+            f"ConnectWise batch {other['id']} ({other.get('batchIdentifier')!r}) holds {len(ids)} of them: {self._named(ids)}"
+            for other, ids in held.values()
+        ]
+        if parts:
+            parts[0] = (
+                f"the other {len(missing - left_out)} were already marked exported by another batch: {parts[0]}"
+            )
+            parts[-1] += (
+                " (an overlapping export, e.g. two days exported before either was posted): those records "
+                "may have been loaded into the accounting package twice; check them there before posting "
+                "further days"
+            )
+        if left_out:
+            where = (
+                f"are not in the batches checked, which {unchecked}: another batch may hold them, or ConnectWise"
+                if unchecked
+                else f"are in none of the {RECENT_BATCHES} most recent batches, so ConnectWise (unless an older batch holds them)"
+            )
+            parts.append(
+                f"{'' if parts else 'the other '}{len(left_out)} {where} left them out of this one: "
+                f"{self._named(left_out)}. E.g. the invoice was reopened and its GL entries regenerated "
+                "between the export and this post; its new GL entries are unposted, so the next export "
+                "carries the document again: check it in the accounting package before loading that"
+            )
+        return "; ".join(parts) + "."
+
+    def _named(self, ids: set[int]) -> str:
+        """``ids`` by the documents that hold them (read from ``documents``), at most ``MAX_NAMED``."""
+        try:
+            named = [
+                f"{doc['collection']} {doc['id']} (GL entries {', '.join(map(str, sorted(own)))})"
+                for doc in (self.documents() if self.documents is not None else ())
+                if (own := ids.intersection(doc.get("gl_entry_ids") or ()))
+            ]
+        except (OSError, ValueError):  # the documents file is gone or replaced: the ids still say it
+            named = []
+        named = named or [f"GL entry {i}" for i in sorted(ids)]
+        more = f" and {len(named) - MAX_NAMED} more" if len(named) > MAX_NAMED else ""
+        return ", ".join(named[:MAX_NAMED]) + more
+
     def _reconcile(
         self,
         batch: dict[str, Any],
         identifier: str,
-        contents: BatchContents,
-        approved: BatchContents,
+        contents: Contents,
+        approved: Contents,
         posted: bool,
     ) -> None:
         differences = contents.differences(approved)
@@ -413,7 +278,7 @@ class BatchCreator:
         log.info(
             "Batch %s reconciles with what was approved: %d GL entries, %s",
             batch["id"],
-            len(contents.ids),
+            len(contents.ids()),
             ", ".join(
                 f"{c} {n} ({format(contents.totals.get(c, Decimal(0)), 'f')})"
                 for c, n in contents.counts.items()

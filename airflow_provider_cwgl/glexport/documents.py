@@ -1,9 +1,10 @@
 """Which GL entry ids belong to which document of an export, and choosing the documents to post.
 
-The documents file sits beside the export (its name plus ``DOCUMENTS_SUFFIX``, written through
-the same output target, so object storage works too): a JSON header line naming the XML's SHA-256
-and the count, then one JSON line per document (a root item of a collection that is not a party):
-``{"collection": "transactions", "id": 123, "total": "10.00", "gl_entry_ids": [1010, 1011]}``.
+The documents file is the one file beside the export (its name plus ``DOCUMENTS_SUFFIX``, written
+through the same output target, so object storage works too): a JSON header line naming the XML's
+SHA-256 and the count, then one JSON line per document (a root item of a collection that is not a
+party): ``{"collection": "transactions", "id": 123, "total": "10.00", "gl_entry_ids": [1010, 1011]}``.
+The batch step reads the GL entry ids to post from it: the union of the chosen documents' ids.
 
 ``documents=`` of the batch step is a list of ``{"collection": ..., "id": ...}``: the documents
 that were loaded into the accounting package. Only their GL entry ids are posted; the others stay
@@ -16,21 +17,21 @@ from __future__ import annotations
 import ast
 import json
 import tempfile
-from collections.abc import Iterable, Iterator
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
+from collections.abc import Collection, Iterable, Iterator
+from decimal import Decimal
 from typing import IO, Any
 
 from typing_extensions import TypedDict
 
 from airflow_provider_cwgl.blank import is_blank
 from airflow_provider_cwgl.errors import SettingError
-from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS
-from airflow_provider_cwgl.glexport.review import DocumentRef, money
+from airflow_provider_cwgl.glexport.contents import Contents
+from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS, FLAG_NAMES
+from airflow_provider_cwgl.glexport.review import DocumentRef
 
-DOCUMENTS_SUFFIX = ".gl-docs.jsonl"  # not longer than IDS_SUFFIX: the longest output name stays
+DOCUMENTS_SUFFIX = ".gl-docs.jsonl"
 DOCUMENTS_FORMAT = "cwgl GL documents"
 MAX_LISTED = 50  # documents named in a log line or a return value; the counts are complete
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 def doc_key(collection: str, doc_id: Any) -> tuple[str, str]:
@@ -46,10 +47,9 @@ class DocumentsRecorder:
         self._spool: IO[bytes] | None = None
         self.count = 0
 
-    def add(self, collection: str, item: dict[str, Any], ids: Iterable[int]) -> None:
+    def add(self, collection: str, item: dict[str, Any], total: Decimal | None, ids: Collection[int]) -> None:
         if self._spool is None:
             self._spool = tempfile.TemporaryFile(prefix="cwgl-documents-")  # noqa: SIM115 - closed in write()
-        total = money(item.get("total"))
         line = {
             "collection": collection,
             "id": item.get("id"),
@@ -88,7 +88,10 @@ def read_documents(source: IO[bytes], sha256: str | None = None) -> Iterator[dic
     for line in source:
         if line.strip():
             seen += 1
-            yield json.loads(line)
+            doc = json.loads(line)
+            if not isinstance(doc, dict) or "collection" not in doc or "id" not in doc:
+                raise ValueError(f"a GL documents line is not a document: {doc!r}")
+            yield doc
     if seen != header.get("count"):
         raise ValueError(f"the GL documents file is incomplete: {seen} of {header.get('count')} documents")
 
@@ -143,13 +146,12 @@ class SelectionReport(TypedDict):
 
 
 class Selection:
-    """What a batch posts: the chosen documents' GL entry ids, their counts and totals, and what
-    stays unposted."""
+    """What a batch posts: the chosen documents with their GL entry ids and totals (``contents``),
+    and what stays unposted."""
 
     def __init__(self) -> None:
-        self.ids: set[int] = set()
-        self.counts: dict[str, int] = {}
-        self.totals: dict[str, Decimal] = {}
+        self.contents = Contents()
+        self.kinds: set[str] = set()  # the record types of the export's documents
         self.posted: list[DocumentRef] = []
         self.posted_count = 0
         self.left: list[DocumentRef] = []
@@ -165,12 +167,8 @@ class Selection:
             if len(self.without_ids) < MAX_LISTED:
                 self.without_ids.append(ref)
             return
-        self.ids.update(ids)
-        collection = doc["collection"]
-        self.counts[collection] = self.counts.get(collection, 0) + 1
-        if doc.get("total") is not None:
-            with localcontext(_EXACT):
-                self.totals[collection] = self.totals.get(collection, Decimal(0)) + Decimal(doc["total"])
+        total = doc.get("total")
+        self.contents.add(doc["collection"], None if total is None else Decimal(total), ids)
         self.posted_count += 1
         if len(self.posted) < MAX_LISTED:
             self.posted.append(ref)
@@ -179,6 +177,10 @@ class Selection:
         self.left_count += 1
         if len(self.left) < MAX_LISTED:
             self.left.append({"collection": doc["collection"], "id": doc["id"]})
+
+    def flags(self) -> dict[str, bool]:
+        """The export flags of the record types the export holds."""
+        return {kind: kind in self.kinds for kind in FLAG_NAMES}
 
     def report(self) -> SelectionReport:
         return {
@@ -196,6 +198,7 @@ def select_documents(docs: Iterable[dict[str, Any]], wanted: list[tuple[str, str
     remaining = set(wanted) if wanted is not None else None
     selection = Selection()
     for doc in docs:
+        selection.kinds.add(COLLECTION_KINDS[doc["collection"]])
         key = doc_key(doc["collection"], doc["id"])
         if remaining is None or key in remaining:
             selection.take(doc)

@@ -6,9 +6,9 @@
    the wrong shape or past ``JsonLimits`` fails at once). The same pass notes the ids of the
    records References To Fetch will need.
 3. Fetch those references (one round per nesting depth, batched and concurrent).
-4. Write the XML to the output target atomically (the second and last pass over the JSON),
-   building the summary on the way; the GL entry ids go to a file beside it (``IDS_SUFFIX``), and
-   which of them belong to which document to another (``DOCUMENTS_SUFFIX``).
+4. Write the XML to the output target atomically (the second and last pass over the JSON,
+   ``write_export``), building the summary on the way; which GL entry ids belong to which document
+   goes to the one file beside it (``DOCUMENTS_SUFFIX``).
 """
 
 from __future__ import annotations
@@ -19,22 +19,18 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
 from airflow_provider_cwgl.errors import EmptyExportError, ExportBodyError, ExportSettingError
 from airflow_provider_cwgl.glexport.batch import BATCHES_PATH, BatchCreator
+from airflow_provider_cwgl.glexport.contents import PARTY_COLLECTIONS
 from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
 from airflow_provider_cwgl.glexport.json_scan import DEFAULT_LIMITS, JsonLimits, iter_root
 from airflow_provider_cwgl.glexport.references import ReferenceResolver
 from airflow_provider_cwgl.glexport.request import ExportRequest, format_thru_date
-from airflow_provider_cwgl.glexport.summary import (
-    IDS_SUFFIX,
-    PARTY_COLLECTIONS,
-    ExportSummary,
-    SummaryBuilder,
-)
-from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter
+from airflow_provider_cwgl.glexport.summary import ExportSummary, SummaryBuilder, WrittenSummary
+from airflow_provider_cwgl.glexport.xml_writer import GLExportXmlWriter, ReferenceRecords
 from airflow_provider_cwgl.output import HashingWriter, OutputTarget
 
 log = logging.getLogger(__name__)
@@ -194,11 +190,8 @@ class GLExporter:
         batch: int | str | None = None,
         skip_when_empty: bool = False,
     ) -> ExportSummary:
-        """Export unposted records, or with ``batch`` (an id or identifier) re-export a past batch.
-
-        With ``skip_when_empty`` an export holding no documents raises ``EmptyExportError`` inside
-        the target's block, so the target discards what was written and the previous file stays.
-        """
+        """Export unposted records, or with ``batch`` (an id or identifier) re-export a past batch;
+        ``skip_when_empty`` as ``write_export`` says."""
         batch_id: int | None = None
         location_id: int | None = None
         if batch is not None:
@@ -214,56 +207,60 @@ class GLExporter:
                 format_thru_date(request.thru_date) if request.thru_date else "today (ConnectWise's default)",
                 location_id if location_id is not None else "all",
             )
-        ids_target = target.sibling(IDS_SUFFIX)
-        documents_target = target.sibling(DOCUMENTS_SUFFIX)
         with tempfile.TemporaryFile(prefix="cwgl-export-", suffix=".json") as raw:
             resolver = self._download(path, body, request, raw)
             if resolver is not None:
                 resolver.fetch()
-            summary = SummaryBuilder()
-            writer = GLExportXmlWriter(
-                resolver=resolver, on_item=summary.add, limits=self.limits, progress_seconds=PROGRESS_SECONDS
-            )
             raw.seek(0)
-            with target.open() as out:
-                hashing = HashingWriter(out)
-                stats = writer.write(raw, hashing)
-                if skip_when_empty and not set(summary.counts) - PARTY_COLLECTIONS:
-                    raise EmptyExportError("the export holds no documents; nothing was written")
-                sha256 = hashing.sha256.hexdigest()
-                # Saved before the XML is put in place: a failure here leaves the old XML.
-                with ids_target.open() as ids_out:
-                    summary.write_ids(ids_out, sha256)
-                with documents_target.open() as documents_out:
-                    summary.write_documents(documents_out, sha256)
-        content = summary.result()
-        result: ExportSummary = {
-            "output": target.describe(),
-            "bytes": hashing.size,
-            "sha256": sha256,
-            "request": body,
-            "location_id": location_id,
-            "counts": content["counts"],
-            "totals": content["totals"],
-            "gl_entry_id_count": content["gl_entry_id_count"],
-            "document_count": content["document_count"],
-            "balance": content["balance"],
-            "review": content["review"],
-            "gl_entry_ids_file": ids_target.describe(),
-            "gl_documents_file": documents_target.describe(),
-            "removed_characters": stats.removed_characters,
-            "dropped_list_nulls": stats.dropped_list_nulls,
-        }
+            written = write_export(raw, target, resolver, limits=self.limits, skip_when_empty=skip_when_empty)
+        result = cast(ExportSummary, {**written, "request": body, "location_id": location_id})
         if batch_id is not None:
             result["batch_id"] = batch_id
         if resolver is not None:
             result["references"] = resolver.summary()
-        if stats.removed_characters:
-            log.warning("Removed %d characters XML 1.0 cannot carry", stats.removed_characters)
-        if stats.dropped_list_nulls:
-            log.warning(
-                "Left out %d null(s) from lists of numbers or booleans that cannot hold one "
-                "(XmlSerializer would refuse the file)",
-                stats.dropped_list_nulls,
-            )
         return result
+
+
+def write_export(
+    source: IO[bytes],
+    target: OutputTarget,
+    resolver: ReferenceRecords | None = None,
+    *,
+    limits: JsonLimits = DEFAULT_LIMITS,
+    skip_when_empty: bool = False,
+) -> WrittenSummary:
+    """The write step: the XML to ``target`` (atomically), the summary built on the way, and the
+    documents file beside it.
+
+    With ``skip_when_empty`` an export holding no documents raises ``EmptyExportError`` inside
+    the target's block, so the target discards what was written and the previous file stays.
+    """
+    summary = SummaryBuilder()
+    writer = GLExportXmlWriter(resolver, summary.add, limits=limits, progress_seconds=PROGRESS_SECONDS)
+    documents_target = target.sibling(DOCUMENTS_SUFFIX)
+    with target.open() as out:
+        hashing = HashingWriter(out)
+        stats = writer.write(source, hashing)
+        if skip_when_empty and not set(summary.contents.counts) - PARTY_COLLECTIONS:
+            raise EmptyExportError("the export holds no documents; nothing was written")
+        sha256 = hashing.sha256.hexdigest()
+        # Saved before the XML is put in place: a failure here leaves the old XML.
+        with documents_target.open() as documents_out:
+            summary.documents.write(documents_out, sha256)
+    if stats.removed_characters:
+        log.warning("Removed %d characters XML 1.0 cannot carry", stats.removed_characters)
+    if stats.dropped_list_nulls:
+        log.warning(
+            "Left out %d null(s) from lists of numbers or booleans that cannot hold one "
+            "(XmlSerializer would refuse the file)",
+            stats.dropped_list_nulls,
+        )
+    return {
+        "output": target.describe(),
+        "bytes": hashing.size,
+        "sha256": sha256,
+        **summary.result(),
+        "gl_documents_file": documents_target.describe(),
+        "removed_characters": stats.removed_characters,
+        "dropped_list_nulls": stats.dropped_list_nulls,
+    }

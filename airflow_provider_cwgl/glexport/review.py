@@ -18,16 +18,18 @@ exact decimals written as strings.
 
 from __future__ import annotations
 
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, localcontext
+from collections.abc import Collection
+from decimal import Decimal, localcontext
 from typing import Any
 
 from typing_extensions import NotRequired, TypedDict
+
+from airflow_provider_cwgl.glexport.contents import EXACT, Contents, money
 
 MAX_LISTED_DOCUMENTS = 20
 MAX_ACCOUNTS = 200
 OTHER_ACCOUNTS = "(other accounts)"
 NO_ACCOUNT = "(no account)"
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 # collection -> (header account field, {lines field: the line's account field})
 ACCOUNT_FIELDS: dict[str, tuple[str, dict[str, str]]] = {
@@ -97,13 +99,6 @@ class Review(TypedDict):
     max_listed: int
 
 
-def money(value: Any) -> Decimal | None:
-    """An amount as ConnectWise sent it (int or exact Decimal); None for anything else."""
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        return None
-    return Decimal(value)
-
-
 def lines_of(item: dict[str, Any], name: str) -> list[dict[str, Any]]:
     """The lines under ``name``: a list of objects, or one object (an expense's offset)."""
     value = item.get(name)
@@ -124,11 +119,11 @@ def document_ref(collection: str, item: dict[str, Any]) -> DocumentRef:
 
 
 class ReviewBuilder:
-    """Fed every root document; ``result()`` is the review."""
+    """Fed every root item; ``result()`` is the review. Its documents, totals and GL entry ids
+    (``contents``) are the summary's too."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-        self.totals: dict[str, Decimal] = {}
+        self.contents = Contents()
         self.checked = 0
         self.unbalanced_count = 0
         self.unbalanced: list[UnbalancedDocument] = []
@@ -136,19 +131,16 @@ class ReviewBuilder:
         self.unmapped: list[UnmappedDocument] = []
         self.accounts: dict[str, dict[str, list[Decimal]]] = {}
 
-    def add(self, collection: str, item: dict[str, Any]) -> None:
-        with localcontext(_EXACT):  # a sum of money is never rounded
-            self._add(collection, item)
-
-    def _add(self, collection: str, item: dict[str, Any]) -> None:
-        self.counts[collection] = self.counts.get(collection, 0) + 1
+    def add(self, collection: str, item: dict[str, Any], ids: Collection[int] = ()) -> Decimal | None:
+        """Count ``item`` (with the GL entry ids it contributes) and check it; returns its total."""
         total = money(item.get("total"))
-        if total is not None:
-            self.totals[collection] = self.totals.get(collection, Decimal(0)) + total
+        self.contents.add(collection, total, ids)
         if collection in ACCOUNT_FIELDS:
             self._check_accounts(collection, item)
         if collection in BALANCED_LINES:
-            self._check_balance(collection, item)
+            with localcontext(EXACT):  # a sum of money is never rounded
+                self._check_balance(collection, item, total)
+        return total
 
     def _check_accounts(self, collection: str, item: dict[str, Any]) -> None:
         header_field, line_fields = ACCOUNT_FIELDS[collection]
@@ -162,8 +154,8 @@ class ReviewBuilder:
             if len(self.unmapped) < MAX_LISTED_DOCUMENTS:
                 self.unmapped.append({**document_ref(collection, item), "missing": missing})
 
-    def _check_balance(self, collection: str, item: dict[str, Any]) -> None:
-        header = money(item.get("total")) or Decimal(0)
+    def _check_balance(self, collection: str, item: dict[str, Any], total: Decimal | None) -> None:
+        header = total or Decimal(0)
         header_field = ACCOUNT_FIELDS[collection][0]
         self._post(collection, item.get(header_field), header)
         lines = Decimal(0)
@@ -197,13 +189,13 @@ class ReviewBuilder:
 
     def _collection(self, collection: str, count: int) -> CollectionReview:
         review: CollectionReview = {"count": count}
-        if collection in self.totals:
-            review["total"] = format(self.totals[collection], "f")
+        if collection in self.contents.totals:
+            review["total"] = format(self.contents.totals[collection], "f")
         return review
 
     def result(self) -> Review:
         return {
-            "collections": {c: self._collection(c, n) for c, n in self.counts.items()},
+            "collections": {c: self._collection(c, n) for c, n in self.contents.counts.items()},
             "balance": {
                 "checked": self.checked,
                 "unbalanced_count": self.unbalanced_count,

@@ -1,7 +1,7 @@
 """Read a GLExport XML file written by ``xml_writer`` back into the JSON shape ConnectWise sent.
 
-The batch step reads an approved file through it (its documents and GL entry ids, by the summary's
-rule) and a loader reads each document's content from it. Streaming: ``iterparse`` clears each
+The batch step reads an approved file through it (``documents_from_xml``: its documents and GL
+entry ids, by the summary's rule) and a loader reads each document's content from it. Streaming: ``iterparse`` clears each
 root item once it is read, so memory holds one item.
 """
 
@@ -13,6 +13,7 @@ from typing import IO, Any
 from lxml import etree
 
 from airflow_provider_cwgl.glexport import schema
+from airflow_provider_cwgl.glexport.contents import PARTY_COLLECTIONS, gl_entry_ids
 from airflow_provider_cwgl.glexport.xml_writer import NIL
 
 _ITEMS = {item: collection for collection, item in schema.ROOT_COLLECTIONS.items()}
@@ -29,6 +30,21 @@ def iter_items(source: IO[bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
         root_field = schema.field("GLExport", collection)
         yield collection, item_from_xml(element, root_field.model if root_field else None)
         element.clear(keep_tail=True)
+
+
+def documents_from_xml(source: IO[bytes]) -> Iterator[dict[str, Any]]:
+    """The documents of a GLExport XML file, as the documents file holds them (``documents.py``):
+    collection, id, total and GL entry ids, by the summary's rule."""
+    for collection, item in iter_items(source):
+        if collection in PARTY_COLLECTIONS:
+            continue
+        total = item.get("total")
+        yield {
+            "collection": collection,
+            "id": item.get("id"),
+            "total": total.strip() or None if isinstance(total, str) else None,
+            "gl_entry_ids": sorted(gl_entry_ids(collection, item)),
+        }
 
 
 def item_from_xml(element: etree._Element, model: str | None) -> dict[str, Any]:

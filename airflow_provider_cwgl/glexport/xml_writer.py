@@ -86,7 +86,7 @@ class ReferenceRecords(Protocol):
 
 @dataclass
 class WriteStats:
-    """What one write did. Items per collection are the summary's (``SummaryBuilder.counts``)."""
+    """What one write did. Items per collection are the summary's (``ContentSummary.counts``)."""
 
     items: int = 0
     removed_characters: int = 0

@@ -18,8 +18,9 @@ from airflow.sdk import Context
 
 from airflow_provider_cwgl.blank import is_blank
 from airflow_provider_cwgl.errors import SettingError
+from airflow_provider_cwgl.glexport.contents import PARTY_COLLECTIONS
 from airflow_provider_cwgl.glexport.review import render_review
-from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS, ExportSummary
+from airflow_provider_cwgl.glexport.summary import ExportSummary
 
 if TYPE_CHECKING:
     from airflow.sdk.execution_time.hitl import HITLUser
@@ -107,13 +108,22 @@ class GLExportApprovalOperator(ApprovalOperator):
 
 
 def review_subject(summary: ExportSummary, day: str) -> str:
-    """``GL export 2026-03-01: 12 transactions, 3 expenses (2 need attention)``."""
+    """``GL export 2026-03-01: 12 transactions dated 2026-02-27 to 2026-03-01, 3 expenses dated
+    2026-03-01 (2 need attention)``: the documents and the days they are dated (``documentDate``)."""
     review = summary["review"]
+    dates = summary.get("document_dates") or {}
     counts = {c: v["count"] for c, v in review["collections"].items() if c not in PARTY_COLLECTIONS}
-    text = ", ".join(f"{n} {c}" for c, n in counts.items()) or "no documents"
+    text = ", ".join(f"{n} {c}{_dated(dates.get(c))}" for c, n in counts.items()) or "no documents"
     attention = review["balance"]["unbalanced_count"] + review["unmapped"]["count"]
     flag = f" ({attention} need attention)" if attention else ""
     return f"GL export {day}: {text}{flag}"
+
+
+def _dated(span: Any) -> str:
+    if not span:
+        return ""
+    first, last = span["first"], span["last"]
+    return f" dated {first}" if first == last else f" dated {first} to {last}"
 
 
 def review_body(summary: ExportSummary) -> str:

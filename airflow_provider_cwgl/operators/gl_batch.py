@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from decimal import Decimal
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_cwgl.blank import is_blank
 from airflow_provider_cwgl.errors import SettingError
-from airflow_provider_cwgl.glexport.batch import (
-    BATCHES_PATH,
-    BatchContents,
-    BatchCreator,
-    BatchResult,
-    ReceivedSummary,
-    batch_identifier_for,
-    check_identifier,
-    documents_from_xml,
-    ids_from_summary,
-    ids_from_xml,
-)
+from airflow_provider_cwgl.glexport.batch import BATCHES_PATH, BatchCreator, BatchResult
 from airflow_provider_cwgl.glexport.documents import (
     Selection,
     SelectionReport,
@@ -31,7 +19,10 @@ from airflow_provider_cwgl.glexport.documents import (
     read_documents,
     select_documents,
 )
-from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS
+from airflow_provider_cwgl.glexport.identifier import batch_identifier_for, check_identifier
+from airflow_provider_cwgl.glexport.request import FLAG_NAMES
+from airflow_provider_cwgl.glexport.summary import ExportSummary
+from airflow_provider_cwgl.glexport.xml_reader import documents_from_xml
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.assets import emit_asset_events
 from airflow_provider_cwgl.operators.failures import fail_without_retry
@@ -55,7 +46,7 @@ class GLBatchCreateOperator(BaseOperator):
     :param export_summary: the summary ``GLBatchExportOperator`` returned (e.g. ``export.output``).
     :param export_file: or the GLExport XML file it wrote (local path or object-storage URL).
     :param export_file_conn_id: the connection for an object-storage ``export_file``, or for the
-        GL entry ids object beside the export a summary names (the export's ``output_conn_id``).
+        documents object beside the export a summary names (the export's ``output_conn_id``).
         A local file missing on this worker fails saying it is likely on another worker's disk.
     :param batch_identifier: at most 50 characters. Default: the one the export step used (its
         ``batch_identifier`` setting), else the business day and record types
@@ -70,7 +61,8 @@ class GLBatchCreateOperator(BaseOperator):
 
     Idempotent: an existing batch with the same identifier and the same records (read from the
     batch's own GLExport) is success without a new batch. A batch holding only part of them means
-    another batch took the rest (``BatchOverlapError``); one with other records is a conflict
+    the rest went elsewhere (``BatchOverlapError`` names the documents, and the recent batch that
+    holds them or that ConnectWise left them out); one with other records is a conflict
     (``BatchConflictError``). Both, and bad settings, fail the task without retries. An export
     with no GL entries creates no batch, nor does a summary of a past batch's re-export (the
     export's ``batch_id``): its records are that batch's. Returns ``{batch_id, batch_identifier,
@@ -118,17 +110,18 @@ class GLBatchCreateOperator(BaseOperator):
         ):
             # The export re-exported a past batch (batch_id): its records are marked already, and a
             # new batch with them would be empty (or a second batch over the same records).
-            record_ids, _ = self._records(summary)
+            selection, _, _ = self._selection(summary, None)
             self.log.info("The export re-exported batch %s: nothing to mark", summary["batch_id"])
             return {
                 "batch_id": summary["batch_id"],
                 "batch_identifier": None,
-                "records": len(record_ids),
+                "records": len(selection.contents.ids()),
                 "created": False,
                 "reason": "re-export of an existing batch",
             }
         selection, flags, sha256 = self._selection(summary, wanted)
-        record_ids = sorted(selection.ids)
+        approved = selection.contents
+        record_ids = approved.ids().tolist()
         report = selection.report()
         if selection.left_count:
             self.log.warning(
@@ -148,14 +141,14 @@ class GLBatchCreateOperator(BaseOperator):
             if is_blank(self.batch_identifier)
             else self.batch_identifier
         )
-        approved = BatchContents(ids=set(record_ids), counts=selection.counts, totals=selection.totals)
         hook = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id)
         with hook.get_conn() as client:
-            created = BatchCreator(client).create(identifier, flags, record_ids, approved=approved)
+            creator = BatchCreator(client, documents=lambda: self._documents(summary))
+            created = creator.create(identifier, flags, record_ids, approved=approved)
         result: BatchSummary = {
             **created,
-            "counts": dict(selection.counts),
-            "totals": {c: format(t, "f") for c, t in selection.totals.items()},
+            "counts": dict(approved.counts),
+            "totals": approved.formatted_totals(),
             "sha256": sha256,
             **report,
         }
@@ -183,41 +176,38 @@ class GLBatchCreateOperator(BaseOperator):
         self.log.info("Asset event for %s on %d outlet(s)", uri, emitted)
 
     def _selection(
-        self, summary: ReceivedSummary | None, wanted: list[tuple[str, str]] | None
+        self, summary: ExportSummary | None, wanted: list[tuple[str, str]] | None
     ) -> tuple[Selection, dict[str, bool], str]:
         """The documents to post, the export flags and the approved file's SHA-256. Reads only
         files: every error here comes before any ConnectWise request."""
         if summary is None:
             with open_for_reading(self.export_file, self.export_file_conn_id) as source:
                 digest = _sha256(source)
-            with open_for_reading(self.export_file, self.export_file_conn_id) as source:
-                selection = select_documents(documents_from_xml(source), wanted)
-            with open_for_reading(self.export_file, self.export_file_conn_id) as source:
-                _, flags = ids_from_xml(source)
-            return selection, flags, digest
-        record_ids, flags = self._records(summary)  # checks the ids file is this export's
-        if "gl_documents_file" not in summary:
-            # A summary of an earlier version: every document, reconciled on the ids and totals.
-            if wanted is not None:
-                raise SettingError("documents", "the export summary has no GL documents file: give None")
-            selection = Selection()
-            selection.ids = set(record_ids)
-            selection.counts = {
-                c: n for c, n in (summary.get("counts") or {}).items() if c not in PARTY_COLLECTIONS
-            }
-            selection.totals = {c: Decimal(t) for c, t in (summary.get("totals") or {}).items()}
-            return selection, flags, str(summary.get("sha256"))
+            selection = select_documents(self._documents(None), wanted)
+            return selection, selection.flags(), digest
         try:
-            with open_for_reading(summary["gl_documents_file"], self.export_file_conn_id) as source:
-                selection = select_documents(_checked(read_documents(source, summary["sha256"])), wanted)
-        except (ValueError, FileNotFoundError, KeyError) as exc:
+            request = summary["request"]
+            flags = {kind: bool(request.get(flag)) for kind, flag in FLAG_NAMES.items()}
+            selection = select_documents(self._documents(summary), wanted)
+        except (ValueError, FileNotFoundError, KeyError, TypeError, AttributeError) as exc:
             # Not any OSError: a store that did not answer may answer the task's next try.
             if isinstance(exc, SettingError):
-                raise
+                raise  # e.g. the file is not on this worker, or a document not in the export
             raise SettingError(
                 "export_summary", f"expected the summary GLBatchExportOperator returns ({exc})"
             ) from exc
         return selection, flags, str(summary["sha256"])
+
+    def _documents(self, summary: ExportSummary | None) -> Iterator[dict[str, Any]]:
+        """The export's documents: from the documents file a summary names (checked to be that
+        export's), or read back from ``export_file``."""
+        if summary is None:
+            with open_for_reading(self.export_file, self.export_file_conn_id) as source:
+                yield from documents_from_xml(source)
+            return
+        location = summary["gl_documents_file"]
+        with open_for_reading(location, self.export_file_conn_id, "export_summary") as source:
+            yield from read_documents(source, summary["sha256"])
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """Input: the export file (from the summary or ``export_file``); output: the site's
@@ -239,7 +229,7 @@ class GLBatchCreateOperator(BaseOperator):
             [connectwise_dataset(settings.site, settings.company_id, BATCHES_PATH)],
         )
 
-    def _summary(self) -> ReceivedSummary | None:
+    def _summary(self) -> ExportSummary | None:
         has_summary = not is_blank(self.export_summary)
         has_file = not is_blank(self.export_file)
         if has_summary == has_file:
@@ -259,20 +249,10 @@ class GLBatchCreateOperator(BaseOperator):
                 "export_summary", f"expected the export's summary (a dict), got {type(summary)}"
             )
         # Its keys are checked where they are read, each error naming export_summary.
-        return cast(ReceivedSummary, summary)
-
-    def _records(self, summary: ReceivedSummary | None) -> tuple[list[int], dict[str, bool]]:
-        if summary is not None:
-            # ids_from_summary's error names export_summary and says why (e.g. a replaced file).
-            return ids_from_summary(
-                summary,
-                lambda ids_file: open_for_reading(ids_file, self.export_file_conn_id, "export_summary"),
-            )
-        with open_for_reading(self.export_file, self.export_file_conn_id) as source:
-            return ids_from_xml(source)
+        return cast(ExportSummary, summary)
 
     def _default_identifier(
-        self, context: Context, flags: dict[str, bool], summary: ReceivedSummary | None
+        self, context: Context, flags: dict[str, bool], summary: ExportSummary | None
     ) -> str:
         if summary and summary.get("batch_identifier"):
             return str(summary["batch_identifier"])
@@ -295,10 +275,3 @@ def _sha256(source: Any) -> str:
     while chunk := source.read(1 << 20):
         digest.update(chunk)
     return digest.hexdigest()
-
-
-def _checked(docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for doc in docs:
-        if not isinstance(doc, dict) or "collection" not in doc or "id" not in doc:
-            raise ValueError(f"a GL documents line is not a document: {doc!r}")
-        yield doc

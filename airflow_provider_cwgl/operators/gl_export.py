@@ -10,11 +10,12 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_cwgl.errors import EmptyExportError, ExportSettingError
-from airflow_provider_cwgl.glexport.batch import BatchCreator, resolve_batch_identifier
+from airflow_provider_cwgl.glexport.batch import BatchCreator
 from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
 from airflow_provider_cwgl.glexport.exporter import EXPORT_PATH, GLExporter, batch_export_path
+from airflow_provider_cwgl.glexport.identifier import resolve_batch_identifier
 from airflow_provider_cwgl.glexport.request import EXPORT_SETTINGS, build_export_request, to_batch, to_bool
-from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX, ExportSummary
+from airflow_provider_cwgl.glexport.summary import ExportSummary
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.assets import asset_uri, emit_asset_events, event_extra
 from airflow_provider_cwgl.operators.failures import fail_without_retry
@@ -61,8 +62,9 @@ class GLBatchExportOperator(BaseOperator):
     ``location_name``.
 
     Every setting above is templated except ``reference_concurrency``. Returns (to XCom) a
-    summary: output location, counts and totals per collection, the count of GL entry ids and the
-    file beside the output that holds them (for the accounting batch), a SHA-256, a balance check.
+    summary: output location, counts and totals per collection, the dates the documents cover, the
+    count of GL entry ids and the documents file beside the output that ties them to documents (for
+    the accounting batch), a SHA-256 and the review (balance check included).
     """
 
     template_fields: Sequence[str] = (
@@ -129,7 +131,7 @@ class GLBatchExportOperator(BaseOperator):
         skip_when_empty = to_bool("skip_when_empty", settings["skip_when_empty"])
         batch = to_batch(settings["batch_id"])
         identifier = resolve_batch_identifier(settings["batch_identifier"], request, batch)
-        target = output_target(self.output_file, self.output_conn_id, beside=(IDS_SUFFIX, DOCUMENTS_SUFFIX))
+        target = output_target(self.output_file, self.output_conn_id, beside=(DOCUMENTS_SUFFIX,))
         hook = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id)
         with hook.get_conn() as client:
             if identifier is not None:
@@ -156,11 +158,12 @@ class GLBatchExportOperator(BaseOperator):
             emitted = emit_asset_events(outlets, context["outlet_events"], uri, extra)
             self.log.info("Asset event for %s on %d outlet(s)", uri, emitted)
         self.log.info("GL export summary: %s", json.dumps(summary))
-        if not summary["balance"]["ok"]:
+        balance = summary["review"]["balance"]
+        if not balance["ok"]:
             self.log.warning(
                 "%d exported document(s) do not balance (header total != -sum of lines): %s",
-                summary["balance"]["unbalanced_count"],
-                summary["balance"]["unbalanced"],
+                balance["unbalanced_count"],
+                balance["unbalanced"],
             )
         return summary
 

@@ -29,7 +29,7 @@ class OutputTarget(Protocol):
     def describe(self) -> str: ...
 
     def sibling(self, suffix: str) -> OutputTarget:
-        """The target beside this one, named this one's name plus ``suffix`` (the GL entry ids file)."""
+        """The target beside this one, named this one's name plus ``suffix`` (the documents file)."""
         ...
 
 

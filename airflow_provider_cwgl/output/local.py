@@ -43,7 +43,7 @@ class LocalOutput:
         return f".{self.path.name}."
 
     def sibling(self, suffix: str) -> LocalOutput:
-        """The file beside this one named this one's name plus ``suffix`` (the GL entry ids file)."""
+        """The file beside this one named this one's name plus ``suffix`` (the documents file)."""
         return LocalOutput(self.path.with_name(self.path.name + suffix))
 
     def check(self) -> None:

@@ -85,7 +85,7 @@ class ObjectStorageOutput:
         return f"{self.path.protocol}://{self.path.path}"
 
     def sibling(self, suffix: str) -> ObjectStorageOutput:
-        """The object beside this one named this one's key plus ``suffix`` (the GL entry ids file)."""
+        """The object beside this one named this one's key plus ``suffix`` (the documents file)."""
         return ObjectStorageOutput(ObjectStoragePath(str(self.path) + suffix))
 
     @contextmanager

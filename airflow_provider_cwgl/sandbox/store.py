@@ -140,6 +140,24 @@ class SandboxStore:
         """Delete a record, e.g. to test a reference that points at nothing."""
         self.resources.get(collection, {}).pop(record_id, None)
 
+    def regenerate_gl_entries(self, key: str) -> GLDocument:
+        """Give an invoice new GL entry ids, as ConnectWise does when an invoice is reopened and
+        saved again: a batch naming its old ids no longer holds it, and it stays unposted."""
+        with self.lock:
+            doc = next(d for d in self.documents if d.key == key)
+            if doc.section != "transactions":
+                raise ValueError(f"{key} is not an invoice: only a transaction's GL entries are regenerated")
+            first = max(max(d.gl_entry_ids, default=0) for d in self.documents) + 1
+            new = {old: first + n for n, old in enumerate(sorted(doc.gl_entry_ids))}
+            body = dict(doc.body)
+            text = str(body.get("glEntryIds") or "")
+            body["glEntryIds"] = ",".join(str(new.get(int(i), i)) for i in text.split(",") if i.strip())
+            body["detail"] = [
+                line | {"id": new.get(line["id"], line["id"])} for line in body.get("detail", [])
+            ]
+            doc.body, doc.gl_entry_ids = body, frozenset(new.values())
+            return doc
+
     # -- queries --------------------------------------------------------------------------------
     def collection(self, path: str) -> list[dict[str, Any]] | None:
         """The records of a collection (``company/companies``, ``company/companies/8/sites``), or

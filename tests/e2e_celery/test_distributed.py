@@ -11,6 +11,7 @@ task succeeded, both workers ran tasks, every export and its GL entry ids are ob
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ import httpx
 import pytest
 from conftest import posting_days
 
-from airflow_provider_cwgl.glexport.summary import IDS_HEADER
+from airflow_provider_cwgl.glexport.documents import read_documents
 
 from .conftest import BUCKET, OUTPUT_ROOT, WORKERS, Deployment
 
@@ -208,28 +209,28 @@ def test_every_export_and_its_ids_are_objects_in_the_bucket(
         assert key.startswith(f"{prefix}/gl/{day}/glexport-{day}-location-") and key.endswith(".xml")
         summaries.append(summary)
     listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix + "/")["Contents"]}
-    expected = {object_key(s[name]) for s in summaries for name in ("output", "gl_entry_ids_file")}
+    expected = {object_key(s[name]) for s in summaries for name in ("output", "gl_documents_file")}
     assert len(expected) == 2 * len(summaries)
     assert expected <= listed
     for summary in summaries:
-        # The object is the file the task wrote, and its ids name it by that hash.
+        # The object is the file the task wrote, and its documents file names it by that hash.
         body = s3.get_object(Bucket=BUCKET, Key=object_key(summary["output"]))["Body"].read()
         assert (len(body), hashlib.sha256(body).hexdigest()) == (summary["bytes"], summary["sha256"])
-        ids_key = object_key(summary["gl_entry_ids_file"])
-        assert ids_key.rpartition("/")[0] == object_key(summary["output"]).rpartition("/")[0]
-        header = s3.get_object(Bucket=BUCKET, Key=ids_key)["Body"].read().decode().splitlines()[0]
-        assert f"sha256={summary['sha256']}" in header
+        docs_key = object_key(summary["gl_documents_file"])
+        assert docs_key.rpartition("/")[0] == object_key(summary["output"]).rpartition("/")[0]
+        header = json.loads(s3.get_object(Bucket=BUCKET, Key=docs_key)["Body"].read().splitlines()[0])
+        assert header["sha256"] == summary["sha256"]
     # No XML on a worker's disk: not under the DAGs' local default (~/cwgl-exports), nor a staged
     # copy left in its TMPDIR.
     for home in deployment.worker_homes.values():
         assert list(home.parent.rglob("*.xml")) == [], home.parent
 
 
-def ids_in_bucket(deployment: Deployment, url: str) -> list[str]:
-    body = deployment.s3.get_object(Bucket=BUCKET, Key=object_key(url))["Body"].read().decode()
-    lines = body.splitlines()
-    assert lines and lines[0].startswith(IDS_HEADER), lines[:1]
-    return lines[1:]
+def ids_in_bucket(deployment: Deployment, summary: dict[str, Any]) -> set[int]:
+    """The GL entry ids of the documents file the export wrote to the bucket."""
+    body = deployment.s3.get_object(Bucket=BUCKET, Key=object_key(summary["gl_documents_file"]))["Body"]
+    docs = read_documents(io.BytesIO(body.read()), summary["sha256"])
+    return set().union(*(d["gl_entry_ids"] for d in docs))
 
 
 def test_one_batch_per_day_disjoint_and_in_date_order(deployment: Deployment, ran: dict[str, Any]) -> None:
@@ -253,7 +254,7 @@ def test_one_batch_per_day_disjoint_and_in_date_order(deployment: Deployment, ra
         summary = xcom(deployment, POST, run["dag_run_id"], "export_gl_batch")
         marked = xcom(deployment, POST, run["dag_run_id"], "mark_exported_in_connectwise")
         assert marked["batch_id"] == batch.id
-        assert marked["records"] == len(ids_in_bucket(deployment, summary["gl_entry_ids_file"])) > 0
+        assert marked["records"] == len(ids_in_bucket(deployment, summary)) > 0
 
 
 def test_cloud_credentials_are_only_in_the_connection(deployment: Deployment, ran: dict[str, Any]) -> None:

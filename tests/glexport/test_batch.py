@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-from conftest import export_every_collection, fails_task, settings_for, without_adjustments
+from conftest import (
+    export_every_collection,
+    fails_task,
+    settings_for,
+    summary_ids,
+    without_adjustments,
+    xml_ids,
+)
 from lxml import etree
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
@@ -19,12 +26,9 @@ from airflow_provider_cwgl.errors import (
     ExportSettingError,
     SettingError,
 )
-from airflow_provider_cwgl.glexport.batch import (
-    BatchCreator,
-    batch_identifier_for,
-    ids_from_summary,
-    ids_from_xml,
-)
+from airflow_provider_cwgl.glexport.batch import BatchCreator
+from airflow_provider_cwgl.glexport.documents import read_documents
+from airflow_provider_cwgl.glexport.identifier import batch_identifier_for
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.output.resolve import open_for_reading
@@ -41,6 +45,11 @@ def connected(cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     return cw_sandbox
 
 
+def documents_of(summary: dict) -> list[dict]:
+    with open(summary["gl_documents_file"], "rb") as source:
+        return list(read_documents(source, summary["sha256"]))
+
+
 def create(summary: dict | None = None, **kwargs: object) -> dict:
     operator = GLBatchCreateOperator(task_id="batch", export_summary=summary, **kwargs)
     return operator.execute({})
@@ -49,15 +58,15 @@ def create(summary: dict | None = None, **kwargs: object) -> dict:
 def test_batch_marks_records_exported(connected: Sandbox, tmp_path: Path) -> None:
     summary = export_every_collection(tmp_path)
     result = create(summary, batch_identifier="GL-2026-03-01-IEP")
-    assert result["created"] is True and result["records"] == len(ids_from_summary(summary)[0])
+    assert result["created"] is True and result["records"] == len(summary_ids(summary))
     batch = connected.store.batches[result["batch_id"]]
     assert batch.identifier == "GL-2026-03-01-IEP"
-    assert sorted(batch.processed_record_ids) == ids_from_summary(summary)[0]
+    assert sorted(batch.processed_record_ids) == summary_ids(summary)
     assert batch.flags == {"invoices": True, "expenses": True, "procurement": True}
     again = export_every_collection(tmp_path, "next.xml")
     # Everything batched is gone; adjustments carry no GL entry id and stay (a known gap).
     assert set(again["counts"]) <= {"adjustmentTransactions"}
-    assert not ids_from_summary(again)[0]
+    assert not summary_ids(again)
 
 
 def test_dropped_response_does_not_make_a_second_batch(connected: Sandbox, tmp_path: Path) -> None:
@@ -104,7 +113,7 @@ def test_identifier_reused_with_other_records_fails(connected: Sandbox, tmp_path
 
 def test_empty_export_creates_no_batch(connected: Sandbox, tmp_path: Path) -> None:
     summary = export_every_collection(tmp_path, thru_date="2000-01-01")
-    assert ids_from_summary(summary)[0] == []
+    assert summary_ids(summary) == []
     result = create(summary, batch_identifier="EMPTY")
     assert {k: result[k] for k in ("batch_identifier", "records", "batch_id", "created", "reason")} == {
         "batch_identifier": "EMPTY",
@@ -133,10 +142,7 @@ def test_reexport_reproduces_the_original_file(connected: Sandbox, tmp_path: Pat
         assert canonical((tmp_path / "reexport.xml").read_bytes()) == canonical(
             (tmp_path / "original.xml").read_bytes()
         )
-        assert (
-            ids_from_summary(again)[0] == ids_from_summary(summary)[0]
-            and again["batch_id"] == result["batch_id"]
-        )
+        assert summary_ids(again) == summary_ids(summary) and again["batch_id"] == result["batch_id"]
 
 
 def test_unknown_batch_identifier_is_a_clear_error(connected: Sandbox, tmp_path: Path) -> None:
@@ -147,8 +153,8 @@ def test_unknown_batch_identifier_is_a_clear_error(connected: Sandbox, tmp_path:
 def test_ids_from_the_file_equal_the_summary(connected: Sandbox, tmp_path: Path) -> None:
     summary = export_every_collection(tmp_path)
     with open(tmp_path / "glexport.xml", "rb") as handle:
-        ids, flags = ids_from_xml(handle)
-    assert ids == ids_from_summary(summary)[0]
+        ids, flags = xml_ids(handle)
+    assert ids == summary_ids(summary)
     assert flags == {"invoices": True, "expenses": True, "procurement": True}
     result = GLBatchCreateOperator(
         task_id="b", export_file=str(tmp_path / "glexport.xml"), batch_identifier="FROM-FILE"
@@ -228,7 +234,7 @@ def test_batch_entries_are_not_gl_entries_and_retries_still_find_the_batch(
     batch_id = first["batch_id"]
     with ConnectWiseClient(settings_for(connected)) as client:
         entries = list(client.list(f"finance/accounting/batches/{batch_id}/entries"))
-    assert entries and not {e["id"] for e in entries} & set(ids_from_summary(summary)[0])
+    assert entries and not {e["id"] for e in entries} & set(summary_ids(summary))
     assert {"accountType", "accountNumber"} <= set(entries[0])
     second = create(summary, batch_identifier="ENTRIES")  # a retried task
     assert (first["created"], second["created"], second["batch_id"]) == (True, False, batch_id)
@@ -250,8 +256,40 @@ def test_overlapping_exports_are_reported_as_overlap(connected: Sandbox, tmp_pat
     assert "Nothing was created" not in message
     assert isinstance(info.task_error, AirflowFailException)
     assert len(connected.store.batches) == 2
-    taken = len(set(ids_from_summary(early)[0]) & set(ids_from_summary(late)[0]))
-    assert f"the other {taken} were" in message
+    taken = set(summary_ids(early)) & set(summary_ids(late))
+    assert f"the other {len(taken)} were" in message
+    # Which batch holds them, and the documents they belong to, each with its GL entry ids.
+    assert f"ConnectWise batch 1 ('EARLY') holds {len(taken)} of them: " in message
+    named = [d for d in documents_of(late) if taken & set(d["gl_entry_ids"])]
+    assert named
+    for doc in named[:20]:
+        listed = ", ".join(str(i) for i in sorted(taken & set(doc["gl_entry_ids"])))
+        assert f"{doc['collection']} {doc['id']} (GL entries {listed})" in message
+    assert (f"and {len(named) - 20} more" in message) == (len(named) > 20)
+    assert "left them out" not in message
+
+
+def test_gl_entries_connectwise_left_out_are_named_with_their_document(
+    connected: Sandbox, tmp_path: Path
+) -> None:
+    summary = export_every_collection(tmp_path)
+    invoice = next(d for d in documents_of(summary) if d["collection"] == "transactions")
+    key = next(
+        d.key
+        for d in connected.store.documents
+        if d.section == "transactions" and d.body["id"] == invoice["id"]
+    )
+    connected.store.regenerate_gl_entries(key)  # reopened and saved between the export and the post
+    with fails_task(BatchOverlapError) as info:
+        create(summary, batch_identifier="REOPENED")
+    message = str(info.value)
+    ids = invoice["gl_entry_ids"]
+    assert f"was created with {len(summary_ids(summary)) - len(ids)} of this export's" in message
+    assert f"the other {len(ids)} are in none of the 25 most recent batches, so ConnectWise" in message
+    listed = ", ".join(str(i) for i in ids)
+    assert f"left them out of this one: transactions {invoice['id']} (GL entries {listed}). E.g." in message
+    assert "reopened" in message and "already marked exported" not in message
+    assert isinstance(info.task_error, AirflowFailException)
 
 
 def test_creation_waits_as_the_connections_retry_policy_says(connected: Sandbox, tmp_path: Path) -> None:
@@ -261,7 +299,7 @@ def test_creation_waits_as_the_connections_retry_policy_says(connected: Sandbox,
     waits: list[float] = []
     with ConnectWiseClient(settings) as client:
         result = BatchCreator(client, sleep=waits.append).create(
-            "WAITS", {"invoices": True}, ids_from_summary(summary)[0]
+            "WAITS", {"invoices": True}, summary_ids(summary)
         )
     assert result["created"] and len(waits) == 2
     assert all(0 <= w <= settings.retry.backoff_max for w in waits)
@@ -338,7 +376,7 @@ def test_connectwise_faults_keep_the_tasks_retries(
 
 
 def test_ids_from_xml_follow_the_summarys_rule_for_every_collection(tmp_path: Path) -> None:
-    """Each id source of ``summary.gl_entry_ids`` read back from the written XML: a transaction's
+    """Each id source of ``contents.gl_entry_ids`` read back from the written XML: a transaction's
     glEntryIds text and detail ids, an expense and its offset, an expense bill line's id list, a
     purchase's detail and detail-tax ids, a transfer's transferId and offset; a nil id adds none."""
     import io
@@ -357,7 +395,7 @@ def test_ids_from_xml_follow_the_summarys_rule_for_every_collection(tmp_path: Pa
     xml = io.BytesIO()
     GLExportXmlWriter().write(io.BytesIO(json.dumps(document).encode()), xml)
     xml.seek(0)
-    ids, flags = ids_from_xml(xml)
+    ids, flags = xml_ids(xml)
     assert ids == [20, 21, 31, 32, 33, 41, 42, 50, 51, 1009, 1010, 1011]
     assert flags == {"invoices": True, "expenses": True, "procurement": True}
 
@@ -395,4 +433,4 @@ def test_export_file_under_home_is_read_as_output_file_is_written(
         with open_for_reading(location) as handle:
             assert handle.read() == (tmp_path / "gl" / "x.xml").read_bytes()
     result = GLBatchCreateOperator(task_id="b", export_file="~/gl/x.xml", batch_identifier="HOME").execute({})  # type: ignore[arg-type]
-    assert result["records"] == len(ids_from_summary(summary)[0]) > 0
+    assert result["records"] == len(summary_ids(summary)) > 0

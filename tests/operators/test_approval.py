@@ -4,6 +4,7 @@ params (approvers, timeout), each refused naming the param."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from airflow_provider_cwgl.operators.approval import (
     review_subject,
 )
 from airflow_provider_cwgl.sandbox import generated_store
+from airflow_provider_cwgl.sandbox.store import ExportFilter
 
 
 def test_subject_and_body_put_what_needs_attention_first(
@@ -28,9 +30,17 @@ def test_subject_and_body_put_what_needs_attention_first(
     sandbox = make_sandbox(store)
     monkeypatch.setenv("AIRFLOW_CONN_CONNECTWISE_DEFAULT", json.dumps(sandbox.connection()))
     summary = export_every_collection(tmp_path)
+    exported = {d.key for d in sandbox.store.select(ExportFilter(True, True, True, date(2026, 3, 1)))}
     subject = review_subject(summary, "2026-03-01")
     assert subject.startswith(f"GL export 2026-03-01: {summary['counts']['transactions']} transactions")
     assert subject.endswith("(1 need attention)")
+    # The days the file covers, per collection: the earliest and latest documentDate served.
+    for section in ("transactions", "expenses", "purchaseTransactions"):
+        days = sorted(d.document_date for d in store.documents if d.section == section and d.key in exported)
+        span = {"first": days[0].isoformat(), "last": days[-1].isoformat()}
+        assert summary["document_dates"][section] == span
+        dated = f" dated {span['first']}" + (f" to {span['last']}" if days[0] != days[-1] else "")
+        assert f"{summary['counts'][section]} {section}{dated}" in subject
     body = review_body(summary)
     assert body.index("## Needs attention") < body.index("## Documents") < body.index("## GL accounts")
     assert f"transactions id {invoice.body['id']}" in body and summary["sha256"] in body

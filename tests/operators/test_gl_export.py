@@ -11,11 +11,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import fails_task
+from conftest import fails_task, summary_ids, xml_ids
 from lxml import etree
 
 from airflow_provider_cwgl.errors import ConnectWiseError, ElementNameError, ExportSettingError
-from airflow_provider_cwgl.glexport.batch import ids_from_summary, ids_from_xml
 from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS, EXPORT_SETTINGS
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 from airflow_provider_cwgl.sandbox import Sandbox, SandboxStore, generated_store
@@ -60,7 +59,7 @@ def test_spec_samples_end_to_end(
     assert canonical(out.read_bytes()) == canonical((fixtures_dir / sample).read_bytes())
     assert summary["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     assert summary["bytes"] == out.stat().st_size
-    assert summary["balance"]["ok"] and summary["balance"]["checked"] == 1
+    assert summary["review"]["balance"]["ok"] and summary["review"]["balance"]["checked"] == 1
 
 
 def test_invoice_sample_summary(cw_sample_sandbox: Sandbox, use_sandbox: Callable, tmp_path: Path) -> None:
@@ -69,8 +68,8 @@ def test_invoice_sample_summary(cw_sample_sandbox: Sandbox, use_sandbox: Callabl
     assert summary["counts"] == {"customers": 1, "transactions": 1}
     assert summary["totals"] == {"transactions": "10"}
     assert summary["gl_entry_id_count"] == 8
-    assert summary["gl_entry_ids_file"] == str(tmp_path / "x.xml.gl-entry-ids.txt")
-    assert ids_from_summary(summary)[0] == [1009, 1010, 1011, 1012, 1013, 1014, 1015, 1016]
+    assert summary["gl_documents_file"] == str(tmp_path / "x.xml.gl-docs.jsonl")
+    assert summary_ids(summary) == [1009, 1010, 1011, 1012, 1013, 1014, 1015, 1016]
     assert "gl_entry_ids" not in summary
     assert summary["request"] == {
         "exportInvoicesFlag": True,
@@ -98,8 +97,8 @@ def test_generated_export_counts_totals_and_ids(
         assert summary["counts"].get(section, 0) == len(expected), section
         if expected and "total" in expected[0].body:
             assert Decimal(summary["totals"][section]) == sum(d.body["total"] for d in expected)
-    assert set(ids_from_summary(summary)[0]) == set().union(*(d.gl_entry_ids for d in docs))
-    assert summary["balance"]["ok"], summary["balance"]
+    assert set(summary_ids(summary)) == set().union(*(d.gl_entry_ids for d in docs))
+    assert summary["review"]["balance"]["ok"], summary["review"]["balance"]
     root = etree.parse(str(tmp_path / "all.xml")).getroot()
     assert len(root.findall("transactions/transaction")) == summary["counts"]["transactions"]
 
@@ -285,22 +284,32 @@ def test_the_signature_is_the_one_table_of_export_settings() -> None:
     assert (operator.export_unposted_procurement, operator.skip_when_empty) == (False, False)
 
 
-def test_gl_entry_ids_file_beside_the_output(
+def test_one_documents_file_beside_the_output_holds_the_gl_entry_ids(
     cw_sandbox: Sandbox, use_sandbox: Callable, tmp_path: Path
 ) -> None:
     use_sandbox(cw_sandbox)
     first = run(tmp_path / "gl.xml", export_unposted_expenses=True, thru_date="2030-01-01")
-    ids_file = tmp_path / "gl.xml.gl-entry-ids.txt"
-    lines = ids_file.read_text().splitlines()
-    assert lines[0] == f"# cwgl GL entry ids sha256={first['sha256']} count={first['gl_entry_id_count']}"
-    ids = [int(line) for line in lines[1:]]
-    assert ids == sorted(set(ids)) and len(ids) == first["gl_entry_id_count"] > 0
+    docs_file = tmp_path / "gl.xml.gl-docs.jsonl"
+    assert first["gl_documents_file"] == str(docs_file) and "gl_entry_ids_file" not in first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gl.xml", "gl.xml.gl-docs.jsonl"]
+    header, *lines = docs_file.read_text().splitlines()
+    assert json.loads(header) == {
+        "format": "cwgl GL documents",
+        "sha256": first["sha256"],
+        "count": first["document_count"],
+    }
+    docs = [json.loads(line) for line in lines]
+    assert len(docs) == first["document_count"] > 0
+    assert {tuple(d) for d in docs} == {("collection", "id", "total", "gl_entry_ids")}
+    ids = summary_ids(first)
+    assert len(ids) == first["gl_entry_id_count"] > 0
     with open(tmp_path / "gl.xml", "rb") as handle:
-        assert ids_from_xml(handle)[0] == ids  # the same rule, read back from the XML
+        assert xml_ids(handle)[0] == ids  # the same rule, read back from the XML
     # A later run replaces both; the first summary no longer matches and says so.
     run(tmp_path / "gl.xml", thru_date="2030-01-01")
-    with pytest.raises(ValueError, match="the GL entry ids file is of another export"):
-        ids_from_summary(first)
-    ids_file.write_text(ids_file.read_text().splitlines()[0] + "\n1\n")
+    with pytest.raises(ValueError, match="the GL documents file is of another export"):
+        summary_ids(first)
+    header = docs_file.read_text().splitlines()[0]
+    docs_file.write_text(header + "\n" + lines[0] + "\n")
     with pytest.raises(ValueError, match="incomplete"):
-        ids_from_summary({**first, "sha256": ids_file.read_text().split("sha256=")[1].split()[0]})
+        summary_ids({**first, "sha256": json.loads(header)["sha256"]})

@@ -43,7 +43,6 @@ from lxml import etree
 from airflow_provider_cwgl.connectwise import ConnectWiseClient, ConnectWiseSettings
 from airflow_provider_cwgl.errors import ConnectWiseConfigError, ConnectWiseError, ExportSettingError
 from airflow_provider_cwgl.glexport.documents import DOCUMENTS_SUFFIX
-from airflow_provider_cwgl.glexport.summary import IDS_SUFFIX
 from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
 
@@ -556,9 +555,9 @@ def test_bad_output_fails_before_any_request(
 
 
 def test_longest_name_that_fits_is_written(sample_server: HostileServer, tmp_path: Path) -> None:
-    # The longest temporary name is the GL entry ids file's:
-    # '.' + name + '.gl-entry-ids.txt' + '.' + 8 random + '.partial' = 255.
-    name = "g" * (255 - 18 - len(IDS_SUFFIX) - 4) + ".xml"
+    # The longest temporary name is the documents file's:
+    # '.' + name + '.gl-docs.jsonl' + '.' + 8 random + '.partial' = 255.
+    name = "g" * (255 - 18 - len(DOCUMENTS_SUFFIX) - 4) + ".xml"
     export(tmp_path / name)
     assert etree.parse(str(tmp_path / name)).getroot().tag == "GLExport"
     with fails_task(ExportSettingError, match="the file name is too long"):
@@ -624,7 +623,6 @@ def test_leftovers_of_killed_runs_are_removed_but_not_live_ones(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [
             "glexport.xml",
-            "glexport.xml" + IDS_SUFFIX,
             "glexport.xml" + DOCUMENTS_SUFFIX,
             fresh.name,
             live.name,

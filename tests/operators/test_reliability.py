@@ -94,7 +94,6 @@ def test_fault_matrix(connected: Sandbox, tmp_path: Path, target: str, fault: st
         assert sorted(p.name for p in tmp_path.iterdir()) == [
             "clean.xml",
             "clean.xml.gl-docs.jsonl",  # the clean run's GL entry ids per document, beside its file
-            "clean.xml.gl-entry-ids.txt",  # the clean run's GL entry ids, beside its file
             "glexport.xml",
         ]
         assert connected.log.count(method, path) == 4

@@ -48,7 +48,6 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 WRONG_AZURITE_KEY = AZURITE_KEY[:-12] + "AAAAAAAAAAA="
 KEY = "gl/2026-03-01/glexport.xml"
-IDS_KEY = KEY + ".gl-entry-ids.txt"
 DOCS_KEY = KEY + ".gl-docs.jsonl"  # which GL entry ids belong to which document
 
 
@@ -332,17 +331,16 @@ def export(output_file: str, conn_id: str, **settings: Any) -> tuple[GLBatchExpo
 # -- what lands in the store -----------------------------------------------------------------
 
 
-def test_the_export_and_its_ids_object_land_beside_each_other(
+def test_the_export_and_its_documents_object_land_beside_each_other(
     connected: Sandbox, store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     _, local = export(str(tmp_path / "glexport.xml"), "")
     _, remote = export(store.url(KEY), store.conn_id)
-    assert store.keys() == sorted([KEY, DOCS_KEY, IDS_KEY])  # no probe object or temporary file left
+    assert store.keys() == sorted([KEY, DOCS_KEY])  # no probe object or temporary file left
     assert store.read(KEY) == (tmp_path / "glexport.xml").read_bytes()
-    assert store.read(IDS_KEY) == (tmp_path / "glexport.xml.gl-entry-ids.txt").read_bytes()
     assert store.read(DOCS_KEY) == (tmp_path / "glexport.xml.gl-docs.jsonl").read_bytes()
     assert remote["sha256"] == local["sha256"]
-    assert remote["gl_entry_ids_file"].endswith(f"{BUCKET}/{IDS_KEY}")
+    assert remote["gl_documents_file"].endswith(f"{BUCKET}/{DOCS_KEY}")
     # The local disk the upload took is logged (the deployment guide sizes workers by it).
     logged = [r.getMessage() for r in caplog.records]
     assert any(
@@ -372,7 +370,7 @@ def test_a_second_run_replaces_the_object_whole(connected: Sandbox, store: Store
     _, second = export(store.url(KEY), store.conn_id, thru_date="2030-01-01")
     body = store.read(KEY)
     assert body != first and len(body) == second["bytes"]
-    assert store.keys() == sorted([KEY, DOCS_KEY, IDS_KEY])
+    assert store.keys() == sorted([KEY, DOCS_KEY])
 
 
 def test_a_failed_run_keeps_the_previous_object(connected: Sandbox, store: Store) -> None:

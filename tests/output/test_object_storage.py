@@ -48,8 +48,8 @@ def test_export_to_s3_equals_the_local_file(connected: Sandbox, s3: Any, tmp_pat
         batch_identifier="S3-1",
     ).execute({})
     assert result["records"] == remote["gl_entry_id_count"]
-    # Or from the summary: its GL entry ids are in an object beside the export.
-    assert "gl/2026-03-01/glexport.xml.gl-entry-ids.txt" in bucket_keys(s3)
+    # Or from the summary: its documents and their GL entry ids are in an object beside the export.
+    assert "gl/2026-03-01/glexport.xml.gl-docs.jsonl" in bucket_keys(s3)
     again = GLBatchCreateOperator(task_id="c", export_summary=remote, batch_identifier="S3-1").execute({})
     assert again["records"] == result["records"] and again["batch_id"] == result["batch_id"]
 

@@ -29,7 +29,7 @@ def elsewhere(cw_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     summary = GLBatchExportOperator(
         task_id="export", output_file=str(folder / "glexport.xml"), thru_date="2026-03-01"
     ).execute({})
-    assert summary["gl_entry_id_count"] > 0 and Path(summary["gl_entry_ids_file"]).is_file()
+    assert summary["gl_entry_id_count"] > 0 and Path(summary["gl_documents_file"]).is_file()
     shutil.rmtree(folder)
     cw_sandbox.log.clear()
     return summary
@@ -42,10 +42,10 @@ def _says_where_it_is(error: NotOnThisWorkerError, setting: str, path: str) -> N
     assert not isinstance(error, FileNotFoundError)
 
 
-def test_the_batch_step_without_the_ids_file(elsewhere: dict[str, Any], cw_sandbox: Sandbox) -> None:
+def test_the_batch_step_without_the_documents_file(elsewhere: dict[str, Any], cw_sandbox: Sandbox) -> None:
     with fails_task(NotOnThisWorkerError) as failure:  # retrying here would not bring the file
         GLBatchCreateOperator(task_id="mark", export_summary=elsewhere).execute({})
-    _says_where_it_is(failure.value, "export_summary", elsewhere["gl_entry_ids_file"])
+    _says_where_it_is(failure.value, "export_summary", elsewhere["gl_documents_file"])
     assert len(cw_sandbox.log) == 0  # nothing was asked of ConnectWise, no batch was made
 
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import settings_for
+from conftest import settings_for, summary_ids
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
-from airflow_provider_cwgl.glexport.batch import BatchCreator, ids_from_summary
+from airflow_provider_cwgl.glexport.batch import BatchCreator
 from airflow_provider_cwgl.glexport.exporter import GLExporter
 from airflow_provider_cwgl.glexport.references import (
     FIELD_ALIASES,
@@ -133,8 +133,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         )
         out = tmp_path_factory.mktemp("conformance") / "glexport.xml"
         summary = GLExporter(client).run(request, LocalOutput(out))
-        ids, batch_flags = ids_from_summary(summary)
-        BatchCreator(client).create("cwgl-conformance", batch_flags, ids)
+        batch_flags = {"invoices": True, "expenses": True, "procurement": True}
+        BatchCreator(client).create("cwgl-conformance", batch_flags, summary_ids(summary))
         seen.sent = [(r.method, r.path, r.body) for r in sandbox.log.records if r.method == "POST"]  # type: ignore[attr-defined]
 
         batch = seen.call("GET", "finance/accounting/batches").json()[0]
