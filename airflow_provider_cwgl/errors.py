@@ -9,12 +9,19 @@ Hierarchy::
     CwglError                              NEVER unless noted
      ├── SettingError (ValueError)          a setting is invalid or names nothing that exists
      │    ├── ConnectWiseConfigError        a connection setting (checked before any request)
+     │    ├── XeroConfigError               a Xero connection setting (checked before any request)
+     │    ├── XeroTenantError               the token reaches no Xero organisation, or several
+     │    │                                 and the connection names none of them
      │    └── ExportSettingError            a GL export setting
      │         ├── OutputStoreError         the object store refuses the output (checked first)
      │         └── NotOnThisWorkerError     a local export file is not on this worker's disk
      ├── OutputStoreUnavailable             LATER: the object store did not answer the probe
      ├── ConnectWiseError                   a ConnectWise call failed: NOW for 429, 5xx and no
      │                                      response, else LATER (the client has retried enough)
+     ├── XeroError                          a Xero call failed: NOW for 429, 5xx and no response,
+     │    │                                 NEVER for another 4xx (Xero refused what was sent)
+     │    ├── XeroAuthError                 the token endpoint refused the client id or secret
+     │    └── XeroLimitError                LATER: the tenant's calls for the day are spent
      ├── ExportBodyError (ValueError)       complete JSON, but not a GLExport document we can write
      │    ├── ElementNameError              a field name that cannot be an XML element name
      │    └── JsonLimitError                a value past one of ``JsonLimits``
@@ -176,6 +183,95 @@ class ConnectWiseError(CwglError):
         if self.attempts > 1:
             text += f" after {self.attempts} attempts"
         return text
+
+
+class XeroConfigError(SettingError):
+    """A Xero connection setting is missing or malformed; raised before any request is sent."""
+
+
+class XeroTenantError(SettingError):
+    """The connection names no tenant and its token reaches none, or several, Xero organisations.
+    The message lists each reachable one (id and name) and says to set the ``tenant_id`` extra."""
+
+
+class XeroError(CwglError):
+    """A Xero call failed: an HTTP error status, a dropped connection or an unreadable body.
+
+    ``status`` is None when no HTTP response arrived. ``message`` is Xero's ``Message`` (or the
+    ``Detail`` / ``Title`` of its authorisation errors), ``validation_errors`` the ``Message`` of
+    each ``Elements[].ValidationErrors[]``; each is redacted by the client and cut to
+    ``MAX_SERVER_TEXT``. Neither the client secret nor a token is ever part of it.
+
+    ``retry`` is ``NOW`` for throttling, a server error or no response (the client retries those
+    within the call) and ``NEVER`` for any other 4xx: Xero refuses the same request the same way.
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        path: str,
+        status: int | None,
+        message: str | None = None,
+        validation_errors: Sequence[str] = (),
+        attempts: int = 1,
+        retry_after: float | None = None,
+        retry: Retry | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        self.message = message[:MAX_SERVER_TEXT] if message else None
+        self.validation_errors = [str(text)[:MAX_SERVER_TEXT] for text in validation_errors]
+        self.attempts = attempts
+        self.retry_after = retry_after
+        if retry is None:
+            retry = Retry.NOW if status is None or status in RETRYABLE_STATUSES else Retry.NEVER
+        self.retry = retry
+        super().__init__()
+
+    def __str__(self) -> str:
+        what = f"HTTP {self.status}" if self.status is not None else "no response"
+        text = f"Xero {self.method} {self.path} failed ({what})"
+        if self.message:
+            text += f": {self.message}"
+        if self.validation_errors:
+            text += " [" + "; ".join(self.validation_errors) + "]"
+        if self.attempts > 1:
+            text += f" after {self.attempts} attempts"
+        return text
+
+
+class XeroAuthError(XeroError):
+    """Xero's token endpoint refused the client credentials (an unknown client id, a wrong secret,
+    an app that is not a Custom Connection): the same credentials fail the same way."""
+
+    def __str__(self) -> str:
+        return (
+            f"Xero's token endpoint refused the client credentials (HTTP {self.status}"
+            f"{': ' + self.message if self.message else ''}): check the connection's login (the "
+            "Custom Connection app's client id) and password (its client secret)"
+        )
+
+
+class XeroLimitError(XeroError):
+    """The tenant's calls for the day are spent (``X-DayLimit-Remaining: 0`` or a 429 with
+    ``X-Rate-Limit-Problem: day``): nothing more is sent. A later try of the task, once Xero's day
+    has rolled over, may succeed; ``retry_after`` is Xero's ``Retry-After`` when it gave one."""
+
+    retry = Retry.LATER
+
+    def __init__(
+        self, *, method: str, path: str, status: int | None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(method=method, path=path, status=status, retry_after=retry_after, retry=Retry.LATER)
+
+    def __str__(self) -> str:
+        when = f" (Xero says to retry in {self.retry_after:g} s)" if self.retry_after is not None else ""
+        return (
+            f"Xero {self.method} {self.path} not sent: the tenant's calls for the day are spent{when}; "
+            "a later try of the task, after Xero's daily limit resets, can go on"
+        )
 
 
 class ExportBodyError(CwglError, ValueError):
