@@ -96,7 +96,9 @@ def read_documents(source: IO[bytes], sha256: str | None = None) -> Iterator[dic
 def parse_documents(value: Any) -> list[tuple[str, str]] | None:
     """The ``documents`` setting: None (every document) or a list of ``{"collection", "id"}``.
 
-    A template renders a list as its Python or JSON text; both are read back.
+    Entries may carry more keys (a loader's return value: ``xero_id``, ``number``); they are ignored,
+    so a loader's output is the setting as it is. A template renders a list as its Python or JSON
+    text; both are read back.
     """
     if is_blank(value):
         return None
@@ -115,7 +117,8 @@ def parse_documents(value: Any) -> list[tuple[str, str]] | None:
         )
     wanted: list[tuple[str, str]] = []
     for n, entry in enumerate(value):
-        if not isinstance(entry, dict) or set(entry) - {"collection", "id"} or "id" not in entry:
+        # Other keys are the loader's own (e.g. the accounting package's id and number): ignored.
+        if not isinstance(entry, dict) or "id" not in entry:
             raise SettingError(
                 "documents", f"entry {n} is {entry!r}: expected {{'collection': <collection>, 'id': <id>}}"
             )

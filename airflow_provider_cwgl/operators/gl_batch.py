@@ -63,7 +63,9 @@ class GLBatchCreateOperator(BaseOperator):
         logical date, or the day it ran. Every re-run of a day so finds that day's batch.
     :param documents: which documents to post (templated). None (default): every document of
         the export. Else a list of ``{"collection": "transactions", "id": 123}`` (a GLExport root
-        collection and that item's id): only their GL entry ids are sent as ``processedRecordIds``;
+        collection and that item's id; other keys, such as a loader's ``xero_id`` and ``number``, are
+        ignored, so ``documents=load.output`` works as it is): only their GL entry ids are sent as
+        ``processedRecordIds``;
         the others stay unposted, so the next export carries them, and are logged and returned.
         A document not in the export is an error before any request.
     :param connectwise_conn_id: the ``connectwise`` connection.

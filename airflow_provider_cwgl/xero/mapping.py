@@ -310,7 +310,7 @@ def _document(
     for n, (line, value) in enumerate(zip(lines, amounts, strict=True), 1):
         entry: dict[str, Any] = {"Description": _description(line, f"Line {n}")}
         entry |= _quantity(line, value)
-        entry |= {"LineAmount": float(value), "AccountCode": doc.account(line, f"line {n}")}
+        entry |= {"LineAmount": value, "AccountCode": doc.account(line, f"line {n}")}
         items.append(entry)
     if tax_total == 0:
         line_types = "NoTax"
@@ -333,8 +333,8 @@ def _quantity(line: Mapping[str, Any], value: Decimal) -> dict[str, Any]:
         quantity = abs(quantity)
         unit = value / quantity
         if unit == unit.quantize(CENT) and cents(unit) * quantity == value:
-            return {"Quantity": float(quantity), "UnitAmount": float(cents(unit))}
-    return {"Quantity": 1.0, "UnitAmount": float(value)}
+            return {"Quantity": quantity, "UnitAmount": cents(unit)}
+    return {"Quantity": Decimal(1), "UnitAmount": value}
 
 
 def _apply_tax(
@@ -381,7 +381,7 @@ def _apply_tax(
         for i in lost[: int(abs(gap) / CENT)]:
             rounded[i] += step
     for entry, tax in zip(items, rounded, strict=True):
-        entry["TaxAmount"] = float(tax)
+        entry["TaxAmount"] = tax
 
 
 def _transaction(doc: _Doc) -> XeroDocument:
@@ -493,7 +493,7 @@ def _journal(doc: _Doc, entries: list[tuple[str, Decimal, str]]) -> XeroDocument
         f": {description}" if description else ""
     )
     lines = [
-        {"LineAmount": float(value), "AccountCode": code, "Description": text}
+        {"LineAmount": value, "AccountCode": code, "Description": text}
         for code, value, text in entries
         if value != 0
     ]

@@ -4,12 +4,13 @@ field name checked against the schemas' properties (the spec does not forbid unk
 from __future__ import annotations
 
 import functools
-import json
 import warnings
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from airflow_provider_cwgl.xero.client import encode_json
 
 SPEC = Path(__file__).resolve().parents[1] / "fixtures" / "xero" / "xero_accounting.yaml"
 ROOT = "https://api.xero.com"
@@ -39,7 +40,7 @@ def validate_put(endpoint: str, body: dict[str, Any]) -> None:
         "put",
         PREFIX + endpoint,
         args={"summarizeErrors": "false"},
-        data=json.dumps(body).encode(),
+        data=encode_json(body),
         content_type="application/json",
         headers={"xero-tenant-id": "00000000-0000-0000-0000-000000000000", "Idempotency-Key": "k"},
     )
