@@ -26,6 +26,8 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 
 import pytest  # noqa: E402
+from fake_xero import fake_time, xero  # noqa: E402, F401  (fixtures)
+from xero_openapi import xero_openapi  # noqa: E402, F401  (fixture)
 
 from airflow_provider_cwgl.connectwise import ConnectWiseSettings, RetryPolicy  # noqa: E402
 from airflow_provider_cwgl.sandbox import DEFAULT_CREDENTIALS, Sandbox  # noqa: E402

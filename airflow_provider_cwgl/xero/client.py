@@ -486,7 +486,8 @@ class XeroClient:
         try:
             return retrying(attempt)
         except XeroError as exc:
-            exc.attempts = retrying.statistics.get("attempt_number", 1)
+            # An error from a nested call (the token's) keeps its own count.
+            exc.attempts = max(exc.attempts, retrying.statistics.get("attempt_number", 1))
             raise
         except (httpx.TransportError, _MalformedBody) as exc:
             # Not chained: a transport error's text may quote what the server sent.
