@@ -4,11 +4,13 @@ Xero's OpenAPI description (openapi-core) and its field names against the schema
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from conftest import FIXTURES
+from xero_openapi import XeroOpenAPI
 from xero_schema import unknown_fields, validate_put
 
 from airflow_provider_cwgl.errors import SettingError
@@ -22,6 +24,16 @@ SCHEMA = {"Invoices": "Invoice", "CreditNotes": "CreditNote", "ManualJournals": 
 def sample(name: str, collection: str) -> dict[str, Any]:
     with (FIXTURES / name).open("rb") as source:
         return next(item for c, item in iter_items(source) if c == collection)
+
+
+REFEREE: list[XeroOpenAPI] = []  # the session's xero_openapi, for the helpers below
+
+
+@pytest.fixture(autouse=True)
+def _referee(xero_openapi: XeroOpenAPI) -> Iterator[None]:
+    REFEREE.append(xero_openapi)
+    yield
+    REFEREE.clear()
 
 
 def mapped(
@@ -38,7 +50,7 @@ def refereed(doc: XeroDocument) -> None:
     body = dict(doc.payload)
     if doc.contact is not None:
         body["Contact"] = {"ContactID": CONTACT_ID}
-    validate_put(doc.endpoint, {doc.endpoint: [body]})
+    validate_put(REFEREE[0], doc.endpoint, {doc.endpoint: [body]})
     assert unknown_fields(body, SCHEMA[doc.endpoint]) == []
 
 
@@ -303,4 +315,4 @@ def test_the_referee_rejects_a_bad_payload() -> None:
     assert unknown_fields({**doc.payload, "InvoiceNo": "1"}, "Invoice") == ["Invoice.InvoiceNo"]
     bad = {**doc.payload, "LineItems": [{"LineAmount": "ten"}]}
     with pytest.raises(Exception, match="not of type 'number'"):
-        validate_put("Invoices", {"Invoices": [bad]})
+        validate_put(REFEREE[0], "Invoices", {"Invoices": [bad]})
