@@ -70,7 +70,7 @@ def test_the_sandbox_imports_with_its_extra_installed() -> None:
 
 
 # The plain layers: everything below these, found by walking the package, so a new module is checked too.
-PLAIN_PACKAGES = ("connectwise", "glexport", "sandbox")
+PLAIN_PACKAGES = ("connectwise", "glexport", "sandbox", "xero")
 PLAIN_MODULES = ("blank", "errors", "output", "output.local")
 
 
