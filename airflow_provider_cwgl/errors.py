@@ -22,6 +22,7 @@ Hierarchy::
      │    │                                 NEVER for another 4xx (Xero refused what was sent)
      │    ├── XeroAuthError                 the token endpoint refused the client id or secret
      │    └── XeroLimitError                LATER: the tenant's calls for the day are spent
+     ├── XeroRefusedError                   Xero (or the mapping) refused documents of a load
      ├── ExportBodyError (ValueError)       complete JSON, but not a GLExport document we can write
      │    ├── ElementNameError              a field name that cannot be an XML element name
      │    └── JsonLimitError                a value past one of ``JsonLimits``
@@ -326,3 +327,29 @@ class SandboxError(CwglError, RuntimeError):
 
 class ConditionError(CwglError, ValueError):
     """A ``conditions`` string the sandbox was sent is not valid ConnectWise syntax."""
+
+
+class XeroRefusedError(CwglError):
+    """Documents of a load were refused (by Xero's validation, or by the mapping before sending):
+    they stay unposted in ConnectWise and the next export carries them. ``refused`` lists each
+    (collection, id, reason, Xero's messages); the message names at most ``MAX_LISTED_REFUSALS``."""
+
+    def __init__(self, refused: Sequence[Mapping[str, Any]]) -> None:
+        self.refused = list(refused)
+        super().__init__()
+
+    def __str__(self) -> str:
+        lines = [
+            f"- {r.get('collection')} {r.get('id')}: "
+            + "; ".join([*(str(m) for m in r.get("messages") or []), str(r.get("reason"))])
+            for r in self.refused[:MAX_LISTED_REFUSALS]
+        ]
+        more = len(self.refused) - len(lines)
+        tail = f"\n… and {more} more (the load task's XCom 'refused' lists all)" if more > 0 else ""
+        return (
+            f"{len(self.refused)} document(s) not loaded into Xero; they stay unposted and the next "
+            "export carries them:\n" + "\n".join(lines) + tail
+        )
+
+
+MAX_LISTED_REFUSALS = 50

@@ -350,11 +350,3 @@ def _errors(element: Mapping[str, Any]) -> list[str]:
 def _chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def describe(refused: Iterable[RefusedDocument]) -> str:
-    """One line per refused document: what it is and why (Xero's messages first)."""
-    return "\n".join(
-        f"- {r['collection']} {r['id']}: {'; '.join(r['messages']) + ' — ' if r['messages'] else ''}{r['reason']}"
-        for r in refused
-    )
