@@ -41,10 +41,16 @@ def _variable(key: str) -> str | None:
     return _given(Variable.get(key, default=None))
 
 
+def run_setting(param: Any, variable: str, env: str) -> str | None:
+    """The first given of ``param``, the Airflow Variable ``variable`` and the worker's ``$env``;
+    None when none is. Read when the task runs, on its worker."""
+    return _given(param) or _variable(variable) or _given(os.environ.get(env))
+
+
 def output_root(param: Any = None) -> str:
     """The output root: ``param`` > Variable ``cwgl_output_root`` > ``$CWGL_OUTPUT_ROOT`` >
     ``~/cwgl-exports`` (``~`` expanded on this worker). A local folder or an object-storage URL."""
-    root = _given(param) or _variable(ROOT_VARIABLE) or _given(os.environ.get(ROOT_ENV)) or DEFAULT_ROOT
+    root = run_setting(param, ROOT_VARIABLE, ROOT_ENV) or DEFAULT_ROOT
     return str(Path(root).expanduser()) if root.startswith("~") else root
 
 
@@ -52,7 +58,7 @@ def output_conn_id(param: Any = None) -> str:
     """The output connection id: ``param`` > Variable ``cwgl_output_conn_id`` >
     ``$CWGL_OUTPUT_CONN_ID`` > none, given as ``""`` (what a template can render; the operators
     read an empty connection id as none)."""
-    return _given(param) or _variable(CONN_ID_VARIABLE) or _given(os.environ.get(CONN_ID_ENV)) or ""
+    return run_setting(param, CONN_ID_VARIABLE, CONN_ID_ENV) or ""
 
 
 def conn_id_or_none(conn_id: Any) -> str | None:
