@@ -230,3 +230,7 @@ class SandboxError(CwglError, RuntimeError):
 
 class ConditionError(CwglError, ValueError):
     """A ``conditions`` string the sandbox was sent is not valid ConnectWise syntax."""
+
+
+class XeroQueryError(CwglError, ValueError):
+    """A ``where`` filter the sandbox Xero was sent is not valid Xero syntax."""
