@@ -35,7 +35,8 @@ Hierarchy::
      │   (RuntimeError)
      ├── EmptyExportError                   LATER: nothing to export (the operator skips the task)
      ├── SandboxError (RuntimeError)        the local ConnectWise did not start
-     └── ConditionError (ValueError)        the local ConnectWise got an invalid ``conditions``
+     ├── ConditionError (ValueError)        the local ConnectWise got an invalid ``conditions``
+     └── XeroQueryError (ValueError)        the local Xero got an invalid ``where`` filter
 
 Every module imports its errors from here; no other module re-exports them.
 """
@@ -353,3 +354,7 @@ class XeroRefusedError(CwglError):
 
 
 MAX_LISTED_REFUSALS = 50
+
+
+class XeroQueryError(CwglError, ValueError):
+    """A ``where`` filter the sandbox Xero was sent is not valid Xero syntax."""

@@ -111,6 +111,10 @@ class RequestRecord:
     query: str
     status: int = 0
     body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)  # as sent, less any secret
+    # The answer as sent (the Xero sandbox records it, for its conformance tests).
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: bytes = b""
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
@@ -133,8 +137,10 @@ class RequestLog:
         self.peak_in_flight = 0
         self._lock = threading.Lock()
 
-    def begin(self, method: str, path: str, query: str) -> RequestRecord:
-        record = RequestRecord(method, path, query)
+    def begin(
+        self, method: str, path: str, query: str, headers: dict[str, str] | None = None
+    ) -> RequestRecord:
+        record = RequestRecord(method, path, query, headers=headers or {})
         with self._lock:
             self.records.append(record)
             self.in_flight += 1
