@@ -11,14 +11,13 @@ from typing import Any
 import pytest
 from conftest import FIXTURES
 from xero_openapi import XeroOpenAPI
-from xero_schema import unknown_fields, validate_put
+from xero_schema import unknown_request_fields, validate_put
 
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.xml_reader import iter_items
 from airflow_provider_cwgl.xero.mapping import MappingSettings, Refusal, Tenant, XeroDocument, to_xero
 
 CONTACT_ID = "8c5f8a4e-2b1f-4f59-9d0a-6a3b2f1c0d11"
-SCHEMA = {"Invoices": "Invoice", "CreditNotes": "CreditNote", "ManualJournals": "ManualJournal"}
 
 
 def sample(name: str, collection: str) -> dict[str, Any]:
@@ -51,7 +50,7 @@ def refereed(doc: XeroDocument) -> None:
     if doc.contact is not None:
         body["Contact"] = {"ContactID": CONTACT_ID}
     validate_put(REFEREE[0], doc.endpoint, {doc.endpoint: [body]})
-    assert unknown_fields(body, SCHEMA[doc.endpoint]) == []
+    assert unknown_request_fields(doc.endpoint, {doc.endpoint: [body]}) == []
 
 
 def refused(collection: str, item: dict[str, Any], tenant: Tenant | None = None, **settings: Any) -> str:
@@ -312,7 +311,8 @@ def test_settings_are_checked_naming_the_setting_and_what_it_accepts() -> None:
 def test_the_referee_rejects_a_bad_payload() -> None:
     """The checks above can fail: a misspelt field and a wrong type are caught."""
     doc = mapped("transactions", sample("sample_invoices.xml", "transactions"))
-    assert unknown_fields({**doc.payload, "InvoiceNo": "1"}, "Invoice") == ["Invoice.InvoiceNo"]
+    problems = unknown_request_fields("Invoices", {"Invoices": [{**doc.payload, "InvoiceNo": "1"}]})
+    assert problems == ["(body).Invoices[0].InvoiceNo: not a field of Invoice"]
     bad = {**doc.payload, "LineItems": [{"LineAmount": "ten"}]}
     with pytest.raises(Exception, match="not of type 'number'"):
         validate_put(REFEREE[0], "Invoices", {"Invoices": [bad]})

@@ -1,6 +1,7 @@
-"""Xero's own API description as a referee of payloads: a ``PUT`` of a body validated by the
-``xero_openapi`` fixture (openapi-core), and every field name checked against the schemas'
-properties (the spec does not forbid unknown ones, so a misspelt field would pass the first)."""
+"""Xero's own API description as a referee of request payloads: a ``PUT`` of a body validated by
+the ``xero_openapi`` fixture (openapi-core), and every field name checked against the schemas'
+properties with ``xero_referee.unknown_fields`` (the spec does not forbid unknown fields, so a
+misspelt one would pass openapi-core)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import functools
 from typing import Any
 
 import httpx
-import yaml
-from xero_openapi import SPEC, XeroOpenAPI
+from xero_openapi import XeroOpenAPI
+from xero_referee import XeroReferee, unknown_fields
 
 from airflow_provider_cwgl.xero.client import encode_json
 
@@ -29,33 +30,11 @@ def validate_put(referee: XeroOpenAPI, endpoint: str, body: dict[str, Any]) -> N
 
 
 @functools.cache
-def schemas() -> dict[str, Any]:
-    with (SPEC / "xero_accounting.yaml").open() as handle:
-        return yaml.safe_load(handle)["components"]["schemas"]  # type: ignore[no-any-return]
+def referee() -> XeroReferee:
+    return XeroReferee()
 
 
-def unknown_fields(value: Any, schema_name: str) -> list[str]:
-    """Paths of the keys in ``value`` that ``schema_name`` (and its nested schemas) does not define."""
-    return _unknown(value, {"$ref": f"#/components/schemas/{schema_name}"}, schema_name)
-
-
-def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        schema = schemas()[schema["$ref"].rsplit("/", 1)[1]]
-    return schema
-
-
-def _unknown(value: Any, schema: dict[str, Any], path: str) -> list[str]:
-    schema = _resolve(schema)
-    out: list[str] = []
-    if isinstance(value, dict):
-        properties = schema.get("properties", {})
-        for key, inner in value.items():
-            if key not in properties:
-                out.append(f"{path}.{key}")
-            else:
-                out += _unknown(inner, properties[key], f"{path}.{key}")
-    elif isinstance(value, list) and "items" in schema:
-        for n, inner in enumerate(value):
-            out += _unknown(inner, schema["items"], f"{path}[{n}]")
-    return out
+def unknown_request_fields(endpoint: str, body: dict[str, Any]) -> list[str]:
+    """The keys of a ``PUT /{endpoint}`` body (``{"Invoices": [...]}``) its schemas do not declare."""
+    spec = referee().accounting
+    return unknown_fields(spec, {"$ref": f"#/components/schemas/{endpoint}"}, body, endpoint)
