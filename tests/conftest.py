@@ -27,6 +27,7 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 
 import pytest  # noqa: E402
 from fake_xero import fake_time, xero  # noqa: E402, F401  (fixtures)
+from xero_books import xero_books  # noqa: E402, F401  (fixture)
 from xero_openapi import xero_openapi  # noqa: E402, F401  (fixture)
 
 from airflow_provider_cwgl.connectwise import ConnectWiseSettings, RetryPolicy  # noqa: E402

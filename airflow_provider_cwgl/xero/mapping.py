@@ -13,7 +13,7 @@ while Xero wants documents with positive lines and computes their totals itself.
   header is minus its lines), +1 for a credit memo or a negative purchase.
 - Tax lines (``glTypeId`` ``ST``, ``purchaseDetailTax``) are not lines in Xero: Xero computes tax
   per line from each line's ``TaxType``; their sum is the tax Xero must arrive at. Rounding per line
-  may differ from ConnectWise's rounding of the whole by half a cent per line at most; within that,
+  may differ from ConnectWise's rounding of the whole by a cent, or half a cent per line; within that,
   lines carry a ``TaxAmount`` override so Xero's total is ConnectWise's to the cent. Beyond it (a
   TaxType whose rate is not ConnectWise's) the document is refused, never loaded with another total.
 """
@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
 from airflow_provider_cwgl.blank import is_blank
@@ -34,7 +34,6 @@ from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS
 
 CENT = Decimal("0.01")
-HALF_CENT = Decimal("0.005")
 INVOICE_STATUSES = ("DRAFT", "AUTHORISED")
 # A manual journal's status for each invoice_status: Xero journals are posted, not authorised.
 JOURNAL_STATUS = {"DRAFT": "DRAFT", "AUTHORISED": "POSTED"}
@@ -345,7 +344,7 @@ def _apply_tax(
     tax_total: Decimal,
 ) -> None:
     """Each line's TaxType, and TaxAmount overrides when Xero's per-line rounding misses
-    ConnectWise's tax by no more than rounding explains (half a cent per taxed line)."""
+    ConnectWise's tax by no more than rounding explains (``rounding_tolerance``)."""
     exact: list[Decimal] = []
     for n, (line, entry) in enumerate(zip(lines, items, strict=True), 1):
         code = _tax_code(line, doc.item)
@@ -364,7 +363,7 @@ def _apply_tax(
     rounded = [cents(t) for t in exact]
     gap = tax_total - sum(rounded, Decimal(0))
     taxed = sum(1 for t in exact if t != 0)
-    if abs(gap) > HALF_CENT * max(taxed, 1) + HALF_CENT / 10:
+    if abs(gap) > rounding_tolerance(taxed):
         raise _Refused(
             f"Xero would compute tax {sum(rounded, Decimal(0))}, ConnectWise's is {tax_total}: "
             "more than per-line rounding explains; check tax_types (Xero's rates: "
@@ -382,6 +381,12 @@ def _apply_tax(
             rounded[i] += step
     for entry, tax in zip(items, rounded, strict=True):
         entry["TaxAmount"] = tax
+
+
+def rounding_tolerance(taxed_lines: int) -> Decimal:
+    """How far Xero's tax (rounded per line) may be from ConnectWise's and still be rounding: a cent
+    (another rounding rule on one amount), or half a cent per taxed line when that is more."""
+    return max(CENT, (CENT * taxed_lines / 2).quantize(CENT, rounding=ROUND_DOWN))
 
 
 def _transaction(doc: _Doc) -> XeroDocument:

@@ -183,6 +183,16 @@ def test_a_cent_of_rounding_is_absorbed_by_a_tax_override_never_by_another_total
     assert xero_computed_total(doc.payload) == Decimal("0.47") == doc.total
 
 
+def test_one_line_rounded_another_way_is_a_cent_more_is_a_refusal() -> None:
+    # 210.565 at 5%: ConnectWise rounded half to even (210.56), Xero rounds half up (210.57).
+    tenant = Tenant(tax_rates={"TAX5": Decimal(5)})
+    doc = mapped("transactions", taxed_invoice(["4211.30"], "210.56"), tenant, tax_types={"T1": "TAX5"})
+    assert doc.payload["LineItems"][0]["TaxAmount"] == Decimal("210.56")
+    assert xero_computed_total(doc.payload) == Decimal("4421.86") == doc.total
+    reason = refused("transactions", taxed_invoice(["4211.30"], "210.55"), tenant, tax_types={"T1": "TAX5"})
+    assert "Xero would compute tax 210.57, ConnectWise's is 210.55" in reason
+
+
 def test_a_one_cent_invoice() -> None:
     item = taxed_invoice(["0.01"], "0")
     doc = mapped("transactions", item)
