@@ -16,9 +16,10 @@ def get_provider_info() -> dict[str, Any]:
     ``package-name`` must equal the distribution name exactly, or Airflow's discovery of every
     provider fails. The connection form is declared here (``ui-field-behaviour``, ``conn-fields``)
     because Airflow 3.2+ builds it from provider metadata, not from hook methods; its fields come
-    from the one table of extras, ``connectwise.settings.CONNECTION_EXTRAS``.
+    from the one table of extras, ``connectwise.settings.CONNECTION_EXTRAS`` (Xero's: ``xero.settings.XERO_EXTRAS`` through ``hooks.xero_form``).
     """
     from airflow_provider_cwgl.connectwise.settings import FORM_BEHAVIOUR, connection_form
+    from airflow_provider_cwgl.hooks import xero_form
 
     return {
         "package-name": DISTRIBUTION_NAME,
@@ -33,6 +34,13 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-name": "ConnectWise Manage",
                 "ui-field-behaviour": FORM_BEHAVIOUR,
                 "conn-fields": connection_form(),
-            }
+            },
+            {
+                "connection-type": "xero",
+                "hook-class-name": "airflow_provider_cwgl.hooks.xero.XeroHook",
+                "hook-name": "Xero",
+                "ui-field-behaviour": xero_form.FORM_BEHAVIOUR,
+                "conn-fields": xero_form.connection_form(),
+            },
         ],
     }

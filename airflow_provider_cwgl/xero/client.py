@@ -274,8 +274,7 @@ class XeroClient:
         on every attempt: Xero answers a repeated key with the first attempt's outcome."""
         renewed = False
 
-        def send() -> Any:
-            token = self._access_token()
+        def send(token: str) -> Any:
             request = self._http.build_request(
                 method,
                 url,
@@ -292,16 +291,17 @@ class XeroClient:
 
         def attempt() -> Any:
             nonlocal renewed
+            token = self._access_token()
             try:
-                return send()
+                return send(token)
             except XeroError as exc:
                 if exc.status != 401 or renewed or isinstance(exc, XeroAuthError):
                     raise
             # A token Xero revoked or no longer accepts: one new token, one more try.
             renewed = True
             log.info("Xero %s %s: the access token was refused (401); renewing it once", method, path)
-            self._forget_token()
-            return send()
+            self._forget_token(token)
+            return send(self._access_token())
 
         return self._retried(method, path, attempt)
 
@@ -411,9 +411,11 @@ class XeroClient:
                 self._token_renew_at = self._clock() + lifetime - min(TOKEN_MARGIN, lifetime / 2)
             return self._token
 
-    def _forget_token(self) -> None:
+    def _forget_token(self, token: str) -> None:
+        """Drop ``token`` unless another thread has already replaced it."""
         with self._token_lock:
-            self._token = None
+            if self._token == token:
+                self._token = None
 
     def _fetch_token(self) -> tuple[str, float]:
         request = self._http.build_request(

@@ -7,14 +7,15 @@ before any request. ``XERO_EXTRAS`` describes each extra once: it drives the par
 
 from __future__ import annotations
 
-import ipaddress
-import math
 import re
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from airflow_provider_cwgl.blank import is_blank
+
+# The same address checks as a ConnectWise site's (loopback alone may use plain http).
+from airflow_provider_cwgl.connectwise.settings import _is_ip, _is_loopback, _is_number
 from airflow_provider_cwgl.errors import XeroConfigError
 
 DEFAULT_HOST = "https://api.xero.com"
@@ -32,8 +33,8 @@ class XeroSettings:
 
     ``host`` is the API host (``https://api.xero.com``; plain http only for loopback, for local
     servers such as the sandbox); the accounting API is at ``api_root`` (``{host}/api.xro/2.0``),
-    the tenants a token reaches at ``{host}/connections``. ``api_path`` may be set to ``""`` for a
-    server that serves the accounting API at its root (a Prism proxy). ``token_url`` is where the
+    the tenants a token reaches at ``{host}/connections``. ``api_path`` is ``""`` for a server that
+    serves the accounting API at its root (a Prism proxy; the extra ``api_path`` is then ``/``). ``token_url`` is where the
     client-credentials token comes from.
 
     ``timeout`` bounds each connect and read, ``request_deadline`` a whole request.
@@ -140,22 +141,6 @@ def normalize_url(name: str, value: Any, *, path: bool) -> str:
     return f"{parts.scheme}://{netloc}" + (parts.path.rstrip("/") if path else "")
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_loopback(host: str) -> bool:
-    return host == "localhost" or (_is_ip(host) and ipaddress.ip_address(host).is_loopback)
-
-
 # -- the connection's extras ------------------------------------------------------------------
 @dataclass(frozen=True)
 class XeroExtra:
@@ -172,6 +157,10 @@ class XeroExtra:
         spec = next(f for f in fields(XeroSettings) if f.name == self.name)
         return None if spec.default is MISSING else spec.default
 
+    @property
+    def json_type(self) -> Literal["string", "integer", "number"]:
+        return "string" if self.kind is str else "integer" if self.kind is int else "number"
+
 
 XERO_EXTRAS: tuple[XeroExtra, ...] = (
     XeroExtra(
@@ -186,7 +175,7 @@ XERO_EXTRAS: tuple[XeroExtra, ...] = (
         "api_path",
         "Accounting API path",
         str,
-        "The accounting API's path under the host; empty for a server serving it at its root.",
+        "The accounting API's path under the host; / for a server serving it at its root (a Prism proxy).",
     ),
     XeroExtra("timeout", "Timeout (seconds)", float, "Seconds each connect or read may take."),
     XeroExtra("request_deadline", "Request deadline (seconds)", float, "Seconds a whole request may take."),
@@ -211,7 +200,8 @@ CONNECTION_FIELDS: dict[str, str] = {
 
 def _parse(extra: XeroExtra, value: Any) -> Any:
     if extra.kind is str:
-        return str(value).strip()
+        # A path's trailing slash is not part of it: "/" is the root, "" once stripped.
+        return str(value).strip().rstrip("/") if extra.name == "api_path" else str(value).strip()
     try:
         number = float(value)
     except (TypeError, ValueError) as exc:
@@ -239,10 +229,7 @@ def settings_from_fields(login: Any, password: Any, host: Any, extra: Any) -> Xe
             raise XeroConfigError("extra", f"unknown key(s) {', '.join(unknown)}; accepted: {accepted}")
         for spec in XERO_EXTRAS:
             value = extra.get(spec.name)
-            # An emptied api_path means "the root", not "the default".
-            if spec.name == "api_path" and value == "":
-                values[spec.name] = ""
-            elif not is_blank(value):
+            if not is_blank(value):
                 values[spec.name] = _parse(spec, value)
         return XeroSettings(
             client_id=str(login or "").strip(),

@@ -5,6 +5,7 @@
 - ``{cwgl-reference-paths}``: ``REFERENCE_PATHS``, grouped by the GLExport collection they start at.
 - ``{cwgl-connection-extras}``: the connection's extras, from ``CONNECTION_EXTRAS`` (the one table
   that also builds the UI form and drives the parsing), with their defaults.
+- ``{cwgl-xero-extras}``: the Xero connection's extras, from ``XERO_EXTRAS`` likewise.
 
 Each table comes from one small function (``operator_rows``, ``reference_rows``,
 ``connection_extra_rows``), the only place to change when the code's tables move.
@@ -89,6 +90,16 @@ def connection_extra_rows() -> list[list[str]]:
     ]
 
 
+def xero_extra_rows() -> list[list[str]]:
+    """extra | form label | type | default | description, from ``xero.settings.XERO_EXTRAS``."""
+    from airflow_provider_cwgl.xero.settings import XERO_EXTRAS
+
+    def shown(default: Any) -> str:
+        return "" if default is None else f"``{default if isinstance(default, str) else f'{default:g}'}``"
+
+    return [[f"``{e.name}``", e.label, e.json_type, shown(e.default), e.description] for e in XERO_EXTRAS]
+
+
 def _inline(text: str) -> list[nodes.Node]:
     """Plain text with ````literal```` spans, as the docstrings write them."""
     parts = _LITERAL.split(text)
@@ -142,8 +153,20 @@ class ConnectionExtras(SphinxDirective):
         ]
 
 
+class XeroExtras(SphinxDirective):
+    def run(self) -> list[nodes.Node]:
+        return [
+            _table(
+                ["extra", "form field", "type", "default", "description"],
+                [16, 16, 8, 20, 40],
+                xero_extra_rows(),
+            )
+        ]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("cwgl-operator-settings", OperatorSettings)
     app.add_directive("cwgl-reference-paths", ReferencePaths)
     app.add_directive("cwgl-connection-extras", ConnectionExtras)
+    app.add_directive("cwgl-xero-extras", XeroExtras)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

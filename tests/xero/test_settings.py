@@ -24,7 +24,7 @@ def test_every_extra_is_read() -> None:
     extra = {
         "tenant_id": "fe79f7dd-b6d4-4a92-ba7b-538af6289c58",
         "token_url": "http://127.0.0.1:8123/connect/token/",
-        "api_path": "",
+        "api_path": "/",
         "timeout": "12.5",
         "request_deadline": 100,
         "max_attempts": "3",
