@@ -118,6 +118,16 @@ def no_secrets_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         assert secret not in logged, "a secret reached the logs"
 
 
+@pytest.fixture(scope="session")
+def xero_openapi() -> Any:
+    """The referee for Xero traffic (tests/xero_referee.py): ``check(request, response)`` for an
+    httpx pair, ``check_sandbox(sandbox)`` for every exchange a ``XeroSandbox`` logged; each raises
+    ``AssertionError`` listing the violations of Xero's OpenAPI description."""
+    from xero_referee import XeroReferee
+
+    return XeroReferee()
+
+
 @pytest.fixture
 def fixtures_dir() -> Path:
     return REPO / "tests" / "fixtures"

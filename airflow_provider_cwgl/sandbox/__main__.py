@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     anchor = f"generated documents are dated in the 30 days up to this date (default {DEFAULT_ANCHOR})"
     parser.add_argument("--anchor", type=date.fromisoformat, default=DEFAULT_ANCHOR, help=anchor)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every request")
-    rule_fields = ", ".join(f.name for f in dataclasses.fields(FaultRule) if f.name != "hits")
+    rule_fields = ", ".join(
+        f.name for f in dataclasses.fields(FaultRule) if f.name not in ("hits", "skipped")
+    )
     fault = (
         'a fault rule, repeatable, e.g. \'{"path": "company/*", "status": 503, "rate": 0.1}\' '
         f"(fields: {rule_fields}); more can be added later with POST /_sandbox/faults"

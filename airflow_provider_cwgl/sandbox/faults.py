@@ -1,8 +1,9 @@
 """Fault injection and the request log of the sandbox.
 
 Faults are rules matched per request on method and API path (``fnmatch`` patterns such as
-``finance/accounting/export`` or ``company/*``). Each applies to the next ``times`` matching calls,
-to a random ``rate`` of them, or to all of them; several may apply to one call.
+``finance/accounting/export`` or ``company/*``). Each applies to the next ``times`` matching calls
+(after letting ``skip`` of them through: ``skip=2, times=1`` fails the third), to a random ``rate``
+of them, or to all of them; several may apply to one call.
 
 ``change_total`` (a decimal amount as text) alters a GLExport answer: the first document that
 has a ``total`` gets that amount added, e.g. on ``finance/accounting/batches/*/export`` to make a
@@ -49,7 +50,9 @@ class FaultRule(Fault):
     method: str = "*"
     times: int | None = None
     rate: float | None = None
+    skip: int = 0
     hits: int = 0
+    skipped: int = 0
 
     def matches(self, method: str, path: str) -> bool:
         return fnmatch.fnmatchcase(method, self.method.upper()) and fnmatch.fnmatchcase(path, self.path)
@@ -94,6 +97,9 @@ class Faults:
     def _fires(self, rule: FaultRule, method: str, path: str) -> bool:
         """Whether ``rule`` applies to this request, counting it as a hit if so."""
         if not rule.matches(method, path) or (rule.times is not None and rule.hits >= rule.times):
+            return False
+        if rule.skipped < rule.skip:
+            rule.skipped += 1
             return False
         if rule.rate is not None and self._rng.random() >= rule.rate:
             return False

@@ -235,7 +235,7 @@ class XeroSandbox:
             async def recorded(message: Message) -> None:
                 if message["type"] == "http.response.start":
                     record.response_headers = {k.decode(): v.decode() for k, v in message.get("headers", [])}
-                elif message["type"] == "http.response.body":
+                elif message["type"] == "http.response.body" and path != TOKEN_PATH:  # a token is a secret
                     record.response_body += message.get("body", b"")
                 await send(message)
 

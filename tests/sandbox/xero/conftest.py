@@ -1,0 +1,26 @@
+"""Fixtures of the sandbox Xero's tests: ``xero_api(sandbox, checked=True)`` and ``xero``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from xero_client import XeroApi
+
+from airflow_provider_cwgl.sandbox.xero import XeroSandbox
+
+
+@pytest.fixture
+def xero_api(xero_openapi: Any) -> Callable[..., XeroApi]:
+    """``xero_api(sandbox, checked=True, tenant_id=None)``: a client whose traffic the referee checks."""
+
+    def make(sandbox: XeroSandbox, *, checked: bool = True, tenant_id: str | None = None) -> XeroApi:
+        return XeroApi(sandbox, xero_openapi if checked else None, tenant_id)
+
+    return make
+
+
+@pytest.fixture
+def xero(xero_sandbox: XeroSandbox, xero_api: Callable[..., XeroApi]) -> XeroApi:
+    return xero_api(xero_sandbox)
