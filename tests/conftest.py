@@ -119,7 +119,7 @@ def no_secrets_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def xero_openapi() -> Any:
+def xero_referee() -> Any:
     """The referee for Xero traffic (tests/xero_referee.py): ``check(request, response)`` for an
     httpx pair, ``check_sandbox(sandbox)`` for every exchange a ``XeroSandbox`` logged; each raises
     ``AssertionError`` listing the violations of Xero's OpenAPI description."""

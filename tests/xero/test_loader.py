@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from conftest import FIXTURES
 from xero_books import ACCOUNT_CODES, TAX_TYPES, client_for
-from xero_referee import XeroReferee
-from xero_schema import unknown_request_fields
+from xero_schema import referee, unknown_request_fields
 
 from airflow_provider_cwgl.errors import XeroError
 from airflow_provider_cwgl.glexport.xml_reader import iter_items
@@ -23,7 +22,6 @@ from airflow_provider_cwgl.xero.mapping import MappingSettings
 
 SHA = "a" * 64
 SETTINGS = MappingSettings(account_codes=ACCOUNT_CODES, tax_types=TAX_TYPES)
-REFEREE = XeroReferee()
 
 
 def samples() -> list[tuple[str, dict[str, Any]]]:
@@ -47,7 +45,7 @@ def load(sandbox: XeroSandbox, items: Any, settings: MappingSettings = SETTINGS,
 
 def refereed(sandbox: XeroSandbox) -> None:
     """Every exchange valid by Xero's spec, and every body the loader wrote of known fields only."""
-    REFEREE.check_sandbox(sandbox)
+    referee().check_sandbox(sandbox)
     for record in sandbox.requests:
         if record.method == "PUT":
             body = json.loads(record.body)

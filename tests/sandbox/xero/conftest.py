@@ -6,17 +6,18 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from xero_client import XeroApi
 
 from airflow_provider_cwgl.sandbox.xero import XeroSandbox
 
+from .xero_client import XeroApi
+
 
 @pytest.fixture
-def xero_api(xero_openapi: Any) -> Callable[..., XeroApi]:
+def xero_api(xero_referee: Any) -> Callable[..., XeroApi]:
     """``xero_api(sandbox, checked=True, tenant_id=None)``: a client whose traffic the referee checks."""
 
     def make(sandbox: XeroSandbox, *, checked: bool = True, tenant_id: str | None = None) -> XeroApi:
-        return XeroApi(sandbox, xero_openapi if checked else None, tenant_id)
+        return XeroApi(sandbox, xero_referee if checked else None, tenant_id)
 
     return make
 

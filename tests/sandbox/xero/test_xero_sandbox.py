@@ -10,10 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from xero_client import XeroApi, invoice, token
 
 from airflow_provider_cwgl.connectwise.jsonbody import loads
 from airflow_provider_cwgl.sandbox.xero import DEFAULT_XERO_CREDENTIALS, XeroSandbox, XeroStore
+
+from .xero_client import XeroApi, invoice, token
 
 
 def errors_of(element: dict[str, Any]) -> list[str]:
@@ -70,7 +71,7 @@ def test_an_expired_or_unknown_token_gets_401(make_xero_sandbox: Callable[..., X
 
 
 def test_connections_list_the_tenants_the_token_reaches(
-    make_xero_sandbox: Callable[..., XeroSandbox], xero_openapi: Any
+    make_xero_sandbox: Callable[..., XeroSandbox], xero_referee: Any
 ) -> None:
     first, second = XeroStore(name="First Ltd"), XeroStore(name="Second Ltd")
     for tenants, names in (
@@ -82,7 +83,7 @@ def test_connections_list_the_tenants_the_token_reaches(
         answer = httpx.get(
             f"{sandbox.url}/connections", headers={"Authorization": f"Bearer {token(sandbox)}"}
         )
-        xero_openapi.check(answer.request, answer)
+        xero_referee.check(answer.request, answer)
         assert [c["tenantName"] for c in answer.json()] == names
         assert [c["tenantId"] for c in answer.json()] == [t.tenant_id for t in tenants]
         assert {c["tenantType"] for c in answer.json()} <= {"ORGANISATION"}
