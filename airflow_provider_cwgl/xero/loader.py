@@ -340,6 +340,7 @@ def _errors(element: Mapping[str, Any]) -> list[str]:
         for e in element.get("ValidationErrors") or []
         if isinstance(e, Mapping) and e.get("Message")
     ]
+    messages = list(dict.fromkeys(messages))  # Xero repeats a message for each line it concerns
     failed = element.get("HasErrors") or element.get("HasValidationErrors")
     failed = failed or element.get("StatusAttributeString") == "ERROR"
     if failed and not messages:
