@@ -97,6 +97,7 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/writer.py
 	$(BIN)/python bench/export_memory.py
 	$(BIN)/python bench/references.py
+	$(BIN)/python bench/xero_load.py
 
 # The docs site (docs/, Sphinx + MyST): every warning fails, so does a broken internal reference
 # or an example include whose [START]/[END] marker is gone.
