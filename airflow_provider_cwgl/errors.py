@@ -270,8 +270,9 @@ class XeroLimitError(XeroError):
 
     def __str__(self) -> str:
         when = f" (Xero says to retry in {self.retry_after:g} s)" if self.retry_after is not None else ""
+        what = "refused (HTTP 429)" if self.status == 429 else "not sent"
         return (
-            f"Xero {self.method} {self.path} not sent: the tenant's calls for the day are spent{when}; "
+            f"Xero {self.method} {self.path} {what}: the tenant's calls for the day are spent{when}; "
             "a later try of the task, after Xero's daily limit resets, can go on"
         )
 

@@ -71,16 +71,16 @@ class FakeXero:
         path = request.target.split("?", 1)[0]
         if path == "/connect/token":
             self._token(request, conn)
+        elif path != "/connections" and not path.startswith(API):
+            respond(conn, 404)
         elif not self._authorised(request):
             respond_json(
                 conn, {"Title": "Unauthorized", "Status": 401, "Detail": "AuthenticationUnsuccessful"}, 401
             )
         elif path == "/connections":
             respond_json(conn, self.tenants)
-        elif path.startswith(API):
-            self._api(request, conn)
         else:
-            respond(conn, 404)
+            self._api(request, conn)
 
     def _token(self, request: Request, conn: socket.socket) -> None:
         expected = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
@@ -113,10 +113,11 @@ class FakeXero:
             if answer == "drop":
                 return
             status, body, headers = answer(request) if callable(answer) else answer  # type: ignore[misc]
-            respond_json(conn, body, status, **headers)
         finally:
+            # Done before the answer goes out: the client may send its next call the moment it has it.
             with self._lock:
                 self.in_flight -= 1
+        respond_json(conn, body, status, **headers)
 
 
 class FakeTime:

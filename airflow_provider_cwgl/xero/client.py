@@ -231,16 +231,18 @@ class XeroClient:
         body: Mapping[str, Any] | None,
         idempotency_key: str | None,
     ) -> dict[str, Any]:
+        # Everything the caller gave is checked before anything (a token, the tenant) is asked for.
         path = _checked_path(path)
-        headers = {"xero-tenant-id": self.tenant_id}
+        headers: dict[str, str] = {}
         content = None
+        if method != "GET":
+            headers["Idempotency-Key"] = _checked_key(idempotency_key)
         if body is not None:
             if not isinstance(body, Mapping):
                 raise SettingError("body", f"must be a JSON object (a dict), got {type(body).__name__}")
             content = encode_json(body)
             headers["Content-Type"] = "application/json"
-        if method != "GET":
-            headers["Idempotency-Key"] = _checked_key(idempotency_key)
+        headers["xero-tenant-id"] = self.tenant_id
         answer = self._request(
             method,
             f"{self.settings.api_root}/{path}",
@@ -426,7 +428,8 @@ class XeroClient:
         try:
             _, body = self._exchange(request, "POST", where)
         except XeroError as exc:
-            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
+            # Xero answers 400 invalid_client for an unknown id or a wrong secret (OAuth 2's 401 too).
+            if exc.status in (400, 401, 403):
                 raise XeroAuthError(
                     method="POST", path=where, status=exc.status, message=exc.message
                 ) from None

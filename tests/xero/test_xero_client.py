@@ -107,6 +107,18 @@ def test_wrong_client_credentials_fail_at_once_naming_login_and_password(
     assert xero.api_requests() == []
 
 
+def test_a_wrong_token_url_is_not_taken_for_wrong_credentials(xero: FakeXero, fake_time: FakeTime) -> None:
+    with (
+        client_for(xero, fake_time, token_url=f"{xero.url}/connect/tokens") as client,
+        pytest.raises(XeroError) as info,
+    ):
+        client.get("Invoices")
+    assert not isinstance(info.value, XeroAuthError)
+    assert (info.value.status, info.value.retry) == (404, Retry.NEVER)
+    assert str(info.value).startswith(f"Xero POST {xero.url}/connect/tokens failed (HTTP 404)")
+    assert len(xero.server.requests) == 1
+
+
 def test_a_failing_token_endpoint_is_retried_then_reported_once(xero: FakeXero, fake_time: FakeTime) -> None:
     xero.token_status = 503
     with client_for(xero, fake_time) as client, pytest.raises(XeroError) as info:
@@ -175,7 +187,9 @@ def test_a_429_for_the_day_is_not_waited_for_and_stops_every_later_call(
     with client_for(xero, fake_time) as client:
         with pytest.raises(XeroLimitError) as info:
             client.get("Invoices")
-        assert info.value.retry is Retry.LATER and "calls for the day are spent" in str(info.value)
+        assert info.value.retry is Retry.LATER and str(info.value).startswith(
+            "Xero GET Invoices refused (HTTP 429): the tenant's calls for the day are spent (Xero says to retry in 40000 s)"
+        )
         assert info.value.retry_after == 40000.0
         with pytest.raises(XeroLimitError):
             client.put("Invoices", {"Invoices": []}, idempotency_key="k-1")
@@ -266,7 +280,7 @@ def test_a_write_without_a_valid_key_is_refused_before_sending(
         pytest.raises(SettingError, match="Idempotency-Key of 1 to 128"),
     ):
         client.put("Invoices", {"Invoices": []}, idempotency_key=key)
-    assert xero.api_requests() == []
+    assert xero.server.requests == []  # not even a token asked for
 
 
 def test_a_key_of_128_characters_is_accepted(xero: FakeXero, fake_time: FakeTime) -> None:
@@ -322,7 +336,7 @@ def test_no_calls_left_in_the_minute_waits_for_the_window(xero: FakeXero, fake_t
 
 
 def test_never_more_than_five_calls_in_flight(xero: FakeXero, fake_time: FakeTime) -> None:
-    xero.delay = 0.15
+    xero.delay = 0.3
     errors: list[BaseException] = []
     with client_for(xero, fake_time, concurrent=5) as client:
         client.tenant_id  # noqa: B018  (discovered once, before the pool starts)
