@@ -128,6 +128,39 @@ def xero_referee() -> Any:
     return XeroReferee()
 
 
+@pytest.fixture(scope="session")
+def xero_prism_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The copy of Xero's description Prism validates with (tests/xero_prism.py says why a copy)."""
+    from xero_prism import write_prism_copy
+
+    return write_prism_copy(tmp_path_factory.mktemp("prism") / "xero_accounting.prism.json")
+
+
+@pytest.fixture
+def xero_prism(xero_prism_spec: Path, tmp_path: Path) -> Iterator[Any]:
+    """``xero_prism(sandbox)``: Stoplight Prism validating every request and answer in front of a
+    ``XeroSandbox``; use ``proxy.url`` as the connection's host (``sandbox.connection(host=...)``)
+    and assert ``proxy.violations() == []``. Skips where Prism is not installed (``make prism``),
+    except under CI, where a missing referee fails."""
+    from xero_prism import prism_missing, start_prism
+
+    missing = prism_missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    started: list[Any] = []
+
+    def start(sandbox: Any) -> Any:
+        proxy = start_prism(xero_prism_spec, sandbox.url, tmp_path / f"prism-{len(started)}.log")
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
 @pytest.fixture
 def fixtures_dir() -> Path:
     return REPO / "tests" / "fixtures"

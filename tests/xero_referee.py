@@ -10,6 +10,7 @@ checked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -170,6 +171,13 @@ class XeroReferee:
         operation = _operation(
             spec, path.removeprefix(API_PREFIX) if which == "accounting" else path, exchange.method
         )
+        collection = path.removeprefix(API_PREFIX).strip("/").split("/")[0]
+        sent = (operation or {}).get("requestBody", {}).get("content", {}).get("application/json", {})
+        if "schema" in sent and exchange.body:
+            with contextlib.suppress(ValueError):  # not JSON: openapi-core has said so
+                problems += unknown_fields(
+                    spec, sent["schema"], json.loads(exchange.body), collection, request=True
+                )
         if operation is None or str(exchange.status) not in operation.get("responses", {}):
             return problems
         response_type = exchange.response_headers.get("content-type", "application/json").split(";")[0]
@@ -180,7 +188,6 @@ class XeroReferee:
             answer = _resolve(spec, answer)
         schema = answer.get("content", {}).get("application/json", {}).get("schema")
         if schema is not None and exchange.response_body:
-            collection = path.removeprefix(API_PREFIX).strip("/").split("/")[0]
             problems += unknown_fields(spec, schema, json.loads(exchange.response_body), collection)
         return problems
 
@@ -218,9 +225,10 @@ def _resolve(spec: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]
 
 
 def unknown_fields(
-    spec: Mapping[str, Any], schema: Mapping[str, Any], value: Any, collection: str
+    spec: Mapping[str, Any], schema: Mapping[str, Any], value: Any, collection: str, *, request: bool = False
 ) -> list[str]:
-    """Every key of ``value`` that its schema does not declare (nor the spec's examples show)."""
+    """Every key of ``value`` that its schema does not declare (nor, in an answer, the spec's
+    examples show)."""
     problems: list[str] = []
 
     def walk(schemas: list[Mapping[str, Any]], item: Any, where: str, top: bool) -> None:
@@ -233,9 +241,9 @@ def unknown_fields(
         if not isinstance(item, dict):
             return
         declared: dict[str, list[Mapping[str, Any]]] = {}
-        allowed: set[str] = set(ENVELOPE_KEYS) if top else set()
+        allowed: set[str] = set(ENVELOPE_KEYS) if top and not request else set()
         for name, node in resolved:
-            allowed |= EXAMPLE_ONLY_KEYS.get(name, set())
+            allowed |= set() if request else EXAMPLE_ONLY_KEYS.get(name, set())
             for key, sub in node.get("properties", {}).items():
                 declared.setdefault(key, []).append(sub)
         if not declared:
@@ -249,7 +257,8 @@ def unknown_fields(
                     extra = [{"items": wrapper[collection]["items"]}] if collection in wrapper else []
                 walk(declared[key] + extra, sub, f"{where}.{key}", False)
             elif key not in allowed:
-                problems.append(f"{where}.{key}: not a field of {name_of(resolved) or 'this object'}")
+                side = "sent" if request else "answered"
+                problems.append(f"{side} {where}.{key}: not a field of {name_of(resolved) or 'this object'}")
 
     walk([schema], value, "(body)", True)
     return problems

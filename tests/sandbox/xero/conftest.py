@@ -14,10 +14,17 @@ from .xero_client import XeroApi
 
 @pytest.fixture
 def xero_api(xero_referee: Any) -> Callable[..., XeroApi]:
-    """``xero_api(sandbox, checked=True, tenant_id=None)``: a client whose traffic the referee checks."""
+    """``xero_api(sandbox, checked=True, tenant_id=None, api_url=None)``: a client whose traffic the
+    referee checks; ``api_url`` puts another accounting root (Prism's) in front of the sandbox."""
 
-    def make(sandbox: XeroSandbox, *, checked: bool = True, tenant_id: str | None = None) -> XeroApi:
-        return XeroApi(sandbox, xero_referee if checked else None, tenant_id)
+    def make(
+        sandbox: XeroSandbox,
+        *,
+        checked: bool = True,
+        tenant_id: str | None = None,
+        api_url: str | None = None,
+    ) -> XeroApi:
+        return XeroApi(sandbox, xero_referee if checked else None, tenant_id, api_url)
 
     return make
 

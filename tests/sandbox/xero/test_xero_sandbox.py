@@ -4,6 +4,9 @@ checked against Xero's OpenAPI description (tests/sandbox/xero/conftest.py)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -426,3 +429,26 @@ def test_a_repeated_idempotency_key_replays_the_first_answer_and_creates_nothing
 def test_an_idempotency_key_over_128_characters_is_refused(xero: XeroApi) -> None:
     answer = xero.write("Invoices", [invoice()], key="k" * 129)
     assert answer.status_code == 400 and xero.sandbox.store.invoices == []
+
+
+def test_the_command_line_prints_the_connection_and_serves_until_stopped() -> None:
+    command = [sys.executable, "-m", "airflow_provider_cwgl.sandbox.xero", "--port", "0", "--name", "Cli Ltd"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("AIRFLOW_CONN_XERO_DEFAULT='")
+        conn = json.loads(line.strip().split("=", 1)[1].strip("'"))
+        answer = httpx.post(
+            conn["extra"]["token_url"],
+            data={"grant_type": "client_credentials"},
+            auth=(conn["login"], conn["password"]),
+        )
+        bearer = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        tenants = httpx.get(f"{conn['host']}/connections", headers=bearer).json()
+        assert [(t["tenantId"], t["tenantName"]) for t in tenants] == [
+            (conn["extra"]["tenant_id"], "Cli Ltd")
+        ]
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0

@@ -26,12 +26,18 @@ def token(sandbox: XeroSandbox) -> str:
 class XeroApi:
     """The accounting API of one sandbox tenant, with a fresh token."""
 
-    def __init__(self, sandbox: XeroSandbox, referee: Any | None, tenant_id: str | None = None) -> None:
+    def __init__(
+        self,
+        sandbox: XeroSandbox,
+        referee: Any | None,
+        tenant_id: str | None = None,
+        api_url: str | None = None,
+    ) -> None:
         self.sandbox = sandbox
         hooks = {"response": [self._check]} if referee is not None else {}
         self.referee = referee
         self.client = httpx.Client(
-            base_url=sandbox.api_url + "/",
+            base_url=(api_url or sandbox.api_url) + "/",
             headers={
                 "Authorization": f"Bearer {token(sandbox)}",
                 "Accept": "application/json",
@@ -86,3 +92,49 @@ def invoice(number: str | None = "INV-100", kind: str = "ACCREC", **fields: Any)
     document |= {"Date": "2026-03-02", "DueDate": "2026-04-01", "Status": "AUTHORISED", "LineItems": [line]}
     document |= {"InvoiceNumber": number} if number else {}
     return document | fields
+
+
+def loader_session(xero: XeroApi) -> None:
+    """A loader's whole conversation, with refusals: every kind of answer the sandbox gives."""
+    httpx.get(f"{xero.sandbox.url}/connections", headers=xero.client.headers)
+    xero.get("Accounts")
+    xero.get("TaxRates")
+    (contact,) = xero.created("Contacts", [{"Name": "Acme Ltd", "ContactNumber": "ACME"}])
+    xero.write("Contacts", [{"Name": "Acme Ltd"}])  # a duplicate name: refused in the answer
+    xero.write("Contacts", [{"Name": "Acme Ltd", "EmailAddress": "ap@acme.example"}], method="POST")
+    xero.get("Contacts", where='ContactNumber=="ACME"')
+    xero.get(f"Contacts/{contact['ContactID']}")
+    sale = invoice("INV-1", Reference="SO-1", CurrencyCode="USD", LineAmountTypes="Exclusive")
+    sale["LineItems"][0] |= {"TaxType": "OUTPUT", "Tracking": []}
+    bill = invoice("V-88", kind="ACCPAY", Reference="PO-88", LineAmountTypes="Inclusive")
+    xero.write("Invoices", [sale, bill, invoice("INV-1")], key="file:batch-1")
+    xero.write("Invoices", [sale, bill, invoice("INV-1")], key="file:batch-1")  # replayed
+    xero.write("Invoices", [invoice("INV-1")], summarize=True)  # 400 ApiException
+    xero.get("Invoices", where='Type=="ACCREC" AND InvoiceNumber=="INV-1"', page=1)
+    xero.get("Invoices", InvoiceNumbers="INV-1,INV-2", ContactIDs=contact["ContactID"], Statuses="AUTHORISED")
+    xero.get(
+        "Invoices", where='Contact.ContactID==Guid("' + contact["ContactID"] + '") && Reference=="PO-88"'
+    )
+    note = {"Type": "ACCRECCREDIT", "Contact": {"ContactID": contact["ContactID"]}, "Status": "AUTHORISED"}
+    note |= {"CreditNoteNumber": "CM-9", "Date": "2026-03-02", "LineAmountTypes": "NoTax"}
+    note |= {"LineItems": [{"Description": "Credit", "Quantity": 1, "UnitAmount": 25, "AccountCode": "200"}]}
+    (credit,) = xero.created("CreditNotes", [note])
+    xero.write("CreditNotes", [note])  # a duplicate number
+    xero.get(f"CreditNotes/{credit['CreditNoteID']}")
+    xero.get("CreditNotes", where='CreditNoteNumber=="CM-9"')
+    lines = [{"LineAmount": 80, "AccountCode": "630", "Description": "Stock"}]
+    lines += [{"LineAmount": -80, "AccountCode": "310", "Description": "Stock", "TaxType": "NONE"}]
+    journal = {
+        "Narration": "Inventory transfer",
+        "Date": "2026-03-02",
+        "Status": "POSTED",
+        "JournalLines": lines,
+    }
+    (posted,) = xero.created("ManualJournals", [journal])
+    xero.write("ManualJournals", [journal | {"JournalLines": lines[:1]}])  # unbalanced
+    xero.write("ManualJournals", [journal | {"JournalLines": lines[:1]}], summarize=True)
+    xero.get(f"ManualJournals/{posted['ManualJournalID']}")
+    xero.get("ManualJournals", page=1)
+    xero.client.post(
+        f"Invoices/{xero.sandbox.store.invoices[0]['InvoiceID']}", json={"Invoices": [{"Reference": "SO-1b"}]}
+    )
