@@ -1,7 +1,8 @@
-"""Xero's own API description as a referee of request payloads: a ``PUT`` of a body validated by
-the ``xero_openapi`` fixture (openapi-core), and every field name checked against the schemas'
-properties with ``xero_referee.unknown_fields`` (the spec does not forbid unknown fields, so a
-misspelt one would pass openapi-core)."""
+"""Xero's own API description as a referee of payloads not sent yet (the mapping's): a ``PUT`` of a
+body validated by the ``xero_openapi`` fixture (openapi-core), and every field name checked against
+the schemas' properties with ``xero_referee.unknown_fields`` (the spec does not forbid unknown
+fields, so a misspelt one would pass openapi-core). What was sent to a sandbox is refereed whole by
+``XeroReferee.check_sandbox``."""
 
 from __future__ import annotations
 
@@ -37,4 +38,4 @@ def referee() -> XeroReferee:
 def unknown_request_fields(endpoint: str, body: dict[str, Any]) -> list[str]:
     """The keys of a ``PUT /{endpoint}`` body (``{"Invoices": [...]}``) its schemas do not declare."""
     spec = referee().accounting
-    return unknown_fields(spec, {"$ref": f"#/components/schemas/{endpoint}"}, body, endpoint)
+    return unknown_fields(spec, {"$ref": f"#/components/schemas/{endpoint}"}, body, endpoint, request=True)

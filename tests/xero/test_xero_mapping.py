@@ -322,7 +322,7 @@ def test_the_referee_rejects_a_bad_payload() -> None:
     """The checks above can fail: a misspelt field and a wrong type are caught."""
     doc = mapped("transactions", sample("sample_invoices.xml", "transactions"))
     problems = unknown_request_fields("Invoices", {"Invoices": [{**doc.payload, "InvoiceNo": "1"}]})
-    assert problems == ["(body).Invoices[0].InvoiceNo: not a field of Invoice"]
+    assert problems == ["sent (body).Invoices[0].InvoiceNo: not a field of Invoice"]
     bad = {**doc.payload, "LineItems": [{"LineAmount": "ten"}]}
     with pytest.raises(Exception, match="not of type 'number'"):
         validate_put(REFEREE[0], "Invoices", {"Invoices": [bad]})
