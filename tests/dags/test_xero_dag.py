@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.models.dagrun import DagRun
-from conftest import DAGS, airflow_kept, without_adjustments
+from conftest import DAGS, airflow_kept, secret_fragments, without_adjustments
 from xero_books import ACCOUNT_CODES, TAX_TYPES
 
 from airflow_provider_cwgl.operators.xero import load_target
@@ -83,6 +83,8 @@ def test_a_day_loads_into_xero_and_a_rerun_creates_nothing(
     books = xero_documents(xero)
     assert sorted(d["xero_id"] for d in loaded) == sorted(i for _, i in books)
     xero_referee.check_sandbox(xero)
+    kept = airflow_kept(run)  # XCom, rendered fields, logs: no client secret, no token
+    assert secret_fragments(kept, [xero.credentials["client_secret"], *xero.tokens], 8) == []
     # The same day again (a new run for a posted day): the batch is re-exported, Xero finds it all.
     xero.log.clear()
     again = run_day(dag, day, tmp_path, **XERO)
