@@ -40,9 +40,9 @@ def xero_books() -> Iterator[XeroSandbox]:
         yield sandbox
 
 
-def client_for(sandbox: XeroSandbox, **overrides: object) -> XeroClient:
-    """A client of ``sandbox`` with retries fast enough for tests."""
-    conn = sandbox.connection()
+def client_for(sandbox: XeroSandbox, host: str | None = None, **overrides: object) -> XeroClient:
+    """A client of ``sandbox`` (through ``host``, e.g. a validating proxy) with fast retries."""
+    conn = sandbox.connection(host=host)
     settings = settings_from_fields(conn["login"], conn["password"], conn["host"], conn["extra"])
     fast = {"backoff_base": 0.01, "backoff_max": 0.05, "default_retry_after": 0.05, "timeout": 5.0}
     return XeroClient(dataclasses.replace(settings, **(fast | overrides)))  # type: ignore[arg-type]

@@ -143,6 +143,26 @@ def test_a_document_xero_refuses_stays_unposted_is_named_and_comes_back(
     assert not bills & after
 
 
+@pytest.mark.xero_prism
+def test_a_whole_run_through_prism_shows_no_violation(
+    airflow_db: None,
+    dag: Any,
+    connectwise: Sandbox,
+    xero_books: XeroSandbox,
+    xero_prism: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    proxy = xero_prism(xero_books)  # Stoplight Prism in front of the sandbox Xero
+    monkeypatch.setenv("AIRFLOW_CONN_XERO_BOOKS", json.dumps(xero_books.connection(host=proxy.url)))
+    run = run_day(dag, posting_days(connectwise)[-1], tmp_path, **XERO)
+    loaded = run.get_task_instance("load_into_accounting_package").xcom_pull(
+        task_ids="load_into_accounting_package"
+    )
+    assert loaded and len(xero_documents(xero_books)) == len(loaded)
+    assert proxy.violations() == []
+
+
 def test_the_review_says_what_will_be_loaded_where(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CWGL_XERO_CONN_ID", raising=False)
     assert load_target({}).startswith("Load: the placeholder step")

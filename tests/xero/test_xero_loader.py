@@ -197,3 +197,17 @@ def test_keys_and_filters() -> None:
     assert where_any("ContactNumber", ['"Quoted" Systems', "a\\b"]) == (
         'ContactNumber=="\\"Quoted\\" Systems" OR ContactNumber=="a\\\\b"'
     )
+
+
+@pytest.mark.xero_prism
+def test_a_load_through_prism_shows_no_violation(xero_books: XeroSandbox, xero_prism: Any) -> None:
+    """Stoplight Prism (``prism proxy --errors``) in front of the sandbox: every request the loader
+    sends and every answer it reads, refusals included, conform to Xero's description."""
+    proxy = xero_prism(xero_books)
+    codes = {k: v for k, v in ACCOUNT_CODES.items() if k != "6200"}  # some refusals too
+    with client_for(xero_books, host=proxy.url) as client:
+        result = XeroLoader(client, MappingSettings(codes, TAX_TYPES)).load(generated(40), file_sha256=SHA)
+        again = XeroLoader(client, MappingSettings(codes, TAX_TYPES)).load(generated(40), file_sha256=SHA)
+    assert result.loaded and result.refused and not any(d["created"] for d in again.loaded)
+    assert proxy.violations() == []
+    assert len([r for r in xero_books.requests if not r.path.startswith("/")]) == client.calls
