@@ -13,7 +13,6 @@ adjustment) cannot be marked exported by a batch and is reported as not posted.
 
 from __future__ import annotations
 
-import ast
 import json
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -24,7 +23,7 @@ from typing_extensions import TypedDict
 
 from airflow_provider_cwgl.blank import is_blank
 from airflow_provider_cwgl.errors import SettingError
-from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS
+from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS, LITERAL_ERRORS, read_literal
 from airflow_provider_cwgl.glexport.review import DocumentRef, money
 
 DOCUMENTS_SUFFIX = ".gl-docs.jsonl"  # not longer than IDS_SUFFIX: the longest output name stays
@@ -104,12 +103,9 @@ def parse_documents(value: Any) -> list[tuple[str, str]] | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except ValueError:
-            try:
-                value = ast.literal_eval(value)
-            except (ValueError, SyntaxError) as exc:
-                raise SettingError("documents", "expected a list of {'collection': ..., 'id': ...}") from exc
+            value = read_literal(value)
+        except LITERAL_ERRORS as exc:
+            raise SettingError("documents", "expected a list of {'collection': ..., 'id': ...}") from exc
     if not isinstance(value, (list, tuple)):
         raise SettingError(
             "documents",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
@@ -36,7 +35,7 @@ from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.assets import emit_asset_events
 from airflow_provider_cwgl.operators.failures import fail_without_retry
 from airflow_provider_cwgl.operators.lineage import connectwise_namespace
-from airflow_provider_cwgl.output.resolve import open_for_reading
+from airflow_provider_cwgl.output.resolve import open_for_reading, sha256_of
 
 
 class BatchSummary(BatchResult, SelectionReport):
@@ -191,7 +190,7 @@ class GLBatchCreateOperator(BaseOperator):
         files: every error here comes before any ConnectWise request."""
         if summary is None:
             with open_for_reading(self.export_file, self.export_file_conn_id) as source:
-                digest = _sha256(source)
+                digest = sha256_of(source)
             with open_for_reading(self.export_file, self.export_file_conn_id) as source:
                 selection = select_documents(documents_from_xml(source), wanted)
             with open_for_reading(self.export_file, self.export_file_conn_id) as source:
@@ -290,13 +289,6 @@ class GLBatchCreateOperator(BaseOperator):
             day = moment.strftime("%Y-%m-%d")
         kinds = [k for k, on in flags.items() if on]
         return batch_identifier_for(day, kinds, request.get("locationId"))
-
-
-def _sha256(source: Any) -> str:
-    digest = hashlib.sha256()
-    while chunk := source.read(1 << 20):
-        digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _checked(docs: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:

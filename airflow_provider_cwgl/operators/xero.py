@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -18,7 +17,7 @@ from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS
 from airflow_provider_cwgl.glexport.xml_reader import iter_items
 from airflow_provider_cwgl.hooks.xero import XeroHook
 from airflow_provider_cwgl.operators.failures import fail_without_retry
-from airflow_provider_cwgl.output.resolve import open_for_reading
+from airflow_provider_cwgl.output.resolve import open_for_reading, sha256_of
 from airflow_provider_cwgl.output.settings import run_setting
 from airflow_provider_cwgl.xero.loader import LoadedDocument, LoadResult, RefusedDocument, XeroLoader
 from airflow_provider_cwgl.xero.mapping import JOURNAL_STATUS, MappingSettings
@@ -128,13 +127,11 @@ def load_export_into_xero(
     summary = _summary(export_summary)
     conn_id = None if is_blank(export_file_conn_id) else export_file_conn_id
     with open_for_reading(summary["output"], conn_id, "export_summary") as source:
-        digest = hashlib.sha256()
-        while chunk := source.read(1 << 20):
-            digest.update(chunk)
-    if digest.hexdigest() != summary["sha256"]:
+        digest = sha256_of(source)
+    if digest != summary["sha256"]:
         raise SettingError(
             "export_summary",
-            f"{summary['output']} is not the file approved (sha256 {digest.hexdigest()}, the summary's "
+            f"{summary['output']} is not the file approved (sha256 {digest}, the summary's "
             f"{summary['sha256']}); was it replaced by a later run?",
         )
     if wanted is not None:

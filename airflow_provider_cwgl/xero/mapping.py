@@ -20,8 +20,6 @@ while Xero wants documents with positive lines and computes their totals itself.
 
 from __future__ import annotations
 
-import ast
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from typing import Any, Literal
 
 from airflow_provider_cwgl.blank import is_blank
 from airflow_provider_cwgl.errors import SettingError
+from airflow_provider_cwgl.glexport.request import LITERAL_ERRORS, read_literal
 from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS
 
 CENT = Decimal("0.01")
@@ -79,12 +78,9 @@ def _text_map(setting: str, value: Any) -> dict[str, str]:
         return {}
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except ValueError:
-            try:
-                value = ast.literal_eval(value)
-            except (ValueError, SyntaxError) as exc:
-                raise SettingError(setting, "expected a dict of ConnectWise code → Xero code") from exc
+            value = read_literal(value)
+        except LITERAL_ERRORS as exc:
+            raise SettingError(setting, "expected a dict of ConnectWise code → Xero code") from exc
     if not isinstance(value, Mapping):
         raise SettingError(
             setting, f"expected a dict of ConnectWise code → Xero code, got {type(value).__name__}"
