@@ -1,6 +1,6 @@
 """Load an approved GLExport file's documents into Xero, exactly once, in few calls.
 
-Plain Python: a ``XeroClient`` (or anything with its ``get``/``put``) and the mapping settings.
+Plain Python: a ``XeroClient`` and the mapping settings.
 Documents wait per endpoint (invoices and bills, credit notes, manual journals) until
 ``LOOKUP_SIZE`` (100) of them are ready; then, for those:
 
@@ -29,14 +29,14 @@ import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from typing_extensions import TypedDict
 
 from airflow_provider_cwgl.errors import XeroError
 from airflow_provider_cwgl.glexport.documents import doc_key
 from airflow_provider_cwgl.glexport.summary import PARTY_COLLECTIONS
-from airflow_provider_cwgl.xero.client import encode_json
+from airflow_provider_cwgl.xero.client import XeroClient, encode_json
 from airflow_provider_cwgl.xero.mapping import (
     ContactRef,
     MappingSettings,
@@ -57,21 +57,6 @@ _NUMBER_FIELD = {
     "CreditNotes": "CreditNoteNumber",
     "ManualJournals": "Narration",
 }
-
-
-class XeroApi(Protocol):
-    """What the loader needs of ``XeroClient``."""
-
-    def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
-
-    def put(
-        self,
-        path: str,
-        body: Mapping[str, Any],
-        *,
-        idempotency_key: str,
-        params: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]: ...
 
 
 class LoadedDocument(TypedDict):
@@ -118,7 +103,9 @@ def idempotency_key(file_sha256: str, endpoint: str, parts: Iterable[Any]) -> st
 class XeroLoader:
     """``load()`` a source of GLExport items into the Xero organisation ``client`` reaches."""
 
-    def __init__(self, client: XeroApi, settings: MappingSettings, *, batch_size: int = BATCH_SIZE) -> None:
+    def __init__(
+        self, client: XeroClient, settings: MappingSettings, *, batch_size: int = BATCH_SIZE
+    ) -> None:
         self.client = client
         self.settings = settings
         self.batch_size = batch_size
