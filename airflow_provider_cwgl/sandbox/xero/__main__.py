@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import signal
 import sys
-import threading
 
 from airflow_provider_cwgl.sandbox.faults import FaultRule, Faults
+from airflow_provider_cwgl.sandbox.serving import serve_until_stopped
 from airflow_provider_cwgl.sandbox.xero import XeroLimits, XeroSandbox, XeroStore
 
 
@@ -49,14 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sandbox.stop()
+    serve_until_stopped(sandbox)
     return 0
 
 
