@@ -60,12 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     documents = f"{len(store.documents)} unposted documents"
-    print(
-        f"ConnectWise sandbox on {sandbox.url} (API {sandbox.api_url}); {documents}. Ctrl-C stops it.",
-        file=sys.stderr,
-        flush=True,
-    )
-    serve_until_stopped(sandbox)
+    serve_until_stopped(sandbox, f"ConnectWise sandbox on {sandbox.url} (API {sandbox.api_url}); {documents}")
     return 0
 
 

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from airflow_provider_cwgl.errors import ConditionError
-from airflow_provider_cwgl.sandbox.tokens import TokenReader
+from airflow_provider_cwgl.sandbox.tokens import TokenReader, quoted_or_number
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
@@ -114,10 +114,8 @@ class _Parser(TokenReader):
 
     def value(self) -> Any:
         kind, text = self.take()
-        if kind == "string":
-            return re.sub(r"\\(.)", r"\1", text[1:-1])
-        if kind == "number":
-            return Decimal(text)
+        if kind in ("string", "number"):
+            return quoted_or_number(kind, text)
         if kind == "datetime":
             return datetime.fromisoformat(text[1:-1].replace("Z", "+00:00"))
         if kind == "word" and text.lower() in ("true", "false", "null"):

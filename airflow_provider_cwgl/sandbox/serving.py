@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import sys
 import threading
 import time
 from typing import Any
@@ -66,8 +67,10 @@ class LoopbackServer:
         self.stop()
 
 
-def serve_until_stopped(server: LoopbackServer) -> None:
-    """Block until Ctrl-C or SIGTERM, then stop ``server`` (the command lines' main loop)."""
+def serve_until_stopped(server: LoopbackServer, what: str) -> None:
+    """Say on stderr what is served where, block until Ctrl-C or SIGTERM, then stop ``server`` (the
+    command lines' main loop)."""
+    print(f"{what}. Ctrl-C stops it.", file=sys.stderr, flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
+from typing import Any
 
 
 class TokenReader:
@@ -29,3 +31,12 @@ class TokenReader:
             raise self.error(f"{self.language} end too early")
         self.position += 1
         return token
+
+
+def quoted_or_number(kind: str, text: str) -> Any:
+    """A ``string`` token's text unquoted, a ``number`` token's value; None for other kinds."""
+    if kind == "string":
+        return re.sub(r"\\(.)", r"\1", text[1:-1])
+    if kind == "number":
+        return Decimal(text)
+    return None

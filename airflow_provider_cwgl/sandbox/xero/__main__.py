@@ -43,12 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
     ).start()
     print(f"AIRFLOW_CONN_XERO_DEFAULT='{json.dumps(sandbox.connection())}'", flush=True)
-    print(
-        f"Xero sandbox on {sandbox.url} (API {sandbox.api_url}). Ctrl-C stops it.",
-        file=sys.stderr,
-        flush=True,
-    )
-    serve_until_stopped(sandbox)
+    serve_until_stopped(sandbox, f"Xero sandbox on {sandbox.url} (API {sandbox.api_url})")
     return 0
 
 

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from airflow_provider_cwgl.errors import XeroQueryError
-from airflow_provider_cwgl.sandbox.tokens import TokenReader
+from airflow_provider_cwgl.sandbox.tokens import TokenReader, quoted_or_number
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
@@ -113,10 +113,8 @@ class _Parser(TokenReader):
 
     def value(self) -> Any:
         kind, text = self.take()
-        if kind == "string":
-            return re.sub(r"\\(.)", r"\1", text[1:-1])
-        if kind == "number":
-            return Decimal(text)
+        if kind in ("string", "number"):
+            return quoted_or_number(kind, text)
         lowered = text.lower()
         if kind == "word" and lowered in ("true", "false", "null"):
             return {"true": True, "false": False, "null": None}[lowered]
