@@ -245,6 +245,26 @@ def test_the_contact_is_found_by_id_number_or_name_else_created(xero: XeroApi) -
     assert all(c["IsCustomer"] for c in xero.sandbox.store.contacts)
 
 
+def test_contact_names_are_unique_and_post_updates_by_name_or_number(xero: XeroApi) -> None:
+    (acme,) = xero.created("Contacts", [{"Name": "Acme Ltd", "ContactNumber": "ACME"}])
+    duplicate = xero.write("Contacts", [{"Name": "ACME LTD"}]).json()["Contacts"][0]
+    assert errors_of(duplicate) == [
+        "The contact name ACME LTD is already assigned to another contact. "
+        "The contact name must be unique across all active contacts."
+    ]
+    assert duplicate["HasValidationErrors"] is True and "HasErrors" not in duplicate
+    (by_name,) = xero.created(
+        "Contacts", [{"Name": "Acme Ltd", "EmailAddress": "ap@acme.example"}], method="POST"
+    )
+    (by_number,) = xero.created(
+        "Contacts", [{"ContactNumber": "ACME", "Name": "Acme Limited"}], method="POST"
+    )
+    assert by_name["ContactID"] == by_number["ContactID"] == acme["ContactID"]
+    assert [(c["Name"], c.get("EmailAddress")) for c in xero.sandbox.store.contacts] == [
+        ("Acme Limited", "ap@acme.example")
+    ]
+
+
 def test_a_document_without_a_usable_contact_is_refused(xero: XeroApi) -> None:
     missing = invoice("A")
     del missing["Contact"]
