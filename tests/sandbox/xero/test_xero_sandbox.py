@@ -57,12 +57,12 @@ def test_wrong_client_credentials_or_grant_are_refused(xero_sandbox: XeroSandbox
 
 
 def test_an_expired_or_unknown_token_gets_401(make_xero_sandbox: Callable[..., XeroSandbox]) -> None:
-    sandbox = make_xero_sandbox(token_lifetime=0.3)
+    sandbox = make_xero_sandbox(token_lifetime=1.0)
     bearer = token(sandbox)
     headers = {"Accept": "application/json", "xero-tenant-id": sandbox.store.tenant_id}
     fresh = httpx.get(f"{sandbox.api_url}/TaxRates", headers=headers | {"Authorization": f"Bearer {bearer}"})
     assert fresh.status_code == 200
-    time.sleep(0.35)
+    time.sleep(1.05)
     expired = httpx.get(
         f"{sandbox.api_url}/TaxRates", headers=headers | {"Authorization": f"Bearer {bearer}"}
     )
