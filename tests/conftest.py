@@ -9,7 +9,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -126,6 +126,28 @@ def xero_referee() -> Any:
     from xero_referee import XeroReferee
 
     return XeroReferee()
+
+
+@pytest.fixture
+def xero_api(xero_referee: Any) -> Callable[..., Any]:
+    """``xero_api(sandbox, checked=True, tenant_id=None, api_url=None)``: a small Xero client
+    (tests/xero_client.py) whose every exchange ``xero_referee`` checks; ``api_url`` puts another
+    accounting root (Prism's) in front of the sandbox."""
+
+    from xero_client import XeroApi
+
+    def make(
+        sandbox: Any, *, checked: bool = True, tenant_id: str | None = None, api_url: str | None = None
+    ) -> Any:
+        return XeroApi(sandbox, xero_referee if checked else None, tenant_id, api_url)
+
+    return make
+
+
+@pytest.fixture
+def sandbox_api(xero_sandbox: Any, xero_api: Callable[..., Any]) -> Any:
+    """``xero_api(xero_sandbox)`` (``xero`` is tests/fake_xero.py's scripted Xero)."""
+    return xero_api(xero_sandbox)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Pytest fixtures for the ConnectWise sandbox.
+"""Pytest fixtures for the sandboxes (ConnectWise and Xero).
 
 Enable in a ``conftest.py`` with ``pytest_plugins = ["airflow_provider_cwgl.sandbox.pytest_plugin"]``.
 
@@ -19,22 +19,31 @@ import pytest
 
 from airflow_provider_cwgl.sandbox.data import generated_store, sample_store
 from airflow_provider_cwgl.sandbox.server import Sandbox
+from airflow_provider_cwgl.sandbox.serving import LoopbackServer
 from airflow_provider_cwgl.sandbox.store import SandboxStore
-from airflow_provider_cwgl.sandbox.xero import XeroSandbox, XeroStore
+from airflow_provider_cwgl.sandbox.xero import XeroSandbox
+
+
+def _started(start: Callable[..., LoopbackServer]) -> Iterator[Callable[..., Any]]:
+    """A fixture's factory: each server ``start`` gives is stopped after the test."""
+    started: list[LoopbackServer] = []
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        server = start(*args, **kwargs).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture
 def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
-    started: list[Sandbox] = []
+    def sandbox(store: SandboxStore | None = None, **kwargs: Any) -> Sandbox:
+        return Sandbox(store if store is not None else generated_store(transactions=40), **kwargs)
 
-    def make(store: SandboxStore | None = None, **kwargs: Any) -> Sandbox:
-        sandbox = Sandbox(store if store is not None else generated_store(transactions=40), **kwargs).start()
-        started.append(sandbox)
-        return sandbox
-
-    yield make
-    for sandbox in started:
-        sandbox.stop()
+    yield from _started(sandbox)
 
 
 @pytest.fixture
@@ -49,16 +58,7 @@ def cw_sample_sandbox(make_sandbox: Callable[..., Sandbox]) -> Sandbox:
 
 @pytest.fixture
 def make_xero_sandbox() -> Iterator[Callable[..., XeroSandbox]]:
-    started: list[XeroSandbox] = []
-
-    def make(store: XeroStore | None = None, **kwargs: Any) -> XeroSandbox:
-        sandbox = XeroSandbox(store, **kwargs).start()
-        started.append(sandbox)
-        return sandbox
-
-    yield make
-    for sandbox in started:
-        sandbox.stop()
+    yield from _started(XeroSandbox)
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import signal
 import sys
-import threading
 
 from airflow_provider_cwgl.sandbox.faults import FaultRule, Faults
+from airflow_provider_cwgl.sandbox.serving import serve_until_stopped
 from airflow_provider_cwgl.sandbox.xero import XeroLimits, XeroSandbox, XeroStore
 
 
@@ -44,19 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
     ).start()
     print(f"AIRFLOW_CONN_XERO_DEFAULT='{json.dumps(sandbox.connection())}'", flush=True)
-    print(
-        f"Xero sandbox on {sandbox.url} (API {sandbox.api_url}). Ctrl-C stops it.",
-        file=sys.stderr,
-        flush=True,
-    )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sandbox.stop()
+    serve_until_stopped(sandbox, f"Xero sandbox on {sandbox.url} (API {sandbox.api_url})")
     return 0
 
 

@@ -12,7 +12,6 @@ import base64
 import binascii
 import math
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -21,15 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-import uvicorn
 from starlette.datastructures import Headers, QueryParams
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from airflow_provider_cwgl.connectwise.jsonbody import loads
-from airflow_provider_cwgl.errors import SandboxError, XeroQueryError
+from airflow_provider_cwgl.errors import XeroQueryError
 from airflow_provider_cwgl.sandbox.faults import Faults, RequestLog, RequestRecord
 from airflow_provider_cwgl.sandbox.jsonio import dumps
+from airflow_provider_cwgl.sandbox.serving import LoopbackServer
 from airflow_provider_cwgl.sandbox.xero import where
 from airflow_provider_cwgl.sandbox.xero.limits import LimitTracker, Refusal, XeroLimits
 from airflow_provider_cwgl.sandbox.xero.store import ID_FIELD, WRITABLE, Record, XeroStore, now_utc, xero_date
@@ -83,13 +82,16 @@ def _api_exception(number: int, kind: str, message: str, elements: list[Record] 
     return xero_json(body | ({"Elements": elements} if elements is not None else {}), 400)
 
 
-class XeroSandbox:
-    """A local Xero. Start with ``start()`` or as a context manager.
+class XeroSandbox(LoopbackServer):
+    """A local Xero. Start with ``start()`` or as a context manager; ``url`` is the host root (the
+    connection's host), the accounting API is under ``api_url``.
 
     ``tenants``: the organisations a token reaches (``GET /connections``); by default ``[store]``.
     Set it to ``[]`` or add a second ``XeroStore`` to test how a client picks its tenant.
     ``token_lifetime``: seconds an access token lives (Xero: 1800).
     """
+
+    name, title = "xero-sandbox", "Xero sandbox"
 
     def __init__(
         self,
@@ -117,14 +119,10 @@ class XeroSandbox:
         # (tenant, path, key) -> the first answer: (status, body, content type)
         self._idempotent: dict[tuple[str, str, str], tuple[int, bytes, str]] = {}
         self._write_lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        """The host root: ``connection()``'s host; the accounting API is under ``api_url``."""
-        return f"http://{self.host}:{self.port}"
+    def asgi_app(self) -> XeroSandbox:
+        return self
 
     @property
     def api_url(self) -> str:
@@ -140,39 +138,6 @@ class XeroSandbox:
         whole otherwise, e.g. ``/connect/token``), query, headers (without ``Authorization``), body,
         and the answer's status, headers and body."""
         return list(self.log.records)
-
-    def start(self) -> XeroSandbox:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self, log_level="critical", access_log=False, lifespan="off", timeout_keep_alive=30
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="xero-sandbox", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise SandboxError("the Xero sandbox did not start within 10 seconds")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> XeroSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def connection(
         self, *, host: str | None = None, with_tenant: bool = True, **extra: Any

@@ -227,7 +227,7 @@ class XeroStore:
     def _write_one(self, collection: str, element: Record, match_numbers: bool) -> Record:
         existing = self._existing(collection, element, match_numbers)
         if collection == "Contacts":
-            return self._store(collection, self._contact(element, existing))
+            return self._store(collection, self._contact(element, existing, match_numbers))
         if collection == "ManualJournals":
             return self._store(collection, self._journal(element, existing))
         return self._store(collection, self._document(collection, element, existing))
@@ -274,7 +274,7 @@ class XeroStore:
         contact |= {"UpdatedDateUTC": xero_date(now_utc())}
         return contact
 
-    def _contact(self, element: Record, existing: Record | None) -> Record:
+    def _contact(self, element: Record, existing: Record | None, match_names: bool) -> Record:
         name = str(element.get("Name") or (existing or {}).get("Name") or "").strip()
         if not name:
             raise Invalid("The contact name must be specified.")
@@ -282,7 +282,7 @@ class XeroStore:
             raise Invalid("The contact name must be 255 characters or fewer.")
         namesake = self._contact_by("Name", name)
         if namesake is not None and namesake is not existing:
-            if existing is None and "ContactNumber" not in element:
+            if existing is None and match_names and "ContactNumber" not in element:
                 # POST names an existing contact by its name: Xero updates that one.
                 existing = namesake
             else:

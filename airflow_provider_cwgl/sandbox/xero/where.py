@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from airflow_provider_cwgl.errors import XeroQueryError
+from airflow_provider_cwgl.sandbox.tokens import TokenReader, quoted_or_number
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
@@ -42,43 +43,27 @@ _XERO_DATE = re.compile(r"/Date\((-?\d+)(?:[+-]\d{4})?\)/")
 
 def parse(text: str) -> Predicate:
     """The predicate ``text`` describes; ``XeroQueryError`` if it is not Xero's syntax."""
-    parser = _Parser(_tokenize(text))
+    parser = _Parser(_TOKEN_RE, text, XeroQueryError, "where")
     predicate = parser.either()
-    if parser.peek() is not None:
-        raise XeroQueryError(f"unexpected {parser.peek()!r} in where")
+    if parser.next_text() is not None:
+        raise XeroQueryError(f"unexpected {parser.next_text()!r} in where")
     return predicate
 
 
-def _tokenize(text: str) -> list[tuple[str, str]]:
-    tokens = []
-    for match in _TOKEN_RE.finditer(text):
-        kind = match.lastgroup or ""
-        if kind == "bad":
-            raise XeroQueryError(f"cannot read where near {text[match.start() : match.start() + 20]!r}")
-        tokens.append((kind, match.group(kind)))
-    return tokens
+class _Parser(TokenReader):
+    def next_text(self) -> str | None:
+        """The next token's text, if any."""
+        token = self.peek()
+        return token[1] if token else None
 
-
-class _Parser:
-    def __init__(self, tokens: list[tuple[str, str]]) -> None:
-        self.tokens = tokens
-        self.position = 0
-
-    def peek(self) -> str | None:
-        return self.tokens[self.position][1] if self.position < len(self.tokens) else None
-
-    def take(self, expected: str | None = None) -> tuple[str, str]:
-        if self.position >= len(self.tokens):
-            raise XeroQueryError(f"where ends early{f', expected {expected!r}' if expected else ''}")
-        token = self.tokens[self.position]
-        if expected is not None and token[1].upper() != expected.upper():
-            raise XeroQueryError(f"expected {expected!r} in where, found {token[1]!r}")
-        self.position += 1
-        return token
+    def expect(self, text: str) -> None:
+        found = self.take()[1]
+        if found.upper() != text.upper():
+            raise XeroQueryError(f"expected {text!r} in where, found {found!r}")
 
     def _joined(self, words: tuple[str, str], operand: Callable[[], Predicate], combine: Any) -> Predicate:
         parts = [operand()]
-        while (self.peek() or "").upper() in words:
+        while (self.next_text() or "").upper() in words:
             self.take()
             parts.append(operand())
         return parts[0] if len(parts) == 1 else lambda record: combine(p(record) for p in parts)
@@ -90,14 +75,14 @@ class _Parser:
         return self._joined(("AND", "&&"), self.unary, all)
 
     def unary(self) -> Predicate:
-        if (self.peek() or "").upper() in ("NOT", "!"):
+        if (self.next_text() or "").upper() in ("NOT", "!"):
             self.take()
             inner = self.unary()
             return lambda record: not inner(record)
-        if self.peek() == "(":
-            self.take("(")
+        if self.next_text() == "(":
+            self.expect("(")
             inner = self.either()
-            self.take(")")
+            self.expect(")")
             return inner
         return self.comparison()
 
@@ -106,20 +91,20 @@ class _Parser:
         if kind != "word":
             raise XeroQueryError(f"expected a field name in where, found {word!r}")
         path = [word]
-        while self.peek() == ".":
-            self.take(".")
+        while self.next_text() == ".":
+            self.expect(".")
             path.append(self.take()[1])
-        if path[-1].lower() in _TESTS and self.peek() == "(":
+        if path[-1].lower() in _TESTS and self.next_text() == "(":
             test, field = _TESTS[path[-1].lower()], path[:-1]
-            self.take("(")
+            self.expect("(")
             wanted = self.value()
-            self.take(")")
+            self.expect(")")
             if not isinstance(wanted, str):
                 raise XeroQueryError(f"{path[-1]} takes a string in where")
             return lambda record: (
                 isinstance(v := _lookup(record, field), str) and test(v.lower(), wanted.lower())
             )
-        op = self.peek()
+        op = self.next_text()
         if op not in _COMPARE:
             raise XeroQueryError(f"expected a comparison after {'.'.join(path)!r} in where, found {op!r}")
         self.take()
@@ -128,27 +113,25 @@ class _Parser:
 
     def value(self) -> Any:
         kind, text = self.take()
-        if kind == "string":
-            return re.sub(r"\\(.)", r"\1", text[1:-1])
-        if kind == "number":
-            return Decimal(text)
+        if kind in ("string", "number"):
+            return quoted_or_number(kind, text)
         lowered = text.lower()
         if kind == "word" and lowered in ("true", "false", "null"):
             return {"true": True, "false": False, "null": None}[lowered]
         if kind == "word" and lowered == "guid":
-            self.take("(")
+            self.expect("(")
             guid = self.value()
-            self.take(")")
+            self.expect(")")
             if not isinstance(guid, str):
                 raise XeroQueryError("Guid takes a string in where")
             return guid.lower()
         if kind == "word" and lowered == "datetime":
-            self.take("(")
+            self.expect("(")
             parts = [self.value()]
-            while self.peek() == ",":
-                self.take(",")
+            while self.next_text() == ",":
+                self.expect(",")
                 parts.append(self.value())
-            self.take(")")
+            self.expect(")")
             try:
                 if len(parts) == 1 and isinstance(parts[0], str):
                     moment = datetime.fromisoformat(parts[0])

@@ -10,18 +10,17 @@ from typing import Any
 
 import httpx
 import pytest
+from xero_client import XeroApi, invoice, loader_session
 from xero_referee import ACCOUNTING_SPEC, ENVELOPE_KEYS, EXAMPLE_ONLY_KEYS, Exchange, XeroReferee, load_spec
 
 from airflow_provider_cwgl.sandbox.xero import XeroSandbox
 
-from .xero_client import XeroApi, invoice, loader_session
 
-
-def test_every_exchange_of_a_loader_session_conforms(xero: XeroApi, xero_referee: XeroReferee) -> None:
-    loader_session(xero)  # each exchange checked as it happens (the xero client's hook) ...
-    checked = xero_referee.check_sandbox(xero.sandbox)  # ... and again from the sandbox's own log
-    assert checked == len(xero.sandbox.requests) >= 25
-    statuses = {r.status for r in xero.sandbox.requests}
+def test_every_exchange_of_a_loader_session_conforms(sandbox_api: XeroApi, xero_referee: XeroReferee) -> None:
+    loader_session(sandbox_api)  # each exchange checked as it happens (the client's hook) ...
+    checked = xero_referee.check_sandbox(sandbox_api.sandbox)  # ... and again from the sandbox's own log
+    assert checked == len(sandbox_api.sandbox.requests) >= 25
+    statuses = {r.status for r in sandbox_api.sandbox.requests}
     assert {200, 400} <= statuses
 
 
@@ -44,10 +43,10 @@ def test_the_referee_refuses_an_invalid_invoices_body(
 
 
 def test_the_referee_refuses_a_misspelt_field_sent_or_answered(
-    xero: XeroApi, xero_referee: XeroReferee
+    sandbox_api: XeroApi, xero_referee: XeroReferee
 ) -> None:
-    answer = xero.write("Invoices", [invoice("SPELL-1")])
-    record = xero.sandbox.requests[-1]
+    answer = sandbox_api.write("Invoices", [invoice("SPELL-1")])
+    record = sandbox_api.sandbox.requests[-1]
     exchange = Exchange.from_record(record)
     assert xero_referee.violations(exchange) == []
     misspelt_request = json.loads(exchange.body)
@@ -62,9 +61,11 @@ def test_the_referee_refuses_a_misspelt_field_sent_or_answered(
     ]
 
 
-def test_the_referee_refuses_an_answer_of_the_wrong_shape(xero: XeroApi, xero_referee: XeroReferee) -> None:
-    xero.write("Invoices", [invoice("SHAPE-1")])
-    exchange = Exchange.from_record(xero.sandbox.requests[-1])
+def test_the_referee_refuses_an_answer_of_the_wrong_shape(
+    sandbox_api: XeroApi, xero_referee: XeroReferee
+) -> None:
+    sandbox_api.write("Invoices", [invoice("SHAPE-1")])
+    exchange = Exchange.from_record(sandbox_api.sandbox.requests[-1])
     answer = json.loads(exchange.response_body)
     answer["Invoices"][0]["Total"] = "100.00"
     answer["Invoices"][0]["Status"] = "APPROVED"

@@ -1,5 +1,5 @@
 """The sandbox Xero behaves like Xero for what a GL loader does: tokens, tenants, documents with
-Xero's validation and totals, lookups, idempotency keys. Every exchange of the ``xero`` client is
+Xero's validation and totals, lookups, idempotency keys. Every exchange of the ``sandbox_api`` client is
 checked against Xero's OpenAPI description (tests/sandbox/xero/conftest.py)."""
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from xero_client import XeroApi, invoice, token
 
 from airflow_provider_cwgl.connectwise.jsonbody import loads
 from airflow_provider_cwgl.sandbox.xero import DEFAULT_XERO_CREDENTIALS, XeroSandbox, XeroStore
-
-from .xero_client import XeroApi, invoice, token
 
 
 def errors_of(element: dict[str, Any]) -> list[str]:
@@ -58,12 +57,12 @@ def test_wrong_client_credentials_or_grant_are_refused(xero_sandbox: XeroSandbox
 
 
 def test_an_expired_or_unknown_token_gets_401(make_xero_sandbox: Callable[..., XeroSandbox]) -> None:
-    sandbox = make_xero_sandbox(token_lifetime=0.3)
+    sandbox = make_xero_sandbox(token_lifetime=1.0)
     bearer = token(sandbox)
     headers = {"Accept": "application/json", "xero-tenant-id": sandbox.store.tenant_id}
     fresh = httpx.get(f"{sandbox.api_url}/TaxRates", headers=headers | {"Authorization": f"Bearer {bearer}"})
     assert fresh.status_code == 200
-    time.sleep(0.35)
+    time.sleep(1.05)
     expired = httpx.get(
         f"{sandbox.api_url}/TaxRates", headers=headers | {"Authorization": f"Bearer {bearer}"}
     )
@@ -134,37 +133,38 @@ def test_connection_is_the_airflow_connection_for_conn_type_xero(xero_sandbox: X
     assert xero_sandbox.connection(host="http://127.0.0.1:9")["host"] == "http://127.0.0.1:9"
 
 
-def test_the_request_log_keeps_no_secret(xero: XeroApi) -> None:
-    xero.created("Invoices", [invoice()])
-    bearer = xero.client.headers["Authorization"]
-    assert [r.path for r in xero.sandbox.requests] == ["/connect/token", "Invoices"]
-    logged = repr(xero.sandbox.requests)
+def test_the_request_log_keeps_no_secret(sandbox_api: XeroApi) -> None:
+    sandbox_api.created("Invoices", [invoice()])
+    bearer = sandbox_api.client.headers["Authorization"]
+    assert [r.path for r in sandbox_api.sandbox.requests] == ["/connect/token", "Invoices"]
+    logged = repr(sandbox_api.sandbox.requests)
     assert "authorization" not in logged.lower()
     for secret in (bearer[7:], DEFAULT_XERO_CREDENTIALS["client_secret"]):
         assert secret not in logged
 
 
 # -- the chart and tax rates ----------------------------------------------------------------------
-def test_accounts_and_tax_rates_are_read_only_defaults_with_system_accounts(xero: XeroApi) -> None:
-    accounts = {a["Code"]: a for a in xero.get("Accounts").json()["Accounts"]}
+def test_accounts_and_tax_rates_are_read_only_defaults_with_system_accounts(sandbox_api: XeroApi) -> None:
+    accounts = {a["Code"]: a for a in sandbox_api.get("Accounts").json()["Accounts"]}
     assert accounts["610"]["SystemAccount"] == "DEBTORS" and accounts["800"]["SystemAccount"] == "CREDITORS"
     assert accounts["200"]["Type"] == "REVENUE"
-    rates = {t["TaxType"]: t["EffectiveRate"] for t in xero.get("TaxRates").json()["TaxRates"]}
+    rates = {t["TaxType"]: t["EffectiveRate"] for t in sandbox_api.get("TaxRates").json()["TaxRates"]}
     assert {"NONE", "OUTPUT", "INPUT", "EXEMPTOUTPUT"} <= set(rates) and rates["NONE"] == 0
     assert (
-        xero.client.put("Accounts", json={"Code": "999", "Name": "New", "Type": "EXPENSE"}).status_code == 405
+        sandbox_api.client.put("Accounts", json={"Code": "999", "Name": "New", "Type": "EXPENSE"}).status_code
+        == 405
     )
 
 
 # -- documents: totals ----------------------------------------------------------------------------
-def test_totals_are_computed_per_line_from_the_tax_rate_and_rounded_to_cents(xero: XeroApi) -> None:
-    xero.sandbox.store.add_tax_rate("SEVEN", "Sales tax 7.25%", Decimal("7.25"))
+def test_totals_are_computed_per_line_from_the_tax_rate_and_rounded_to_cents(sandbox_api: XeroApi) -> None:
+    sandbox_api.sandbox.store.add_tax_rate("SEVEN", "Sales tax 7.25%", Decimal("7.25"))
     lines = [
         {"Description": "a", "Quantity": 3, "UnitAmount": 33.335, "AccountCode": "200", "TaxType": "SEVEN"},
         {"Description": "b", "LineAmount": 0.10, "AccountCode": "200", "TaxType": "OUTPUT"},
         {"Description": "c", "LineAmount": 19.99, "AccountCode": "200"},  # the account's TaxType: OUTPUT
     ]
-    exclusive, inclusive, no_tax = xero.created(
+    exclusive, inclusive, no_tax = sandbox_api.created(
         "Invoices",
         [
             invoice("EX-1", LineItems=lines, LineAmountTypes="Exclusive"),
@@ -181,14 +181,14 @@ def test_totals_are_computed_per_line_from_the_tax_rate_and_rounded_to_cents(xer
     assert [line["TaxAmount"] for line in inclusive["LineItems"]] == [6.76, 0.01, 2.61]
     assert (inclusive["SubTotal"], inclusive["TotalTax"], inclusive["Total"]) == (110.72, 9.38, 120.10)
     assert (no_tax["SubTotal"], no_tax["TotalTax"], no_tax["Total"]) == (120.10, 0, 120.10)
-    stored = xero.sandbox.store.find("Invoices", InvoiceNumber="EX-1")[0]
+    stored = sandbox_api.sandbox.store.find("Invoices", InvoiceNumber="EX-1")[0]
     assert stored["Total"] == Decimal("130.37") and str(stored["Total"]) == "130.37"
-    raw = xero.client.get(f"Invoices/{exclusive['InvoiceID']}").content
+    raw = sandbox_api.client.get(f"Invoices/{exclusive['InvoiceID']}").content
     assert b'"Total": 130.37' in raw and b'"TotalTax": 10.27' in raw  # money as Xero writes it, to the cent
 
 
-def test_answers_use_xero_dates_and_envelope(xero: XeroApi) -> None:
-    answer = xero.write("Invoices", [invoice()]).json()
+def test_answers_use_xero_dates_and_envelope(sandbox_api: XeroApi) -> None:
+    answer = sandbox_api.write("Invoices", [invoice()]).json()
     assert set(answer) == {"Id", "Status", "ProviderName", "DateTimeUTC", "Invoices"}
     assert answer["Status"] == "OK" and answer["DateTimeUTC"].startswith("/Date(")
     document = answer["Invoices"][0]
@@ -203,31 +203,35 @@ def test_answers_use_xero_dates_and_envelope(xero: XeroApi) -> None:
 
 
 # -- documents: validation ------------------------------------------------------------------------
-def test_sales_invoice_numbers_are_unique_but_bill_numbers_are_not(xero: XeroApi) -> None:
-    first, again = xero.write("Invoices", [invoice("INV-7"), invoice("inv-7")]).json()["Invoices"]
+def test_sales_invoice_numbers_are_unique_but_bill_numbers_are_not(sandbox_api: XeroApi) -> None:
+    first, again = sandbox_api.write("Invoices", [invoice("INV-7"), invoice("inv-7")]).json()["Invoices"]
     assert errors_of(first) == [] and errors_of(again) == ["Invoice # must be unique."]
-    bills = xero.created("Invoices", [invoice("INV-7", kind="ACCPAY"), invoice("INV-7", kind="ACCPAY")])
+    bills = sandbox_api.created(
+        "Invoices", [invoice("INV-7", kind="ACCPAY"), invoice("INV-7", kind="ACCPAY")]
+    )
     assert len({b["InvoiceID"] for b in bills}) == 2
-    assert [i["Type"] for i in xero.sandbox.store.invoices] == ["ACCREC", "ACCPAY", "ACCPAY"]
+    assert [i["Type"] for i in sandbox_api.sandbox.store.invoices] == ["ACCREC", "ACCPAY", "ACCPAY"]
 
 
-def test_credit_note_numbers_are_unique_and_generated_when_missing(xero: XeroApi) -> None:
+def test_credit_note_numbers_are_unique_and_generated_when_missing(sandbox_api: XeroApi) -> None:
     note = {"Type": "ACCRECCREDIT", "Contact": {"Name": "Acme Ltd"}, "Status": "AUTHORISED"}
     note |= {
         "LineItems": [{"Description": "refund", "LineAmount": 40, "AccountCode": "200", "TaxType": "NONE"}]
     }
-    generated, named = xero.created("CreditNotes", [note, note | {"CreditNoteNumber": "CN-77"}])
+    generated, named = sandbox_api.created("CreditNotes", [note, note | {"CreditNoteNumber": "CN-77"}])
     assert generated["CreditNoteNumber"] == "CN-0001" and named["CreditNoteNumber"] == "CN-77"
     assert generated["Total"] == 40 and generated["RemainingCredit"] == 40
-    duplicate = xero.write("CreditNotes", [note | {"CreditNoteNumber": "CN-77"}]).json()["CreditNotes"][0]
+    duplicate = sandbox_api.write("CreditNotes", [note | {"CreditNoteNumber": "CN-77"}]).json()[
+        "CreditNotes"
+    ][0]
     assert errors_of(duplicate) == ["Credit Note # must be unique."]
-    supplier = xero.created("CreditNotes", [note | {"Type": "ACCPAYCREDIT"}] * 2)
+    supplier = sandbox_api.created("CreditNotes", [note | {"Type": "ACCPAYCREDIT"}] * 2)
     assert [s.get("CreditNoteNumber") for s in supplier] == [None, None]
 
 
-def test_the_contact_is_found_by_id_number_or_name_else_created(xero: XeroApi) -> None:
-    known = xero.sandbox.store.add_contact("Known Co", "K-1")
-    results = xero.created(
+def test_the_contact_is_found_by_id_number_or_name_else_created(sandbox_api: XeroApi) -> None:
+    known = sandbox_api.sandbox.store.add_contact("Known Co", "K-1")
+    results = sandbox_api.created(
         "Invoices",
         [
             invoice("A", Contact={"ContactID": known["ContactID"]}),
@@ -239,17 +243,37 @@ def test_the_contact_is_found_by_id_number_or_name_else_created(xero: XeroApi) -
     )
     assert [r["Contact"]["ContactID"] for r in results[:3]] == [known["ContactID"]] * 3
     assert results[3]["Contact"]["ContactID"] == results[4]["Contact"]["ContactID"] != known["ContactID"]
-    assert sorted((c["Name"], c.get("ContactNumber")) for c in xero.sandbox.store.contacts) == [
+    assert sorted((c["Name"], c.get("ContactNumber")) for c in sandbox_api.sandbox.store.contacts) == [
         ("Known Co", "K-1"),
         ("New Co", "N-1"),
     ]
-    assert all(c["IsCustomer"] for c in xero.sandbox.store.contacts)
+    assert all(c["IsCustomer"] for c in sandbox_api.sandbox.store.contacts)
 
 
-def test_a_document_without_a_usable_contact_is_refused(xero: XeroApi) -> None:
+def test_contact_names_are_unique_and_post_updates_by_name_or_number(sandbox_api: XeroApi) -> None:
+    (acme,) = sandbox_api.created("Contacts", [{"Name": "Acme Ltd", "ContactNumber": "ACME"}])
+    duplicate = sandbox_api.write("Contacts", [{"Name": "ACME LTD"}]).json()["Contacts"][0]
+    assert errors_of(duplicate) == [
+        "The contact name ACME LTD is already assigned to another contact. "
+        "The contact name must be unique across all active contacts."
+    ]
+    assert duplicate["HasValidationErrors"] is True and "HasErrors" not in duplicate
+    (by_name,) = sandbox_api.created(
+        "Contacts", [{"Name": "Acme Ltd", "EmailAddress": "ap@acme.example"}], method="POST"
+    )
+    (by_number,) = sandbox_api.created(
+        "Contacts", [{"ContactNumber": "ACME", "Name": "Acme Limited"}], method="POST"
+    )
+    assert by_name["ContactID"] == by_number["ContactID"] == acme["ContactID"]
+    assert [(c["Name"], c.get("EmailAddress")) for c in sandbox_api.sandbox.store.contacts] == [
+        ("Acme Limited", "ap@acme.example")
+    ]
+
+
+def test_a_document_without_a_usable_contact_is_refused(sandbox_api: XeroApi) -> None:
     missing = invoice("A")
     del missing["Contact"]
-    answers = xero.write(
+    answers = sandbox_api.write(
         "Invoices",
         [
             missing,
@@ -267,34 +291,36 @@ def test_a_document_without_a_usable_contact_is_refused(xero: XeroApi) -> None:
         ["The contact with ContactID 00000000-0000-0000-0000-000000000001 could not be found."],
         ["The contact with ContactNumber NOBODY could not be found."],
     ]
-    assert xero.sandbox.store.invoices == [] and xero.sandbox.store.contacts == []
+    assert sandbox_api.sandbox.store.invoices == [] and sandbox_api.sandbox.store.contacts == []
 
 
-def test_account_codes_and_tax_types_must_exist(xero: XeroApi) -> None:
+def test_account_codes_and_tax_types_must_exist(sandbox_api: XeroApi) -> None:
     bad_account = invoice("A", LineItems=[{"Description": "x", "LineAmount": 5, "AccountCode": "4000"}])
     bad_tax = invoice(
         "B", LineItems=[{"Description": "x", "LineAmount": 5, "AccountCode": "200", "TaxType": "VAT20"}]
     )
     no_account = invoice("C", LineItems=[{"Description": "x", "LineAmount": 5}])
-    answers = xero.write("Invoices", [bad_account, bad_tax, no_account]).json()["Invoices"]
+    answers = sandbox_api.write("Invoices", [bad_account, bad_tax, no_account]).json()["Invoices"]
     assert [errors_of(a) for a in answers] == [
         ["Account code '4000' is not a valid code for this document."],
         ["The TaxType code 'VAT20' does not exist or cannot be used for this type of transaction."],
         ["Account code must be specified."],
     ]
-    xero.sandbox.store.add_account("4000", "Services income", "REVENUE", "NONE")
-    assert xero.created("Invoices", [bad_account])[0]["LineItems"][0]["AccountCode"] == "4000"
+    sandbox_api.sandbox.store.add_account("4000", "Services income", "REVENUE", "NONE")
+    assert sandbox_api.created("Invoices", [bad_account])[0]["LineItems"][0]["AccountCode"] == "4000"
 
 
-def test_a_negative_document_is_refused(xero: XeroApi) -> None:
+def test_a_negative_document_is_refused(sandbox_api: XeroApi) -> None:
     negative = invoice("NEG", LineItems=[{"Description": "x", "LineAmount": -5, "AccountCode": "200"}])
-    assert errors_of(xero.write("Invoices", [negative]).json()["Invoices"][0]) == [
+    assert errors_of(sandbox_api.write("Invoices", [negative]).json()["Invoices"][0]) == [
         "The document total cannot be negative."
     ]
 
 
-def test_summarize_errors_refuses_the_whole_batch_with_xeros_api_exception(xero: XeroApi) -> None:
-    answer = xero.write("Invoices", [invoice("OK-1"), invoice("BAD", Type="ACCPAYCREDIT")], summarize=True)
+def test_summarize_errors_refuses_the_whole_batch_with_xeros_api_exception(sandbox_api: XeroApi) -> None:
+    answer = sandbox_api.write(
+        "Invoices", [invoice("OK-1"), invoice("BAD", Type="ACCPAYCREDIT")], summarize=True
+    )
     assert answer.status_code == 400
     body = answer.json()
     assert (body["ErrorNumber"], body["Type"], body["Message"]) == (
@@ -303,24 +329,30 @@ def test_summarize_errors_refuses_the_whole_batch_with_xeros_api_exception(xero:
         "A validation exception occurred",
     )
     assert [errors_of(e) for e in body["Elements"]] == [["The Type must be ACCREC or ACCPAY."]]
-    assert xero.sandbox.store.invoices == [] and xero.sandbox.store.contacts == []  # nothing saved
+    assert (
+        sandbox_api.sandbox.store.invoices == [] and sandbox_api.sandbox.store.contacts == []
+    )  # nothing saved
 
 
-def test_without_summarize_errors_the_valid_documents_are_saved(xero: XeroApi) -> None:
-    answer = xero.write("Invoices", [invoice("OK-1"), invoice("BAD", Type="ACCPAYCREDIT"), invoice("OK-2")])
+def test_without_summarize_errors_the_valid_documents_are_saved(sandbox_api: XeroApi) -> None:
+    answer = sandbox_api.write(
+        "Invoices", [invoice("OK-1"), invoice("BAD", Type="ACCPAYCREDIT"), invoice("OK-2")]
+    )
     assert answer.status_code == 200
     assert [e["StatusAttributeString"] for e in answer.json()["Invoices"]] == ["OK", "ERROR", "OK"]
-    assert [i["InvoiceNumber"] for i in xero.sandbox.store.invoices] == ["OK-1", "OK-2"]
+    assert [i["InvoiceNumber"] for i in sandbox_api.sandbox.store.invoices] == ["OK-1", "OK-2"]
 
 
-def test_manual_journals_balance_name_a_narration_and_avoid_receivables_and_payables(xero: XeroApi) -> None:
+def test_manual_journals_balance_name_a_narration_and_avoid_receivables_and_payables(
+    sandbox_api: XeroApi,
+) -> None:
     def journal(*amounts: tuple[str, int], narration: str = "Inventory adjustment") -> dict[str, Any]:
         lines = [
             {"LineAmount": amount, "AccountCode": code, "Description": "adj"} for code, amount in amounts
         ]
         return {"Narration": narration, "Date": "2026-03-02", "Status": "POSTED", "JournalLines": lines}
 
-    answers = xero.write(
+    answers = sandbox_api.write(
         "ManualJournals",
         [
             journal(("630", 125), ("310", -125)),
@@ -338,43 +370,47 @@ def test_manual_journals_balance_name_a_narration_and_avoid_receivables_and_paya
             "Account code '800' is a system account (CREDITORS) and cannot be used in a manual journal.",
         ],
     ]
-    (stored,) = xero.sandbox.store.manual_journals
+    (stored,) = sandbox_api.sandbox.store.manual_journals
     assert stored["Status"] == "POSTED" and stored["LineAmountTypes"] == "NoTax"
     assert [line["LineAmount"] for line in stored["JournalLines"]] == [125, -125]
 
 
 # -- updates and reads ----------------------------------------------------------------------------
-def test_post_updates_by_id_or_sales_number_and_put_does_not(xero: XeroApi) -> None:
-    (created,) = xero.created("Invoices", [invoice("UP-1", Status="DRAFT")])
-    (by_id,) = xero.created(
+def test_post_updates_by_id_or_sales_number_and_put_does_not(sandbox_api: XeroApi) -> None:
+    (created,) = sandbox_api.created("Invoices", [invoice("UP-1", Status="DRAFT")])
+    (by_id,) = sandbox_api.created(
         "Invoices", [{"InvoiceID": created["InvoiceID"], "Reference": "PO 17"}], method="POST"
     )
-    (by_number,) = xero.created("Invoices", [invoice("UP-1", Reference="PO 18")], method="POST")
+    (by_number,) = sandbox_api.created("Invoices", [invoice("UP-1", Reference="PO 18")], method="POST")
     assert by_id["InvoiceID"] == by_number["InvoiceID"] == created["InvoiceID"]
-    assert [i["Reference"] for i in xero.sandbox.store.invoices] == ["PO 18"]
-    assert errors_of(xero.write("Invoices", [invoice("UP-1")]).json()["Invoices"][0]) == [
+    assert [i["Reference"] for i in sandbox_api.sandbox.store.invoices] == ["PO 18"]
+    assert errors_of(sandbox_api.write("Invoices", [invoice("UP-1")]).json()["Invoices"][0]) == [
         "Invoice # must be unique."
     ]
-    unknown = xero.write("Invoices", [{"InvoiceID": "00000000-0000-0000-0000-0000000000aa"}], method="POST")
+    unknown = sandbox_api.write(
+        "Invoices", [{"InvoiceID": "00000000-0000-0000-0000-0000000000aa"}], method="POST"
+    )
     assert errors_of(unknown.json()["Invoices"][0]) == [
         "The document with the supplied id was not found for this endpoint."
     ]
 
 
-def test_get_by_id_number_and_filters(xero: XeroApi) -> None:
+def test_get_by_id_number_and_filters(sandbox_api: XeroApi) -> None:
     other = {"Name": "Other Co", "ContactNumber": "OTHER"}
-    created = xero.created(
+    created = sandbox_api.created(
         "Invoices",
         [invoice("F-1"), invoice("F-2"), invoice("F-3", Contact=other), invoice("F-1", kind="ACCPAY")],
     )
     acme = created[0]["Contact"]["ContactID"]
 
     def numbers(**params: Any) -> list[str]:
-        answer = xero.get("Invoices", **params)
+        answer = sandbox_api.get("Invoices", **params)
         assert answer.status_code == 200, answer.text
         return [f"{i['Type']}:{i['InvoiceNumber']}" for i in answer.json()["Invoices"]]
 
-    assert xero.get(f"Invoices/{created[1]['InvoiceID']}").json()["Invoices"][0]["InvoiceNumber"] == "F-2"
+    assert (
+        sandbox_api.get(f"Invoices/{created[1]['InvoiceID']}").json()["Invoices"][0]["InvoiceNumber"] == "F-2"
+    )
     assert numbers(where='Type=="ACCREC" AND InvoiceNumber=="F-1"') == ["ACCREC:F-1"]
     assert numbers(where=f'Contact.ContactID==Guid("{acme}") && Type=="ACCREC"') == [
         "ACCREC:F-1",
@@ -385,18 +421,18 @@ def test_get_by_id_number_and_filters(xero: XeroApi) -> None:
     assert numbers(InvoiceNumbers="F-1,F-3") == ["ACCREC:F-1", "ACCREC:F-3", "ACCPAY:F-1"]
     assert numbers(ContactIDs=created[2]["Contact"]["ContactID"]) == ["ACCREC:F-3"]
     assert numbers(IDs=f"{created[0]['InvoiceID']},{created[3]['InvoiceID']}") == ["ACCREC:F-1", "ACCPAY:F-1"]
-    assert xero.get("Contacts/OTHER").json()["Contacts"][0]["Name"] == "Other Co"  # by ContactNumber
-    missing = xero.client.get("Invoices/00000000-0000-0000-0000-0000000000aa")
+    assert sandbox_api.get("Contacts/OTHER").json()["Contacts"][0]["Name"] == "Other Co"  # by ContactNumber
+    missing = sandbox_api.client.get("Invoices/00000000-0000-0000-0000-0000000000aa")
     assert missing.status_code == 404
 
 
-def test_a_where_xero_cannot_read_is_a_query_parse_exception(xero: XeroApi) -> None:
-    answer = xero.get("Invoices", where='InvoiceNumber=="unterminated')
+def test_a_where_xero_cannot_read_is_a_query_parse_exception(sandbox_api: XeroApi) -> None:
+    answer = sandbox_api.get("Invoices", where='InvoiceNumber=="unterminated')
     assert answer.status_code == 400 and answer.json()["Type"] == "QueryParseException"
 
 
 def test_pages_hold_100_documents(
-    xero_sandbox: XeroSandbox, xero_api: Callable[..., XeroApi], xero: XeroApi
+    xero_sandbox: XeroSandbox, xero_api: Callable[..., XeroApi], sandbox_api: XeroApi
 ) -> None:
     written = xero_sandbox.store.write(
         "Invoices", [invoice(f"P-{n:03d}") for n in range(230)], match_numbers=False, atomic=True
@@ -404,7 +440,7 @@ def test_pages_hold_100_documents(
     assert not written.errors
     # The referee takes seconds over a page of 100 invoices: it checks a page of two below instead.
     unchecked = xero_api(xero_sandbox, checked=False)
-    assert xero.get("Invoices", page=2, pageSize=2).json()["pagination"]["itemCount"] == 230
+    assert sandbox_api.get("Invoices", page=2, pageSize=2).json()["pagination"]["itemCount"] == 230
     pages = [unchecked.get("Invoices", page=page).json() for page in (1, 2, 3, 4)]
     assert [len(p["Invoices"]) for p in pages] == [100, 100, 30, 0]
     assert pages[0]["pagination"] == {"page": 1, "pageSize": 100, "pageCount": 3, "itemCount": 230}
@@ -413,22 +449,27 @@ def test_pages_hold_100_documents(
 
 
 # -- idempotency ----------------------------------------------------------------------------------
-def test_a_repeated_idempotency_key_replays_the_first_answer_and_creates_nothing(xero: XeroApi) -> None:
-    first = xero.write("Invoices", [invoice("K-1")], key="file-1:doc-1")
-    again = xero.write("Invoices", [invoice("K-1", Reference="changed")], key="file-1:doc-1")
+def test_a_repeated_idempotency_key_replays_the_first_answer_and_creates_nothing(
+    sandbox_api: XeroApi,
+) -> None:
+    first = sandbox_api.write("Invoices", [invoice("K-1")], key="file-1:doc-1")
+    again = sandbox_api.write("Invoices", [invoice("K-1", Reference="changed")], key="file-1:doc-1")
     assert again.status_code == first.status_code == 200
     assert loads(again.content) == loads(first.content)
-    assert len(xero.sandbox.store.invoices) == 1 and xero.sandbox.store.invoices[0]["Reference"] == ""
+    assert (
+        len(sandbox_api.sandbox.store.invoices) == 1
+        and sandbox_api.sandbox.store.invoices[0]["Reference"] == ""
+    )
     # Another path, or another key, is another request.
     note = {"Type": "ACCRECCREDIT", "Contact": {"Name": "Acme Ltd"}, "LineItems": []}
-    assert xero.write("CreditNotes", [note], key="file-1:doc-1").status_code == 200
-    assert xero.write("Invoices", [invoice("K-2")], key="file-1:doc-2").status_code == 200
-    assert len(xero.sandbox.store.invoices) == 2 and len(xero.sandbox.store.credit_notes) == 1
+    assert sandbox_api.write("CreditNotes", [note], key="file-1:doc-1").status_code == 200
+    assert sandbox_api.write("Invoices", [invoice("K-2")], key="file-1:doc-2").status_code == 200
+    assert len(sandbox_api.sandbox.store.invoices) == 2 and len(sandbox_api.sandbox.store.credit_notes) == 1
 
 
-def test_an_idempotency_key_over_128_characters_is_refused(xero: XeroApi) -> None:
-    answer = xero.write("Invoices", [invoice()], key="k" * 129)
-    assert answer.status_code == 400 and xero.sandbox.store.invoices == []
+def test_an_idempotency_key_over_128_characters_is_refused(sandbox_api: XeroApi) -> None:
+    answer = sandbox_api.write("Invoices", [invoice()], key="k" * 129)
+    assert answer.status_code == 400 and sandbox_api.sandbox.store.invoices == []
 
 
 def test_the_command_line_prints_the_connection_and_serves_until_stopped() -> None:

@@ -1,6 +1,6 @@
-"""A small Xero client for the sandbox Xero's tests: every exchange it makes is checked by the
-referee (Xero's OpenAPI description, tests/xero_referee.py), unless a test sends something invalid
-on purpose."""
+"""A small Xero client for the tests (fixtures ``xero_api`` and ``xero``): every exchange it makes
+is checked by the referee (Xero's OpenAPI description, tests/xero_referee.py), unless a test sends
+something invalid on purpose."""
 
 from __future__ import annotations
 
