@@ -26,17 +26,14 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from xero_books import ACCOUNT_CODES, TAX_TYPES, books  # noqa: E402
-
-from airflow_provider_cwgl.sandbox.data import generated_store  # noqa: E402
-from airflow_provider_cwgl.sandbox.xero import XeroLimits, XeroSandbox  # noqa: E402
-from airflow_provider_cwgl.xero import XeroClient  # noqa: E402
-from airflow_provider_cwgl.xero.loader import XeroLoader  # noqa: E402
-from airflow_provider_cwgl.xero.mapping import MappingSettings  # noqa: E402
-from airflow_provider_cwgl.xero.settings import settings_from_fields  # noqa: E402
+from airflow_provider_cwgl.sandbox.data import generated_store
+from airflow_provider_cwgl.sandbox.xero import XeroLimits, XeroSandbox
+from airflow_provider_cwgl.sandbox.xero.connectwise_books import ACCOUNT_CODES, TAX_TYPES, connectwise_books
+from airflow_provider_cwgl.xero import XeroClient
+from airflow_provider_cwgl.xero.loader import XeroLoader
+from airflow_provider_cwgl.xero.mapping import MappingSettings
+from airflow_provider_cwgl.xero.settings import settings_from_fields
 
 TARGET = 1000  # documents a minute
 
@@ -49,7 +46,7 @@ def main() -> None:
     scale = args.time_scale
     items = [(d.section, d.body) for d in generated_store(transactions=args.transactions).documents]
     limits = XeroLimits(minute=60.0 / scale, day=86_400.0 / scale)
-    with XeroSandbox(books(), limits=limits) as sandbox:
+    with XeroSandbox(connectwise_books(), limits=limits) as sandbox:
         conn = sandbox.connection()
         settings = settings_from_fields(conn["login"], conn["password"], conn["host"], conn["extra"])
         started = time.monotonic()

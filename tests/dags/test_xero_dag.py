@@ -14,11 +14,11 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.models.dagrun import DagRun
 from conftest import DAGS, airflow_kept, secret_fragments, without_adjustments
-from xero_books import ACCOUNT_CODES, TAX_TYPES
 
 from airflow_provider_cwgl.operators.xero import load_target
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 from airflow_provider_cwgl.sandbox.xero import XeroSandbox
+from airflow_provider_cwgl.sandbox.xero.connectwise_books import ACCOUNT_CODES, TAX_TYPES
 
 DAG_ID = "cwgl_gl_export_and_post"
 XERO = {"xero_conn_id": "xero_books", "xero_account_codes": ACCOUNT_CODES, "xero_tax_types": TAX_TYPES}

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from conftest import export_every_collection, fails_task, secret_fragments, without_adjustments
-from xero_books import ACCOUNT_CODES, TAX_TYPES
 
 from airflow_provider_cwgl.errors import SettingError, XeroRefusedError
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.xero import GLExportToXeroOperator, check_refused
 from airflow_provider_cwgl.sandbox import Sandbox, generated_store
 from airflow_provider_cwgl.sandbox.xero import XeroSandbox
+from airflow_provider_cwgl.sandbox.xero.connectwise_books import ACCOUNT_CODES, TAX_TYPES
 
 
 class PushedXCom:

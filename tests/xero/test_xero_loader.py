@@ -4,20 +4,26 @@ few calls, and every exchange refereed by Xero's OpenAPI description."""
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
+import sys
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from conftest import FIXTURES
-from xero_books import ACCOUNT_CODES, TAX_TYPES, client_for
+from xero_books import client_for
 from xero_schema import referee
 
 from airflow_provider_cwgl.errors import XeroError
 from airflow_provider_cwgl.glexport.xml_reader import iter_items
 from airflow_provider_cwgl.sandbox.data import generated_store
 from airflow_provider_cwgl.sandbox.xero import XeroSandbox
+from airflow_provider_cwgl.sandbox.xero.connectwise_books import ACCOUNT_CODES, TAX_TYPES
+from airflow_provider_cwgl.xero import XeroClient
 from airflow_provider_cwgl.xero.loader import LoadResult, XeroLoader, idempotency_key, where_any
 from airflow_provider_cwgl.xero.mapping import MappingSettings
+from airflow_provider_cwgl.xero.settings import settings_from_fields
 
 SHA = "a" * 64
 SETTINGS = MappingSettings(account_codes=ACCOUNT_CODES, tax_types=TAX_TYPES)
@@ -211,3 +217,30 @@ def test_a_load_through_prism_shows_no_violation(xero_books: XeroSandbox, xero_p
     assert result.loaded and result.refused and not any(d["created"] for d in again.loaded)
     assert proxy.violations() == []
     assert len([r for r in xero_books.requests if not r.path.startswith("/")]) == client.calls
+
+
+def test_the_command_line_serves_books_for_the_connectwise_sandbox() -> None:
+    """``python -m airflow_provider_cwgl.sandbox.xero --connectwise-books`` prints a connection and
+    the mapping Variables that load the ConnectWise sandbox's documents without a refusal."""
+    command = [
+        sys.executable,
+        "-m",
+        "airflow_provider_cwgl.sandbox.xero",
+        "--port",
+        "0",
+        "--connectwise-books",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        printed = dict(process.stdout.readline().strip().split("=", 1) for _ in range(3))
+        conn = json.loads(printed["AIRFLOW_CONN_XERO_DEFAULT"].strip("'"))
+        codes = json.loads(printed["AIRFLOW_VAR_CWGL_XERO_ACCOUNT_CODES"].strip("'"))
+        taxes = json.loads(printed["AIRFLOW_VAR_CWGL_XERO_TAX_TYPES"].strip("'"))
+        settings = settings_from_fields(conn["login"], conn["password"], conn["host"], conn["extra"])
+        with XeroClient(settings) as client:
+            result = XeroLoader(client, MappingSettings(codes, taxes)).load(generated(20), file_sha256=SHA)
+        assert result.loaded and result.refused == []
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -10,6 +10,7 @@ import sys
 from airflow_provider_cwgl.sandbox.faults import FaultRule, Faults
 from airflow_provider_cwgl.sandbox.serving import serve_until_stopped
 from airflow_provider_cwgl.sandbox.xero import XeroLimits, XeroSandbox, XeroStore
+from airflow_provider_cwgl.sandbox.xero.connectwise_books import ACCOUNT_CODES, TAX_TYPES, connectwise_books
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8124, help="0 picks a free port (default 8124)")
     parser.add_argument("--name", default="Sandbox Company", help="the organisation's name")
     parser.add_argument("--token-lifetime", type=float, default=1800.0, help="seconds (Xero: 1800)")
+    parser.add_argument(
+        "--connectwise-books",
+        action="store_true",
+        help="books that take the ConnectWise sandbox's documents (its tax rates and a clearing "
+        "account); prints the Variables that map its accounts and tax codes",
+    )
     limit_fields = ", ".join(f.name for f in dataclasses.fields(XeroLimits))
     limits = f"Xero's limits changed, e.g. '{{\"per_minute\": 600}}' (fields: {limit_fields})"
     parser.add_argument("--limits", type=json.loads, default={}, metavar="JSON", help=limits)
@@ -35,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     except TypeError as exc:
         parser.error(str(exc))
     sandbox = XeroSandbox(
-        XeroStore(name=args.name),
+        connectwise_books(args.name) if args.connectwise_books else XeroStore(name=args.name),
         limits=xero_limits,
         faults=faults,
         token_lifetime=args.token_lifetime,
@@ -43,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
     ).start()
     print(f"AIRFLOW_CONN_XERO_DEFAULT='{json.dumps(sandbox.connection())}'", flush=True)
+    if args.connectwise_books:
+        print(f"AIRFLOW_VAR_CWGL_XERO_ACCOUNT_CODES='{json.dumps(ACCOUNT_CODES)}'", flush=True)
+        print(f"AIRFLOW_VAR_CWGL_XERO_TAX_TYPES='{json.dumps(TAX_TYPES)}'", flush=True)
     serve_until_stopped(sandbox, f"Xero sandbox on {sandbox.url} (API {sandbox.api_url})")
     return 0
 
