@@ -244,3 +244,22 @@ def test_the_command_line_serves_books_for_the_connectwise_sandbox() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_credit_memo_lands_as_a_credit_note_once(xero_books: XeroSandbox) -> None:
+    invoice = next(i for c, i in samples() if c == "transactions")
+    memo = copy.deepcopy(invoice) | {"id": 126, "documentType": "CREDIT MEMO", "documentNumber": "119CM"}
+    memo |= {"total": "-10"}
+    memo["detail"][0] |= {"quantity": "1", "total": "10"}
+    settings = MappingSettings(account_codes={"4000": "200"})
+    first = load(xero_books, [("transactions", invoice), ("transactions", memo)], settings)
+    again = load(xero_books, [("transactions", memo)], settings)
+    [note] = xero_books.store.credit_notes
+    assert (note["Type"], note["CreditNoteNumber"], note["Total"]) == (
+        "ACCRECCREDIT",
+        "119CM",
+        Decimal("10.00"),
+    )
+    assert [d["xero_id"] for d in first.loaded if d["type"] == "ACCRECCREDIT"] == [note["CreditNoteID"]]
+    assert [(d["xero_id"], d["created"]) for d in again.loaded] == [(note["CreditNoteID"], False)]
+    refereed(xero_books)
