@@ -19,8 +19,11 @@ DEV_LATEST := -e '.[s3,gcs,azure,sandbox]' --group test --group cloud-test
 # Azurite (Microsoft's Azure Storage emulator) from npm, into a git-ignored folder of the repo.
 AZURITE_VERSION := 3.37.0
 AZURITE := .azurite/node_modules/.bin/azurite-blob
+# Stoplight Prism (npm), the validating proxy the Xero tests put in front of the sandbox Xero.
+PRISM_VERSION := 5.16.0
+PRISM := .prism/node_modules/.bin/prism
 
-.PHONY: demo test test-latest test-min e2e lint format bench clean xmlserializer azurite
+.PHONY: demo test test-latest test-min e2e lint format bench clean xmlserializer azurite prism
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +38,14 @@ $(AZURITE):
 	(command -v npm >/dev/null || (apt-get update -q && apt-get install -y -q nodejs npm)) \
 		&& npm install --loglevel=error --no-audit --no-fund --prefix .azurite azurite@$(AZURITE_VERSION) \
 		|| echo "Azurite could not be installed: the Azure tests in tests/output/test_cloud_storage.py will skip"
+
+# Prism checks Xero traffic against Xero's OpenAPI description (tests marked xero_prism, in
+# tests/sandbox/xero/test_xero_prism.py). Without it those tests skip, except under CI.
+prism: $(PRISM)
+$(PRISM):
+	(command -v npm >/dev/null || (apt-get update -q && apt-get install -y -q nodejs npm)) \
+		&& npm install --loglevel=error --no-audit --no-fund --prefix .prism @stoplight/prism-cli@$(PRISM_VERSION) \
+		|| echo "Prism could not be installed: the Xero tests marked xero_prism will skip"
 
 $(INSTALLED_MIN): pyproject.toml $(INSTALLED)
 	test -x $(VENV_MIN)/bin/python || $(BIN)/uv venv --quiet --python $(BIN)/python $(VENV_MIN)
@@ -64,10 +75,10 @@ xmlserializer:
 # fails the run in minutes, not at CI's limit); a whole suite takes 2 to 4 minutes.
 SUITE_LIMIT := timeout --kill-after=30 900
 
-test-latest: $(INSTALLED) $(AZURITE)
+test-latest: $(INSTALLED) $(AZURITE) $(PRISM)
 	$(SUITE_LIMIT) $(BIN)/pytest
 
-test-min: $(INSTALLED_MIN)
+test-min: $(INSTALLED_MIN) $(PRISM)
 	$(VENV_MIN)/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'
 	$(SUITE_LIMIT) $(VENV_MIN)/bin/pytest
 
@@ -97,6 +108,7 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/writer.py
 	$(BIN)/python bench/export_memory.py
 	$(BIN)/python bench/references.py
+	$(BIN)/python bench/xero_load.py
 
 # The docs site (docs/, Sphinx + MyST): every warning fails, so does a broken internal reference
 # or an example include whose [START]/[END] marker is gone.
@@ -106,4 +118,4 @@ docs: $(INSTALLED)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 clean:
-	rm -rf $(VENV) $(VENV_MIN) .demo .pytest_cache .ruff_cache docs/_build .azurite
+	rm -rf $(VENV) $(VENV_MIN) .demo .pytest_cache .ruff_cache docs/_build .azurite .prism

@@ -38,7 +38,9 @@ BUSINESS_DAY = (
 )
 
 
-def _first_given(param: Any, variable: str, env: str) -> str | None:
+def run_setting(param: Any, variable: str, env: str) -> str | None:
+    """The first given of ``param``, the Airflow Variable ``variable`` and the worker's ``$env``;
+    None when none is. Read when the task runs, on its worker."""
     from airflow.sdk import Variable
 
     return (
@@ -51,7 +53,7 @@ def _first_given(param: Any, variable: str, env: str) -> str | None:
 def output_root(param: Any = None) -> str:
     """The output root: ``param`` > Variable ``cwgl_output_root`` > ``$CWGL_OUTPUT_ROOT`` >
     ``~/cwgl-exports`` (``~`` expanded on this worker). A local folder or an object-storage URL."""
-    root = _first_given(param, ROOT_VARIABLE, ROOT_ENV) or DEFAULT_ROOT
+    root = run_setting(param, ROOT_VARIABLE, ROOT_ENV) or DEFAULT_ROOT
     return str(Path(root).expanduser()) if root.startswith("~") else root
 
 
@@ -59,7 +61,7 @@ def output_conn_id(param: Any = None) -> str:
     """The output connection id: ``param`` > Variable ``cwgl_output_conn_id`` >
     ``$CWGL_OUTPUT_CONN_ID`` > none, given as ``""`` (what a template can render; the operators
     read an empty connection id as none)."""
-    return _first_given(param, CONN_ID_VARIABLE, CONN_ID_ENV) or ""
+    return run_setting(param, CONN_ID_VARIABLE, CONN_ID_ENV) or ""
 
 
 def output_params() -> dict[str, Any]:

@@ -23,6 +23,7 @@ Hierarchy::
      │    │                                 NEVER for another 4xx (Xero refused what was sent)
      │    ├── XeroAuthError                 the token endpoint refused the client id or secret
      │    └── XeroLimitError                LATER: the tenant's calls for the day are spent
+     ├── XeroRefusedError                   Xero (or the mapping) refused documents of a load
      ├── ExportBodyError (ValueError)       complete JSON, but not a GLExport document we can write
      │    ├── ElementNameError              a field name that cannot be an XML element name
      │    └── JsonLimitError                a value past one of ``JsonLimits``
@@ -35,7 +36,8 @@ Hierarchy::
      │   (RuntimeError)
      ├── EmptyExportError                   LATER: nothing to export (the operator skips the task)
      ├── SandboxError (RuntimeError)        the local ConnectWise did not start
-     └── ConditionError (ValueError)        the local ConnectWise got an invalid ``conditions``
+     ├── ConditionError (ValueError)        the local ConnectWise got an invalid ``conditions``
+     └── XeroQueryError (ValueError)        the local Xero got an invalid ``where`` filter
 
 Every module imports its errors from here; no other module re-exports them.
 """
@@ -340,3 +342,33 @@ class SandboxError(CwglError, RuntimeError):
 
 class ConditionError(CwglError, ValueError):
     """A ``conditions`` string the sandbox was sent is not valid ConnectWise syntax."""
+
+
+class XeroRefusedError(CwglError):
+    """Documents of a load were refused (by Xero's validation, or by the mapping before sending):
+    they stay unposted in ConnectWise and the next export carries them. ``refused`` lists each
+    (collection, id, reason, Xero's messages); the message names at most ``MAX_LISTED_REFUSALS``."""
+
+    def __init__(self, refused: Sequence[Mapping[str, Any]]) -> None:
+        self.refused = list(refused)
+        super().__init__()
+
+    def __str__(self) -> str:
+        lines = [
+            f"- {r.get('collection')} {r.get('id')}: "
+            + "; ".join([*(str(m) for m in r.get("messages") or []), str(r.get("reason"))])
+            for r in self.refused[:MAX_LISTED_REFUSALS]
+        ]
+        more = len(self.refused) - len(lines)
+        tail = f"\n… and {more} more (the load task's XCom 'refused' lists all)" if more > 0 else ""
+        return (
+            f"{len(self.refused)} document(s) not loaded into Xero; they stay unposted and the next "
+            "export carries them:\n" + "\n".join(lines) + tail
+        )
+
+
+MAX_LISTED_REFUSALS = 50
+
+
+class XeroQueryError(CwglError, ValueError):
+    """A ``where`` filter the sandbox Xero was sent is not valid Xero syntax."""

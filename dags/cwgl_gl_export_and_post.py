@@ -33,9 +33,15 @@ One business day per run, exactly once, in date order:
   on the task. Airflow then asks backfills for ``--reprocess-behavior`` (``failed`` or
   ``completed``).
 
-The load step is a placeholder: replace it with your package's import (QuickBooks, Xero, Sage,
-Business Central, ...). It returns the documents it loaded only after the load succeeded, so a
-failed load never marks records exported, and a document the package refused stays unposted.
+The load step loads into Xero when a Xero connection is configured: the param ``xero_conn_id``, else
+the Variable ``cwgl_xero_conn_id``, else ``$CWGL_XERO_CONN_ID`` on the worker (read when the task
+runs), with ``xero_account_codes``, ``xero_tax_types`` and ``xero_invoice_status`` found the same
+way (``cwgl_xero_…`` Variables, ``$CWGL_XERO_…``). It returns what Xero holds; the documents Xero
+refused stay unposted (the next export carries them), and ``check_refused``, the last task, fails
+the run naming each with Xero's message once the rest is posted. Without a Xero connection the load
+step is a placeholder: replace it with your package's import (QuickBooks, Sage, Business Central,
+...). It returns the documents it loaded only after the load succeeded, so a failed load never
+marks records exported, and a document the package refused stays unposted.
 """
 
 from __future__ import annotations
@@ -58,8 +64,31 @@ from airflow_provider_cwgl.glexport.summary import ExportSummary
 from airflow_provider_cwgl.operators.approval import TEMPLATE_MACROS, GLExportApprovalOperator
 from airflow_provider_cwgl.operators.gl_batch import GLBatchCreateOperator
 from airflow_provider_cwgl.operators.gl_export import GLBatchExportOperator
+from airflow_provider_cwgl.operators.xero import REFUSED_KEY, RUN_SETTINGS, load_target
 
 POSTED_BATCHES_ALIAS = "cwgl_posted_batches"
+
+
+def placeholder_load(summary: ExportSummary, conn_id: str | None) -> list[dict[str, Any]]:
+    """PLACEHOLDER: import ``summary['output']`` into your accounting package here, and return the
+    documents it accepted (``{"collection": ..., "id": ...}``); only those are marked exported. This
+    placeholder loads them all (read from the documents file beside the export).
+
+    Raise on any failure, so the records stay unposted and the next run exports them again. A
+    re-run of a posted day gets the same file again: make the import idempotent (or skip a file
+    whose ``sha256`` it already loaded).
+    """
+    from airflow_provider_cwgl.glexport.documents import read_documents
+    from airflow_provider_cwgl.output.resolve import open_for_reading
+
+    with open_for_reading(summary["gl_documents_file"], conn_id) as source:
+        loaded = [
+            {"collection": d["collection"], "id": d["id"]} for d in read_documents(source, summary["sha256"])
+        ]
+    print(f"PLACEHOLDER: load {summary['output']} ({summary['counts']}) into the accounting package")
+    return loaded
+
+
 SUMMARY = "ti.xcom_pull(task_ids='export_gl_batch')"
 
 # [START cwgl_gl_export_and_post_dag]
@@ -72,7 +101,7 @@ with DAG(
     max_active_runs=1,  # batches must follow each other: one day's records at a time
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True},
     # The output root and connection are read when each task runs (dag_helpers).
-    user_defined_macros={**MACROS, **TEMPLATE_MACROS},
+    user_defined_macros={**MACROS, **TEMPLATE_MACROS, "cwgl_load_target": load_target},
     params={
         **output_params(),
         "thru_date": Param(
@@ -97,6 +126,36 @@ with DAG(
             title="Approvers",
             description="User ids (as the auth manager names them) who may approve or reject. Empty: "
             "anyone allowed to answer this DAG's approvals.",
+        ),
+        "xero_conn_id": Param(
+            None,
+            type=["null", "string"],
+            title="Xero connection id",
+            description=f"Load into Xero through this connection. Empty: the Variable "
+            f"{RUN_SETTINGS['xero_conn_id'][0]}, else ${RUN_SETTINGS['xero_conn_id'][1]} on the worker, "
+            "else the placeholder load step.",
+        ),
+        "xero_account_codes": Param(
+            None,
+            type=["null", "object"],
+            title="Xero account codes",
+            description="ConnectWise GL account number -> Xero account code. Empty: the Variable "
+            f"{RUN_SETTINGS['xero_account_codes'][0]} (JSON), else the same codes.",
+        ),
+        "xero_tax_types": Param(
+            None,
+            type=["null", "object"],
+            title="Xero tax types",
+            description="ConnectWise tax code -> Xero TaxType. Empty: the Variable "
+            f"{RUN_SETTINGS['xero_tax_types'][0]} (JSON).",
+        ),
+        "xero_invoice_status": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "DRAFT", "AUTHORISED"],
+            title="Xero invoice status",
+            description=f"DRAFT or AUTHORISED. Empty: the Variable {RUN_SETTINGS['xero_invoice_status'][0]}, "
+            "else DRAFT.",
         ),
         "approval_timeout_minutes": Param(
             24 * 60,
@@ -133,33 +192,32 @@ with DAG(
     approve = GLExportApprovalOperator(
         task_id="approve_gl_export",
         subject="{{ cwgl_review_subject(" + SUMMARY + ", " + BUSINESS_DAY + ") }}",
-        body="{{ cwgl_review(" + SUMMARY + ") }}",
+        body="{{ cwgl_review(" + SUMMARY + ", cwgl_load_target(params)) }}",
         retries=0,  # an answer is final; a retry would ask again
     )
 
+    # [START cwgl_gl_export_and_post_load]
     @task(trigger_rule="none_failed_min_one_success")  # after the approval, or the gate alone
-    def load_into_accounting_package(summary: ExportSummary, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """PLACEHOLDER: import ``summary['output']`` into your accounting package here, and return
-        the documents it accepted (``{"collection": ..., "id": ...}``); only those are marked
-        exported. This placeholder loads them all (read from the documents file beside the export).
-
-        Raise on any failure, so the records stay unposted and the next run exports them again.
-        A re-run of a posted day gets the same file again: make the import idempotent (or skip a
-        file whose ``sha256`` it already loaded).
-        """
-        from airflow_provider_cwgl.glexport.documents import read_documents
-        from airflow_provider_cwgl.output.resolve import open_for_reading
+    def load_into_accounting_package(
+        summary: ExportSummary, params: dict[str, Any], ti: Any = None
+    ) -> list[dict[str, Any]]:
+        """Into Xero when a Xero connection is configured (the param, Variable or environment
+        variable ``xero_conn_id``, read here, on the worker), else the placeholder. Returns the
+        documents the package holds; only those are marked exported."""
+        from airflow_provider_cwgl.operators.failures import fail_without_retry
+        from airflow_provider_cwgl.operators.xero import load_export_into_xero, xero_run_settings
 
         # Read through the connection the export wrote with, chosen on this worker as it chose it.
         conn_id = output_conn_id(params.get("output_conn_id")) or None
-        with open_for_reading(summary["gl_documents_file"], conn_id) as source:
-            loaded = [
-                {"collection": d["collection"], "id": d["id"]}
-                for d in read_documents(source, summary["sha256"])
-            ]
-        print(f"PLACEHOLDER: load {summary['output']} ({summary['counts']}) into the accounting package")
-        return loaded
+        xero = xero_run_settings(params)
+        if xero is not None:
+            # A bad setting or a file that is not the approved one fails at once, without retries.
+            result = fail_without_retry(load_export_into_xero)(summary, export_file_conn_id=conn_id, **xero)
+            ti.xcom_push(key=REFUSED_KEY, value=result.refused)
+            return list(result.loaded)
+        return placeholder_load(summary, conn_id)
 
+    # [END cwgl_gl_export_and_post_load]
     loaded = load_into_accounting_package(export.output)
 
     # [START cwgl_gl_export_and_post_mark]
@@ -175,4 +233,16 @@ with DAG(
     approve >> loaded
     export >> mark  # directly downstream, so the next day's export waits for it (wait_for_downstream)
     # [END cwgl_gl_export_and_post_mark]
+
+    # [START cwgl_gl_export_and_post_check]
+    @task(trigger_rule="none_failed_min_one_success")  # once the post step succeeded
+    def check_refused(ti: Any = None) -> None:
+        """Fail the run, once what Xero holds is posted, when Xero refused documents: each named
+        with Xero's message (they stay unposted; the next export carries them)."""
+        from airflow_provider_cwgl.operators.xero import check_refused as check
+
+        check(ti.xcom_pull(task_ids="load_into_accounting_package", key=REFUSED_KEY))
+
+    mark >> check_refused()
+    # [END cwgl_gl_export_and_post_check]
 # [END cwgl_gl_export_and_post_dag]

@@ -1,9 +1,12 @@
-"""`make demo`: the daily GL export end to end against the embedded ConnectWise sandbox.
+"""`make demo`: the daily GL export end to end against the embedded ConnectWise sandbox, then the
+same day loaded into the sandbox Xero and posted.
 
 Prepares an Airflow home with SQLite in .demo/ (git-ignored), starts the sandbox, points the
 `connectwise_default` connection at it, runs the `cwgl_daily_gl_export` DAG for a fixed business
-day with `airflow dags test`, stops the sandbox and prints where the file is with its summary.
-Safe to run again: each run replaces the file for that day.
+day with `airflow dags test`; then starts the sandbox Xero and runs `cwgl_gl_export_and_post` for
+that day, unattended (export, load into Xero, mark exported); stops both and prints where the file
+is with its summary, and what Xero's books hold. Safe to run again: each run replaces the file for
+that day, and both sandboxes start afresh.
 """
 
 from __future__ import annotations
@@ -73,9 +76,48 @@ def main() -> int:
                 log,
                 log_file,
             )
-        step("Sandbox stopped")
+            xero = load_into_xero(env, log, log_file)
+        step("Sandboxes stopped")
     report(read_summary())
+    print(xero)
     return 0
+
+
+def load_into_xero(env: dict[str, str], log: object, log_file: Path) -> str:
+    """The same day through cwgl_gl_export_and_post, unattended, into the sandbox Xero: export,
+    load, post. Returns what Xero's books then hold."""
+    from airflow_provider_cwgl.sandbox.xero import XeroSandbox
+    from airflow_provider_cwgl.sandbox.xero.connectwise_books import (
+        ACCOUNT_CODES,
+        TAX_TYPES,
+        connectwise_books,
+    )
+
+    with XeroSandbox(connectwise_books("Demo Company")) as xero:
+        step(f"Xero sandbox running on {xero.url}; loading the day with cwgl_gl_export_and_post")
+        env["AIRFLOW_CONN_XERO_DEFAULT"] = json.dumps(xero.connection())
+        env["CWGL_XERO_CONN_ID"] = "xero_default"
+        env["AIRFLOW_VAR_CWGL_XERO_ACCOUNT_CODES"] = json.dumps(ACCOUNT_CODES)
+        env["AIRFLOW_VAR_CWGL_XERO_TAX_TYPES"] = json.dumps(TAX_TYPES)
+        conf = json.dumps({"require_approval": False})
+        command = [
+            sys.executable,
+            "-m",
+            "airflow",
+            "dags",
+            "test",
+            "cwgl_gl_export_and_post",
+            BUSINESS_DAY,
+            "-c",
+            conf,
+        ]
+        run(command, env, log, log_file)
+        books = xero.store
+        return (
+            f"Xero (sandbox): {len(books.invoices)} invoices and bills, {len(books.credit_notes)} credit notes, "
+            f"{len(books.manual_journals)} manual journals, {len(books.contacts)} contacts; "
+            f"{sum(1 for r in xero.requests if not r.path.startswith('/'))} API calls"
+        )
 
 
 def step(text: str) -> None:

@@ -9,7 +9,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 
 import pytest  # noqa: E402
 from fake_xero import fake_time, xero  # noqa: E402, F401  (fixtures)
+from xero_books import xero_books  # noqa: E402, F401  (fixture)
 from xero_openapi import xero_openapi  # noqa: E402, F401  (fixture)
 
 from airflow_provider_cwgl.connectwise import ConnectWiseSettings, RetryPolicy  # noqa: E402
@@ -115,6 +116,71 @@ def no_secrets_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     logged = "\n".join(r.getMessage() for phase in ("setup", "call") for r in caplog.get_records(phase))
     for secret in (creds["private_key"], creds["client_id"], token.decode()):
         assert secret not in logged, "a secret reached the logs"
+
+
+@pytest.fixture(scope="session")
+def xero_referee() -> Any:
+    """The referee for Xero traffic (tests/xero_referee.py): ``check(request, response)`` for an
+    httpx pair, ``check_sandbox(sandbox)`` for every exchange a ``XeroSandbox`` logged; each raises
+    ``AssertionError`` listing the violations of Xero's OpenAPI description."""
+    from xero_referee import XeroReferee
+
+    return XeroReferee()
+
+
+@pytest.fixture
+def xero_api(xero_referee: Any) -> Callable[..., Any]:
+    """``xero_api(sandbox, checked=True, tenant_id=None, api_url=None)``: a small Xero client
+    (tests/xero_client.py) whose every exchange ``xero_referee`` checks; ``api_url`` puts another
+    accounting root (Prism's) in front of the sandbox."""
+
+    from xero_client import XeroApi
+
+    def make(
+        sandbox: Any, *, checked: bool = True, tenant_id: str | None = None, api_url: str | None = None
+    ) -> Any:
+        return XeroApi(sandbox, xero_referee if checked else None, tenant_id, api_url)
+
+    return make
+
+
+@pytest.fixture
+def sandbox_api(xero_sandbox: Any, xero_api: Callable[..., Any]) -> Any:
+    """``xero_api(xero_sandbox)`` (``xero`` is tests/fake_xero.py's scripted Xero)."""
+    return xero_api(xero_sandbox)
+
+
+@pytest.fixture(scope="session")
+def xero_prism_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The copy of Xero's description Prism validates with (tests/xero_prism.py says why a copy)."""
+    from xero_prism import write_prism_copy
+
+    return write_prism_copy(tmp_path_factory.mktemp("prism") / "xero_accounting.prism.json")
+
+
+@pytest.fixture
+def xero_prism(xero_prism_spec: Path, tmp_path: Path) -> Iterator[Any]:
+    """``xero_prism(sandbox)``: Stoplight Prism validating every request and answer in front of a
+    ``XeroSandbox``; use ``proxy.url`` as the connection's host (``sandbox.connection(host=...)``)
+    and assert ``proxy.violations() == []``. Skips where Prism is not installed (``make prism``),
+    except under CI, where a missing referee fails."""
+    from xero_prism import prism_missing, start_prism
+
+    missing = prism_missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    started: list[Any] = []
+
+    def start(sandbox: Any) -> Any:
+        proxy = start_prism(xero_prism_spec, sandbox.url, tmp_path / f"prism-{len(started)}.log")
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ adjustment) cannot be marked exported by a batch and is reported as not posted.
 
 from __future__ import annotations
 
-import ast
 import json
 import tempfile
 from collections.abc import Collection, Iterable, Iterator
@@ -26,7 +25,7 @@ from typing_extensions import TypedDict
 from airflow_provider_cwgl.blank import is_blank
 from airflow_provider_cwgl.errors import SettingError
 from airflow_provider_cwgl.glexport.contents import Contents
-from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS, FLAG_NAMES
+from airflow_provider_cwgl.glexport.request import COLLECTION_KINDS, FLAG_NAMES, LITERAL_ERRORS, read_literal
 from airflow_provider_cwgl.glexport.review import DocumentRef
 
 DOCUMENTS_SUFFIX = ".gl-docs.jsonl"
@@ -99,18 +98,17 @@ def read_documents(source: IO[bytes], sha256: str | None = None) -> Iterator[dic
 def parse_documents(value: Any) -> list[tuple[str, str]] | None:
     """The ``documents`` setting: None (every document) or a list of ``{"collection", "id"}``.
 
-    A template renders a list as its Python or JSON text; both are read back.
+    Entries may carry more keys (a loader's return value: ``xero_id``, ``number``); they are ignored,
+    so a loader's output is the setting as it is. A template renders a list as its Python or JSON
+    text; both are read back.
     """
     if is_blank(value):
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except ValueError:
-            try:
-                value = ast.literal_eval(value)
-            except (ValueError, SyntaxError) as exc:
-                raise SettingError("documents", "expected a list of {'collection': ..., 'id': ...}") from exc
+            value = read_literal(value)
+        except LITERAL_ERRORS as exc:
+            raise SettingError("documents", "expected a list of {'collection': ..., 'id': ...}") from exc
     if not isinstance(value, (list, tuple)):
         raise SettingError(
             "documents",
@@ -118,7 +116,8 @@ def parse_documents(value: Any) -> list[tuple[str, str]] | None:
         )
     wanted: list[tuple[str, str]] = []
     for n, entry in enumerate(value):
-        if not isinstance(entry, dict) or set(entry) - {"collection", "id"} or "id" not in entry:
+        # Other keys are the loader's own (e.g. the accounting package's id and number): ignored.
+        if not isinstance(entry, dict) or "id" not in entry:
             raise SettingError(
                 "documents", f"entry {n} is {entry!r}: expected {{'collection': <collection>, 'id': <id>}}"
             )

@@ -393,6 +393,20 @@ def to_id_lists(given: dict[str, Any]) -> tuple[tuple[str, tuple[int | str, ...]
     return tuple((s.api_name, parsed[s.setting]) for s in ID_LIST_SETTINGS)
 
 
+# What ``read_literal`` raises for text that is neither: "[[[…" 100,000 deep is a RecursionError or
+# MemoryError, not a crash of the task.
+LITERAL_ERRORS = (ValueError, SyntaxError, RecursionError, MemoryError)
+
+
+def read_literal(text: str) -> Any:
+    """A list or dict as a template renders it: JSON, else a Python literal (Jinja writes Python's
+    repr). Raises one of ``LITERAL_ERRORS`` for anything else."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return ast.literal_eval(text)
+
+
 def to_list(setting: str, value: Any, what: str) -> list[Any]:
     """A Python list or tuple, a JSON / Python list string, or comma- or newline-separated text.
 
@@ -407,15 +421,9 @@ def to_list(setting: str, value: Any, what: str) -> list[Any]:
             return []
         if text.startswith(("[", "(")):
             try:
-                items = json.loads(text)
-            except (ValueError, RecursionError):
-                try:
-                    items = ast.literal_eval(text)
-                # "[[[…" 100,000 deep is a RecursionError or MemoryError, not a crash of the task.
-                except (ValueError, SyntaxError, RecursionError, MemoryError) as exc:
-                    raise ExportSettingError(
-                        setting, f"cannot read {value!r:.120} as a list of {what}"
-                    ) from exc
+                items = read_literal(text)
+            except LITERAL_ERRORS as exc:
+                raise ExportSettingError(setting, f"cannot read {value!r:.120} as a list of {what}") from exc
         else:
             items = text.replace("\n", ",").split(",")
     elif isinstance(value, (int, float)) and not isinstance(value, bool):

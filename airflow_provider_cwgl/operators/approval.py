@@ -126,12 +126,14 @@ def _dated(span: Any) -> str:
     return f" dated {first}" if first == last else f" dated {first} to {last}"
 
 
-def review_body(summary: ExportSummary) -> str:
-    """The approval body: the review (what needs attention first), then the file approved."""
-    return (
+def review_body(summary: ExportSummary, load_target: str | None = None) -> str:
+    """The approval body: the review (what needs attention first), then the file approved and,
+    when given, where approving loads it (``operators.xero.load_target``)."""
+    body = (
         render_review(summary["review"])
         + f"\n---\n\nFile `{summary['output']}`, sha256 `{summary['sha256']}`\n"
     )
+    return body + (f"\n{load_target}\n" if load_target else "")
 
 
 # For a DAG's user_defined_macros: {{ cwgl_review_subject(summary, day) }} and {{ cwgl_review(summary) }}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
@@ -27,7 +26,7 @@ from airflow_provider_cwgl.hooks.connectwise import ConnectWiseHook
 from airflow_provider_cwgl.operators.assets import emit_asset_events
 from airflow_provider_cwgl.operators.failures import fail_without_retry
 from airflow_provider_cwgl.operators.lineage import connectwise_namespace
-from airflow_provider_cwgl.output.resolve import open_for_reading
+from airflow_provider_cwgl.output.resolve import open_for_reading, sha256_of
 
 
 class BatchSummary(BatchResult, SelectionReport):
@@ -54,7 +53,9 @@ class GLBatchCreateOperator(BaseOperator):
         logical date, or the day it ran. Every re-run of a day so finds that day's batch.
     :param documents: which documents to post (templated). None (default): every document of
         the export. Else a list of ``{"collection": "transactions", "id": 123}`` (a GLExport root
-        collection and that item's id): only their GL entry ids are sent as ``processedRecordIds``;
+        collection and that item's id; other keys, such as a loader's ``xero_id`` and ``number``, are
+        ignored, so ``documents=load.output`` works as it is): only their GL entry ids are sent as
+        ``processedRecordIds``;
         the others stay unposted, so the next export carries them, and are logged and returned.
         A document not in the export is an error before any request.
     :param connectwise_conn_id: the ``connectwise`` connection.
@@ -182,7 +183,7 @@ class GLBatchCreateOperator(BaseOperator):
         files: every error here comes before any ConnectWise request."""
         if summary is None:
             with open_for_reading(self.export_file, self.export_file_conn_id) as source:
-                digest = _sha256(source)
+                digest = sha256_of(source)
             selection = select_documents(self._documents(None), wanted)
             return selection, selection.flags(), digest
         try:
@@ -268,10 +269,3 @@ class GLBatchCreateOperator(BaseOperator):
             day = moment.strftime("%Y-%m-%d")
         kinds = [k for k, on in flags.items() if on]
         return batch_identifier_for(day, kinds, request.get("locationId"))
-
-
-def _sha256(source: Any) -> str:
-    digest = hashlib.sha256()
-    while chunk := source.read(1 << 20):
-        digest.update(chunk)
-    return digest.hexdigest()

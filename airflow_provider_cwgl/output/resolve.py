@@ -3,6 +3,7 @@ path, checked before any ConnectWise request: the output target to write, or a f
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -141,3 +142,11 @@ def open_for_reading(
         raise NotOnThisWorkerError(setting, resolved) from exc
     with handle:
         yield handle
+
+
+def sha256_of(source: IO[bytes]) -> str:
+    """The SHA-256 (hex) of what is left to read in ``source``, read 1 MiB at a time."""
+    digest = hashlib.sha256()
+    while chunk := source.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()

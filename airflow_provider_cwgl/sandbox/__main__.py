@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import signal
 import sys
-import threading
 from datetime import date
 from urllib.parse import quote
 
 from airflow_provider_cwgl.sandbox import Faults, Sandbox, generated_store, sample_store
 from airflow_provider_cwgl.sandbox.data import DEFAULT_ANCHOR
 from airflow_provider_cwgl.sandbox.faults import FaultRule
+from airflow_provider_cwgl.sandbox.serving import serve_until_stopped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     anchor = f"generated documents are dated in the 30 days up to this date (default {DEFAULT_ANCHOR})"
     parser.add_argument("--anchor", type=date.fromisoformat, default=DEFAULT_ANCHOR, help=anchor)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every request")
-    rule_fields = ", ".join(f.name for f in dataclasses.fields(FaultRule) if f.name != "hits")
+    rule_fields = ", ".join(
+        f.name for f in dataclasses.fields(FaultRule) if f.name not in ("hits", "skipped")
+    )
     fault = (
         'a fault rule, repeatable, e.g. \'{"path": "company/*", "status": 503, "rate": 0.1}\' '
         f"(fields: {rule_fields}); more can be added later with POST /_sandbox/faults"
@@ -59,19 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     documents = f"{len(store.documents)} unposted documents"
-    print(
-        f"ConnectWise sandbox on {sandbox.url} (API {sandbox.api_url}); {documents}. Ctrl-C stops it.",
-        file=sys.stderr,
-        flush=True,
-    )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sandbox.stop()
+    serve_until_stopped(sandbox, f"ConnectWise sandbox on {sandbox.url} (API {sandbox.api_url}); {documents}")
     return 0
 
 

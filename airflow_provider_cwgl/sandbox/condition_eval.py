@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from airflow_provider_cwgl.errors import ConditionError
+from airflow_provider_cwgl.sandbox.tokens import TokenReader, quoted_or_number
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
@@ -41,7 +42,7 @@ _COMPARE |= {">": operator.gt, ">=": operator.ge}
 
 
 def parse(text: str) -> Predicate:
-    parser = _Parser(_tokenize(text))
+    parser = _Parser(_TOKEN_RE, text, ConditionError, "conditions")
     predicate = parser.expression()
     extra = parser.peek()
     if extra is not None:
@@ -49,35 +50,11 @@ def parse(text: str) -> Predicate:
     return predicate
 
 
-def _tokenize(text: str) -> list[tuple[str, str]]:
-    tokens: list[tuple[str, str]] = []
-    for match in _TOKEN_RE.finditer(text):
-        kind = match.lastgroup or ""
-        if kind == "bad":
-            raise ConditionError(f"cannot read conditions near {text[match.start() : match.start() + 20]!r}")
-        tokens.append((kind, match.group(kind)))
-    return tokens
-
-
-class _Parser:
-    def __init__(self, tokens: list[tuple[str, str]]) -> None:
-        self.tokens = tokens
-        self.pos = 0
-
-    def peek(self) -> tuple[str, str] | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def take(self) -> tuple[str, str]:
-        token = self.peek()
-        if token is None:
-            raise ConditionError("conditions end too early")
-        self.pos += 1
-        return token
-
+class _Parser(TokenReader):
     def keyword(self, word: str) -> bool:
         token = self.peek()
         if token and token[0] == "word" and token[1].lower() == word:
-            self.pos += 1
+            self.position += 1
             return True
         return False
 
@@ -137,10 +114,8 @@ class _Parser:
 
     def value(self) -> Any:
         kind, text = self.take()
-        if kind == "string":
-            return re.sub(r"\\(.)", r"\1", text[1:-1])
-        if kind == "number":
-            return Decimal(text)
+        if kind in ("string", "number"):
+            return quoted_or_number(kind, text)
         if kind == "datetime":
             return datetime.fromisoformat(text[1:-1].replace("Z", "+00:00"))
         if kind == "word" and text.lower() in ("true", "false", "null"):

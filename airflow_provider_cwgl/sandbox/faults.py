@@ -1,8 +1,9 @@
 """Fault injection and the request log of the sandbox.
 
 Faults are rules matched per request on method and API path (``fnmatch`` patterns such as
-``finance/accounting/export`` or ``company/*``). Each applies to the next ``times`` matching calls,
-to a random ``rate`` of them, or to all of them; several may apply to one call.
+``finance/accounting/export`` or ``company/*``). Each applies to the next ``times`` matching calls
+(after letting ``skip`` of them through: ``skip=2, times=1`` fails the third), to a random ``rate``
+of them, or to all of them; several may apply to one call.
 
 ``change_total`` (a decimal amount as text) alters a GLExport answer: the first document that
 has a ``total`` gets that amount added, e.g. on ``finance/accounting/batches/*/export`` to make a
@@ -49,7 +50,9 @@ class FaultRule(Fault):
     method: str = "*"
     times: int | None = None
     rate: float | None = None
+    skip: int = 0
     hits: int = 0
+    skipped: int = 0
 
     def matches(self, method: str, path: str) -> bool:
         return fnmatch.fnmatchcase(method, self.method.upper()) and fnmatch.fnmatchcase(path, self.path)
@@ -95,6 +98,9 @@ class Faults:
         """Whether ``rule`` applies to this request, counting it as a hit if so."""
         if not rule.matches(method, path) or (rule.times is not None and rule.hits >= rule.times):
             return False
+        if rule.skipped < rule.skip:
+            rule.skipped += 1
+            return False
         if rule.rate is not None and self._rng.random() >= rule.rate:
             return False
         rule.hits += 1
@@ -111,6 +117,10 @@ class RequestRecord:
     query: str
     status: int = 0
     body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)  # as sent, less any secret
+    # The answer as sent (the Xero sandbox records it, for its conformance tests).
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: bytes = b""
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
@@ -133,8 +143,10 @@ class RequestLog:
         self.peak_in_flight = 0
         self._lock = threading.Lock()
 
-    def begin(self, method: str, path: str, query: str) -> RequestRecord:
-        record = RequestRecord(method, path, query)
+    def begin(
+        self, method: str, path: str, query: str, headers: dict[str, str] | None = None
+    ) -> RequestRecord:
+        record = RequestRecord(method, path, query, headers=headers or {})
         with self._lock:
             self.records.append(record)
             self.in_flight += 1

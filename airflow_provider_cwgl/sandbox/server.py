@@ -9,16 +9,12 @@ import asyncio
 import base64
 import binascii
 import re
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -26,12 +22,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_cwgl.connectwise.jsonbody import loads
-from airflow_provider_cwgl.errors import ConditionError, SandboxError
+from airflow_provider_cwgl.errors import ConditionError
 from airflow_provider_cwgl.glexport.request import FLAG_NAMES, SUMMARIZE_INVOICES
 from airflow_provider_cwgl.sandbox import condition_eval
 from airflow_provider_cwgl.sandbox.catalogue import API_VERSION
 from airflow_provider_cwgl.sandbox.faults import Fault, Faults, RequestLog
 from airflow_provider_cwgl.sandbox.jsonio import dumps
+from airflow_provider_cwgl.sandbox.serving import LoopbackServer
 from airflow_provider_cwgl.sandbox.store import (
     BASE_PLACEHOLDER,
     EXPORT_ID_LISTS,
@@ -97,8 +94,10 @@ def cw_json(content: Any, status: int = 200, headers: Any = None, base: str | No
     return Response(text.replace(BASE_PLACEHOLDER, base) if base else text, status, headers, MEDIA_TYPE)
 
 
-class Sandbox:
+class Sandbox(LoopbackServer):
     """A local ConnectWise Manage. Start with ``start()`` or as a context manager."""
+
+    name, title = "cw-sandbox", "ConnectWise sandbox"
 
     def __init__(
         self,
@@ -117,8 +116,6 @@ class Sandbox:
         self.faults = faults or Faults()
         self.log = RequestLog()
         self.credentials = {**DEFAULT_CREDENTIALS, **(credentials or {})}
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self.app = _FaultMiddleware(
             self,
             Starlette(
@@ -133,46 +130,12 @@ class Sandbox:
         )
 
     # -- lifecycle --------------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def asgi_app(self) -> ASGIApp:
+        return self.app
 
     @property
     def api_url(self) -> str:
         return f"{self.url}/{self.codebase}apis/3.0/"
-
-    def start(self) -> Sandbox:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, log_level="critical", access_log=False, lifespan="off", timeout_keep_alive=30
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="cw-sandbox", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise SandboxError("the ConnectWise sandbox did not start within 10 seconds")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> Sandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def connection(self, **extra: Any) -> dict[str, Any]:
         """The Airflow connection (JSON form) that reaches this sandbox."""

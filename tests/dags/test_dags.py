@@ -391,6 +391,7 @@ def test_unattended_run_loads_posts_and_reconciles(
         "approve_gl_export": "skipped",
         "load_into_accounting_package": "success",
         "mark_exported_in_connectwise": "success",
+        "check_refused": "success",  # the placeholder refuses nothing
     }
     ti = run.get_task_instance("mark_exported_in_connectwise")
     result = ti.xcom_pull(task_ids="mark_exported_in_connectwise")

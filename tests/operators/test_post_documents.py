@@ -83,7 +83,7 @@ def test_none_posts_every_document(connected: Sandbox, tmp_path: Path) -> None:
     [
         ([{"collection": "transactions", "id": 999_999_999}], "not in the export: transactions 999999999"),
         ([{"collection": "invoices", "id": 1}], "collection 'invoices' is not one of"),
-        ([{"id": 1, "collection": "transactions", "extra": 2}], "entry 0"),
+        ([{"ID": 1, "collection": "transactions", "xero_id": 2}], "entry 0"),
         ("not a list", "expected a list"),
         (42, "expected None or a list"),
     ],
