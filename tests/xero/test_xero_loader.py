@@ -144,7 +144,12 @@ def test_a_task_retry_after_answers_lost_for_good_creates_nothing_twice(xero_boo
         {(i["Type"], i["InvoiceNumber"], i["Contact"]["ContactID"]) for i in xero_books.store.invoices}
     )
     numbers = [i["InvoiceNumber"] for i in xero_books.store.invoices if i["Type"] == "ACCREC"]
-    assert len(numbers) == len(set(numbers)) == sum(1 for c, _ in items if c == "transactions")
+    invoices = sum(1 for c, item in items if c == "transactions" and item["documentType"] == "INVOICE")
+    assert len(numbers) == len(set(numbers)) == invoices
+    credit_notes = [n["CreditNoteNumber"] for n in xero_books.store.credit_notes]
+    assert len(credit_notes) == len(set(credit_notes)) == len(items) - invoices - sum(
+        1 for c, _ in items if c != "transactions"
+    )
 
 
 def test_refused_documents_name_xeros_message_and_the_rest_load(xero_books: XeroSandbox) -> None:
