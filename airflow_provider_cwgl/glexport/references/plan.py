@@ -116,8 +116,14 @@ class NodeKind(enum.Enum):
     COLLECTION = "collection"  # a sub-collection listed per parent (agreement additions, PO lines)
 
 
-# Steps that find a record GLExport does not reference: found from the anchor, not a field.
-DERIVED_KINDS = frozenset({NodeKind.INVOICE, NodeKind.PURCHASE_ORDER, NodeKind.EXPENSE_ENTRY})
+# First steps that find a record GLExport does not reference, from the anchor, not a field:
+# (root, container, spec name) -> how.
+DERIVED: dict[tuple[str, tuple[str, ...], str], NodeKind] = {
+    ("transaction", (), "invoice"): NodeKind.INVOICE,
+    ("purchaseTransaction", (), "purchaseOrder"): NodeKind.PURCHASE_ORDER,
+    ("expenseBill", ("detail", "detailItem"), "expenseEntry"): NodeKind.EXPENSE_ENTRY,
+}
+DERIVED_KINDS = frozenset(DERIVED.values())
 
 
 @dataclass(eq=False)
@@ -182,8 +188,8 @@ class ReferencePlan:
                 continue
             if name in SUB_COLLECTIONS:
                 kind = NodeKind.COLLECTION
-            elif first and (root, name) == ("transaction", "invoice"):
-                kind = NodeKind.INVOICE
+            elif first and (root, container, name) in DERIVED:
+                kind = DERIVED[(root, container, name)]
             elif first and (root, container, name) in VIA:
                 # Found on a derived record (the invoice, the expense entries); written here.
                 via, source = VIA[(root, container, name)]
@@ -191,14 +197,6 @@ class ReferencePlan:
                 node = derived.child(name, NodeKind.VIA, path=at, source=source)
                 first = False
                 continue
-            elif first and (root, name) == ("purchaseTransaction", "purchaseOrder"):
-                kind = NodeKind.PURCHASE_ORDER
-            elif first and (root, container, name) == (
-                "expenseBill",
-                ("detail", "detailItem"),
-                "expenseEntry",
-            ):
-                kind = NodeKind.EXPENSE_ENTRY
             else:
                 kind = NodeKind.REF
             # A parent of a nested path is written too, holding it.

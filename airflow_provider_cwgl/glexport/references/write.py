@@ -73,7 +73,7 @@ class RecordPlacer:
         of an anchor (an item or a detail line), and records of a reference field of one."""
         derived: list[Node] = []
         refs: list[Node] = []
-        if len(path) == 1 or (len(path) > 1 and tuple(path[1:]) in CONTAINER_PATHS):
+        if len(path) == 1 or tuple(path[1:]) in CONTAINER_PATHS:
             anchor = self.plan.anchors.get((path[0], tuple(path[1:])))
             if anchor is not None:
                 derived = [n for n in anchor.children.values() if n.kind in DERIVED_KINDS]
@@ -108,7 +108,7 @@ class RecordPlacer:
                 if record is not None:
                     entries.append(record)
                     if node.emit:
-                        entry_id = key.id  # type: ignore[union-attr]  # expense entries are by id
+                        entry_id = key.match_value  # type: ignore[union-attr]  # expense entries are by id
                         out.append(("expenseEntry", {"id": entry_id, "record": self._placed(node, record)}))
             return out + self._via_children(node, entries)
         return []
@@ -126,7 +126,8 @@ class RecordPlacer:
                 fetched = self.cache.get(key) if key else None
                 if key is not None and fetched is not None and key not in seen:
                     seen.add(key)
-                    out.append((child.name, {**_without_info(ref), "record": self._placed(child, fetched)}))
+                    ref = {k: v for k, v in ref.items() if k != "_info"}
+                    out.append((child.name, {**ref, "record": self._placed(child, fetched)}))
         return out
 
     def _lookup(self, node: Node, obj: dict[str, Any]) -> Any:
@@ -170,7 +171,3 @@ class RecordPlacer:
         if len(self._placed_copies) > self.cache.hot_size:
             self._placed_copies.popitem(last=False)
         return copy
-
-
-def _without_info(ref: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in ref.items() if k != "_info"}
