@@ -1,14 +1,9 @@
 """The GL export, start to finish, in plain Python: request -> ConnectWise -> stream -> file + summary.
 
-1. Resolve the location (id wins; a name is looked up, falling back to all locations).
-2. ``POST finance/accounting/export``, streamed to a temporary file and read once to check it is
-   complete JSON of the right shape (a cut or malformed body is fetched again; a complete body of
-   the wrong shape or past ``JsonLimits`` fails at once). The same pass notes the ids of the
-   records References To Fetch will need.
-3. Fetch those references (one round per nesting depth, batched and concurrent).
-4. Write the XML to the output target atomically (the second and last pass over the JSON,
-   ``write_export``), building the summary on the way; which GL entry ids belong to which document
-   goes to the one file beside it (``DOCUMENTS_SUFFIX``).
+The body is streamed to a temporary file and read once to check it is complete GLExport JSON (a
+cut or malformed body is fetched again; a complete one of the wrong shape or past ``JsonLimits``
+fails at once), noting the records References To Fetch will need; they are fetched; then a second
+and last pass writes the XML atomically, the summary and the documents file on the way.
 """
 
 from __future__ import annotations
@@ -18,7 +13,6 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
@@ -115,13 +109,8 @@ def batch_export_path(batch_id: int) -> str:
     return f"{BATCHES_PATH}/{batch_id}/export"
 
 
-@dataclass
-class _Checked:
-    """One attempt's check of the downloaded body."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-    resolver: ReferenceResolver | None = None
-    error: ExportBodyError | None = None
+# One attempt's check of the body: items per collection, the references it wants, why it is unwritable.
+_Checked = tuple[dict[str, int], ReferenceResolver | None, ExportBodyError | None]
 
 
 class GLExporter:
@@ -144,31 +133,27 @@ class GLExporter:
         """Fetch the export into ``raw`` and check it, noting wanted references in the same pass."""
 
         def check(source: IO[bytes]) -> _Checked:  # per attempt: a retried body starts over
-            checked = _Checked()
-            if request.references:
-                checked.resolver = ReferenceResolver(
-                    self.client, request.references, concurrency=self.reference_concurrency
-                )
+            refs = request.references
+            resolver = (
+                ReferenceResolver(self.client, refs, concurrency=self.reference_concurrency) if refs else None
+            )
             try:
-                checked.counts = validate_json(
-                    source, checked.resolver.collect_item if checked.resolver else None, self.limits
-                )
-            except ExportBodyError as exc:
-                # Complete, but not something we can write: fetching it again would not help.
-                checked.error = exc
-            return checked
+                counts = validate_json(source, resolver.collect_item if resolver else None, self.limits)
+            except ExportBodyError as exc:  # complete, but not writable: fetching again would not help
+                return {}, resolver, exc
+            return counts, resolver, None
 
-        checked = self.client.post_to_file(path, body, raw, read=check)
-        if checked.error is not None:
-            raise checked.error
+        counts, resolver, error = self.client.post_to_file(path, body, raw, read=check)
+        if error is not None:
+            raise error
         size = raw.seek(0, io.SEEK_END)
         log.info(
             "Received %d bytes of GLExport JSON (staged in %s until the XML is written): %s",
             size,
             tempfile.gettempdir(),
-            ", ".join(f"{k} {v}" for k, v in checked.counts.items()) or "no records",
+            ", ".join(f"{k} {v}" for k, v in counts.items()) or "no records",
         )
-        return checked.resolver
+        return resolver
 
     def _batch_export(self, request: ExportRequest, batch: int | str) -> tuple[int, dict[str, Any]]:
         """The id of the past batch to re-export (``batch`` or the batch it identifies) and the body."""
