@@ -33,7 +33,7 @@ def asset_uri(target: LocalOutput | ObjectStorageOutput) -> str:
     return f"{target.path.protocol}://{target.path.path}"
 
 
-def event_extra(summary: ExportSummary, request: ExportRequest, location_name: str | None) -> dict[str, Any]:
+def event_extra(summary: ExportSummary, request: ExportRequest) -> dict[str, Any]:
     """What the asset event carries: the summary's ``sha256``, ``bytes``, ``counts`` and ``totals``,
     the day and the location (and ``batch_id`` for a re-export of a past batch).
 
@@ -50,7 +50,7 @@ def event_extra(summary: ExportSummary, request: ExportRequest, location_name: s
         "thru_date": format_thru_date(thru) if thru is not None else None,
         "business_day": day,
         "location_id": summary["location_id"],
-        "location_name": location_name,
+        "location_name": request.location_name,
     }
     if "batch_id" in summary:
         extra["batch_id"] = summary["batch_id"]

@@ -38,6 +38,10 @@ class BatchSummary(BatchResult, SelectionReport):
     sha256: str  # of the export file approved
 
 
+# What a batch's asset event carries: the summary less the document lists.
+_EVENT_KEYS = ("batch_id", "batch_identifier", "records", "created", "counts", "totals", "sha256")
+
+
 class GLBatchCreateOperator(BaseOperator):
     """Create the ConnectWise accounting batch for an export, so its records are not exported again.
 
@@ -163,15 +167,7 @@ class GLBatchCreateOperator(BaseOperator):
             return
         settings = hook.settings
         uri = f"{connectwise_namespace(settings.site)}/{settings.company_id}/{BATCHES_PATH}/{result['batch_id']}"
-        extra = {
-            "batch_id": result["batch_id"],
-            "batch_identifier": result["batch_identifier"],
-            "records": result["records"],
-            "created": result["created"],
-            "counts": result["counts"],
-            "totals": result["totals"],
-            "sha256": result["sha256"],
-        }
+        extra = {k: v for k, v in result.items() if k in _EVENT_KEYS}
         emitted = emit_asset_events(outlets, context["outlet_events"], uri, extra)
         self.log.info("Asset event for %s on %d outlet(s)", uri, emitted)
 
@@ -181,10 +177,12 @@ class GLBatchCreateOperator(BaseOperator):
         """The documents to post, the export flags and the approved file's SHA-256. Reads only
         files: every error here comes before any ConnectWise request."""
         if summary is None:
+            digest = hashlib.sha256()
             with open_for_reading(self.export_file, self.export_file_conn_id) as source:
-                digest = _sha256(source)
+                while chunk := source.read(1 << 20):
+                    digest.update(chunk)
             selection = select_documents(self._documents(None), wanted)
-            return selection, selection.flags(), digest
+            return selection, selection.flags(), digest.hexdigest()
         try:
             request = summary["request"]
             flags = {kind: bool(request.get(flag)) for kind, flag in FLAG_NAMES.items()}
@@ -212,7 +210,6 @@ class GLBatchCreateOperator(BaseOperator):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """Input: the export file (from the summary or ``export_file``); output: the site's
         ConnectWise ``finance/accounting/batches``. Naming in ``operators/lineage.py``."""
-        from airflow_provider_cwgl.glexport.batch import BATCHES_PATH
         from airflow_provider_cwgl.operators.lineage import (
             connectwise_dataset,
             file_dataset,
@@ -268,10 +265,3 @@ class GLBatchCreateOperator(BaseOperator):
             day = moment.strftime("%Y-%m-%d")
         kinds = [k for k, on in flags.items() if on]
         return batch_identifier_for(day, kinds, request.get("locationId"))
-
-
-def _sha256(source: Any) -> str:
-    digest = hashlib.sha256()
-    while chunk := source.read(1 << 20):
-        digest.update(chunk)
-    return digest.hexdigest()

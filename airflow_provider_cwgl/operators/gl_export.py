@@ -154,7 +154,7 @@ class GLBatchExportOperator(BaseOperator):
         )
         outlets = list(self.outlets)
         if outlets and "outlet_events" in context:
-            extra = event_extra(summary, request, request.location_name)
+            extra = event_extra(summary, request)
             emitted = emit_asset_events(outlets, context["outlet_events"], uri, extra)
             self.log.info("Asset event for %s on %d outlet(s)", uri, emitted)
         self.log.info("GL export summary: %s", json.dumps(summary))
