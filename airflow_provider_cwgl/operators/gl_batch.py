@@ -63,14 +63,9 @@ class GLBatchCreateOperator(BaseOperator):
         A document not in the export is an error before any request.
     :param connectwise_conn_id: the ``connectwise`` connection.
 
-    Idempotent: an existing batch with the same identifier and the same records (read from the
-    batch's own GLExport) is success without a new batch. A batch holding only part of them means
-    the rest went elsewhere (``BatchOverlapError`` names the documents, and the recent batch that
-    holds them or that ConnectWise left them out); one with other records is a conflict
-    (``BatchConflictError``). Both, and bad settings, fail the task without retries. An export
-    with no GL entries creates no batch, nor does a summary of a past batch's re-export (the
-    export's ``batch_id``): its records are that batch's. Returns ``{batch_id, batch_identifier,
-    records, created}``.
+    Idempotent as ``glexport.batch`` says; a batch holding part or others of the records, or a bad
+    setting, fails the task without retries. An export with no GL entries creates no batch, nor
+    does a summary of a past batch's re-export (``batch_id``). Returns ``BatchSummary``.
     """
 
     template_fields: Sequence[str] = (
@@ -216,10 +211,8 @@ class GLBatchCreateOperator(BaseOperator):
             operator_lineage,
         )
 
-        summary = self.export_summary
-        if isinstance(summary, str) and summary.strip().startswith("{"):
-            summary = json.loads(summary)
-        source = summary.get("output") if isinstance(summary, dict) else self.export_file
+        summary = self._summary()
+        source = summary.get("output") if summary is not None else self.export_file
         settings = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id).settings
         return operator_lineage(
             [] if is_blank(source) else [file_dataset(str(source))],

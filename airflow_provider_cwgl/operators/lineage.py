@@ -45,8 +45,7 @@ def _request_facet_class() -> type:
 
 
 def connectwise_namespace(site: str) -> str:
-    """``connectwise://{host}``: how the asset events and the lineage name a ConnectWise site
-    (``api-na.myconnectwise.net`` or a URL), by its authority as OpenLineage names a service."""
+    """``connectwise://{host}`` of a site (``api-na.myconnectwise.net`` or a URL)."""
     return f"connectwise://{urlsplit(site if '://' in site else f'https://{site}').netloc}"
 
 
