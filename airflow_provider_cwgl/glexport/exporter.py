@@ -38,11 +38,9 @@ def validate_json(
     on_item: Callable[[str, dict[str, Any]], None] | None = None,
     limits: JsonLimits = DEFAULT_LIMITS,
 ) -> dict[str, int]:
-    """Check ``source`` is one complete GLExport JSON document; return items per collection.
-
-    Raises ``json.JSONDecodeError`` (or ``UnicodeDecodeError``) for a cut or malformed body and
-    ``ExportBodyError`` for a complete one that cannot be written. ``on_item`` sees every root item.
-    """
+    """Items per collection of one complete GLExport JSON document; ``on_item`` sees each root item.
+    A cut or malformed body raises ``json.JSONDecodeError`` (or ``UnicodeDecodeError``), a complete
+    one that cannot be written ``ExportBodyError``."""
     counts: dict[str, int] = {}
     started = last = time.monotonic()
     for key, item, is_item in iter_root(source, limits):
@@ -214,12 +212,9 @@ def write_export(
     limits: JsonLimits = DEFAULT_LIMITS,
     skip_when_empty: bool = False,
 ) -> WrittenSummary:
-    """The write step: the XML to ``target`` (atomically), the summary built on the way, and the
-    documents file beside it.
-
-    With ``skip_when_empty`` an export holding no documents raises ``EmptyExportError`` inside
-    the target's block, so the target discards what was written and the previous file stays.
-    """
+    """The write step: the XML to ``target`` (atomically), the summary built on the way, the
+    documents file beside it. With ``skip_when_empty`` an export of no documents raises
+    ``EmptyExportError`` inside the target's block, so the previous file stays."""
     summary = SummaryBuilder()
     writer = GLExportXmlWriter(resolver, summary.add, limits=limits, progress_seconds=PROGRESS_SECONDS)
     documents_target = target.sibling(DOCUMENTS_SUFFIX)

@@ -60,11 +60,8 @@ class ExportRequest:
     @property
     def flags(self) -> dict[str, bool]:
         """Each record kind of ``FLAG_NAMES`` and whether it is exported."""
-        return {
-            "invoices": self.export_invoices,
-            "expenses": self.export_expenses,
-            "procurement": self.export_procurement,
-        }
+        on = (self.export_invoices, self.export_expenses, self.export_procurement)
+        return dict(zip(FLAG_NAMES, on, strict=True))
 
     @property
     def kinds(self) -> list[str]:

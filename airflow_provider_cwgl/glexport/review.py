@@ -221,15 +221,11 @@ def _doc(ref: DocumentRef) -> str:
     return f"{_cell(ref['collection'])} id {_cell(ref['id'])}{number}"
 
 
-def needs_attention(review: Review) -> bool:
-    return bool(review["balance"]["unbalanced_count"] or review["unmapped"]["count"])
-
-
 def render_review(review: Review, title: str | None = None) -> str:
     """The review as Markdown: what needs attention first, then documents, then GL accounts."""
     out: list[str] = [f"# {title}", ""] if title else []
     balance, unmapped = review["balance"], review["unmapped"]
-    if needs_attention(review):
+    if balance["unbalanced_count"] or unmapped["count"]:
         out += ["## Needs attention", ""]
         for count, heading, listed in (
             (

@@ -1,9 +1,7 @@
-"""Which record a reference points at: one small type per way ConnectWise lets us ask for it.
+"""Which record a reference points at: one key type per way ConnectWise lets us ask for it.
 
-A key is what the engine fetches, caches and looks up. Keys are ``NamedTuple``s, so they hash as
-fast as plain tuples (an export looks keys up several times per line); keys of different kinds
-never compare equal, as their fields differ in number or content (a ``SubCollectionOf`` template
-always holds ``{}`` and an endpoint never does).
+``NamedTuple``s hash as fast as tuples (keys are looked up several times per line); keys of
+different kinds never compare equal (a ``SubCollectionOf`` template holds ``{}``, a path never does).
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
-"""Planning: the requested reference paths as trees of steps, and the tables they are read with.
-
-Each path (``transaction/invoice/agreement``) is split at its anchor, the object it starts from (a
-root item or one line of its detail collection), and becomes a chain of ``Node`` steps under that
-anchor; paths sharing a prefix share its steps.
+"""Planning: each path (``transaction/invoice/agreement``) as a chain of ``Node`` steps under its
+anchor (the root item or detail line it starts from), paths sharing a prefix sharing its steps;
+and the tables they are read with.
 """
 
 from __future__ import annotations
