@@ -157,14 +157,13 @@ class RecordFetcher:
         """One warning per path whose field the API's GLExport model does not have (as a reference)
         and which no item carried: asked for, but there is nothing to fetch it from."""
         version = self.client.settings.api_version or schema.API_VERSION
+        lacking = self.stats.skipped_by_path.keys() - self.stats.fetchable_paths  # no item carried them
         for node in self.plan.steps():
-            if node.model is None or node.path not in self.stats.skipped_by_path:
+            if node.model is None or node.path not in lacking:
                 continue
             aliases = FIELD_ALIASES.get(node.source, (node.source,))
             if any(getattr(schema.field(node.model, alias), "model", None) for alias in aliases):
                 continue  # the model has it: items without one simply have none
-            if node.path in self.stats.fetchable_paths:
-                continue  # this tenant's data carries it after all
             log.warning(
                 "References To Fetch: %s: field not present in API %s data (%s has no %r reference);"
                 " skipped on %d item(s)",

@@ -106,14 +106,13 @@ def record_keys(
         return None if key is None else [key]
     if kind is NodeKind.INVOICE:
         txn_id, number = obj.get("id"), obj.get("documentNumber")
+        by_number = RecordByField("finance/invoices", "invoiceNumber", str(number)) if number else None
         if is_record_id(txn_id):
             primary = RecordById("finance/invoices", txn_id)
-            if number and fallbacks is not None:
-                fallbacks[primary] = RecordByField("finance/invoices", "invoiceNumber", str(number))
+            if by_number and fallbacks is not None:
+                fallbacks[primary] = by_number
             return [primary]
-        if not number:
-            return None
-        return [RecordByField("finance/invoices", "invoiceNumber", str(number))]
+        return [by_number] if by_number else None
     if kind is NodeKind.PURCHASE_ORDER:
         number = obj.get("documentNumber")
         if not number:
