@@ -121,10 +121,8 @@ class ReviewBuilder:
 
     def __init__(self) -> None:
         self.contents = Contents()
-        self.checked = 0
-        self.unbalanced_count = 0
+        self.checked = self.unbalanced_count = self.unmapped_count = 0
         self.unbalanced: list[UnbalancedDocument] = []
-        self.unmapped_count = 0
         self.unmapped: list[UnmappedDocument] = []
         self.accounts: dict[str, dict[str, list[Decimal]]] = {}
 

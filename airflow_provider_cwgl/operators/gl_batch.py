@@ -102,11 +102,7 @@ class GLBatchCreateOperator(BaseOperator):
     def execute(self, context: Context) -> BatchResult | BatchSummary:
         summary = self._summary()
         wanted = parse_documents(self.documents)
-        if (
-            summary is not None
-            and summary.get("batch_id") is not None
-            and not summary.get("batch_identifier")
-        ):
+        if summary and summary.get("batch_id") is not None and not summary.get("batch_identifier"):
             # The export re-exported a past batch (batch_id): its records are marked already, and a
             # new batch with them would be empty (or a second batch over the same records).
             selection, _, _ = self._selection(summary, None)

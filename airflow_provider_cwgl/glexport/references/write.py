@@ -32,6 +32,12 @@ from airflow_provider_cwgl.glexport.references.plan import (
 )
 from airflow_provider_cwgl.glexport.schema import is_record_id
 
+# The reference written for a derived record on its anchor: (its name field, the record's field).
+_DERIVED_REF = {
+    NodeKind.INVOICE: ("identifier", "invoiceNumber"),
+    NodeKind.PURCHASE_ORDER: ("name", "poNumber"),
+}
+
 
 class RecordPlacer:
     """The XML writer's ``ReferenceRecords``: the fetched records to add under each object."""
@@ -88,21 +94,18 @@ class RecordPlacer:
         return derived, refs
 
     def _derived_children(self, node: Node, obj: dict[str, Any]) -> list[tuple[str, Any]]:
-        if node.kind is NodeKind.INVOICE:
-            invoice = self._lookup(node, obj)
-            out: list[tuple[str, Any]] = []
-            if invoice is not None and node.emit:
-                ref = {"id": invoice.get("id"), "identifier": invoice.get("invoiceNumber")}
-                out.append(("invoice", {**ref, "record": self._placed(node, invoice)}))
-            return out + self._via_children(node, [invoice] if invoice is not None else [])
-        if node.kind is NodeKind.PURCHASE_ORDER:
-            order = self._lookup(node, obj)
-            if order is None:
+        out: list[tuple[str, Any]] = []
+        if node.kind in _DERIVED_REF:
+            record = self._lookup(node, obj)
+            if record is None:
                 return []
-            ref = {"id": order.get("id"), "name": order.get("poNumber")}
-            return [("purchaseOrder", {**ref, "record": self._placed(node, order)})]
+            name, source = _DERIVED_REF[node.kind]
+            if node.emit:
+                ref = {"id": record.get("id"), name: record.get(source)}
+                out.append((node.name, {**ref, "record": self._placed(node, record)}))
+            return out + self._via_children(node, [record])
         if node.kind is NodeKind.EXPENSE_ENTRY:
-            out, entries = [], []
+            entries = []
             for key in record_keys(node, obj) or ():
                 record = self.cache.get(key)
                 if record is not None:
