@@ -62,43 +62,38 @@ def resolve_location_id(client: ConnectWiseClient, request: ExportRequest) -> in
     silently). A name matches case-insensitively and exactly. No match exports all locations (the
     spec's rule) with a warning; several matches are an error listing them.
     """
-    if request.location_id is None and not request.location_name:
+    location_id, name = request.location_id, request.location_name
+    if location_id is None and not name:
         return None
     locations = list(client.list("system/locations", fields="id,name"))
-    if request.location_id is not None:
-        if not any(str(loc.get("id")) == str(request.location_id) for loc in locations):
+    if location_id is not None:
+        if not any(str(loc.get("id")) == str(location_id) for loc in locations):
             known = ", ".join(f"{loc.get('id')} ({loc.get('name')!r})" for loc in locations[:10])
             more = f" and {len(locations) - 10} more" if len(locations) > 10 else ""
             raise ExportSettingError(
                 "location_id",
-                f"no ConnectWise location (owner level) has id {request.location_id}; "
-                f"known: {known or 'none'}{more}",
+                f"no ConnectWise location (owner level) has id {location_id}; known: {known or 'none'}{more}",
             )
-        if request.location_name:
-            log.info(
-                "location_id %s is set, so location_name %r is ignored",
-                request.location_id,
-                request.location_name,
-            )
-        return request.location_id
-    wanted = (request.location_name or "").casefold()
+        if name:
+            log.info("location_id %s is set, so location_name %r is ignored", location_id, name)
+        return location_id
+    wanted = (name or "").casefold()
     matches = [loc for loc in locations if str(loc.get("name") or "").strip().casefold() == wanted]
     if not matches:
         known = ", ".join(sorted(repr(str(loc.get("name"))) for loc in locations)[:20])
         log.warning(
             "No ConnectWise location is named %r (known: %s); exporting records of ALL locations, as the "
             "spec says for an unmatched name",
-            request.location_name,
+            name,
             known or "none",
         )
         return None
     if len(matches) > 1:
         listed = ", ".join(f"{m.get('id')} ({m.get('name')!r})" for m in matches)
         raise ExportSettingError(
-            "location_name",
-            f"{request.location_name!r} matches several locations: {listed}; set location_id instead",
+            "location_name", f"{name!r} matches several locations: {listed}; set location_id instead"
         )
-    log.info("Location %r is id %s", request.location_name, matches[0]["id"])
+    log.info("Location %r is id %s", name, matches[0]["id"])
     return int(matches[0]["id"])
 
 
