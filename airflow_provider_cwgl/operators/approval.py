@@ -33,11 +33,7 @@ def parse_approvers(value: Any) -> list[HITLUser] | None:
     if isinstance(value, str):
         text = value.strip()
         try:
-            value = (
-                json.loads(text)
-                if text.startswith("[")
-                else [v.strip() for v in text.split(",") if v.strip()]
-            )
+            value = json.loads(text) if text.startswith("[") else [v for v in text.split(",") if v.strip()]
         except ValueError as exc:
             raise SettingError("approvers", f"expected a JSON list of user ids, got {text!r}: {exc}") from exc
     if isinstance(value, dict):
