@@ -54,7 +54,7 @@ class Measured(ReferenceResolver):
         super().__init__(*args, **kwargs)
         self.key_depths: dict[RecordKey, int] = {}
         self.round_requests: list[int] = []
-        plan_requests = self.fetcher.plan_requests
+        plan_requests = self.plan_requests
 
         def measured(keys: list[RecordKey]) -> list[ListRequest]:
             if self.one_key_per_request:
@@ -65,7 +65,7 @@ class Measured(ReferenceResolver):
             self.round_requests.append(len(units))
             return units
 
-        self.fetcher.plan_requests = measured  # type: ignore[method-assign]
+        self.plan_requests = measured  # type: ignore[method-assign]
 
 
 class OnePerRequest(Measured):

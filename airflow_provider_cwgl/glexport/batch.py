@@ -1,22 +1,13 @@
 """Mark exported records in ConnectWise by creating an accounting batch, exactly once.
 
-``POST finance/accounting/batches`` with the export's GL entry ids (``processedRecordIds``) moves
-those records out of the unposted set, so the next export no longer contains them. Creating is not
-idempotent on ConnectWise's side, so this module makes it so:
-
-- the batch identifier names the business day and the record types (``cwgl-20260301-IEP``, see
-  ``identifier.batch_identifier_for``), so every re-run of a day finds that day's batch;
-- before creating, the identifier is looked up. Whether a found batch holds our records is read
-  from the batch's own GLExport (``POST finance/accounting/batches/{id}/export``) with the rule
-  that makes the export's GL entry ids (``contents.gl_entry_ids``): ConnectWise documents no tie
-  between a ``BatchEntry`` id (an accounting line) and a GL entry id, so entries are not compared.
-  The same records mean the work is done (a retry after a timeout or a dropped response); some of
-  them only means the rest went elsewhere (``BatchOverlapError``, naming the documents and whether
-  another recent batch holds them or ConnectWise left them out); others mean the identifier
-  belongs to another batch (``BatchConflictError``);
-- the POST itself is sent once per attempt and never retried blindly: after a transient failure
-  the identifier is looked up again before another POST, waiting as the connection's retry policy
-  says.
+``POST finance/accounting/batches`` with the export's GL entry ids (``processedRecordIds``) takes
+those records out of the unposted set. ConnectWise does not make that idempotent, so: the
+identifier names the business day and record types (``identifier.batch_identifier_for``) and is
+looked up before any POST, and again before any retried POST. What a found batch holds is read
+from its own GLExport (``batches/{id}/export``) by the rule of ``contents.gl_entry_ids``
+(ConnectWise documents no tie between a ``BatchEntry`` id and a GL entry id): the same records
+mean done; some of them only, ``BatchOverlapError`` (naming where the rest went); others,
+``BatchConflictError``.
 """
 
 from __future__ import annotations
@@ -27,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from itertools import islice
-from typing import IO, Any
+from typing import Any
 
 from typing_extensions import NotRequired, TypedDict
 
@@ -126,7 +117,13 @@ class BatchCreator:
         log.info(
             "Batch %r (id %s) %s with the %d records", identifier, existing["id"], state, len(record_ids)
         )
-        return self._result(identifier, record_ids, existing, posted, approved)
+        return {
+            "batch_identifier": identifier,
+            "records": len(record_ids),
+            "batch_id": existing["id"],
+            "created": posted,
+            "reconciled": approved is not None,
+        }
 
     def _post(self, identifier: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST the batch and return it as a lookup finds it; a passing failure is tried again after
@@ -141,8 +138,9 @@ class BatchCreator:
         if look_first and (found := self.find(identifier)) is not None:
             return found
         try:
-            with tempfile.TemporaryFile() as sink:  # the answer is the batch's GLExport: not kept
-                self.client.post_to_file(BATCHES_PATH, body, sink, read=_ignore, retry=False)
+            # The answer is the batch's GLExport: not kept, as a lookup then checks the batch.
+            with tempfile.TemporaryFile() as sink:
+                self.client.post_to_file(BATCHES_PATH, body, sink, read=lambda source: None, retry=False)
         except ConnectWiseError as exc:
             if not (exc.status == 400 and any(e.get("code") == "ObjectExists" for e in exc.errors)):
                 raise
@@ -154,22 +152,6 @@ class BatchCreator:
                 "batch exists), yet no batch has that identifier"
             )
         return found
-
-    @staticmethod
-    def _result(
-        identifier: str,
-        record_ids: list[int],
-        batch: dict[str, Any],
-        created: bool,
-        approved: Contents | None,
-    ) -> BatchResult:
-        return {
-            "batch_identifier": identifier,
-            "records": len(record_ids),
-            "batch_id": batch["id"],
-            "created": created,
-            "reconciled": approved is not None,
-        }
 
     def _check_same_records(
         self,
@@ -284,7 +266,3 @@ class BatchCreator:
                 for c, n in contents.counts.items()
             ),
         )
-
-
-def _ignore(source: IO[bytes]) -> None:
-    """Reads nothing: a created batch's answer is its GLExport, checked later through a lookup."""

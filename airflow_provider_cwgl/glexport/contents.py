@@ -1,10 +1,9 @@
-"""What an export holds, counted one way: documents and the exact sum of their totals per
-collection, and their GL entry ids. The summary, the review, the documents chosen to post and a
-batch's re-export are all counted by ``Contents``.
+"""What an export holds, counted one way (``Contents``): documents and the exact sum of their totals
+per collection, and their GL entry ids, for the summary, the review, the documents chosen to post and
+a batch's re-export.
 
-GL entry ids are what ``POST finance/accounting/batches`` takes as ``processedRecordIds`` to mark
-the export's records exported. ConnectWise documents them only as "GL Entry RecIDs"; the rule
-below follows the GLExport samples of the public guide "Exporting GL Batches from ConnectWise REST
+GL entry ids are what ``POST finance/accounting/batches`` takes as ``processedRecordIds``.
+ConnectWise documents them only as "GL Entry RecIDs"; the rule below follows the GLExport samples of the public guide "Exporting GL Batches from ConnectWise REST
 Interface" (github.com/zynksoftware/Zynk-Workflow,
 ``_docs/ConnectWise-Connector/Exporting-GL-Batches-from-ConnectWise-REST-Interface.md``) and the
 SmartConnect maps that post batches: a transaction's ``glEntryIds`` plus its detail line ids; an
@@ -17,8 +16,9 @@ from __future__ import annotations
 
 import heapq
 from array import array
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+from itertools import groupby
 from typing import IO, Any
 
 from airflow_provider_cwgl.glexport.json_scan import iter_root
@@ -65,7 +65,7 @@ class Contents:
         if not self._distinct:
             ids = self._ids
             runs = [array("q", sorted(ids[i : i + _RUN])) for i in range(0, len(ids), _RUN)]
-            self._ids = array("q", _distinct(heapq.merge(*runs)))
+            self._ids = array("q", (value for value, _ in groupby(heapq.merge(*runs))))
             self._distinct = True
         return self._ids
 
@@ -126,14 +126,6 @@ def gl_entry_ids(collection: str, item: dict[str, Any]) -> set[int]:
             ids.add(transfer)
         ids.update(_ids([item.get("offset")]))
     return {i for i in ids if 0 <= i <= _MAX_ID}
-
-
-def _distinct(values: Iterator[int]) -> Iterator[int]:
-    last = None
-    for value in values:
-        if value != last:
-            yield value
-            last = value
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

@@ -1,15 +1,11 @@
 """Which GL entry ids belong to which document of an export, and choosing the documents to post.
 
-The documents file is the one file beside the export (its name plus ``DOCUMENTS_SUFFIX``, written
-through the same output target, so object storage works too): a JSON header line naming the XML's
-SHA-256 and the count, then one JSON line per document (a root item of a collection that is not a
-party): ``{"collection": "transactions", "id": 123, "total": "10.00", "gl_entry_ids": [1010, 1011]}``.
-The batch step reads the GL entry ids to post from it: the union of the chosen documents' ids.
-
-``documents=`` of the batch step is a list of ``{"collection": ..., "id": ...}``: the documents
-that were loaded into the accounting package. Only their GL entry ids are posted; the others stay
-unposted and the next export carries them again. A document with no GL entry id (an inventory
-adjustment) cannot be marked exported by a batch and is reported as not posted.
+The documents file is the one file beside the export (its name plus ``DOCUMENTS_SUFFIX``, through
+the same output target): a JSON header line naming the XML's SHA-256 and the count, then a JSON
+line per document (a root item of a collection that is not a party):
+``{"collection": "transactions", "id": 123, "total": "10.00", "gl_entry_ids": [1010, 1011]}``.
+The batch step posts the union of the chosen documents' GL entry ids; a document with none (an
+inventory adjustment) cannot be marked exported by a batch and is reported as not posted.
 """
 
 from __future__ import annotations
@@ -146,36 +142,30 @@ class SelectionReport(TypedDict):
 
 class Selection:
     """What a batch posts: the chosen documents with their GL entry ids and totals (``contents``),
-    and what stays unposted."""
+    and what stays unposted; each list holds at most ``MAX_LISTED``, its count all."""
 
     def __init__(self) -> None:
         self.contents = Contents()
         self.kinds: set[str] = set()  # the record types of the export's documents
         self.posted: list[DocumentRef] = []
-        self.posted_count = 0
         self.left: list[DocumentRef] = []
-        self.left_count = 0
         self.without_ids: list[DocumentRef] = []
-        self.without_ids_count = 0
+        self.posted_count = self.left_count = self.without_ids_count = 0
 
     def take(self, doc: dict[str, Any]) -> None:
-        ref: DocumentRef = {"collection": doc["collection"], "id": doc["id"]}
         ids = [int(i) for i in doc.get("gl_entry_ids") or []]
         if not ids:  # no batch can mark it exported
             self.without_ids_count += 1
-            if len(self.without_ids) < MAX_LISTED:
-                self.without_ids.append(ref)
+            _list(self.without_ids, doc)
             return
         total = doc.get("total")
         self.contents.add(doc["collection"], None if total is None else Decimal(total), ids)
         self.posted_count += 1
-        if len(self.posted) < MAX_LISTED:
-            self.posted.append(ref)
+        _list(self.posted, doc)
 
     def leave(self, doc: dict[str, Any]) -> None:
         self.left_count += 1
-        if len(self.left) < MAX_LISTED:
-            self.left.append({"collection": doc["collection"], "id": doc["id"]})
+        _list(self.left, doc)
 
     def flags(self) -> dict[str, bool]:
         """The export flags of the record types the export holds."""
@@ -190,6 +180,11 @@ class Selection:
             "without_gl_entry_ids": self.without_ids_count,
             "without_gl_entry_ids_listed": self.without_ids,
         }
+
+
+def _list(listed: list[DocumentRef], doc: dict[str, Any]) -> None:
+    if len(listed) < MAX_LISTED:
+        listed.append({"collection": doc["collection"], "id": doc["id"]})
 
 
 def select_documents(docs: Iterable[dict[str, Any]], wanted: list[tuple[str, str]] | None) -> Selection:

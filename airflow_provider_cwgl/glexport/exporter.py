@@ -1,14 +1,9 @@
 """The GL export, start to finish, in plain Python: request -> ConnectWise -> stream -> file + summary.
 
-1. Resolve the location (id wins; a name is looked up, falling back to all locations).
-2. ``POST finance/accounting/export``, streamed to a temporary file and read once to check it is
-   complete JSON of the right shape (a cut or malformed body is fetched again; a complete body of
-   the wrong shape or past ``JsonLimits`` fails at once). The same pass notes the ids of the
-   records References To Fetch will need.
-3. Fetch those references (one round per nesting depth, batched and concurrent).
-4. Write the XML to the output target atomically (the second and last pass over the JSON,
-   ``write_export``), building the summary on the way; which GL entry ids belong to which document
-   goes to the one file beside it (``DOCUMENTS_SUFFIX``).
+The body is streamed to a temporary file and read once to check it is complete GLExport JSON (a
+cut or malformed body is fetched again; a complete one of the wrong shape or past ``JsonLimits``
+fails at once), noting the records References To Fetch will need; they are fetched; then a second
+and last pass writes the XML atomically, the summary and the documents file on the way.
 """
 
 from __future__ import annotations
@@ -18,7 +13,6 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
 from airflow_provider_cwgl.connectwise import ConnectWiseClient
@@ -44,11 +38,9 @@ def validate_json(
     on_item: Callable[[str, dict[str, Any]], None] | None = None,
     limits: JsonLimits = DEFAULT_LIMITS,
 ) -> dict[str, int]:
-    """Check ``source`` is one complete GLExport JSON document; return items per collection.
-
-    Raises ``json.JSONDecodeError`` (or ``UnicodeDecodeError``) for a cut or malformed body and
-    ``ExportBodyError`` for a complete one that cannot be written. ``on_item`` sees every root item.
-    """
+    """Items per collection of one complete GLExport JSON document; ``on_item`` sees each root item.
+    A cut or malformed body raises ``json.JSONDecodeError`` (or ``UnicodeDecodeError``), a complete
+    one that cannot be written ``ExportBodyError``."""
     counts: dict[str, int] = {}
     started = last = time.monotonic()
     for key, item, is_item in iter_root(source, limits):
@@ -70,43 +62,38 @@ def resolve_location_id(client: ConnectWiseClient, request: ExportRequest) -> in
     silently). A name matches case-insensitively and exactly. No match exports all locations (the
     spec's rule) with a warning; several matches are an error listing them.
     """
-    if request.location_id is None and not request.location_name:
+    location_id, name = request.location_id, request.location_name
+    if location_id is None and not name:
         return None
     locations = list(client.list("system/locations", fields="id,name"))
-    if request.location_id is not None:
-        if not any(str(loc.get("id")) == str(request.location_id) for loc in locations):
+    if location_id is not None:
+        if not any(str(loc.get("id")) == str(location_id) for loc in locations):
             known = ", ".join(f"{loc.get('id')} ({loc.get('name')!r})" for loc in locations[:10])
             more = f" and {len(locations) - 10} more" if len(locations) > 10 else ""
             raise ExportSettingError(
                 "location_id",
-                f"no ConnectWise location (owner level) has id {request.location_id}; "
-                f"known: {known or 'none'}{more}",
+                f"no ConnectWise location (owner level) has id {location_id}; known: {known or 'none'}{more}",
             )
-        if request.location_name:
-            log.info(
-                "location_id %s is set, so location_name %r is ignored",
-                request.location_id,
-                request.location_name,
-            )
-        return request.location_id
-    wanted = (request.location_name or "").casefold()
+        if name:
+            log.info("location_id %s is set, so location_name %r is ignored", location_id, name)
+        return location_id
+    wanted = (name or "").casefold()
     matches = [loc for loc in locations if str(loc.get("name") or "").strip().casefold() == wanted]
     if not matches:
         known = ", ".join(sorted(repr(str(loc.get("name"))) for loc in locations)[:20])
         log.warning(
             "No ConnectWise location is named %r (known: %s); exporting records of ALL locations, as the "
             "spec says for an unmatched name",
-            request.location_name,
+            name,
             known or "none",
         )
         return None
     if len(matches) > 1:
         listed = ", ".join(f"{m.get('id')} ({m.get('name')!r})" for m in matches)
         raise ExportSettingError(
-            "location_name",
-            f"{request.location_name!r} matches several locations: {listed}; set location_id instead",
+            "location_name", f"{name!r} matches several locations: {listed}; set location_id instead"
         )
-    log.info("Location %r is id %s", request.location_name, matches[0]["id"])
+    log.info("Location %r is id %s", name, matches[0]["id"])
     return int(matches[0]["id"])
 
 
@@ -115,13 +102,8 @@ def batch_export_path(batch_id: int) -> str:
     return f"{BATCHES_PATH}/{batch_id}/export"
 
 
-@dataclass
-class _Checked:
-    """One attempt's check of the downloaded body."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-    resolver: ReferenceResolver | None = None
-    error: ExportBodyError | None = None
+# One attempt's check of the body: items per collection, the references it wants, why it is unwritable.
+_Checked = tuple[dict[str, int], ReferenceResolver | None, ExportBodyError | None]
 
 
 class GLExporter:
@@ -144,31 +126,27 @@ class GLExporter:
         """Fetch the export into ``raw`` and check it, noting wanted references in the same pass."""
 
         def check(source: IO[bytes]) -> _Checked:  # per attempt: a retried body starts over
-            checked = _Checked()
-            if request.references:
-                checked.resolver = ReferenceResolver(
-                    self.client, request.references, concurrency=self.reference_concurrency
-                )
+            refs = request.references
+            resolver = (
+                ReferenceResolver(self.client, refs, concurrency=self.reference_concurrency) if refs else None
+            )
             try:
-                checked.counts = validate_json(
-                    source, checked.resolver.collect_item if checked.resolver else None, self.limits
-                )
-            except ExportBodyError as exc:
-                # Complete, but not something we can write: fetching it again would not help.
-                checked.error = exc
-            return checked
+                counts = validate_json(source, resolver.collect_item if resolver else None, self.limits)
+            except ExportBodyError as exc:  # complete, but not writable: fetching again would not help
+                return {}, resolver, exc
+            return counts, resolver, None
 
-        checked = self.client.post_to_file(path, body, raw, read=check)
-        if checked.error is not None:
-            raise checked.error
+        counts, resolver, error = self.client.post_to_file(path, body, raw, read=check)
+        if error is not None:
+            raise error
         size = raw.seek(0, io.SEEK_END)
         log.info(
             "Received %d bytes of GLExport JSON (staged in %s until the XML is written): %s",
             size,
             tempfile.gettempdir(),
-            ", ".join(f"{k} {v}" for k, v in checked.counts.items()) or "no records",
+            ", ".join(f"{k} {v}" for k, v in counts.items()) or "no records",
         )
-        return checked.resolver
+        return resolver
 
     def _batch_export(self, request: ExportRequest, batch: int | str) -> tuple[int, dict[str, Any]]:
         """The id of the past batch to re-export (``batch`` or the batch it identifies) and the body."""
@@ -229,12 +207,9 @@ def write_export(
     limits: JsonLimits = DEFAULT_LIMITS,
     skip_when_empty: bool = False,
 ) -> WrittenSummary:
-    """The write step: the XML to ``target`` (atomically), the summary built on the way, and the
-    documents file beside it.
-
-    With ``skip_when_empty`` an export holding no documents raises ``EmptyExportError`` inside
-    the target's block, so the target discards what was written and the previous file stays.
-    """
+    """The write step: the XML to ``target`` (atomically), the summary built on the way, the
+    documents file beside it. With ``skip_when_empty`` an export of no documents raises
+    ``EmptyExportError`` inside the target's block, so the previous file stays."""
     summary = SummaryBuilder()
     writer = GLExportXmlWriter(resolver, summary.add, limits=limits, progress_seconds=PROGRESS_SECONDS)
     documents_target = target.sibling(DOCUMENTS_SUFFIX)

@@ -60,11 +60,8 @@ class ExportRequest:
     @property
     def flags(self) -> dict[str, bool]:
         """Each record kind of ``FLAG_NAMES`` and whether it is exported."""
-        return {
-            "invoices": self.export_invoices,
-            "expenses": self.export_expenses,
-            "procurement": self.export_procurement,
-        }
+        on = (self.export_invoices, self.export_expenses, self.export_procurement)
+        return dict(zip(FLAG_NAMES, on, strict=True))
 
     @property
     def kinds(self) -> list[str]:
@@ -178,23 +175,20 @@ def to_thru_date(value: Any) -> datetime | None:
     """
     if is_blank(value):
         return None
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
+    parsed = value
+    if isinstance(value, str):
         try:
             parsed = pendulum.parse(value.strip(), strict=True, tz="UTC")
         except (ValueError, TypeError) as exc:  # pendulum.ParserError is a ValueError
             raise ExportSettingError(
                 "thru_date", f"expected an ISO 8601 date (2026-03-01) or date-time, got {value!r}"
             ) from exc
-        if isinstance(parsed, datetime):
-            moment = parsed
-        elif isinstance(parsed, date):
-            moment = datetime(parsed.year, parsed.month, parsed.day)
-        else:
+        if not isinstance(parsed, date):  # a time or a duration
             raise ExportSettingError("thru_date", f"expected a date or date-time, got {value!r}")
+    if isinstance(parsed, datetime):
+        moment = parsed
+    elif isinstance(parsed, date):
+        moment = datetime(parsed.year, parsed.month, parsed.day)
     else:
         raise ExportSettingError("thru_date", f"expected a date, datetime or ISO 8601 string, got {value!r}")
     if moment.tzinfo is None:
@@ -336,12 +330,8 @@ EXPORT_SETTINGS: tuple[ExportSetting, ...] = (
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """The optional parts of the export request; empty ones are not sent.
-
-    ``id_lists`` maps an API field (``includedInvoiceIds``, ...) to its ids. ConnectWise's
-    semantics: an included list exports only those records of its kind, an excluded list all but
-    those.
-    """
+    """The optional parts of the export request; empty ones are not sent. ``id_lists``: API field
+    (``includedInvoiceIds``, ...) -> ids."""
 
     summarize_invoices: str | None = None
     gl_interface_identifier: str | None = None

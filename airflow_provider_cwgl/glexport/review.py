@@ -1,19 +1,16 @@
-"""The accountant's review of an export, built item by item while the XML is written.
-
-What a person approving the day needs, small enough for XCom and a HITL body:
+"""The accountant's review of an export, built item by item while the XML is written: small enough
+for XCom and a HITL body.
 
 - documents and totals per collection;
-- the balance check (transactions and purchases: the header total equals minus the sum of its
-  lines, the convention of the GLExport samples) with the unbalanced documents;
-- documents whose header or one of its lines has no GL account number (``ACCOUNT_FIELDS``): the
-  accounting package cannot post them to an account;
-- debit and credit totals per GL account, for the collections whose sign convention the samples
-  document (transactions, purchases). As the export signs them: a positive amount is a debit, a
-  negative one a credit, so each collection's debits equal its credits when its documents balance.
+- the balance check where the GLExport samples document the convention (transactions, purchases:
+  the header total equals minus the sum of its lines), naming the unbalanced documents;
+- documents whose header or a line has no GL account number (``ACCOUNT_FIELDS``): the accounting
+  package cannot post them;
+- debits (positive amounts) and credits (negative) per GL account for those same collections, so
+  each collection's debits equal its credits when its documents balance.
 
-At most ``MAX_LISTED_DOCUMENTS`` documents are listed per check and ``MAX_ACCOUNTS`` accounts per
-collection (the rest are summed as ``OTHER_ACCOUNTS``); the counts are always complete. Amounts are
-exact decimals written as strings.
+Lists stop at ``MAX_LISTED_DOCUMENTS`` documents and ``MAX_ACCOUNTS`` accounts per collection (the
+rest summed as ``OTHER_ACCOUNTS``); counts are complete; amounts are exact decimals as strings.
 """
 
 from __future__ import annotations
@@ -124,10 +121,8 @@ class ReviewBuilder:
 
     def __init__(self) -> None:
         self.contents = Contents()
-        self.checked = 0
-        self.unbalanced_count = 0
+        self.checked = self.unbalanced_count = self.unmapped_count = 0
         self.unbalanced: list[UnbalancedDocument] = []
-        self.unmapped_count = 0
         self.unmapped: list[UnmappedDocument] = []
         self.accounts: dict[str, dict[str, list[Decimal]]] = {}
 
@@ -224,38 +219,32 @@ def _doc(ref: DocumentRef) -> str:
     return f"{_cell(ref['collection'])} id {_cell(ref['id'])}{number}"
 
 
-def needs_attention(review: Review) -> bool:
-    return bool(review["balance"]["unbalanced_count"] or review["unmapped"]["count"])
-
-
 def render_review(review: Review, title: str | None = None) -> str:
     """The review as Markdown: what needs attention first, then documents, then GL accounts."""
     out: list[str] = [f"# {title}", ""] if title else []
     balance, unmapped = review["balance"], review["unmapped"]
-    if needs_attention(review):
+    if balance["unbalanced_count"] or unmapped["count"]:
         out += ["## Needs attention", ""]
-        if balance["unbalanced_count"]:
-            out.append(
-                f"**{balance['unbalanced_count']} unbalanced document(s)** (header total is not minus "
-                "the sum of its lines):"
-            )
-            out.append("")
-            out += [
-                f"- {_doc(d)}: total {_cell(d['total'])}, lines {_cell(d['lines'])}"
-                for d in balance["unbalanced"]
-            ]
-            more = balance["unbalanced_count"] - len(balance["unbalanced"])
-            if more > 0:
-                out.append(f"- … and {more} more")
-            out.append("")
-        if unmapped["count"]:
-            out.append(f"**{unmapped['count']} document(s) without a GL account number:**")
-            out.append("")
-            out += [f"- {_doc(d)}: no {_cell(', '.join(d['missing']))}" for d in unmapped["documents"]]
-            more = unmapped["count"] - len(unmapped["documents"])
-            if more > 0:
-                out.append(f"- … and {more} more")
-            out.append("")
+        for count, heading, listed in (
+            (
+                balance["unbalanced_count"],
+                "unbalanced document(s)** (header total is not minus the sum of its lines):",
+                [
+                    f"- {_doc(d)}: total {_cell(d['total'])}, lines {_cell(d['lines'])}"
+                    for d in balance["unbalanced"]
+                ],
+            ),
+            (
+                unmapped["count"],
+                "document(s) without a GL account number:**",
+                [f"- {_doc(d)}: no {_cell(', '.join(d['missing']))}" for d in unmapped["documents"]],
+            ),
+        ):
+            if count:
+                out += [f"**{count} {heading}", "", *listed]
+                if count > len(listed):
+                    out.append(f"- … and {count - len(listed)} more")
+                out.append("")
     else:
         out += [
             f"Every document has its GL account numbers; {balance['checked']} checked document(s) balance.",
@@ -266,12 +255,7 @@ def render_review(review: Review, title: str | None = None) -> str:
         out.append(f"| {_cell(collection)} | {values['count']} | {_cell(values.get('total', ''))} |")
     out.append("")
     for collection, accounts in review["accounts"].items():
-        out += [
-            f"## GL accounts: {_cell(collection)}",
-            "",
-            "| Account | Debit | Credit |",
-            "|---|---:|---:|",
-        ]
+        out += [f"## GL accounts: {_cell(collection)}", "", "| Account | Debit | Credit |", "|---|---:|---:|"]
         out += [f"| {_cell(a)} | {v['debit']} | {v['credit']} |" for a, v in accounts.items()]
         out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -1,10 +1,6 @@
 """The export's summary: counts, totals, the dates its documents cover and the accountant's review,
-built item by item while the XML is written.
-
-Counts, totals and GL entry ids are counted once (``contents.Contents``, held by the review);
-which GL entry ids belong to which document goes to the file beside the output
-(``documents.DOCUMENTS_SUFFIX``), not to XCom (100,000 ids at 20,000 invoices); the summary has
-their count.
+built item by item while the XML is written. The GL entry ids go to the documents file beside the
+output, not to XCom (100,000 ids at 20,000 invoices); the summary has their count.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""Read a GLExport XML file written by ``xml_writer`` back into the JSON shape ConnectWise sent.
-
-The batch step reads an approved file through it (``documents_from_xml``: its documents and GL
-entry ids, by the summary's rule) and a loader reads each document's content from it. Streaming: ``iterparse`` clears each
-root item once it is read, so memory holds one item.
-"""
+"""Read a GLExport XML file written by ``xml_writer`` back into the JSON shape ConnectWise sent, one
+root item in memory at a time (``iterparse`` clears each once read): for the batch step given an
+approved file, and for a loader reading each document."""
 
 from __future__ import annotations
 

@@ -1,10 +1,7 @@
 """The accountant's approval of an export: Airflow's human-in-the-loop ``ApprovalOperator``, with who
-may approve and how long to wait taken from the run's params.
-
-``ApprovalOperator`` fixes its approvers and timeout when the DAG is parsed; a finance team sets
-them per run (the trigger form, or a deployment's DAG params), so this subclass reads them when the
-task runs. A timeout answers with ``Reject`` (``defaults``): nothing is loaded or posted, exactly as
-for a rejection, and the day's records stay unposted for the next export.
+may approve and how long to wait read from the run's params when the task runs (``ApprovalOperator``
+fixes them when the DAG is parsed; a finance team sets them per run). A timeout answers ``Reject``:
+nothing is loaded or posted and the day's records stay unposted for the next export.
 """
 
 from __future__ import annotations
@@ -36,11 +33,7 @@ def parse_approvers(value: Any) -> list[HITLUser] | None:
     if isinstance(value, str):
         text = value.strip()
         try:
-            value = (
-                json.loads(text)
-                if text.startswith("[")
-                else [v.strip() for v in text.split(",") if v.strip()]
-            )
+            value = json.loads(text) if text.startswith("[") else [v for v in text.split(",") if v.strip()]
         except ValueError as exc:
             raise SettingError("approvers", f"expected a JSON list of user ids, got {text!r}: {exc}") from exc
     if isinstance(value, dict):
@@ -76,11 +69,7 @@ def parse_timeout(value: Any) -> timedelta:
 class GLExportApprovalOperator(ApprovalOperator):
     """``ApprovalOperator`` for one export: approvers from the param ``approvers_param``, the
     response timeout (minutes) from ``timeout_param``; a timeout rejects; a rejection skips every
-    downstream task whatever its trigger rule.
-
-    ``subject`` and ``body`` are templated as in ``ApprovalOperator``; the DAG renders the body
-    with ``render_review`` (available to templates as ``cwgl_review``).
-    """
+    downstream task whatever its trigger rule. The DAG renders the body with ``cwgl_review``."""
 
     def __init__(
         self,

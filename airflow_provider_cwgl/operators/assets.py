@@ -1,9 +1,5 @@
-"""Airflow asset events for an export: the file it wrote, with the summary a consumer needs.
-
-A consumer (another DAG scheduled on the asset or alias) gets the file's location as the event's
-asset URI and, in ``extra``, what it would otherwise open the file for: ``sha256``, ``bytes``,
-``counts``, ``totals``, ``thru_date``, ``business_day`` and the location.
-"""
+"""Airflow asset events for an export: the file it wrote as the asset URI, and in ``extra`` what a
+consumer would otherwise open the file for."""
 
 from __future__ import annotations
 
@@ -23,23 +19,17 @@ log = logging.getLogger(__name__)
 
 
 def asset_uri(target: LocalOutput | ObjectStorageOutput) -> str:
-    """The asset URI of an output target: ``file:///abs/path`` or ``s3://bucket/key``.
-
-    Never the connection id (``str()`` of an object-storage path carries it as ``s3://conn@bucket``):
-    an asset is the data, whichever connection reached it.
-    """
+    """``file:///abs/path`` or ``s3://bucket/key``: never the connection id (``str()`` of an
+    object-storage path carries it as ``s3://conn@bucket``), as an asset is the data."""
     if isinstance(target, LocalOutput):
         return Path(target.describe()).as_uri()
     return f"{target.path.protocol}://{target.path.path}"
 
 
-def event_extra(summary: ExportSummary, request: ExportRequest, location_name: str | None) -> dict[str, Any]:
-    """What the asset event carries: the summary's ``sha256``, ``bytes``, ``counts`` and ``totals``,
-    the day and the location (and ``batch_id`` for a re-export of a past batch).
-
-    ``business_day`` is the thru date's day, or when none was sent the UTC day of the export
-    (ConnectWise then exports up to its current date).
-    """
+def event_extra(summary: ExportSummary, request: ExportRequest) -> dict[str, Any]:
+    """The summary's ``sha256``, ``bytes``, ``counts`` and ``totals``, the day and the location (and
+    ``batch_id`` for a re-export). ``business_day`` is the thru date's day, or the UTC day of the
+    export when none was sent (ConnectWise then exports up to its current date)."""
     thru = request.thru_date
     day = (thru or datetime.now(timezone.utc)).date().isoformat()
     extra: dict[str, Any] = {
@@ -50,7 +40,7 @@ def event_extra(summary: ExportSummary, request: ExportRequest, location_name: s
         "thru_date": format_thru_date(thru) if thru is not None else None,
         "business_day": day,
         "location_id": summary["location_id"],
-        "location_name": location_name,
+        "location_name": request.location_name,
     }
     if "batch_id" in summary:
         extra["batch_id"] = summary["batch_id"]
@@ -58,11 +48,8 @@ def event_extra(summary: ExportSummary, request: ExportRequest, location_name: s
 
 
 def emit_asset_events(outlets: list[Any], outlet_events: Any, uri: str, extra: dict[str, Any]) -> int:
-    """Attach the event to every declared outlet; returns how many got one.
-
-    An ``AssetAlias`` gets the concrete file (``Asset(uri)``) added at run time, which is how a
-    templated output path becomes an asset; an ``Asset`` outlet gets the extra on its own event.
-    """
+    """Attach the event to every declared outlet; returns how many got one. An ``AssetAlias`` gets
+    ``Asset(uri)`` added at run time (how a templated output path becomes an asset)."""
     emitted = 0
     for outlet in outlets:
         if isinstance(outlet, AssetAlias):

@@ -37,6 +37,10 @@ class BatchSummary(BatchResult, SelectionReport):
     sha256: str  # of the export file approved
 
 
+# What a batch's asset event carries: the summary less the document lists.
+_EVENT_KEYS = ("batch_id", "batch_identifier", "records", "created", "counts", "totals", "sha256")
+
+
 class GLBatchCreateOperator(BaseOperator):
     """Create the ConnectWise accounting batch for an export, so its records are not exported again.
 
@@ -60,14 +64,9 @@ class GLBatchCreateOperator(BaseOperator):
         A document not in the export is an error before any request.
     :param connectwise_conn_id: the ``connectwise`` connection.
 
-    Idempotent: an existing batch with the same identifier and the same records (read from the
-    batch's own GLExport) is success without a new batch. A batch holding only part of them means
-    the rest went elsewhere (``BatchOverlapError`` names the documents, and the recent batch that
-    holds them or that ConnectWise left them out); one with other records is a conflict
-    (``BatchConflictError``). Both, and bad settings, fail the task without retries. An export
-    with no GL entries creates no batch, nor does a summary of a past batch's re-export (the
-    export's ``batch_id``): its records are that batch's. Returns ``{batch_id, batch_identifier,
-    records, created}``.
+    Idempotent as ``glexport.batch`` says; a batch holding part or others of the records, or a bad
+    setting, fails the task without retries. An export with no GL entries creates no batch, nor
+    does a summary of a past batch's re-export (``batch_id``). Returns ``BatchSummary``.
     """
 
     template_fields: Sequence[str] = (
@@ -104,11 +103,7 @@ class GLBatchCreateOperator(BaseOperator):
     def execute(self, context: Context) -> BatchResult | BatchSummary:
         summary = self._summary()
         wanted = parse_documents(self.documents)
-        if (
-            summary is not None
-            and summary.get("batch_id") is not None
-            and not summary.get("batch_identifier")
-        ):
+        if summary and summary.get("batch_id") is not None and not summary.get("batch_identifier"):
             # The export re-exported a past batch (batch_id): its records are marked already, and a
             # new batch with them would be empty (or a second batch over the same records).
             selection, _, _ = self._selection(summary, None)
@@ -164,15 +159,7 @@ class GLBatchCreateOperator(BaseOperator):
             return
         settings = hook.settings
         uri = f"{connectwise_namespace(settings.site)}/{settings.company_id}/{BATCHES_PATH}/{result['batch_id']}"
-        extra = {
-            "batch_id": result["batch_id"],
-            "batch_identifier": result["batch_identifier"],
-            "records": result["records"],
-            "created": result["created"],
-            "counts": result["counts"],
-            "totals": result["totals"],
-            "sha256": result["sha256"],
-        }
+        extra = {k: v for k, v in result.items() if k in _EVENT_KEYS}
         emitted = emit_asset_events(outlets, context["outlet_events"], uri, extra)
         self.log.info("Asset event for %s on %d outlet(s)", uri, emitted)
 
@@ -213,17 +200,14 @@ class GLBatchCreateOperator(BaseOperator):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """Input: the export file (from the summary or ``export_file``); output: the site's
         ConnectWise ``finance/accounting/batches``. Naming in ``operators/lineage.py``."""
-        from airflow_provider_cwgl.glexport.batch import BATCHES_PATH
         from airflow_provider_cwgl.operators.lineage import (
             connectwise_dataset,
             file_dataset,
             operator_lineage,
         )
 
-        summary = self.export_summary
-        if isinstance(summary, str) and summary.strip().startswith("{"):
-            summary = json.loads(summary)
-        source = summary.get("output") if isinstance(summary, dict) else self.export_file
+        summary = self._summary()
+        source = summary.get("output") if summary is not None else self.export_file
         settings = ConnectWiseHook(connectwise_conn_id=self.connectwise_conn_id).settings
         return operator_lineage(
             [] if is_blank(source) else [file_dataset(str(source))],

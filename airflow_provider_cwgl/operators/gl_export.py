@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
@@ -24,16 +24,6 @@ from airflow_provider_cwgl.output.resolve import output_target
 if TYPE_CHECKING:
     from airflow.providers.common.compat.openlineage.facet import Dataset
     from airflow.providers.openlineage.extractors import OperatorLineage
-
-
-class ExportLineage(NamedTuple):
-    """What lineage names of one export (never the settings object, which holds the keys)."""
-
-    site: str
-    company_id: str
-    endpoint: str  # the ConnectWise endpoint read
-    request: dict[str, Any]  # the body sent to it
-    uri: str  # the file or object written
 
 
 _SETTINGS_DOC = "\n".join(f"    :param {s.name}: {s.description}" for s in EXPORT_SETTINGS)
@@ -57,14 +47,8 @@ class GLBatchExportOperator(BaseOperator):
     excluded is an error.
 
     Asset events: give ``outlets=[AssetAlias("...")]`` (a templated path) or ``outlets=[Asset(uri)]``
-    and the task emits an event for the file it wrote, whose ``extra`` carries ``sha256``,
-    ``bytes``, ``counts``, ``totals``, ``thru_date``, ``business_day``, ``location_id`` and
-    ``location_name``.
-
-    Every setting above is templated except ``reference_concurrency``. Returns (to XCom) a
-    summary: output location, counts and totals per collection, the dates the documents cover, the
-    count of GL entry ids and the documents file beside the output that ties them to documents (for
-    the accounting batch), a SHA-256 and the review (balance check included).
+    (``operators.assets.event_extra`` says what the event carries). Every setting above is templated
+    except ``reference_concurrency``. Returns (to XCom) the ``ExportSummary``.
     """
 
     template_fields: Sequence[str] = (
@@ -121,7 +105,8 @@ class GLBatchExportOperator(BaseOperator):
         self.reference_concurrency = reference_concurrency
         for setting in EXPORT_SETTINGS:
             setattr(self, setting.name, arguments[setting.name])
-        self._lineage: ExportLineage | None = None
+        # site, company id, endpoint read, body sent, file written (never the settings: they hold keys)
+        self._lineage: tuple[str, str, str, dict[str, Any], str] | None = None
 
     @fail_without_retry
     def execute(self, context: Context) -> ExportSummary:
@@ -149,12 +134,10 @@ class GLBatchExportOperator(BaseOperator):
         uri = asset_uri(target)
         batch_id = summary.get("batch_id")
         endpoint = batch_export_path(batch_id) if batch_id is not None else EXPORT_PATH
-        self._lineage = ExportLineage(
-            hook.settings.site, hook.settings.company_id, endpoint, summary["request"], uri
-        )
+        self._lineage = (hook.settings.site, hook.settings.company_id, endpoint, summary["request"], uri)
         outlets = list(self.outlets)
         if outlets and "outlet_events" in context:
-            extra = event_extra(summary, request, request.location_name)
+            extra = event_extra(summary, request)
             emitted = emit_asset_events(outlets, context["outlet_events"], uri, extra)
             self.log.info("Asset event for %s on %d outlet(s)", uri, emitted)
         self.log.info("GL export summary: %s", json.dumps(summary))

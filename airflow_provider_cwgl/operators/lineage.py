@@ -45,32 +45,22 @@ def _request_facet_class() -> type:
 
 
 def connectwise_namespace(site: str) -> str:
-    """``connectwise://{host}``: how the asset events and the lineage name a ConnectWise site
-    (``api-na.myconnectwise.net`` or a URL), by its authority as OpenLineage names a service."""
+    """``connectwise://{host}`` of a site (``api-na.myconnectwise.net`` or a URL)."""
     return f"connectwise://{urlsplit(site if '://' in site else f'https://{site}').netloc}"
 
 
 def connectwise_dataset(
-    site: str,
-    company_id: str,
-    endpoint: str,
-    *,
-    method: str = "POST",
-    request: dict[str, Any] | None = None,
-    facet_name: str = "connectwiseRequest",
+    site: str, company_id: str, endpoint: str, *, request: dict[str, Any] | None = None
 ) -> Dataset:
-    """The ConnectWise endpoint of this site (``api-na.myconnectwise.net`` or a URL) and company,
-    with the request as a facet if given."""
+    """The ConnectWise endpoint of this site and company, with the request POSTed as a facet if given."""
     from airflow.providers.common.compat.openlineage.facet import Dataset
 
     facets = {}
     if request is not None:
-        facets[facet_name] = _request_facet_class()(method=method, endpoint=endpoint, request=request)
-    return Dataset(
-        namespace=connectwise_namespace(site),
-        name=f"{company_id}/{endpoint}",
-        facets=facets,
-    )
+        facets["connectwiseRequest"] = _request_facet_class()(
+            method="POST", endpoint=endpoint, request=request
+        )
+    return Dataset(namespace=connectwise_namespace(site), name=f"{company_id}/{endpoint}", facets=facets)
 
 
 def file_dataset(location: str) -> Dataset:

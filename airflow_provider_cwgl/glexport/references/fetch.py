@@ -1,9 +1,8 @@
 """Fetching: note the records the export's items refer to, then fetch them in as few requests as can be.
 
-1. ``collect``: one pass over the export JSON notes every distinct record wanted (keys only).
-2. ``fetch``: breadth-first rounds, one per nesting depth. In a round every endpoint is asked at
-   once (bounded by ``concurrency``), each for many ids with ``conditions=id in (...)``, chunked so
-   no URL exceeds ConnectWise's 2,000 characters. Each distinct record is fetched once per run.
+``collect`` notes every distinct record wanted (keys only); ``fetch`` asks for them in rounds, one
+per nesting depth: every endpoint at once (bounded by ``concurrency``), each for many ids with
+``conditions=id in (...)``, chunked so no URL exceeds ConnectWise's 2,000 characters.
 """
 
 from __future__ import annotations
@@ -55,9 +54,6 @@ class RecordCache:
     def __contains__(self, key: RecordKey) -> bool:
         return key in self._packed
 
-    def __len__(self) -> int:
-        return len(self._packed)
-
     def get(self, key: RecordKey) -> Any:
         value = self._hot.get(key)
         if value is not None:
@@ -78,9 +74,6 @@ class RecordCache:
             self.packed_bytes += len(packed or b"") - len(self._packed.get(key) or b"")
             self._packed[key] = packed
             self._hot.pop(key, None)
-
-    def setdefault(self, key: RecordKey, default: None = None) -> None:
-        self._packed.setdefault(key, default)
 
     def found(self) -> int:
         return sum(1 for packed in self._packed.values() if packed is not None)
@@ -126,7 +119,6 @@ class RecordFetcher:
         self._frontier: dict[tuple[int, RecordKey], tuple[Node, RecordKey]] = {}
         self._lock = threading.Lock()
 
-    # -- collect ---------------------------------------------------------------------------------
     def collect(self, source: IO[bytes]) -> None:
         """Note the records wanted by every item of the export in ``source``."""
         if not self.plan.anchors:
@@ -138,14 +130,21 @@ class RecordFetcher:
     def collect_item(self, collection: str, item: dict[str, Any]) -> None:
         """Note the records one root item wants (the exporter calls this while it checks the body)."""
         for container, anchor in self._by_root.get(schema.item_name(collection), ()):
-            for obj in _objects_at(item, container):
-                for node in anchor.children.values():
-                    self._want(node, obj)
+            # ``item`` itself, or the lines of its ``detail``/``purchaseDetail``/... collection
+            objects = item.get(container[0]) if container else [item]
+            for obj in objects if isinstance(objects, list) else ():
+                if isinstance(obj, dict):
+                    for node in anchor.children.values():
+                        self._want(node, obj)
 
     def _want(self, node: Node, obj: dict[str, Any]) -> None:
         keys = record_keys(node, obj, self.fallbacks)
         if keys is None:
-            self._skip(node, obj)
+            self.stats.skipped += 1
+            self.stats.skipped_by_path[node.path] += 1
+            log.debug(
+                "No %s to fetch on %s %s: the data lacks it", node.path, type(obj).__name__, obj.get("id")
+            )
             return
         if node.model is not None:
             self.stats.fetchable_paths.add(node.path)
@@ -154,23 +153,17 @@ class RecordFetcher:
                 self._pending[key] = None
             self._frontier[(id(node), key)] = (node, key)
 
-    def _skip(self, node: Node, obj: dict[str, Any]) -> None:
-        self.stats.skipped += 1
-        self.stats.skipped_by_path[node.path] += 1
-        log.debug("No %s to fetch on %s %s: the data lacks it", node.path, type(obj).__name__, obj.get("id"))
-
     def _warn_absent_fields(self) -> None:
         """One warning per path whose field the API's GLExport model does not have (as a reference)
         and which no item carried: asked for, but there is nothing to fetch it from."""
-        version = getattr(getattr(self.client, "settings", None), "api_version", None) or schema.API_VERSION
+        version = self.client.settings.api_version or schema.API_VERSION
+        lacking = self.stats.skipped_by_path.keys() - self.stats.fetchable_paths  # no item carried them
         for node in self.plan.steps():
-            if node.model is None or node.path not in self.stats.skipped_by_path:
+            if node.model is None or node.path not in lacking:
                 continue
             aliases = FIELD_ALIASES.get(node.source, (node.source,))
             if any(getattr(schema.field(node.model, alias), "model", None) for alias in aliases):
                 continue  # the model has it: items without one simply have none
-            if node.path in self.stats.fetchable_paths:
-                continue  # this tenant's data carries it after all
             log.warning(
                 "References To Fetch: %s: field not present in API %s data (%s has no %r reference);"
                 " skipped on %d item(s)",
@@ -181,26 +174,19 @@ class RecordFetcher:
                 self.stats.skipped_by_path[node.path],
             )
 
-    # -- fetch -----------------------------------------------------------------------------------
     def fetch(self) -> None:
         """Fetch everything collected, one round per nesting depth."""
         self._warn_absent_fields()
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="cw-refs") as pool:
             while self._pending:
                 self.stats.rounds += 1
-                pending, self._pending = list(self._pending), {}
+                n, pending, self._pending = self.stats.rounds, list(self._pending), {}
                 units = self.plan_requests(pending)
-                log.info(
-                    "References round %d: %d records in %d requests",
-                    self.stats.rounds,
-                    len(pending),
-                    len(units),
-                )
+                log.info("References round %d: %d records in %d requests", n, len(pending), len(units))
                 # At most two results per worker wait to be stored, so the decoded results of a
                 # large round never pile up in memory.
                 window: deque[Future[dict[RecordKey, Any]]] = deque()
-                done = 0
-                last = time.monotonic()
+                done, last = 0, time.monotonic()
                 for unit in [*units, None]:
                     if unit is not None:
                         window.append(pool.submit(self._run_request, unit))
@@ -209,19 +195,14 @@ class RecordFetcher:
                         done += 1
                         if time.monotonic() - last >= PROGRESS_SECONDS:
                             last = time.monotonic()
-                            log.info(
-                                "References round %d: %d of %d requests done",
-                                self.stats.rounds,
-                                done,
-                                len(units),
-                            )
-                for key in pending:
-                    self.cache.setdefault(key, None)
+                            log.info("References round %d: %d of %d requests done", n, done, len(units))
+                self.cache.update({key: None for key in pending if key not in self.cache})  # not found
+                mib = self.cache.packed_bytes / 2**20
                 log.info(
                     "References round %d done: %d records kept so far (%.1f MiB compressed)",
-                    self.stats.rounds,
+                    n,
                     self.cache.found(),
-                    self.cache.packed_bytes / 2**20,
+                    mib,
                 )
                 self._advance()
         if self.stats.missing:
@@ -287,16 +268,6 @@ class RecordFetcher:
         with self._lock:
             self.stats.requests += max(1, -(-len(records) // MAX_PAGE_SIZE))
         return records
-
-
-def _objects_at(item: dict[str, Any], container: tuple[str, ...]) -> Iterator[dict[str, Any]]:
-    """``item`` itself, or the items of its ``detail``/``purchaseDetail``/... collection."""
-    if not container:
-        yield item
-        return
-    collection = item.get(container[0])
-    if isinstance(collection, list):
-        yield from (obj for obj in collection if isinstance(obj, dict))
 
 
 def chunk_values(

@@ -1,9 +1,7 @@
-"""Which record a reference points at: one small type per way ConnectWise lets us ask for it.
+"""Which record a reference points at: one key type per way ConnectWise lets us ask for it.
 
-A key is what the engine fetches, caches and looks up. Keys are ``NamedTuple``s, so they hash as
-fast as plain tuples (an export looks keys up several times per line); keys of different kinds
-never compare equal, as their fields differ in number or content (a ``SubCollectionOf`` template
-always holds ``{}`` and an endpoint never does).
+``NamedTuple``s hash as fast as tuples (keys are looked up several times per line); keys of
+different kinds never compare equal (a ``SubCollectionOf`` template holds ``{}``, a path never does).
 """
 
 from __future__ import annotations
@@ -25,41 +23,29 @@ from airflow_provider_cwgl.glexport.schema import is_record_id
 
 
 class RecordById(NamedTuple):
-    """A record listed at ``endpoint`` with this ``id`` (a site's endpoint is its company's
+    """A record listed at ``list_path`` with this id (a site's is its company's
     ``company/companies/{id}/sites``: sites are listed per company)."""
 
-    endpoint: str
-    id: int
-
-    @property
-    def list_path(self) -> str:
-        return self.endpoint
+    list_path: str
+    match_value: int
 
     @property
     def match_field(self) -> str:
         return "id"
 
-    @property
-    def match_value(self) -> int:
-        return self.id
-
     def describe(self) -> str:
-        return f"{self.endpoint} {self.id}"
+        return f"{self.list_path} {self.match_value}"
 
 
 class RecordByField(NamedTuple):
     """A record found by another field's value (an invoice by ``invoiceNumber``)."""
 
-    endpoint: str
+    list_path: str
     match_field: str
     match_value: str
 
-    @property
-    def list_path(self) -> str:
-        return self.endpoint
-
     def describe(self) -> str:
-        return f"{self.endpoint} {self.match_field} {self.match_value}"
+        return " ".join(self)
 
 
 class SubCollectionOf(NamedTuple):
@@ -76,38 +62,27 @@ class SubCollectionOf(NamedTuple):
         return self.list_path
 
 
-# Keys fetched with ``conditions=<match_field> in (...)``, many to a request.
-MatchedKey = RecordById | RecordByField
 RecordKey = RecordById | RecordByField | SubCollectionOf
 
 
-def field_value(obj: dict[str, Any], name: str) -> Any:
-    """``obj``'s field ``name``, under whichever spelling the API version uses."""
-    for alias in FIELD_ALIASES.get(name, (name,)):
-        if alias in obj:
-            return obj[alias]
-    return None
-
-
 def present_name(obj: dict[str, Any], name: str) -> str:
-    """The spelling of field ``name`` that ``obj`` uses (``name`` when it has none)."""
-    for alias in FIELD_ALIASES.get(name, (name,)):
-        if alias in obj:
-            return alias
-    return name
+    """The spelling of field ``name`` that ``obj`` uses (API versions differ; ``name`` when none)."""
+    return next((alias for alias in FIELD_ALIASES.get(name, (name,)) if alias in obj), name)
+
+
+def field_value(obj: dict[str, Any], name: str) -> Any:
+    return obj.get(present_name(obj, name))
 
 
 def ref_key(node: Node, ref: dict[str, Any], parent: dict[str, Any]) -> RecordKey | None:
     """The key of the record ``node``'s reference points at; None when it cannot be known."""
     if not is_record_id(ref.get("id")):
         return None
-    href = next(
-        (v for k, v in (ref.get("_info") or {}).items() if k.endswith("_href") and isinstance(v, str)), None
-    )
-    if href:
-        key = _key_from_href(href)
-        if key is not None:
-            return key
+    hrefs = (v for k, v in (ref.get("_info") or {}).items() if k.endswith("_href") and isinstance(v, str))
+    href = next(hrefs, None)
+    key = _key_from_href(href) if href else None
+    if key is not None:
+        return key
     endpoint = node.endpoint
     if endpoint is None:
         return None
@@ -118,12 +93,6 @@ def ref_key(node: Node, ref: dict[str, Any], parent: dict[str, Any]) -> RecordKe
     return RecordById(endpoint, ref["id"])
 
 
-def field_ref_key(node: Node, obj: dict[str, Any]) -> RecordKey | None:
-    """The key of the record ``obj``'s field ``node.source`` refers to (a REF or VIA step)."""
-    ref = field_value(obj, node.source)
-    return ref_key(node, ref, obj) if isinstance(ref, dict) else None
-
-
 def record_keys(
     node: Node, obj: dict[str, Any], fallbacks: dict[RecordKey, RecordKey] | None = None
 ) -> list[RecordKey] | None:
@@ -132,18 +101,18 @@ def record_keys(
     record by id is not found (a transaction's invoice by its documentNumber)."""
     kind = node.kind
     if kind is NodeKind.REF or kind is NodeKind.VIA:
-        key = field_ref_key(node, obj)
+        ref = field_value(obj, node.source)
+        key = ref_key(node, ref, obj) if isinstance(ref, dict) else None
         return None if key is None else [key]
     if kind is NodeKind.INVOICE:
         txn_id, number = obj.get("id"), obj.get("documentNumber")
+        by_number = RecordByField("finance/invoices", "invoiceNumber", str(number)) if number else None
         if is_record_id(txn_id):
             primary = RecordById("finance/invoices", txn_id)
-            if number and fallbacks is not None:
-                fallbacks[primary] = RecordByField("finance/invoices", "invoiceNumber", str(number))
+            if by_number and fallbacks is not None:
+                fallbacks[primary] = by_number
             return [primary]
-        if not number:
-            return None
-        return [RecordByField("finance/invoices", "invoiceNumber", str(number))]
+        return [by_number] if by_number else None
     if kind is NodeKind.PURCHASE_ORDER:
         number = obj.get("documentNumber")
         if not number:
@@ -161,17 +130,11 @@ def record_keys(
     raise AssertionError(kind)
 
 
-@functools.lru_cache(maxsize=65536)
-def _key_from_href(href: str) -> RecordKey | None:
-    # The same hrefs recur on every line of an export; parse each once.
-    return _key_from_path(path_of(href))
-
-
 _RECORD_PATH = re.compile(r"^(.+)/(\d+)$")
 
 
-def _key_from_path(path: str) -> RecordKey | None:
-    record = _RECORD_PATH.match(path)
-    if record:
-        return RecordById(record.group(1), int(record.group(2)))
-    return None
+@functools.lru_cache(maxsize=65536)
+def _key_from_href(href: str) -> RecordKey | None:
+    # The same hrefs recur on every line of an export; parse each once.
+    record = _RECORD_PATH.match(path_of(href))
+    return RecordById(record.group(1), int(record.group(2))) if record else None

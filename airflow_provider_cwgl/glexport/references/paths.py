@@ -2,92 +2,37 @@
 
 from __future__ import annotations
 
-REFERENCE_PATHS: tuple[str, ...] = (
-    "vendor/member",
-    "vendor/vendor",
-    "vendor/company",
-    "vendor/billingTerms",
-    "vendor/site",
-    "vendor/taxCode",
-    "customer/company",
-    "customer/companyType",
-    "customer/contact",
-    "customer/site",
-    "customer/billingTerms",
-    "customer/taxCode",
-    "customer/currency",
-    "transaction/company",
-    "transaction/billToCompany",
-    "transaction/companyType",
-    "transaction/invoice",
-    "transaction/invoice/location",
-    "transaction/invoice/territory",
-    "transaction/invoice/agreement",
-    "transaction/invoice/agreement/agreementAdditions",
-    "transaction/invoice/agreement/agreementAdditions/agreementAddition/product",
-    "transaction/site",
-    "transaction/billToSite",
-    "transaction/billingTerms",
-    "transaction/purchaseOrder",
-    "transaction/project",
-    "transaction/currency",
-    "transaction/taxCode",
-    "transaction/shipToCompany",
-    "transaction/shipCompanyType",
-    "transaction/shipSite",
-    "transaction/shipContact",
-    "transaction/detail/detailItem/currency",
-    "transaction/detail/detailItem/taxCode",
-    "transaction/detail/detailItem/item",
-    "transaction/detail/detailItem/product",
-    "transaction/detail/detailItem/warehouseSite",
-    "transaction/detail/detailItem/warehouseBin",
-    "transaction/detail/detailItem/shipmentMethod",
-    "expense/member",
-    "expense/company",
-    "expense/project",
-    "expense/currency",
-    "expenseBill/member",
-    "expenseBill/currency",
-    "expenseBill/detailItem/company",
-    "expenseBill/detailItem/expenseClass",
-    "expenseBill/detailItem/currency",
-    "expenseBill/detailItem/project",
-    "expenseBill/detailItem/taxCode",
-    "expenseBill/detailItem/expenseEntry",
-    "purchaseTransaction/company",
-    "purchaseTransaction/companyType",
-    "purchaseTransaction/contact",
-    "purchaseTransaction/site",
-    "purchaseTransaction/currency",
-    "purchaseTransaction/billingTerms",
-    "purchaseTransaction/shipToCompany",
-    "purchaseTransaction/shipToCompanyType",
-    "purchaseTransaction/shipToContact",
-    "purchaseTransaction/shipToSite",
-    "purchaseTransaction/taxCode",
-    "purchaseTransaction/purchaseOrder",
-    "purchaseTransaction/purchaseOrder/taxCode",
-    "purchaseTransaction/purchaseOrder/purchaseOrderItems",
-    "purchaseTransaction/purchaseOrder/purchaseOrderItem/product",
-    "purchaseTransaction/purchaseOrder/purchaseOrderItem/shipmentMethod",
-    "purchaseTransaction/purchaseOrder/purchaseOrderItem/warehouse",
-    "purchaseTransaction/purchaseOrder/purchaseOrderItem/warehouseBin",
-    "purchaseTransaction/purchaseDetailItem/item",
-    "purchaseTransaction/purchaseDetailItem/currency",
-    "purchaseTransaction/purchaseDetailItem/shipmentMethod",
-    "purchaseTransaction/purchaseDetailItem/warehouseBin",
-    "purchaseTransaction/purchaseDetailItem/warehouseBin/warehouse",
-    "purchaseTransaction/purchaseDetailItem/warehouseSite",
-    "purchaseTransaction/purchaseDetailItem/taxCode",
-    "purchaseTransaction/purchaseDetailTaxItem/warehouseBin",
-    "adjustmentTransaction/adjustmentDetailItem/item",
-    "inventoryTransfer/item",
-    "inventoryTransfer/currency",
-    "inventoryTransfer/shipmentMethod",
-    "inventoryTransfer/bin",
-    "inventoryTransfer/warehouse",
-    "inventoryTransfer/transferFromBin",
-    "inventoryTransfer/transferToBin",
-    "inventoryTransfer/taxCode",
+# root -> the paths under it, as the spec lists them
+_BY_ROOT = {
+    "vendor": "member vendor company billingTerms site taxCode",
+    "customer": "company companyType contact site billingTerms taxCode currency",
+    "transaction": (
+        "company billToCompany companyType invoice invoice/location invoice/territory invoice/agreement"
+        " invoice/agreement/agreementAdditions"
+        " invoice/agreement/agreementAdditions/agreementAddition/product"
+        " site billToSite billingTerms purchaseOrder project currency taxCode shipToCompany shipCompanyType"
+        " shipSite shipContact detail/detailItem/currency detail/detailItem/taxCode detail/detailItem/item"
+        " detail/detailItem/product detail/detailItem/warehouseSite detail/detailItem/warehouseBin"
+        " detail/detailItem/shipmentMethod"
+    ),
+    "expense": "member company project currency",
+    "expenseBill": (
+        "member currency detailItem/company detailItem/expenseClass detailItem/currency detailItem/project"
+        " detailItem/taxCode detailItem/expenseEntry"
+    ),
+    "purchaseTransaction": (
+        "company companyType contact site currency billingTerms shipToCompany shipToCompanyType"
+        " shipToContact shipToSite taxCode purchaseOrder purchaseOrder/taxCode purchaseOrder/purchaseOrderItems"
+        " purchaseOrder/purchaseOrderItem/product purchaseOrder/purchaseOrderItem/shipmentMethod"
+        " purchaseOrder/purchaseOrderItem/warehouse purchaseOrder/purchaseOrderItem/warehouseBin"
+        " purchaseDetailItem/item purchaseDetailItem/currency purchaseDetailItem/shipmentMethod"
+        " purchaseDetailItem/warehouseBin purchaseDetailItem/warehouseBin/warehouse"
+        " purchaseDetailItem/warehouseSite purchaseDetailItem/taxCode purchaseDetailTaxItem/warehouseBin"
+    ),
+    "adjustmentTransaction": "adjustmentDetailItem/item",
+    "inventoryTransfer": "item currency shipmentMethod bin warehouse transferFromBin transferToBin taxCode",
+}
+
+REFERENCE_PATHS: tuple[str, ...] = tuple(
+    f"{root}/{path}" for root, paths in _BY_ROOT.items() for path in paths.split()
 )

@@ -1,8 +1,6 @@
-"""Planning: the requested reference paths as trees of steps, and the tables they are read with.
-
-Each path (``transaction/invoice/agreement``) is split at its anchor, the object it starts from (a
-root item or one line of its detail collection), and becomes a chain of ``Node`` steps under that
-anchor; paths sharing a prefix share its steps.
+"""Planning: each path (``transaction/invoice/agreement``) as a chain of ``Node`` steps under its
+anchor (the root item or detail line it starts from), paths sharing a prefix sharing its steps;
+and the tables they are read with.
 """
 
 from __future__ import annotations
@@ -18,39 +16,28 @@ SITES = "company/companies/{}/sites"
 
 # Reference field -> the list endpoint of its record, used when the reference has no _info href.
 FIELD_ENDPOINTS: dict[str, str] = {
-    "member": "system/members",
-    "vendor": "company/companies",
-    "company": "company/companies",
-    "billToCompany": "company/companies",
-    "shipToCompany": "company/companies",
-    "companyType": "company/companies/types",
-    "shipCompanyType": "company/companies/types",
-    "shipToCompanyType": "company/companies/types",
-    "contact": "company/contacts",
-    "shipContact": "company/contacts",
-    "shipToContact": "company/contacts",
-    "site": SITES,
-    "shipSite": SITES,
-    "shipToSite": SITES,
-    "billToSite": SITES,
-    "warehouseSite": SITES,
-    "billingTerms": "finance/billingTerms",
-    "taxCode": "finance/taxCodes",
-    "currency": "finance/currencies",
-    "project": "project/projects",
-    "purchaseOrder": "procurement/purchaseorders",
-    "item": "procurement/catalog",
-    "product": "procurement/products",
-    "warehouse": "procurement/warehouses",
-    "warehouseBin": "procurement/warehouseBins",
-    "bin": "procurement/warehouseBins",
-    "transferFromBin": "procurement/warehouseBins",
-    "transferToBin": "procurement/warehouseBins",
-    "shipmentMethod": "procurement/shipmentmethods",
-    "expenseClass": "expense/classifications",
-    "location": "system/locations",
-    "territory": "system/locations",
-    "agreement": "finance/agreements",
+    name: endpoint
+    for endpoint, names in {
+        "system/members": "member",
+        "company/companies": "vendor company billToCompany shipToCompany",
+        "company/companies/types": "companyType shipCompanyType shipToCompanyType",
+        "company/contacts": "contact shipContact shipToContact",
+        SITES: "site shipSite shipToSite billToSite warehouseSite",
+        "finance/billingTerms": "billingTerms",
+        "finance/taxCodes": "taxCode",
+        "finance/currencies": "currency",
+        "project/projects": "project",
+        "procurement/purchaseorders": "purchaseOrder",
+        "procurement/catalog": "item",
+        "procurement/products": "product",
+        "procurement/warehouses": "warehouse",
+        "procurement/warehouseBins": "warehouseBin bin transferFromBin transferToBin",
+        "procurement/shipmentmethods": "shipmentMethod",
+        "expense/classifications": "expenseClass",
+        "system/locations": "location territory",
+        "finance/agreements": "agreement",
+    }.items()
+    for name in names.split()
 }
 
 # The record a reference lives in depends on the reference's type, not only its name: an agreement
@@ -116,8 +103,14 @@ class NodeKind(enum.Enum):
     COLLECTION = "collection"  # a sub-collection listed per parent (agreement additions, PO lines)
 
 
-# Steps that find a record GLExport does not reference: found from the anchor, not a field.
-DERIVED_KINDS = frozenset({NodeKind.INVOICE, NodeKind.PURCHASE_ORDER, NodeKind.EXPENSE_ENTRY})
+# First steps that find a record GLExport does not reference, from the anchor, not a field:
+# (root, container, spec name) -> how.
+DERIVED: dict[tuple[str, tuple[str, ...], str], NodeKind] = {
+    ("transaction", (), "invoice"): NodeKind.INVOICE,
+    ("purchaseTransaction", (), "purchaseOrder"): NodeKind.PURCHASE_ORDER,
+    ("expenseBill", ("detail", "detailItem"), "expenseEntry"): NodeKind.EXPENSE_ENTRY,
+}
+DERIVED_KINDS = frozenset(DERIVED.values())
 
 
 @dataclass(eq=False)
@@ -182,8 +175,8 @@ class ReferencePlan:
                 continue
             if name in SUB_COLLECTIONS:
                 kind = NodeKind.COLLECTION
-            elif first and (root, name) == ("transaction", "invoice"):
-                kind = NodeKind.INVOICE
+            elif first and (root, container, name) in DERIVED:
+                kind = DERIVED[(root, container, name)]
             elif first and (root, container, name) in VIA:
                 # Found on a derived record (the invoice, the expense entries); written here.
                 via, source = VIA[(root, container, name)]
@@ -191,14 +184,6 @@ class ReferencePlan:
                 node = derived.child(name, NodeKind.VIA, path=at, source=source)
                 first = False
                 continue
-            elif first and (root, name) == ("purchaseTransaction", "purchaseOrder"):
-                kind = NodeKind.PURCHASE_ORDER
-            elif first and (root, container, name) == (
-                "expenseBill",
-                ("detail", "detailItem"),
-                "expenseEntry",
-            ):
-                kind = NodeKind.EXPENSE_ENTRY
             else:
                 kind = NodeKind.REF
             # A parent of a nested path is written too, holding it.

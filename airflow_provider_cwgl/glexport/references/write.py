@@ -32,6 +32,12 @@ from airflow_provider_cwgl.glexport.references.plan import (
 )
 from airflow_provider_cwgl.glexport.schema import is_record_id
 
+# The reference written for a derived record on its anchor: (its name field, the record's field).
+_DERIVED_REF = {
+    NodeKind.INVOICE: ("identifier", "invoiceNumber"),
+    NodeKind.PURCHASE_ORDER: ("name", "poNumber"),
+}
+
 
 class RecordPlacer:
     """The XML writer's ``ReferenceRecords``: the fetched records to add under each object."""
@@ -73,7 +79,7 @@ class RecordPlacer:
         of an anchor (an item or a detail line), and records of a reference field of one."""
         derived: list[Node] = []
         refs: list[Node] = []
-        if len(path) == 1 or (len(path) > 1 and tuple(path[1:]) in CONTAINER_PATHS):
+        if len(path) == 1 or tuple(path[1:]) in CONTAINER_PATHS:
             anchor = self.plan.anchors.get((path[0], tuple(path[1:])))
             if anchor is not None:
                 derived = [n for n in anchor.children.values() if n.kind in DERIVED_KINDS]
@@ -88,27 +94,24 @@ class RecordPlacer:
         return derived, refs
 
     def _derived_children(self, node: Node, obj: dict[str, Any]) -> list[tuple[str, Any]]:
-        if node.kind is NodeKind.INVOICE:
-            invoice = self._lookup(node, obj)
-            out: list[tuple[str, Any]] = []
-            if invoice is not None and node.emit:
-                ref = {"id": invoice.get("id"), "identifier": invoice.get("invoiceNumber")}
-                out.append(("invoice", {**ref, "record": self._placed(node, invoice)}))
-            return out + self._via_children(node, [invoice] if invoice is not None else [])
-        if node.kind is NodeKind.PURCHASE_ORDER:
-            order = self._lookup(node, obj)
-            if order is None:
+        out: list[tuple[str, Any]] = []
+        if node.kind in _DERIVED_REF:
+            record = self._lookup(node, obj)
+            if record is None:
                 return []
-            ref = {"id": order.get("id"), "name": order.get("poNumber")}
-            return [("purchaseOrder", {**ref, "record": self._placed(node, order)})]
+            name, source = _DERIVED_REF[node.kind]
+            if node.emit:
+                ref = {"id": record.get("id"), name: record.get(source)}
+                out.append((node.name, {**ref, "record": self._placed(node, record)}))
+            return out + self._via_children(node, [record])
         if node.kind is NodeKind.EXPENSE_ENTRY:
-            out, entries = [], []
+            entries = []
             for key in record_keys(node, obj) or ():
                 record = self.cache.get(key)
                 if record is not None:
                     entries.append(record)
                     if node.emit:
-                        entry_id = key.id  # type: ignore[union-attr]  # expense entries are by id
+                        entry_id = key.match_value  # type: ignore[union-attr]  # expense entries are by id
                         out.append(("expenseEntry", {"id": entry_id, "record": self._placed(node, record)}))
             return out + self._via_children(node, entries)
         return []
@@ -126,7 +129,8 @@ class RecordPlacer:
                 fetched = self.cache.get(key) if key else None
                 if key is not None and fetched is not None and key not in seen:
                     seen.add(key)
-                    out.append((child.name, {**_without_info(ref), "record": self._placed(child, fetched)}))
+                    ref = {k: v for k, v in ref.items() if k != "_info"}
+                    out.append((child.name, {**ref, "record": self._placed(child, fetched)}))
         return out
 
     def _lookup(self, node: Node, obj: dict[str, Any]) -> Any:
@@ -170,7 +174,3 @@ class RecordPlacer:
         if len(self._placed_copies) > self.cache.hot_size:
             self._placed_copies.popitem(last=False)
         return copy
-
-
-def _without_info(ref: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in ref.items() if k != "_info"}
