@@ -147,8 +147,10 @@ def test_a_task_retry_after_answers_lost_for_good_creates_nothing_twice(xero_boo
     invoices = sum(1 for c, item in items if c == "transactions" and item["documentType"] == "INVOICE")
     assert len(numbers) == len(set(numbers)) == invoices
     credit_notes = [n["CreditNoteNumber"] for n in xero_books.store.credit_notes]
-    assert len(credit_notes) == len(set(credit_notes)) == len(items) - invoices - sum(
-        1 for c, _ in items if c != "transactions"
+    assert (
+        len(credit_notes)
+        == len(set(credit_notes))
+        == len(items) - invoices - sum(1 for c, _ in items if c != "transactions")
     )
 
 
