@@ -84,7 +84,7 @@ test-min: $(INSTALLED_MIN) $(PRISM)
 
 # The Airflow UI in headless Chromium (Debian's package; installed here if missing, as root).
 # Latest Airflow only: the UI is Airflow's, our part of it is the provider metadata.
-e2e: $(INSTALLED)
+e2e: $(INSTALLED) $(PRISM)
 	test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python $(DEV_LATEST) --group e2e
 	$(BIN)/pytest -m e2e tests/e2e

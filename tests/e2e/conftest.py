@@ -41,7 +41,15 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 @pytest.fixture(scope="module")
-def airflow(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def airflow_env() -> dict[str, str]:
+    """More environment for the module's Airflow (its connections, Variables): a module overrides it."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def airflow(
+    sandbox: Sandbox, airflow_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     """``{"base": API URL, "home", "exports", "env"}``; ``env`` runs the ``airflow`` CLI against it."""
     home = tmp_path_factory.mktemp("airflow-home")
     port = free_port()
@@ -64,6 +72,7 @@ def airflow(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "AIRFLOW_CONN_CONNECTWISE_DEFAULT": json.dumps(sandbox.connection()),
         "CWGL_OUTPUT_ROOT": str(home / "exports"),
         "PYTHONWARNINGS": "ignore",
+        **airflow_env,
     }
     # SQLite in WAL mode (it stays set in the file): readers no longer block the writer, so a CLI
     # process writing beside the scheduler, the API server and the tasks is far less often refused
