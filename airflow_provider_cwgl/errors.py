@@ -143,7 +143,7 @@ class ConnectWiseError(CwglError):
         *,
         method: str,
         path: str,
-        status: int | None,
+        status: int | None = None,
         code: str | None = None,
         message: str | None = None,
         errors: Sequence[Mapping[str, Any]] = (),

@@ -1,19 +1,17 @@
 """HTTP client for ConnectWise Manage's REST API (``{site}/{codebase}apis/3.0/``).
 
-What it does the way ConnectWise documents it: Basic auth ``company+public:private`` and a
-``clientId`` header on every call; codebase discovery from ``login/companyinfo`` (cached, and
-re-discovered once when a 404 suggests the site moved); paging through the ``Link`` header; JSON
-numbers read as exact decimals; retries for 429 (honouring ``Retry-After``), 502-504, a 500 that
-says timeout or connection pool, and network faults (``retrying``: the one retry policy).
+As ConnectWise documents it: Basic auth ``company+public:private`` and a ``clientId`` header on
+every call; the codebase from ``login/companyinfo`` (cached; re-read once when a 404 suggests the
+site moved); paging through the ``Link`` header; JSON numbers as exact decimals; retries for 429
+(honouring ``Retry-After``), 502-504, a 500 that says timeout or connection pool, and network faults.
 
-What it does against a server that misbehaves: only a 2xx is success (a redirect is an error naming
-its ``Location``, never followed); every response is read under a whole-request deadline
-(``request_deadline``) and a cap on its decompressed size (``max_response_bytes``), decompressing
-in bounded steps; a listing stops after ``max_pages`` pages or when ``rel="next"`` repeats a page;
-server text reaches exceptions and logs only through the ``Redactor`` (httpcore's, per request).
+Against a server that misbehaves: only a 2xx is success (a redirect is an error naming its
+``Location``); every response is read under ``request_deadline`` and within ``max_response_bytes``
+decompressed, in bounded steps; a listing stops after ``max_pages`` pages or when ``rel="next"``
+repeats a page; server text reaches exceptions and logs only through the ``Redactor``.
 
-Each step returns what the next needs, as in httpx: a public call -> ``_call`` (a 404 may mean the
-site moved) -> ``_retried`` (the retry policy) -> ``_read_json`` or a file attempt -> ``_receive``.
+The steps, as in httpx: a public call -> ``_call`` (a 404 may mean the site moved) -> ``_retried``
+(the one retry policy, ``retrying``) -> ``_read_json`` or a file attempt -> ``_receive``.
 """
 
 from __future__ import annotations
@@ -69,7 +67,6 @@ class ConnectWiseClient:
         *,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        max_connections: int = 16,
     ) -> None:
         self.settings = settings
         self.redact = Redactor(settings.secrets())
@@ -89,7 +86,7 @@ class ConnectWiseClient:
                 "Cache-Control": "no-cache",
             },
             timeout=httpx.Timeout(settings.timeout),
-            transport=transport or DeadlineTransport(max_connections),
+            transport=transport or DeadlineTransport(),
             follow_redirects=False,
         )
 
@@ -214,13 +211,12 @@ class ConnectWiseClient:
         read: Callable[[IO[bytes]], T],
         retry: bool = True,
     ) -> T:
-        """POST, stream the response body into ``dest`` (a seekable binary file) and return what
-        ``read`` makes of it (``read`` gets ``dest`` at its start and raises on a malformed document).
+        """POST, stream the body (up to ``max_response_bytes`` decompressed) into ``dest``, a seekable
+        binary file, and return what ``read`` makes of it from its start.
 
-        The whole exchange is retried on a transient failure, including a body cut short mid-stream
-        or one that ``read`` rejects. ``dest`` holds exactly one complete body on return. The body
-        may be up to ``max_response_bytes`` once decompressed.
-        ``retry=False`` makes one attempt: for a POST that must not be sent twice blindly.
+        The whole exchange is retried on a passing fault, including a body cut short or one ``read``
+        rejects, so ``dest`` holds exactly one complete body on return. ``retry=False`` makes one
+        attempt: for a POST that must not be sent twice blindly.
         """
 
         def attempt() -> T:
@@ -337,10 +333,8 @@ class ConnectWiseClient:
                 f"{_mib(settings.max_response_bytes)}{share if limit < settings.max_response_bytes else ''})"
                 "; stopped reading"
             )
-            status = response.status_code
-            raise self._fault(
-                method, path, "ResponseTooLarge", problem, status=status, retry=Retry.LATER
-            ) from None
+            status, retry = response.status_code, Retry.LATER
+            raise self._fault(method, path, "ResponseTooLarge", problem, status=status, retry=retry) from None
         except (ValueError, zlib.error) as exc:  # an unsupported or corrupt Content-Encoding
             problem = f"response body cannot be decoded ({_short(self.redact(str(exc)))})"
             raise self._fault(method, path, "MalformedBody", problem) from None
@@ -351,24 +345,12 @@ class ConnectWiseClient:
         return response
 
     def _fault(
-        self,
-        method: str,
-        path: str,
-        code: str,
-        message: str,
-        *,
-        status: int | None = None,
-        retry: Retry | None = None,
+        self, method: str, path: str, code: str | None, message: str | None, **details: Any
     ) -> ConnectWiseError:
-        """A failure found on our side of the exchange (``NOW`` unless ``retry`` says otherwise)."""
+        """A ``ConnectWiseError`` with this client's redaction; ``details`` are its other fields
+        (without ``status``, a failure on our side of the exchange: ``NOW`` unless ``retry`` says)."""
         return ConnectWiseError(
-            method=method,
-            path=path,
-            status=status,
-            code=code,
-            message=message,
-            redact=self.redact,
-            retry=retry,
+            method=method, path=path, code=code, message=message, redact=self.redact, **details
         )
 
     def _http_error(self, response: httpx.Response, method: str, path: str) -> ConnectWiseError:
@@ -378,11 +360,10 @@ class ConnectWiseClient:
             location = response.headers.get("Location")
             where = f"redirected to {location}" if location else "a redirect without a Location"
             problem = (
-                f"{where}; redirects are not followed: set the connection's host to the ConnectWise API site"
+                f"{where}; redirects are not followed: set the connection's host to the ConnectWise API "
+                "site (e.g. api-na.myconnectwise.net)"
             )
-            return self._fault(
-                method, path, "Redirect", problem + " (e.g. api-na.myconnectwise.net)", status=status
-            )
+            return self._fault(method, path, "Redirect", problem, status=status)
         buffer = io.BytesIO()
         # The status is what matters; a body we cannot read adds nothing.
         with contextlib.suppress(httpx.HTTPError, ValueError, zlib.error, DeadlineExceeded):
@@ -400,19 +381,11 @@ class ConnectWiseClient:
             message = body.get("message")
             errors = [e for e in (body.get("errors") or []) if isinstance(e, Mapping)]
         elif content.strip():
-            # Redacted whole, then cut: cutting first could leave a fragment too short to recognise.
             message = _short(self.redact(content.decode("utf-8", "replace")))
         if status < 400:
             message = f"unexpected HTTP status {status}" + (f": {message}" if message else "")
-        return ConnectWiseError(
-            method=method,
-            path=path,
-            status=status,
-            code=code,
-            message=message,
-            errors=errors,
-            retry_after=_retry_after(response),
-            redact=self.redact,
+        return self._fault(
+            method, path, code, message, status=status, errors=errors, retry_after=_retry_after(response)
         )
 
     def _describe(self, exc: httpx.TransportError) -> str:
