@@ -17,13 +17,10 @@ from airflow_provider_cwgl.errors import ConnectWiseConfigError
 from airflow_provider_cwgl.hooks.forms import extras_rows
 
 
-def _default_note(default: str) -> str:
-    return "optional" if not default else default if default == "required" else f"default {default}"
-
-
 def _extras_doc() -> str:
+    notes = {"": "optional", "required": "required"}
     return "\n".join(
-        f"    - ``{name}`` ({_default_note(default)}): {description}"
+        f"    - ``{name}`` ({notes.get(default, f'default {default}')}): {description}"
         for name, _, _, default, description in extras_rows()
     )
 
@@ -66,10 +63,8 @@ class ConnectWiseHook(BaseHook):
         return ConnectWiseClient(self.settings)
 
     def test_connection(self) -> tuple[bool, str]:
-        """One cheap authenticated call (``GET system/info``); used by the UI's Test button.
-
-        The message is redacted like every error (see ``connectwise/redact.py``): the UI shows it.
-        """
+        """One cheap authenticated call (``GET system/info``) for the UI's Test button, which shows
+        the message: it is redacted like every error."""
         redact: Redactor = NO_SECRETS
         try:
             redact = Redactor(self.settings.secrets())
@@ -82,10 +77,8 @@ class ConnectWiseHook(BaseHook):
         return True, redact(message.replace("  ", " "))
 
     def list_locations(self) -> list[dict[str, Any]]:
-        """Every ConnectWise location (owner level) as ``{"id": int, "name": str}``, sorted by id.
-
-        One paged ``GET system/locations``; what a DAG maps the export over, one task per location.
-        """
+        """Every ConnectWise location (owner level) as ``{"id": int, "name": str}``, sorted by id:
+        what a DAG maps the export over, one task per location."""
         with self.get_conn() as client:
             rows = client.list("system/locations", fields="id,name")
             return sorted(

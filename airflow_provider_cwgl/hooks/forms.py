@@ -32,10 +32,9 @@ def connection_form() -> dict[str, dict[str, Any]]:
         if extra.kind is not str:
             # The form's bound; the parsing's stricter checks (positive, finite) name the extra.
             schema["minimum"] = 1 if json_type(extra) == "integer" else 0
-        default = extra.default
         hint = "Required." if extra.required else "Optional."
-        if default is not None:
-            hint += f" {default:g} when empty." if not isinstance(default, str) else ""
+        if extra.default is not None:  # only numbers have one
+            hint += f" {extra.default:g} when empty."
         form[extra.name] = {
             "label": extra.label,
             "description": f"{hint} {extra.description}",
