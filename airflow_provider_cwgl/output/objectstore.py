@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Iterator
@@ -21,15 +22,7 @@ log = logging.getLogger(__name__)
 # or lacks the bucket/container: botocore's NoCredentialsError and ClientError codes as s3fs maps
 # them, google-auth's DefaultCredentialsError, azure-core's ClientAuthenticationError and
 # ResourceNotFoundError. Retrying cannot fix any of them.
-_REFUSALS = (
-    "Credential",
-    "Authentication",
-    "Authoriz",
-    "NotFound",
-    "NoSuchBucket",
-    "AccessDenied",
-    "Forbidden",
-)
+_REFUSALS = re.compile("Credential|Authentication|Authoriz|NotFound|NoSuchBucket|AccessDenied|Forbidden")
 
 
 def _is_refusal(exc: BaseException) -> bool:
@@ -38,7 +31,7 @@ def _is_refusal(exc: BaseException) -> bool:
     status = getattr(exc, "status_code", None) or getattr(exc, "code", None)
     if status in (401, 403, 404):
         return True
-    return any(word in cls.__name__ for cls in type(exc).__mro__ for word in _REFUSALS)
+    return any(_REFUSALS.search(cls.__name__) for cls in type(exc).__mro__)
 
 
 class ObjectStorageOutput:

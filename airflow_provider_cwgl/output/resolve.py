@@ -18,15 +18,7 @@ from airflow_provider_cwgl.output.objectstore import ObjectStorageOutput, descri
 
 LOCAL_SCHEMES = ("", "file", "local")
 # The extra that brings each object-storage scheme's filesystem.
-EXTRA_FOR_SCHEME = {
-    "s3": "s3",
-    "s3a": "s3",
-    "gs": "gcs",
-    "gcs": "gcs",
-    "abfs": "azure",
-    "abfss": "azure",
-    "adl": "azure",
-}
+EXTRA_FOR_SCHEME = dict(s3="s3", s3a="s3", gs="gcs", gcs="gcs", abfs="azure", abfss="azure", adl="azure")
 # Filesystems that exist only inside this worker process: the file would vanish with the task.
 PROCESS_LOCAL_SCHEMES = ("memory",)
 
@@ -81,14 +73,10 @@ def resolve_file_path(location: Any, conn_id: str | None, setting: str) -> str |
 def output_target(
     output_file: Any, output_conn_id: str | None = None, beside: Sequence[str] = ()
 ) -> LocalOutput | ObjectStorageOutput:
-    """Validate ``output_file`` and say where it goes, before any request is made; ``beside`` are
-    the suffixes of the files the writer puts beside it, whose longer names must fit too.
-
-    Local: the folder is created and a temporary file is created and removed there (the name
-    fits, the folder is writable). Object storage: its filesystem must be installed (``s3://``
-    needs the ``[s3]`` extra, ``gs://`` ``[gcs]``, ``abfs://`` ``[azure]``), the local folder for
-    the upload's temporary file writable, and a probe object beside the target (and beside each
-    file of ``beside``) created and removed with ``output_conn_id``.
+    """Validate ``output_file`` and say where it goes, before any request is made, by the target's
+    ``check`` for it and for each file beside it (``beside``: their suffixes, whose longer names must
+    fit too). Object storage needs its filesystem installed (``s3://`` the ``[s3]`` extra, ``gs://``
+    ``[gcs]``, ``abfs://`` ``[azure]``) and a client made from ``output_conn_id``.
     """
     location = resolve_file_path(output_file, output_conn_id, "output_file")
     if isinstance(location, ObjectStoragePath):
