@@ -136,16 +136,12 @@ class ConnectWiseClient:
             if self._codebase_pinned or self._rediscovered:
                 return False
             self._rediscovered = True
-            old = self._codebase
-            self._codebase = self._discover_codebase()
-            if self._codebase != old:
-                log.warning(
-                    "ConnectWise codebase changed from %s to %s; retrying",
-                    self.redact(str(old)),
-                    self.redact(self._codebase),
-                )
-                return True
-            return False
+            old, self._codebase = self._codebase, self._discover_codebase()
+            if self._codebase == old:
+                return False
+            moved = self.redact(f"from {old} to {self._codebase}")
+            log.warning("ConnectWise codebase changed %s; retrying", moved)
+            return True
 
     # -- public calls -------------------------------------------------------------------------
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -176,9 +172,9 @@ class ConnectWiseClient:
                 "page_size", f"must be between 1 and {MAX_PAGE_SIZE}, got {page_size}"
             )
         params: dict[str, Any] = {"pageSize": page_size, "page": 1, **(extra_params or {})}
-        for name, value in (("conditions", conditions), ("fields", fields), ("orderBy", order_by)):
-            if value:
-                params[name] = value
+        params |= {
+            k: v for k, v in (("conditions", conditions), ("fields", fields), ("orderBy", order_by)) if v
+        }
         seen: set[tuple[tuple[str, str], ...]] = set()
         while True:
             key = tuple(sorted((str(k), str(v)) for k, v in params.items()))
@@ -203,13 +199,7 @@ class ConnectWiseClient:
             params = dict(httpx.URL(page.next_url).params)
 
     def post_to_file(
-        self,
-        path: str,
-        body: Any,
-        dest: IO[bytes],
-        *,
-        read: Callable[[IO[bytes]], T],
-        retry: bool = True,
+        self, path: str, body: Any, dest: IO[bytes], *, read: Callable[[IO[bytes]], T], retry: bool = True
     ) -> T:
         """POST, stream the body (up to ``max_response_bytes`` decompressed) into ``dest``, a seekable
         binary file, and return what ``read`` makes of it from its start.
@@ -455,14 +445,11 @@ def _tls_problem(exc: BaseException | None) -> str | None:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
     try:
-        seconds = float(value)
-    except ValueError:
-        return None  # an HTTP-date; ConnectWise documents seconds, so fall back to the default
-    return max(0.0, seconds) if seconds == seconds else None  # NaN: use the default
+        seconds = float(response.headers["Retry-After"])
+    except (KeyError, ValueError):  # none, or an HTTP-date (ConnectWise documents seconds): the default
+        return None
+    return max(0.0, seconds) if seconds == seconds else None  # NaN: the default
 
 
 def path_of(url: str) -> str:
