@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_PAGE_SIZE = 1000
+_MIB = 1 << 20
 # An error body is read this far for its message; the rest is not downloaded.
 ERROR_BODY_LIMIT = 64 * 1024
 
@@ -162,11 +163,8 @@ class ConnectWiseClient:
         page_size: int = MAX_PAGE_SIZE,
         extra_params: Mapping[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield every record of a list endpoint, following ``Link: rel="next"`` across pages.
-
-        Stops with an error when ``rel="next"`` names a page already read (a loop) or after
-        ``max_pages`` pages (an endless listing).
-        """
+        """Yield every record of a list endpoint, following ``Link: rel="next"`` across pages; an
+        error when it names a page already read (a loop) or after ``max_pages`` pages."""
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConnectWiseConfigError(
                 "page_size", f"must be between 1 and {MAX_PAGE_SIZE}, got {page_size}"
@@ -319,8 +317,8 @@ class ConnectWiseClient:
         except TooLarge:
             share = ", of which an eighth for responses read into memory"
             problem = (
-                f"the response body is larger than {_mib(limit)} once decompressed (max_response_mb="
-                f"{_mib(settings.max_response_bytes)}{share if limit < settings.max_response_bytes else ''})"
+                f"the response body is larger than {limit / _MIB:g} MiB once decompressed (max_response_mb="
+                f"{settings.max_response_bytes / _MIB:g} MiB{share if limit < settings.max_response_bytes else ''})"
                 "; stopped reading"
             )
             status, retry = response.status_code, Retry.LATER
@@ -330,8 +328,7 @@ class ConnectWiseClient:
             raise self._fault(method, path, "MalformedBody", problem) from None
         except httpx.TransportError as exc:
             # Not chained: a transport error's text may quote what the server sent.
-            code = "TLSError" if _tls_problem(exc) else type(exc).__name__
-            raise self._fault(method, path, code, self._describe(exc)) from None
+            raise self._fault(method, path, *self._describe(exc)) from None
         return response
 
     def _fault(
@@ -378,18 +375,19 @@ class ConnectWiseClient:
             method, path, code, message, status=status, errors=errors, retry_after=_retry_after(response)
         )
 
-    def _describe(self, exc: httpx.TransportError) -> str:
-        """A short, redacted account of a failed connection."""
+    def _describe(self, exc: httpx.TransportError) -> tuple[str, str]:
+        """The code and a short, redacted account of a failed connection."""
+        name = type(exc).__name__
         if isinstance(exc, httpx.TimeoutException):
-            return f"timed out ({type(exc).__name__})"
+            return name, f"timed out ({name})"
         tls = _tls_problem(exc)
         if tls:
-            return self.redact(
+            return "TLSError", self.redact(
                 f"TLS handshake with {self.settings.site} failed ({tls}): check that the host is the "
                 "ConnectWise site and speaks https with a certificate this machine trusts"
             )
         detail = _short(self.redact(str(exc)))
-        return f"connection failed ({type(exc).__name__}{': ' + detail if detail else ''})"
+        return name, f"connection failed ({name}{': ' + detail if detail else ''})"
 
 
 def _passing(exc: BaseException) -> bool:
@@ -425,10 +423,6 @@ def _short(text: str, limit: int = 200) -> str:
     """One line of at most ``limit`` characters (cut after redaction: a cut first could leave a
     fragment too short to recognise)."""
     return " ".join(text.split())[:limit]
-
-
-def _mib(size: int) -> str:
-    return f"{size / (1 << 20):g} MiB"
 
 
 def _tls_problem(exc: BaseException | None) -> str | None:

@@ -50,16 +50,13 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class ConnectWiseSettings:
-    """Where and as whom to call ConnectWise.
+    """Where and as whom to call ConnectWise. ``site`` is a host (https assumed) or a URL; plain http
+    only for loopback addresses (local servers such as the sandbox).
 
-    ``site`` is a host (``api-na.myconnectwise.net``; https assumed) or a URL. Plain http is accepted
-    only for loopback addresses, for local servers such as the sandbox.
-
-    Bounds against a misbehaving server: ``timeout`` applies to each connect and each read;
-    ``request_deadline`` to a whole request (headers and body: a server dripping bytes slowly fails
-    after it, with no retry); ``max_response_bytes`` caps a body once decompressed (the export is
-    streamed to disk; every other response is parsed in memory and held to an eighth of it);
-    ``max_pages`` caps the pages one listing may follow.
+    Bounds against a misbehaving server: ``timeout`` for each connect and read; ``request_deadline``
+    for a whole request, body included (a server dripping bytes fails after it, not retried);
+    ``max_response_bytes`` for a body once decompressed (an eighth of it for a body parsed in memory,
+    i.e. all but the streamed export); ``max_pages`` for the pages one listing may follow.
     """
 
     site: str
