@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from contextlib import suppress
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -110,20 +111,16 @@ def settings_from_connection(conn: Any, retry: RetryPolicy | None = None) -> Con
 
 
 def _with_port(host: str, port: int | None) -> str:
-    """The connection's host with its port field added, unless the host already carries a port.
-
-    An IPv6 literal (``::1``, ``[::1]``) is bracketed so its colons are not taken for a port.
-    """
+    """The connection's host with its port field added unless it has one; an IPv6 literal (``::1``)
+    is bracketed so its colons are not taken for a port."""
     host = host.strip()
     if not host:
         return host
     scheme, sep, rest = host.rpartition("://")
     if ":" in rest and not rest.startswith("["):
-        try:
+        with suppress(ValueError):  # raised unless an IPv6 literal
             ipaddress.IPv6Address(rest.rstrip("/"))
             rest = f"[{rest.rstrip('/')}]"
-        except ValueError:
-            pass
     try:
         has_port = urlsplit(f"//{rest}").port is not None
     except ValueError:

@@ -1,7 +1,5 @@
-"""The ConnectWise connection's form in Airflow's UI, and its extras as the docs list them.
-
-Both are built from the one table of extras (``connectwise.settings.CONNECTION_EXTRAS``), which
-also drives the parsing. No Airflow import: provider discovery (``get_provider_info``) reads the form.
+"""The ConnectWise connection's form in Airflow's UI and its extras as the docs list them, both from
+``connectwise.settings.CONNECTION_EXTRAS``. No Airflow import: provider discovery reads the form.
 """
 
 from __future__ import annotations
