@@ -38,6 +38,3 @@ class HashingWriter:
         self.sha256.update(data)
         self.size += len(data)
         return self.target.write(data)
-
-    def flush(self) -> None:
-        self.target.flush()

@@ -46,11 +46,8 @@ class ObjectStorageOutput:
 
     def check(self) -> None:
         """Prove, before any ConnectWise request, that this worker's temporary folder takes the
-        staged file and that the store takes an object beside the target with this connection: a
-        probe object is created and removed. Never creates a bucket or container.
-
-        Raises ``OutputStoreError`` when the store refuses (permanent), ``OutputStoreUnavailable``
-        for other failures (the store unreachable, a timeout), which the task's retries cover."""
+        staged file and that the store takes a probe object beside the target (created, removed;
+        never a bucket): ``OutputStoreError`` when the store refuses, else ``OutputStoreUnavailable``."""
         fd, probe = tempfile.mkstemp(prefix="cwgl-upload-", suffix=".xml")
         os.close(fd)
         os.unlink(probe)

@@ -25,12 +25,9 @@ PROCESS_LOCAL_SCHEMES = ("memory",)
 
 def resolve_file_path(location: Any, conn_id: str | None, setting: str) -> str | ObjectStoragePath:
     """The file a setting names (the output, or an export to read): a local path (``/x``, ``~/x``,
-    ``file:///x``) as a plain absolute string (``~`` expanded), or an object-storage path.
-
-    Rejected, naming ``setting``: None, an empty string, ``"None"``/``"null"`` (what a template
-    renders from an empty value), a NUL byte, and a relative local path (the worker's working
-    directory is not a place anyone would look for the file; give an absolute path or ``~/…``).
-    An empty ``conn_id`` (``""``, ``"None"``: a template's rendering of none) means no connection.
+    ``file:///x``) as an absolute string (``~`` expanded), or an object-storage path. A blank
+    (``blank.is_blank``), a NUL byte or a relative local path is refused, naming ``setting``; a
+    blank ``conn_id`` means no connection.
     """
     conn_id = text_or_none(conn_id)
     if isinstance(location, ObjectStoragePath):
