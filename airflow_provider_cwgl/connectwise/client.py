@@ -25,8 +25,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import IO, Any, TypeVar
+from typing import IO, Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -50,8 +49,7 @@ _MIB = 1 << 20
 ERROR_BODY_LIMIT = 64 * 1024
 
 
-@dataclass(frozen=True)
-class _Reply:
+class _Reply(NamedTuple):
     """A 2xx answer read into memory."""
 
     status: int
@@ -114,7 +112,12 @@ class ConnectWiseClient:
 
     def _discover_codebase(self) -> str:
         path = f"login/companyinfo/{self.settings.company_id}"
-        body = self._retried("GET", path, functools.partial(self._read_companyinfo, path)).body
+        # companyinfo needs no credentials: send none, so a mistyped site never receives them.
+        request = self._http.build_request(
+            "GET", f"{self.settings.site}/{path}", extensions={"trace": self._trace}
+        )
+        del request.headers["clientId"]
+        body = self._retried("GET", path, lambda: self._read_json(request, path, auth=None)).body
         codebase = body.get("Codebase") if isinstance(body, Mapping) else None
         if not codebase:
             problem = "ConnectWise returned no codebase: check company_id and host"
@@ -122,14 +125,6 @@ class ConnectWiseClient:
         value = str(codebase).strip("/") + "/"
         log.info("ConnectWise codebase for this site is %s", self.redact(value))
         return value
-
-    def _read_companyinfo(self, path: str) -> _Reply:
-        # companyinfo needs no credentials: send none, so a mistyped site never receives them.
-        request = self._http.build_request(
-            "GET", f"{self.settings.site}/{path}", extensions={"trace": self._trace}
-        )
-        del request.headers["clientId"]
-        return self._read_json(request, path, auth=None)
 
     def _rediscover_after_404(self) -> bool:
         """On a 404 re-read the codebase once per client; True when it changed and the call may be retried."""
