@@ -72,7 +72,6 @@ class ConnectWiseClient:
         self._trace = RedactTrace(self.redact)
         self._sleep = sleep
         self._codebase = settings.codebase
-        self._codebase_pinned = settings.codebase is not None
         self._rediscovered = False
         self._lock = threading.Lock()
         self._http = httpx.Client(
@@ -129,7 +128,7 @@ class ConnectWiseClient:
     def _rediscover_after_404(self) -> bool:
         """On a 404 re-read the codebase once per client; True when it changed and the call may be retried."""
         with self._lock:
-            if self._codebase_pinned or self._rediscovered:
+            if self.settings.codebase is not None or self._rediscovered:  # pinned, or done once
                 return False
             self._rediscovered = True
             old, self._codebase = self._codebase, self._discover_codebase()

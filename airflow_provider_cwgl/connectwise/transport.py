@@ -1,9 +1,8 @@
 """The whole-request deadline, enforced at the socket: an httpx transport over httpcore's pool.
 
 httpx's timeouts apply to each connect, read and write, so a server sending a byte a second never
-times out. Every socket operation here is given at most what is left of the request's deadline
-(``deadline()`` sets it around one exchange). The socket layer is reached only through public API:
-httpcore's ``ConnectionPool(network_backend=...)`` behind a small ``httpx.BaseTransport``.
+times out. Here each socket operation gets at most what is left of the deadline ``deadline()`` sets
+around one exchange, through public API only: httpcore's ``ConnectionPool(network_backend=...)``.
 """
 
 from __future__ import annotations
