@@ -12,7 +12,7 @@ import ipaddress
 import math
 import re
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from airflow_provider_cwgl.blank import is_blank
@@ -200,6 +200,13 @@ class Extra:
     def retry(self) -> bool:
         """Whether it sets a ``RetryPolicy`` field."""
         return self.setting in {f.name for f in fields(RetryPolicy)}
+
+    @property
+    def json_type(self) -> Literal["string", "integer", "number"]:
+        """The type as JSON schema names it: the form field's type and the docs' type column."""
+        if self.kind is str:
+            return "string"
+        return "integer" if self.kind is int and self.scale == 1 else "number"
 
     @property
     def default(self) -> Any:
