@@ -110,10 +110,8 @@ def output_target(
 def open_for_reading(
     location: Any, conn_id: str | None = None, setting: str = "export_file"
 ) -> Iterator[IO[bytes]]:
-    """Open an earlier export (local path, ``file://`` or object-storage URL) for reading.
-
-    A local file that is not there raises ``NotOnThisWorkerError``: where workers share no disk,
-    the task that wrote it most likely ran on another worker."""
+    """Open an earlier export (local path, ``file://`` or object-storage URL) for reading; a local
+    file that is not there is a ``NotOnThisWorkerError`` (it was likely written on another worker)."""
     resolved = resolve_file_path(location, conn_id, setting)
     if isinstance(resolved, ObjectStoragePath):
         # Airflow leaves ObjectStoragePath.open unannotated; it returns a binary file object.
