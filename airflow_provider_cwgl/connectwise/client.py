@@ -350,12 +350,10 @@ class ConnectWiseClient:
         with contextlib.suppress(httpx.HTTPError, ValueError, zlib.error, DeadlineExceeded):
             copy_body(response, buffer, ERROR_BODY_LIMIT, truncate=True)
         content = buffer.getvalue()
-        code = message = None
+        code = message = body = None
         errors: list[Mapping[str, Any]] = []
-        try:
+        with contextlib.suppress(ValueError, RecursionError):
             body = loads(content) if content.strip() else None
-        except (ValueError, RecursionError):
-            body = None
         if isinstance(body, Mapping):
             # 429s from ConnectWise's edge say "error" where the API says "code".
             code = body.get("code") or body.get("error")

@@ -89,10 +89,8 @@ class ConnectWiseHook(BaseHook):
 
 
 def settings_from_connection(conn: Any, retry: RetryPolicy | None = None) -> ConnectWiseSettings:
-    """Validate an Airflow connection into ``ConnectWiseSettings``; mask every secret it holds.
-
-    Errors name the connection and the field to fix, and are raised before any request.
-    """
+    """Validate an Airflow connection into ``ConnectWiseSettings`` (an error names the connection and
+    the field to fix) and mask every secret it holds."""
     extra = conn.extra_dejson or {}
     if isinstance(extra, dict):
         for secret in (conn.password, extra.get("client_id")):
