@@ -14,10 +14,8 @@ def get_provider_info() -> dict[str, Any]:
     """Provider metadata read by Airflow's provider discovery (entry point ``apache_airflow_provider``).
 
     ``package-name`` must equal the distribution name exactly, or Airflow's discovery of every
-    provider fails. The connection form is declared here (``ui-field-behaviour``, ``conn-fields``)
-    because Airflow 3.2+ builds it from provider metadata, not from hook methods; its fields come
-    from the one table of extras, ``connectwise.settings.CONNECTION_EXTRAS`` (``hooks.forms``; Xero's:
-    ``xero.settings.XERO_EXTRAS`` through ``hooks.xero_form``).
+    provider fails. The connection forms are declared here because Airflow 3.2+ builds them from
+    provider metadata, not from hook methods (``hooks.forms``, ``hooks.xero_form``).
     """
     from airflow_provider_cwgl.hooks import xero_form
     from airflow_provider_cwgl.hooks.forms import FORM_BEHAVIOUR, connection_form

@@ -23,16 +23,14 @@ ROOT_ENV = "CWGL_OUTPUT_ROOT"
 CONN_ID_ENV = "CWGL_OUTPUT_CONN_ID"
 DEFAULT_ROOT = "~/cwgl-exports"
 
-# The business day a run exports, as YYYY-MM-DD. One expression decides it, and the request's thru
-# date, the file name, the asset event's ``business_day`` and a ``batch_identifier="auto"`` all
-# follow from it, so a file is always named by the thru date its request used:
-# 1. the ``thru_date`` param, when given: a run that asks for a day gets that day, whatever its
-#    logical date (the UI's Trigger form and ``airflow dags test`` give one: the moment of asking);
-# 2. else its logical date: with CronDataIntervalTimetable("0 0 * * *") the start of the day's data
-#    interval, so the run after midnight and a backfill's runs are named by the day they export;
-# 3. else (an Airflow 3 manual trigger with no logical date) the day the run was asked for.
-# `default(none, true)` also covers a logical date that is present but None (the context omits the
-# key when there is none); the date part of the ISO text is the UTC day (Airflow keeps UTC).
+# The business day a run exports, as YYYY-MM-DD: the one expression the request's thru date, the
+# file name, the asset event's ``business_day`` and ``batch_identifier="auto"`` follow, so a file is
+# always named by the thru date its request used. The ``thru_date`` param when given (the Trigger
+# form and ``airflow dags test`` give a logical date too: the moment of asking); else the logical
+# date (with CronDataIntervalTimetable("0 0 * * *") the start of the day's data interval, so the run
+# after midnight and a backfill's runs are named by the day they export); else (a manual trigger
+# with no logical date) the day the run was asked for. `default(none, true)` also covers a logical
+# date present but None; the ISO text's date part is the UTC day (Airflow keeps UTC).
 BUSINESS_DAY = (
     "((params.get('thru_date') or (logical_date | default(none, true)) or dag_run.run_after) | string)[:10]"
 )

@@ -126,16 +126,14 @@ class ConnectWiseError(CwglError):
     """A ConnectWise call failed: an HTTP error status, a dropped connection or an unreadable body.
 
     ``status`` is None when no HTTP response arrived. ``code``, ``message`` and ``errors`` come from
-    ConnectWise's error body (``{"code", "message", "errors": [{code, message, resource, field}]}``);
-    ``redact`` is applied to each before it is stored, and each is cut to ``MAX_SERVER_TEXT``.
-    Messages never carry credentials: everything taken from a server's answer passes through the
-    client's ``Redactor`` (``connectwise/redact.py``).
+    ConnectWise's error body (``{"code", "message", "errors": [{code, message, resource, field}]}``),
+    each passed through ``redact`` (the client's ``Redactor``: no credentials) and cut to
+    ``MAX_SERVER_TEXT``.
 
-    ``retry`` is ``NOW`` for throttling, a gateway's 502-504, a 500 whose text says timeout or
-    connection pool, or no response, unless the caller says otherwise (a response too large or too
-    slow as a whole is ``LATER``: retrying at once cannot fix it). Any other 500 is ``NEVER``:
-    ConnectWise failed on what it was sent, and would again. Else ``LATER``: the client has retried
-    what it may within the call, and the task's own retries are left to the DAG author.
+    ``retry``, unless given: ``NOW`` for 429, 502-504, a 500 whose text says timeout or connection
+    pool, and no response; ``NEVER`` for any other 500 (ConnectWise failed on what it was sent, and
+    would again); else ``LATER`` (the client has retried what it may; the task's retries are the
+    DAG author's).
     """
 
     retry = Retry.LATER
@@ -145,7 +143,7 @@ class ConnectWiseError(CwglError):
         *,
         method: str,
         path: str,
-        status: int | None,
+        status: int | None = None,
         code: str | None = None,
         message: str | None = None,
         errors: Sequence[Mapping[str, Any]] = (),
@@ -178,18 +176,15 @@ class ConnectWiseError(CwglError):
 
     @property
     def field_errors(self) -> list[str]:
-        out = []
-        for err in self.errors:
-            field = err.get("field") or err.get("resource") or "?"
-            out.append(f"{field}: {err.get('message') or err.get('code')}")
-        return out
+        return [
+            f"{e.get('field') or e.get('resource') or '?'}: {e.get('message') or e.get('code')}"
+            for e in self.errors
+        ]
 
     def __str__(self) -> str:
         what = f"HTTP {self.status}" if self.status is not None else "no response"
         detail = ": ".join(p for p in (self.code, self.message) if p)
-        text = f"ConnectWise {self.method} {self.path} failed ({what})"
-        if detail:
-            text += f": {detail}"
+        text = f"ConnectWise {self.method} {self.path} failed ({what})" + (f": {detail}" if detail else "")
         if self.errors:
             text += " [" + "; ".join(self.field_errors) + "]"
         if self.attempts > 1:

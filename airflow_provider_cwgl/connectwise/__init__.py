@@ -4,8 +4,4 @@
 from airflow_provider_cwgl.connectwise.client import ConnectWiseClient
 from airflow_provider_cwgl.connectwise.settings import ConnectWiseSettings, RetryPolicy
 
-__all__ = [
-    "ConnectWiseClient",
-    "ConnectWiseSettings",
-    "RetryPolicy",
-]
+__all__ = ["ConnectWiseClient", "ConnectWiseSettings", "RetryPolicy"]

@@ -1,19 +1,17 @@
 """HTTP client for ConnectWise Manage's REST API (``{site}/{codebase}apis/3.0/``).
 
-What it does the way ConnectWise documents it: Basic auth ``company+public:private`` and a
-``clientId`` header on every call; codebase discovery from ``login/companyinfo`` (cached, and
-re-discovered once when a 404 suggests the site moved); paging through the ``Link`` header; JSON
-numbers read as exact decimals; retries for 429 (honouring ``Retry-After``), 502-504, a 500 that
-says timeout or connection pool, and network faults (``retrying``: the one retry policy).
+As ConnectWise documents it: Basic auth ``company+public:private`` and a ``clientId`` header on
+every call; the codebase from ``login/companyinfo`` (cached; re-read once when a 404 suggests the
+site moved); paging through the ``Link`` header; JSON numbers as exact decimals; retries for 429
+(honouring ``Retry-After``), 502-504, a 500 that says timeout or connection pool, and network faults.
 
-What it does against a server that misbehaves: only a 2xx is success (a redirect is an error naming
-its ``Location``, never followed); every response is read under a whole-request deadline
-(``request_deadline``) and a cap on its decompressed size (``max_response_bytes``), decompressing
-in bounded steps; a listing stops after ``max_pages`` pages or when ``rel="next"`` repeats a page;
-server text reaches exceptions and logs only through the ``Redactor`` (httpcore's, per request).
+Against a server that misbehaves: only a 2xx is success (a redirect is an error naming its
+``Location``); every response is read under ``request_deadline`` and within ``max_response_bytes``
+decompressed, in bounded steps; a listing stops after ``max_pages`` pages or when ``rel="next"``
+repeats a page; server text reaches exceptions and logs only through the ``Redactor``.
 
-Each step returns what the next needs, as in httpx: a public call -> ``_call`` (a 404 may mean the
-site moved) -> ``_retried`` (the retry policy) -> ``_read_json`` or a file attempt -> ``_receive``.
+The steps, as in httpx: a public call -> ``_call`` (a 404 may mean the site moved) -> ``_retried``
+(the one retry policy, ``retrying``) -> ``_read_json`` or a file attempt -> ``_receive``.
 """
 
 from __future__ import annotations
@@ -27,8 +25,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import IO, Any, TypeVar
+from typing import IO, Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -47,12 +44,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_PAGE_SIZE = 1000
+_MIB = 1 << 20
 # An error body is read this far for its message; the rest is not downloaded.
 ERROR_BODY_LIMIT = 64 * 1024
 
 
-@dataclass(frozen=True)
-class _Reply:
+class _Reply(NamedTuple):
     """A 2xx answer read into memory."""
 
     status: int
@@ -69,14 +66,12 @@ class ConnectWiseClient:
         *,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        max_connections: int = 16,
     ) -> None:
         self.settings = settings
         self.redact = Redactor(settings.secrets())
         self._trace = RedactTrace(self.redact)
         self._sleep = sleep
         self._codebase = settings.codebase
-        self._codebase_pinned = settings.codebase is not None
         self._rediscovered = False
         self._lock = threading.Lock()
         self._http = httpx.Client(
@@ -89,7 +84,7 @@ class ConnectWiseClient:
                 "Cache-Control": "no-cache",
             },
             timeout=httpx.Timeout(settings.timeout),
-            transport=transport or DeadlineTransport(max_connections),
+            transport=transport or DeadlineTransport(),
             follow_redirects=False,
         )
 
@@ -116,7 +111,12 @@ class ConnectWiseClient:
 
     def _discover_codebase(self) -> str:
         path = f"login/companyinfo/{self.settings.company_id}"
-        body = self._retried("GET", path, functools.partial(self._read_companyinfo, path)).body
+        # companyinfo needs no credentials: send none, so a mistyped site never receives them.
+        request = self._http.build_request(
+            "GET", f"{self.settings.site}/{path}", extensions={"trace": self._trace}
+        )
+        del request.headers["clientId"]
+        body = self._retried("GET", path, lambda: self._read_json(request, path, auth=None)).body
         codebase = body.get("Codebase") if isinstance(body, Mapping) else None
         if not codebase:
             problem = "ConnectWise returned no codebase: check company_id and host"
@@ -125,30 +125,18 @@ class ConnectWiseClient:
         log.info("ConnectWise codebase for this site is %s", self.redact(value))
         return value
 
-    def _read_companyinfo(self, path: str) -> _Reply:
-        # companyinfo needs no credentials: send none, so a mistyped site never receives them.
-        request = self._http.build_request(
-            "GET", f"{self.settings.site}/{path}", extensions={"trace": self._trace}
-        )
-        del request.headers["clientId"]
-        return self._read_json(request, path, auth=None)
-
     def _rediscover_after_404(self) -> bool:
         """On a 404 re-read the codebase once per client; True when it changed and the call may be retried."""
         with self._lock:
-            if self._codebase_pinned or self._rediscovered:
+            if self.settings.codebase is not None or self._rediscovered:  # pinned, or done once
                 return False
             self._rediscovered = True
-            old = self._codebase
-            self._codebase = self._discover_codebase()
-            if self._codebase != old:
-                log.warning(
-                    "ConnectWise codebase changed from %s to %s; retrying",
-                    self.redact(str(old)),
-                    self.redact(self._codebase),
-                )
-                return True
-            return False
+            old, self._codebase = self._codebase, self._discover_codebase()
+            if self._codebase == old:
+                return False
+            moved = self.redact(f"from {old} to {self._codebase}")
+            log.warning("ConnectWise codebase changed %s; retrying", moved)
+            return True
 
     # -- public calls -------------------------------------------------------------------------
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -169,19 +157,16 @@ class ConnectWiseClient:
         page_size: int = MAX_PAGE_SIZE,
         extra_params: Mapping[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield every record of a list endpoint, following ``Link: rel="next"`` across pages.
-
-        Stops with an error when ``rel="next"`` names a page already read (a loop) or after
-        ``max_pages`` pages (an endless listing).
-        """
+        """Yield every record of a list endpoint, following ``Link: rel="next"`` across pages; an
+        error when it names a page already read (a loop) or after ``max_pages`` pages."""
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConnectWiseConfigError(
                 "page_size", f"must be between 1 and {MAX_PAGE_SIZE}, got {page_size}"
             )
         params: dict[str, Any] = {"pageSize": page_size, "page": 1, **(extra_params or {})}
-        for name, value in (("conditions", conditions), ("fields", fields), ("orderBy", order_by)):
-            if value:
-                params[name] = value
+        params |= {
+            k: v for k, v in (("conditions", conditions), ("fields", fields), ("orderBy", order_by)) if v
+        }
         seen: set[tuple[tuple[str, str], ...]] = set()
         while True:
             key = tuple(sorted((str(k), str(v)) for k, v in params.items()))
@@ -206,21 +191,14 @@ class ConnectWiseClient:
             params = dict(httpx.URL(page.next_url).params)
 
     def post_to_file(
-        self,
-        path: str,
-        body: Any,
-        dest: IO[bytes],
-        *,
-        read: Callable[[IO[bytes]], T],
-        retry: bool = True,
+        self, path: str, body: Any, dest: IO[bytes], *, read: Callable[[IO[bytes]], T], retry: bool = True
     ) -> T:
-        """POST, stream the response body into ``dest`` (a seekable binary file) and return what
-        ``read`` makes of it (``read`` gets ``dest`` at its start and raises on a malformed document).
+        """POST, stream the body (up to ``max_response_bytes`` decompressed) into ``dest``, a seekable
+        binary file, and return what ``read`` makes of it from its start.
 
-        The whole exchange is retried on a transient failure, including a body cut short mid-stream
-        or one that ``read`` rejects. ``dest`` holds exactly one complete body on return. The body
-        may be up to ``max_response_bytes`` once decompressed.
-        ``retry=False`` makes one attempt: for a POST that must not be sent twice blindly.
+        The whole exchange is retried on a passing fault, including a body cut short or one ``read``
+        rejects, so ``dest`` holds exactly one complete body on return. ``retry=False`` makes one
+        attempt: for a POST that must not be sent twice blindly.
         """
 
         def attempt() -> T:
@@ -333,42 +311,27 @@ class ConnectWiseClient:
         except TooLarge:
             share = ", of which an eighth for responses read into memory"
             problem = (
-                f"the response body is larger than {_mib(limit)} once decompressed (max_response_mb="
-                f"{_mib(settings.max_response_bytes)}{share if limit < settings.max_response_bytes else ''})"
+                f"the response body is larger than {limit / _MIB:g} MiB once decompressed (max_response_mb="
+                f"{settings.max_response_bytes / _MIB:g} MiB{share if limit < settings.max_response_bytes else ''})"
                 "; stopped reading"
             )
-            status = response.status_code
-            raise self._fault(
-                method, path, "ResponseTooLarge", problem, status=status, retry=Retry.LATER
-            ) from None
+            status, retry = response.status_code, Retry.LATER
+            raise self._fault(method, path, "ResponseTooLarge", problem, status=status, retry=retry) from None
         except (ValueError, zlib.error) as exc:  # an unsupported or corrupt Content-Encoding
             problem = f"response body cannot be decoded ({_short(self.redact(str(exc)))})"
             raise self._fault(method, path, "MalformedBody", problem) from None
         except httpx.TransportError as exc:
             # Not chained: a transport error's text may quote what the server sent.
-            code = "TLSError" if _tls_problem(exc) else type(exc).__name__
-            raise self._fault(method, path, code, self._describe(exc)) from None
+            raise self._fault(method, path, *self._describe(exc)) from None
         return response
 
     def _fault(
-        self,
-        method: str,
-        path: str,
-        code: str,
-        message: str,
-        *,
-        status: int | None = None,
-        retry: Retry | None = None,
+        self, method: str, path: str, code: str | None, message: str | None, **details: Any
     ) -> ConnectWiseError:
-        """A failure found on our side of the exchange (``NOW`` unless ``retry`` says otherwise)."""
+        """A ``ConnectWiseError`` with this client's redaction; ``details`` are its other fields
+        (without ``status``, a failure on our side of the exchange: ``NOW`` unless ``retry`` says)."""
         return ConnectWiseError(
-            method=method,
-            path=path,
-            status=status,
-            code=code,
-            message=message,
-            redact=self.redact,
-            retry=retry,
+            method=method, path=path, code=code, message=message, redact=self.redact, **details
         )
 
     def _http_error(self, response: httpx.Response, method: str, path: str) -> ConnectWiseError:
@@ -378,55 +341,45 @@ class ConnectWiseClient:
             location = response.headers.get("Location")
             where = f"redirected to {location}" if location else "a redirect without a Location"
             problem = (
-                f"{where}; redirects are not followed: set the connection's host to the ConnectWise API site"
+                f"{where}; redirects are not followed: set the connection's host to the ConnectWise API "
+                "site (e.g. api-na.myconnectwise.net)"
             )
-            return self._fault(
-                method, path, "Redirect", problem + " (e.g. api-na.myconnectwise.net)", status=status
-            )
+            return self._fault(method, path, "Redirect", problem, status=status)
         buffer = io.BytesIO()
         # The status is what matters; a body we cannot read adds nothing.
         with contextlib.suppress(httpx.HTTPError, ValueError, zlib.error, DeadlineExceeded):
             copy_body(response, buffer, ERROR_BODY_LIMIT, truncate=True)
         content = buffer.getvalue()
-        code = message = None
+        code = message = body = None
         errors: list[Mapping[str, Any]] = []
-        try:
+        with contextlib.suppress(ValueError, RecursionError):
             body = loads(content) if content.strip() else None
-        except (ValueError, RecursionError):
-            body = None
         if isinstance(body, Mapping):
             # 429s from ConnectWise's edge say "error" where the API says "code".
             code = body.get("code") or body.get("error")
             message = body.get("message")
             errors = [e for e in (body.get("errors") or []) if isinstance(e, Mapping)]
         elif content.strip():
-            # Redacted whole, then cut: cutting first could leave a fragment too short to recognise.
             message = _short(self.redact(content.decode("utf-8", "replace")))
         if status < 400:
             message = f"unexpected HTTP status {status}" + (f": {message}" if message else "")
-        return ConnectWiseError(
-            method=method,
-            path=path,
-            status=status,
-            code=code,
-            message=message,
-            errors=errors,
-            retry_after=_retry_after(response),
-            redact=self.redact,
+        return self._fault(
+            method, path, code, message, status=status, errors=errors, retry_after=_retry_after(response)
         )
 
-    def _describe(self, exc: httpx.TransportError) -> str:
-        """A short, redacted account of a failed connection."""
+    def _describe(self, exc: httpx.TransportError) -> tuple[str, str]:
+        """The code and a short, redacted account of a failed connection."""
+        name = type(exc).__name__
         if isinstance(exc, httpx.TimeoutException):
-            return f"timed out ({type(exc).__name__})"
+            return name, f"timed out ({name})"
         tls = _tls_problem(exc)
         if tls:
-            return self.redact(
+            return "TLSError", self.redact(
                 f"TLS handshake with {self.settings.site} failed ({tls}): check that the host is the "
                 "ConnectWise site and speaks https with a certificate this machine trusts"
             )
         detail = _short(self.redact(str(exc)))
-        return f"connection failed ({type(exc).__name__}{': ' + detail if detail else ''})"
+        return name, f"connection failed ({name}{': ' + detail if detail else ''})"
 
 
 def _passing(exc: BaseException) -> bool:
@@ -464,10 +417,6 @@ def _short(text: str, limit: int = 200) -> str:
     return " ".join(text.split())[:limit]
 
 
-def _mib(size: int) -> str:
-    return f"{size / (1 << 20):g} MiB"
-
-
 def _tls_problem(exc: BaseException | None) -> str | None:
     """The TLS reason when a connection failed in the TLS handshake, else None."""
     if not isinstance(exc, httpx.ConnectError):
@@ -482,14 +431,11 @@ def _tls_problem(exc: BaseException | None) -> str | None:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
     try:
-        seconds = float(value)
-    except ValueError:
-        return None  # an HTTP-date; ConnectWise documents seconds, so fall back to the default
-    return max(0.0, seconds) if seconds == seconds else None  # NaN: use the default
+        seconds = float(response.headers["Retry-After"])
+    except (KeyError, ValueError):  # none, or an HTTP-date (ConnectWise documents seconds): the default
+        return None
+    return max(0.0, seconds) if seconds == seconds else None  # NaN: the default
 
 
 def path_of(url: str) -> str:

@@ -11,8 +11,7 @@ from typing import Any
 
 
 def condition_literal(value: Any) -> str:
-    """``value`` written as a ConnectWise ``conditions`` value: an integer or boolean bare, anything
-    else as double-quoted text with ``\\`` and ``"`` escaped."""
+    """``value`` as a ConnectWise ``conditions`` value, quoted and escaped as the module says."""
     if isinstance(value, bool):
         return "True" if value else "False"
     if isinstance(value, int):

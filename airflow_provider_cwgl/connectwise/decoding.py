@@ -51,8 +51,7 @@ def decoded(response: httpx.Response) -> Iterator[bytes]:
         return iter((response.content,))
     header = response.headers.get("Content-Encoding", "")
     encodings = [e.strip().lower() for e in header.split(",") if e.strip().lower() not in ("", "identity")]
-    unknown = [e for e in encodings if e not in _DECODERS]
-    if unknown:
+    if any(e not in _DECODERS for e in encodings):
         raise ValueError(f"unsupported Content-Encoding {header!r} (we ask for gzip or deflate)")
     chunks: Iterator[bytes] = response.iter_raw(CHUNK)
     for encoding in reversed(encodings):

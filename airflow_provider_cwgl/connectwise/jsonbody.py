@@ -12,12 +12,9 @@ def _reject_constant(name: str) -> Any:
 
 
 def loads(data: bytes | str) -> Any:
-    """Parse JSON keeping money exact: non-integers become ``Decimal``, never ``float``.
-
-    ``NaN`` and ``Infinity`` are rejected, as the export's parser rejects them, so a record carrying
-    one is a malformed body. Escaped and UTF-8-encoded lone surrogates load as such; the XML writer
-    removes and counts them.
-    """
+    """Parse JSON, non-integers as ``Decimal``. ``NaN`` and ``Infinity`` are rejected, as the
+    export's parser rejects them (a malformed body); lone surrogates load as such (the XML writer
+    removes and counts them)."""
     if isinstance(data, bytes):
         data = data.decode("utf-8-sig", "surrogatepass")
     return json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)

@@ -1,21 +1,17 @@
 """Redaction of credentials from text a server sent us or that we are about to show.
 
-Airflow's secrets masker replaces whole secrets only. An error page that echoes the request's
-headers, cut to a length, carries most of a key, which the masker lets through; so does a base64
-or URL-encoded form of it. ``Redactor`` removes, before text reaches an exception, a log, the
-connection test's message or XCom:
+Airflow's secrets masker replaces whole secrets only, but an error page that echoes the request's
+headers, cut to a length, carries most of a key, and may carry it base64- or URL-encoded.
+``Redactor`` removes, before text reaches an exception, a log, the connection test's message or XCom:
 
-- ``Authorization`` / ``Proxy-Authorization`` header echoes and ``Basic``/``Bearer`` credentials,
-  whatever they hold;
-- any run of at least ``FRAGMENT_LENGTH`` (8) characters taken from the private key, the client id,
-  the ``company+public:private`` pair or its Basic (base64) value, compared case-insensitively,
-  and the same for the base64 and URL-encoded forms of each (base64 at every byte alignment, so a
-  key inside a longer encoded value is found too). A secret shorter than 8 characters is matched
-  whole.
+- ``Authorization`` / ``Proxy-Authorization`` header echoes and ``Basic``/``Bearer`` credentials;
+- any run of ``FRAGMENT_LENGTH`` (8) characters of a secret (the private key, the client id, the
+  ``company+public:private`` pair, its Basic value), case-insensitively, or of its URL-encoded or
+  base64 forms (at every byte alignment, so a key inside a longer encoded value is found too). A
+  secret shorter than 8 characters is matched whole.
 
-``RedactTrace`` applies it to what httpcore logs at DEBUG about the client's own requests (the
-status line and headers a server sent), through httpcore's per-request ``trace`` extension: no
-filter is put on any library's logger.
+``RedactTrace`` does it to what httpcore logs at DEBUG of the client's own requests, through
+httpcore's per-request ``trace`` extension: no filter is put on any library's logger.
 """
 
 from __future__ import annotations
@@ -63,14 +59,13 @@ def encoded_forms(secret: str) -> set[str]:
 class Redactor:
     """Removes fragments of the given secrets (and their encodings) and header echoes from text."""
 
-    def __init__(self, secrets: Iterable[str | None], fragment_length: int = FRAGMENT_LENGTH) -> None:
-        self.fragment_length = fragment_length
+    def __init__(self, secrets: Iterable[str | None]) -> None:
         self._grams: dict[int, set[str]] = {}
         for secret in secrets:
             if not secret:
                 continue
             for form in encoded_forms(secret):
-                size = min(fragment_length, len(form))
+                size = min(FRAGMENT_LENGTH, len(form))
                 if size < 4:  # too short to tell apart from ordinary text
                     continue
                 grams = self._grams.setdefault(size, set())
@@ -78,41 +73,25 @@ class Redactor:
                 grams.update(folded[i : i + size] for i in range(len(folded) - size + 1))
 
     def __call__(self, text: str) -> str:
-        return self.redact(text)
-
-    def redact(self, text: str) -> str:
         if not text:
             return text
         text = _HEADER_ECHO.sub(lambda m: f"{m['name']}{m['sep']}{REDACTED}", text)
         text = _SCHEME_CREDENTIAL.sub(
             lambda m: f"{m['scheme']} {REDACTED}" if _TOKEN_LIKE.match(m["token"]) else m[0], text
         )
-        folded = text.casefold()
-        if len(folded) != len(text):  # casefold changed lengths (e.g. 'ß'): fall back to lower()
-            folded = text.lower()
-        if len(folded) != len(text):
-            folded = text
+        # The positions must match the text's: when casefold() changes lengths ('ß'), lower(), else as is.
+        folded = next((f for f in (text.casefold(), text.lower()) if len(f) == len(text)), text)
         hits = bytearray(len(text))
         for size, grams in self._grams.items():
             for i in range(len(folded) - size + 1):
                 if folded[i : i + size] in grams:
                     hits[i : i + size] = b"\1" * size
-        if not any(hits):
-            return text
         out: list[str] = []
-        i = 0
-        while i < len(text):
-            if hits[i]:
-                while i < len(text) and hits[i]:
-                    i += 1
-                out.append(REDACTED)
-            else:
-                j = i
-                while j < len(text) and not hits[j]:
-                    j += 1
-                out.append(text[i:j])
-                i = j
-        return "".join(out)
+        end = 0
+        for run in re.finditer(rb"\x01+", hits):  # one REDACTED a run of hit characters
+            out += (text[end : run.start()], REDACTED)
+            end = run.end()
+        return "".join(out) + text[end:]
 
 
 NO_SECRETS = Redactor(())

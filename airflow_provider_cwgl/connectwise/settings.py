@@ -1,9 +1,8 @@
 """Validated connection settings for ConnectWise Manage, and the one table of a connection's extras.
 
 Everything a bad connection can get wrong is caught here, with the field named, before a request.
-``CONNECTION_EXTRAS`` describes each extra once (name, type, default, description): it drives the
-parsing (``settings_from_fields``), and ``hooks.forms`` builds the Airflow connection form and the
-docs' table from it.
+``CONNECTION_EXTRAS`` drives the parsing (``settings_from_fields``), the Airflow connection form and
+the docs' table (``hooks.forms``).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import ipaddress
 import math
 import re
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from airflow_provider_cwgl.blank import is_blank
@@ -25,7 +24,7 @@ _HOSTNAME_RE = re.compile(r"^[A-Za-z0-9.\-]+$")
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How transient failures (429, 5xx, timeouts, dropped connections, malformed bodies) are retried.
+    """How passing faults (429, 502-504, a timeout 500, no response, a malformed body) are retried.
 
     ``max_attempts`` counts the first try. Backoff is exponential with full jitter
     (``backoff_base * 2**n``, capped at ``backoff_max``); a 429 waits for ``Retry-After`` instead,
@@ -51,16 +50,13 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class ConnectWiseSettings:
-    """Where and as whom to call ConnectWise.
+    """Where and as whom to call ConnectWise. ``site`` is a host (https assumed) or a URL; plain http
+    only for loopback addresses (local servers such as the sandbox).
 
-    ``site`` is a host (``api-na.myconnectwise.net``; https assumed) or a URL. Plain http is accepted
-    only for loopback addresses, for local servers such as the sandbox.
-
-    Bounds against a misbehaving server: ``timeout`` applies to each connect and each read;
-    ``request_deadline`` to a whole request (headers and body: a server dripping bytes slowly fails
-    after it, with no retry); ``max_response_bytes`` caps a body once decompressed (the export is
-    streamed to disk; every other response is parsed in memory and held to an eighth of it);
-    ``max_pages`` caps the pages one listing may follow.
+    Bounds against a misbehaving server: ``timeout`` for each connect and read; ``request_deadline``
+    for a whole request, body included (a server dripping bytes fails after it, not retried);
+    ``max_response_bytes`` for a body once decompressed (an eighth of it for a body parsed in memory,
+    i.e. all but the streamed export); ``max_pages`` for the pages one listing may follow.
     """
 
     site: str
@@ -87,7 +83,11 @@ class ConnectWiseSettings:
             )
         object.__setattr__(self, "site", normalize_site(self.site))
         if self.codebase is not None:
-            object.__setattr__(self, "codebase", normalize_codebase(self.codebase))
+            # ConnectWise's codebase values end in a slash: v2025_1 and /v2025_1/ mean v2025_1/.
+            codebase = str(self.codebase).strip().strip("/")
+            if not _CODEBASE_RE.match(codebase):
+                raise ConnectWiseConfigError("codebase", f"must look like v2025_1/, got {self.codebase!r}")
+            object.__setattr__(self, "codebase", codebase + "/")
         if self.api_version is not None and not re.fullmatch(r"\d{4}\.\d{1,2}", str(self.api_version)):
             raise ConnectWiseConfigError("api_version", f"must look like 2025.1, got {self.api_version!r}")
         for name in ("timeout", "request_deadline"):
@@ -140,8 +140,8 @@ def normalize_site(site: Any) -> str:
             "must be only the site (no credentials before '@': put the keys in login and password), "
             "e.g. api-na.myconnectwise.net",
         )
-    host = parts.hostname or ""
-    if not host or not _HOSTNAME_RE.match(host.strip("[]")) and not _is_ip(host):
+    host = parts.hostname or ""  # without an IPv6 literal's brackets
+    if not (_HOSTNAME_RE.match(host) or _is_ip(host)):
         raise ConnectWiseConfigError("host", f"{raw!r} is not a valid site, e.g. api-na.myconnectwise.net")
     if parts.path.strip("/") or parts.query or parts.fragment:
         raise ConnectWiseConfigError(
@@ -158,14 +158,6 @@ def normalize_site(site: Any) -> str:
     return f"{parts.scheme}://{netloc}" + (f":{port}" if port else "")
 
 
-def normalize_codebase(codebase: Any) -> str:
-    """``v2025_1`` or ``/v2025_1/`` -> ``v2025_1/`` (ConnectWise's codebase values end in a slash)."""
-    text = str(codebase).strip().strip("/")
-    if not text or not _CODEBASE_RE.match(text):
-        raise ConnectWiseConfigError("codebase", f"must look like v2025_1/, got {codebase!r}")
-    return text + "/"
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -179,12 +171,7 @@ def _is_ip(host: str) -> bool:
 
 
 def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return host == "localhost" or (_is_ip(host) and ipaddress.ip_address(host).is_loopback)
 
 
 # -- the connection's extras ------------------------------------------------------------------
@@ -192,20 +179,34 @@ def _is_loopback(host: str) -> bool:
 class Extra:
     """One key of the connection's ``extra`` JSON.
 
-    ``setting`` is the ``ConnectWiseSettings`` field it sets, or with ``retry`` the ``RetryPolicy``
-    field; ``scale`` multiplies a number into that field's unit (MiB -> bytes). A ``bound`` must be
-    positive and finite; a retry extra is checked by ``RetryPolicy`` (a backoff may be 0).
+    ``setting`` is the ``ConnectWiseSettings`` or ``RetryPolicy`` field it sets (the extra's own
+    name when empty); ``scale`` multiplies a number into that field's unit (MiB -> bytes). A number
+    must be positive and finite, except a retry extra, which ``RetryPolicy`` checks (a backoff may be 0).
     """
 
     name: str
     label: str
     kind: type[str] | type[int] | type[float]
     description: str
-    setting: str
+    setting: str = ""
     scale: int = 1
-    retry: bool = False
     secret: bool = False
     required: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "setting", self.setting or self.name)
+
+    @property
+    def retry(self) -> bool:
+        """Whether it sets a ``RetryPolicy`` field."""
+        return self.setting in {f.name for f in fields(RetryPolicy)}
+
+    @property
+    def json_type(self) -> Literal["string", "integer", "number"]:
+        """The type as JSON schema names it: the form field's type and the docs' type column."""
+        if self.kind is str:
+            return "string"
+        return "integer" if self.kind is int and self.scale == 1 else "number"
 
     @property
     def default(self) -> Any:
@@ -224,7 +225,6 @@ CONNECTION_EXTRAS: tuple[Extra, ...] = (
         str,
         "The login company, as typed on ConnectWise's sign-in page "
         "(a login of company+public is accepted too).",
-        "company_id",
         required=True,
     ),
     Extra(
@@ -232,31 +232,17 @@ CONNECTION_EXTRAS: tuple[Extra, ...] = (
         "Client ID",
         str,
         "The integration's clientId GUID from developer.connectwise.com.",
-        "client_id",
         secret=True,
         required=True,
     ),
-    Extra(
-        "codebase",
-        "Codebase",
-        str,
-        "Like v2025_1/; discovered from login/companyinfo when empty.",
-        "codebase",
-    ),
-    Extra(
-        "api_version",
-        "API version",
-        str,
-        "Like 2025.1; pins the response models ConnectWise sends.",
-        "api_version",
-    ),
-    Extra("timeout", "Timeout (seconds)", float, "Seconds each connect or read may take.", "timeout"),
+    Extra("codebase", "Codebase", str, "Like v2025_1/; discovered from login/companyinfo when empty."),
+    Extra("api_version", "API version", str, "Like 2025.1; pins the response models ConnectWise sends."),
+    Extra("timeout", "Timeout (seconds)", float, "Seconds each connect or read may take."),
     Extra(
         "request_deadline",
         "Request deadline (seconds)",
         float,
         "Seconds a whole request may take, its body included; a slower answer fails, not retried.",
-        "request_deadline",
     ),
     Extra(
         "max_response_mb",
@@ -266,44 +252,22 @@ CONNECTION_EXTRAS: tuple[Extra, ...] = (
         "max_response_bytes",
         scale=1 << 20,
     ),
-    Extra(
-        "max_pages",
-        "Most pages per listing",
-        int,
-        "Pages one listing may follow before it fails.",
-        "max_pages",
-    ),
-    Extra(
-        "max_attempts",
-        "Attempts per call",
-        int,
-        "Attempts per ConnectWise call, counting the first.",
-        "max_attempts",
-        retry=True,
-    ),
+    Extra("max_pages", "Most pages per listing", int, "Pages one listing may follow before it fails."),
+    Extra("max_attempts", "Attempts per call", int, "Attempts per ConnectWise call, counting the first."),
     Extra(
         "retry_backoff",
         "Retry backoff (seconds)",
         float,
         "Backoff base, doubled after each failed attempt, with full jitter.",
         "backoff_base",
-        retry=True,
     ),
-    Extra(
-        "retry_backoff_max",
-        "Longest backoff (seconds)",
-        float,
-        "The cap on one backoff.",
-        "backoff_max",
-        retry=True,
-    ),
+    Extra("retry_backoff_max", "Longest backoff (seconds)", float, "The cap on one backoff.", "backoff_max"),
     Extra(
         "retry_after_default",
         "Wait after a 429 (seconds)",
         float,
         "Seconds to wait on a 429 that has no Retry-After header.",
         "default_retry_after",
-        retry=True,
     ),
 )
 

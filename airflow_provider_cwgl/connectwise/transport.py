@@ -1,9 +1,8 @@
 """The whole-request deadline, enforced at the socket: an httpx transport over httpcore's pool.
 
 httpx's timeouts apply to each connect, read and write, so a server sending a byte a second never
-times out. Every socket operation here is given at most what is left of the request's deadline
-(``deadline()`` sets it around one exchange). The socket layer is reached only through public API:
-httpcore's ``ConnectionPool(network_backend=...)`` behind a small ``httpx.BaseTransport``.
+times out. Here each socket operation gets at most what is left of the deadline ``deadline()`` sets
+around one exchange, through public API only: httpcore's ``ConnectionPool(network_backend=...)``.
 """
 
 from __future__ import annotations
@@ -53,6 +52,17 @@ def _budget(timeout: float | None) -> float | None:
     return left if timeout is None else min(timeout, left)
 
 
+@contextlib.contextmanager
+def _deadline_timeouts() -> Iterator[None]:
+    """A socket timeout given the deadline's last seconds is the deadline's, not httpx's."""
+    try:
+        yield
+    except httpcore.TimeoutException:
+        if past_deadline():
+            raise DeadlineExceeded() from None
+        raise
+
+
 class _DeadlineStream(httpcore.NetworkStream):
     """A socket whose every read and write also respects the request's deadline."""
 
@@ -60,20 +70,12 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
+        with _deadline_timeouts():
             return self._inner.read(max_bytes, _budget(timeout))
-        except httpcore.ReadTimeout:
-            if past_deadline():
-                raise DeadlineExceeded() from None
-            raise
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        try:
+        with _deadline_timeouts():
             self._inner.write(buffer, _budget(timeout))
-        except httpcore.WriteTimeout:
-            if past_deadline():
-                raise DeadlineExceeded() from None
-            raise
 
     def close(self) -> None:
         self._inner.close()
@@ -87,11 +89,10 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
-class DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's network backend (``SyncBackend`` unless given) whose streams keep the deadline."""
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's ``SyncBackend`` whose TCP streams keep the deadline (the pool is given no ``uds``)."""
 
-    def __init__(self, inner: httpcore.NetworkBackend | None = None) -> None:
-        self._inner = inner or httpcore.SyncBackend()
+    _inner = httpcore.SyncBackend()
 
     def connect_tcp(
         self,
@@ -104,31 +105,15 @@ class DeadlineBackend(httpcore.NetworkBackend):
         stream = self._inner.connect_tcp(host, port, _budget(timeout), local_address, socket_options)
         return _DeadlineStream(stream)
 
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.connect_unix_socket(path, _budget(timeout), socket_options))
 
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-# httpcore's errors -> httpx's, most specific first (the mapping httpx's own transport applies).
-_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.ProxyError, httpx.ProxyError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.ProtocolError, httpx.ProtocolError),
+# httpcore's errors -> httpx's of the same name, most specific first (as httpx's own transport maps them).
+_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = tuple(
+    (getattr(httpcore, name), getattr(httpx, name))
+    for name in (
+        *("ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout", "TimeoutException"),
+        *("ConnectError", "ReadError", "WriteError", "NetworkError", "ProxyError", "UnsupportedProtocol"),
+        *("LocalProtocolError", "RemoteProtocolError", "ProtocolError"),
+    )
 )
 
 
@@ -160,14 +145,13 @@ class _Body(httpx.SyncByteStream):
 class DeadlineTransport(httpx.BaseTransport):
     """HTTP/1.1 over a pool of deadline-keeping sockets, TLS verified as httpx does by default."""
 
-    def __init__(self, max_connections: int = 16, ssl_context: ssl.SSLContext | None = None) -> None:
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    def __init__(self, max_connections: int = 16) -> None:
         self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=DeadlineBackend(),
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=5.0,  # httpx's default
+            network_backend=_DeadlineBackend(),
         )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

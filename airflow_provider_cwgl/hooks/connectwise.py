@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from contextlib import suppress
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,13 +18,10 @@ from airflow_provider_cwgl.errors import ConnectWiseConfigError
 from airflow_provider_cwgl.hooks.forms import extras_rows
 
 
-def _default_note(default: str) -> str:
-    return "optional" if not default else default if default == "required" else f"default {default}"
-
-
 def _extras_doc() -> str:
+    notes = {"": "optional", "required": "required"}
     return "\n".join(
-        f"    - ``{name}`` ({_default_note(default)}): {description}"
+        f"    - ``{name}`` ({notes.get(default, f'default {default}')}): {description}"
         for name, _, _, default, description in extras_rows()
     )
 
@@ -66,10 +64,8 @@ class ConnectWiseHook(BaseHook):
         return ConnectWiseClient(self.settings)
 
     def test_connection(self) -> tuple[bool, str]:
-        """One cheap authenticated call (``GET system/info``); used by the UI's Test button.
-
-        The message is redacted like every error (see ``connectwise/redact.py``): the UI shows it.
-        """
+        """One cheap authenticated call (``GET system/info``) for the UI's Test button, which shows
+        the message: it is redacted like every error."""
         redact: Redactor = NO_SECRETS
         try:
             redact = Redactor(self.settings.secrets())
@@ -82,10 +78,8 @@ class ConnectWiseHook(BaseHook):
         return True, redact(message.replace("  ", " "))
 
     def list_locations(self) -> list[dict[str, Any]]:
-        """Every ConnectWise location (owner level) as ``{"id": int, "name": str}``, sorted by id.
-
-        One paged ``GET system/locations``; what a DAG maps the export over, one task per location.
-        """
+        """Every ConnectWise location (owner level) as ``{"id": int, "name": str}``, sorted by id:
+        what a DAG maps the export over, one task per location."""
         with self.get_conn() as client:
             rows = client.list("system/locations", fields="id,name")
             return sorted(
@@ -95,10 +89,8 @@ class ConnectWiseHook(BaseHook):
 
 
 def settings_from_connection(conn: Any, retry: RetryPolicy | None = None) -> ConnectWiseSettings:
-    """Validate an Airflow connection into ``ConnectWiseSettings``; mask every secret it holds.
-
-    Errors name the connection and the field to fix, and are raised before any request.
-    """
+    """Validate an Airflow connection into ``ConnectWiseSettings`` (an error names the connection and
+    the field to fix) and mask every secret it holds."""
     extra = conn.extra_dejson or {}
     if isinstance(extra, dict):
         for secret in (conn.password, extra.get("client_id")):
@@ -117,20 +109,16 @@ def settings_from_connection(conn: Any, retry: RetryPolicy | None = None) -> Con
 
 
 def _with_port(host: str, port: int | None) -> str:
-    """The connection's host with its port field added, unless the host already carries a port.
-
-    An IPv6 literal (``::1``, ``[::1]``) is bracketed so its colons are not taken for a port.
-    """
+    """The connection's host with its port field added unless it has one; an IPv6 literal (``::1``)
+    is bracketed so its colons are not taken for a port."""
     host = host.strip()
     if not host:
         return host
     scheme, sep, rest = host.rpartition("://")
     if ":" in rest and not rest.startswith("["):
-        try:
+        with suppress(ValueError):  # raised unless an IPv6 literal
             ipaddress.IPv6Address(rest.rstrip("/"))
             rest = f"[{rest.rstrip('/')}]"
-        except ValueError:
-            pass
     try:
         has_port = urlsplit(f"//{rest}").port is not None
     except ValueError:

@@ -1,14 +1,12 @@
-"""The ConnectWise connection's form in Airflow's UI, and its extras as the docs list them.
-
-Both are built from the one table of extras (``connectwise.settings.CONNECTION_EXTRAS``), which
-also drives the parsing. No Airflow import: provider discovery (``get_provider_info``) reads the form.
+"""The ConnectWise connection's form in Airflow's UI and its extras as the docs list them, both from
+``connectwise.settings.CONNECTION_EXTRAS``. No Airflow import: provider discovery reads the form.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from airflow_provider_cwgl.connectwise.settings import CONNECTION_EXTRAS, Extra
+from airflow_provider_cwgl.connectwise.settings import CONNECTION_EXTRAS
 
 # The standard fields of the connection form.
 FORM_BEHAVIOUR: dict[str, Any] = {
@@ -26,16 +24,15 @@ def connection_form() -> dict[str, dict[str, Any]]:
     """The extras as Airflow's ``conn-fields`` (provider metadata builds the connection form)."""
     form = {}
     for extra in CONNECTION_EXTRAS:
-        schema: dict[str, Any] = {"type": [json_type(extra), "null"]}
+        schema: dict[str, Any] = {"type": [extra.json_type, "null"]}
         if extra.secret:
             schema["format"] = "password"
         if extra.kind is not str:
             # The form's bound; the parsing's stricter checks (positive, finite) name the extra.
-            schema["minimum"] = 1 if json_type(extra) == "integer" else 0
-        default = extra.default
+            schema["minimum"] = 1 if extra.json_type == "integer" else 0
         hint = "Required." if extra.required else "Optional."
-        if default is not None:
-            hint += f" {default:g} when empty." if not isinstance(default, str) else ""
+        if extra.default is not None:  # only numbers have one
+            hint += f" {extra.default:g} when empty."
         form[extra.name] = {
             "label": extra.label,
             "description": f"{hint} {extra.description}",
@@ -50,16 +47,9 @@ def extras_rows() -> list[tuple[str, str, str, str, str]]:
         (
             extra.name,
             extra.label,
-            json_type(extra),
+            extra.json_type,
             "required" if extra.required else "" if extra.default is None else f"{extra.default:g}",
             extra.description,
         )
         for extra in CONNECTION_EXTRAS
     ]
-
-
-def json_type(extra: Extra) -> Literal["string", "integer", "number"]:
-    """The extra's type as JSON schema names it: the form field's type and the docs' type column."""
-    if extra.kind is str:
-        return "string"
-    return "integer" if extra.kind is int and extra.scale == 1 else "number"

@@ -1,17 +1,10 @@
-"""Where an export goes: the output target protocol and its implementations.
+"""Where an export goes. Plain Python, importable without Airflow (the exporter writes through it):
+``OutputTarget`` (what the exporter needs of a destination), ``HashingWriter`` (counts and hashes the
+bytes on their way) and ``local.LocalOutput`` (a file on this machine, replaced in one rename).
 
-Plain Python, importable without Airflow (the exporter in ``glexport`` writes through it):
-
-- ``OutputTarget``: what the exporter needs of a destination (open it atomically, name it, and
-  name the files beside it);
-- ``local.LocalOutput``: a file on this machine, replaced in one rename;
-- ``HashingWriter``: counts and hashes the bytes on their way to a target.
-
-The Airflow half, used by the operators and the DAGs:
-
-- ``objectstore.ObjectStorageOutput``: an object-storage URL through Airflow's ``ObjectStoragePath``;
-- ``resolve``: turns an ``output_file`` / ``export_file`` setting into one of the two, checked
-  before any ConnectWise request, and opens an earlier export for reading.
+The Airflow half, for the operators and DAGs: ``objectstore.ObjectStorageOutput`` (an object-storage
+URL through Airflow's ``ObjectStoragePath``) and ``resolve`` (an ``output_file`` / ``export_file``
+setting made one of the two, checked before any ConnectWise request, or an earlier export opened).
 """
 
 from __future__ import annotations
@@ -45,6 +38,3 @@ class HashingWriter:
         self.sha256.update(data)
         self.size += len(data)
         return self.target.write(data)
-
-    def flush(self) -> None:
-        self.target.flush()

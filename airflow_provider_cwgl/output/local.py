@@ -55,31 +55,34 @@ class LocalOutput:
         try:
             fd, probe = tempfile.mkstemp(dir=self.path.parent, prefix=self._prefix, suffix=".partial")
         except OSError as exc:
-            if exc.errno == errno.ENAMETOOLONG:
-                raise OSError(
-                    exc.errno,
-                    f"the file name is too long: {len(os.fsencode(self.path.name))} bytes, and the temporary "
-                    f"file beside it needs {len(os.fsencode(self._prefix)) + 8 + len('.partial')}; the "
-                    f"limit here is {_name_max(self.path.parent)}",
-                ) from exc
-            raise
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+            limit = 255
+            with suppress(OSError, ValueError):
+                limit = os.pathconf(self.path.parent, "PC_NAME_MAX")
+            raise OSError(
+                exc.errno,
+                f"the file name is too long: {len(os.fsencode(self.path.name))} bytes, and the temporary "
+                f"file beside it needs {len(os.fsencode(self._prefix)) + 8 + len('.partial')}; the "
+                f"limit here is {limit}",
+            ) from exc
         os.close(fd)
         os.unlink(probe)
-        self.remove_stale_partials()
+        self._remove_stale_partials()
 
-    def remove_stale_partials(self) -> list[str]:
-        """Delete temporary files of this target left by killed runs; return their names."""
+    def _remove_stale_partials(self) -> None:
+        """Delete temporary files of this target left by killed runs."""
         removed: list[str] = []
         now = time.time()
         try:
             entries = list(os.scandir(self.path.parent))
-        except OSError:
-            return removed
+        except OSError:  # a folder we may write but not list
+            return
         for entry in entries:
             if not (entry.name.startswith(self._prefix) and entry.name.endswith(".partial")):
                 continue
             try:
-                fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
             except OSError:
                 continue
             try:
@@ -96,7 +99,6 @@ class LocalOutput:
                 os.close(fd)
         if removed:
             log.info("Removed %d leftover temporary file(s) of interrupted runs: %s", len(removed), removed)
-        return removed
 
     @contextmanager
     def open(self) -> Iterator[IO[bytes]]:
@@ -130,10 +132,3 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-def _name_max(folder: Path) -> int:
-    try:
-        return os.pathconf(folder, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        return 255

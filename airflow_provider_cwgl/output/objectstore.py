@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Iterator
@@ -21,15 +22,7 @@ log = logging.getLogger(__name__)
 # or lacks the bucket/container: botocore's NoCredentialsError and ClientError codes as s3fs maps
 # them, google-auth's DefaultCredentialsError, azure-core's ClientAuthenticationError and
 # ResourceNotFoundError. Retrying cannot fix any of them.
-_REFUSALS = (
-    "Credential",
-    "Authentication",
-    "Authoriz",
-    "NotFound",
-    "NoSuchBucket",
-    "AccessDenied",
-    "Forbidden",
-)
+_REFUSALS = re.compile("Credential|Authentication|Authoriz|NotFound|NoSuchBucket|AccessDenied|Forbidden")
 
 
 def _is_refusal(exc: BaseException) -> bool:
@@ -38,7 +31,7 @@ def _is_refusal(exc: BaseException) -> bool:
     status = getattr(exc, "status_code", None) or getattr(exc, "code", None)
     if status in (401, 403, 404):
         return True
-    return any(word in cls.__name__ for cls in type(exc).__mro__ for word in _REFUSALS)
+    return any(_REFUSALS.search(cls.__name__) for cls in type(exc).__mro__)
 
 
 class ObjectStorageOutput:
@@ -53,11 +46,8 @@ class ObjectStorageOutput:
 
     def check(self) -> None:
         """Prove, before any ConnectWise request, that this worker's temporary folder takes the
-        staged file and that the store takes an object beside the target with this connection: a
-        probe object is created and removed. Never creates a bucket or container.
-
-        Raises ``OutputStoreError`` when the store refuses (permanent), ``OutputStoreUnavailable``
-        for other failures (the store unreachable, a timeout), which the task's retries cover."""
+        staged file and that the store takes a probe object beside the target (created, removed;
+        never a bucket): ``OutputStoreError`` when the store refuses, else ``OutputStoreUnavailable``."""
         fd, probe = tempfile.mkstemp(prefix="cwgl-upload-", suffix=".xml")
         os.close(fd)
         os.unlink(probe)

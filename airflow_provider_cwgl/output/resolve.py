@@ -19,27 +19,16 @@ from airflow_provider_cwgl.output.objectstore import ObjectStorageOutput, descri
 
 LOCAL_SCHEMES = ("", "file", "local")
 # The extra that brings each object-storage scheme's filesystem.
-EXTRA_FOR_SCHEME = {
-    "s3": "s3",
-    "s3a": "s3",
-    "gs": "gcs",
-    "gcs": "gcs",
-    "abfs": "azure",
-    "abfss": "azure",
-    "adl": "azure",
-}
+EXTRA_FOR_SCHEME = dict(s3="s3", s3a="s3", gs="gcs", gcs="gcs", abfs="azure", abfss="azure", adl="azure")
 # Filesystems that exist only inside this worker process: the file would vanish with the task.
 PROCESS_LOCAL_SCHEMES = ("memory",)
 
 
 def resolve_file_path(location: Any, conn_id: str | None, setting: str) -> str | ObjectStoragePath:
     """The file a setting names (the output, or an export to read): a local path (``/x``, ``~/x``,
-    ``file:///x``) as a plain absolute string (``~`` expanded), or an object-storage path.
-
-    Rejected, naming ``setting``: None, an empty string, ``"None"``/``"null"`` (what a template
-    renders from an empty value), a NUL byte, and a relative local path (the worker's working
-    directory is not a place anyone would look for the file; give an absolute path or ``~/…``).
-    An empty ``conn_id`` (``""``, ``"None"``: a template's rendering of none) means no connection.
+    ``file:///x``) as an absolute string (``~`` expanded), or an object-storage path. A blank
+    (``blank.is_blank``), a NUL byte or a relative local path is refused, naming ``setting``; a
+    blank ``conn_id`` means no connection.
     """
     conn_id = text_or_none(conn_id)
     if isinstance(location, ObjectStoragePath):
@@ -82,14 +71,10 @@ def resolve_file_path(location: Any, conn_id: str | None, setting: str) -> str |
 def output_target(
     output_file: Any, output_conn_id: str | None = None, beside: Sequence[str] = ()
 ) -> LocalOutput | ObjectStorageOutput:
-    """Validate ``output_file`` and say where it goes, before any request is made; ``beside`` are
-    the suffixes of the files the writer puts beside it, whose longer names must fit too.
-
-    Local: the folder is created and a temporary file is created and removed there (the name
-    fits, the folder is writable). Object storage: its filesystem must be installed (``s3://``
-    needs the ``[s3]`` extra, ``gs://`` ``[gcs]``, ``abfs://`` ``[azure]``), the local folder for
-    the upload's temporary file writable, and a probe object beside the target (and beside each
-    file of ``beside``) created and removed with ``output_conn_id``.
+    """Validate ``output_file`` and say where it goes, before any request is made, by the target's
+    ``check`` for it and for each file beside it (``beside``: their suffixes, whose longer names must
+    fit too). Object storage needs its filesystem installed (``s3://`` the ``[s3]`` extra, ``gs://``
+    ``[gcs]``, ``abfs://`` ``[azure]``) and a client made from ``output_conn_id``.
     """
     location = resolve_file_path(output_file, output_conn_id, "output_file")
     if isinstance(location, ObjectStoragePath):
@@ -126,10 +111,8 @@ def output_target(
 def open_for_reading(
     location: Any, conn_id: str | None = None, setting: str = "export_file"
 ) -> Iterator[IO[bytes]]:
-    """Open an earlier export (local path, ``file://`` or object-storage URL) for reading.
-
-    A local file that is not there raises ``NotOnThisWorkerError``: where workers share no disk,
-    the task that wrote it most likely ran on another worker."""
+    """Open an earlier export (local path, ``file://`` or object-storage URL) for reading; a local
+    file that is not there is a ``NotOnThisWorkerError`` (it was likely written on another worker)."""
     resolved = resolve_file_path(location, conn_id, setting)
     if isinstance(resolved, ObjectStoragePath):
         # Airflow leaves ObjectStoragePath.open unannotated; it returns a binary file object.
