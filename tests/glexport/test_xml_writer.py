@@ -29,6 +29,13 @@ def root_of(data: bytes) -> etree._Element:
         ("1E+3", "1000"),
         ("1.5e-7", "0.00000015"),
         ("-0.0", "0"),
+        ("-0.00", "0"),
+        ("0.000", "0"),
+        ("100.00", "100"),
+        ("0.000001", "0.000001"),
+        ("0.0000001", "0.0000001"),
+        ("-1.50E+3", "-1500"),
+        ("-0E+3", "0"),
         ("123456789012.345678", "123456789012.345678"),
     ],
 )
@@ -137,6 +144,23 @@ def test_text_is_escaped_and_invalid_characters_removed() -> None:
         root_of(data).findtext("transactions/transaction/memo") == 'A & B <c> "q" \u00e9\u4e2d\U0001f600  end'
     )
     assert writer.stats.removed_characters == 3
+
+
+@pytest.mark.parametrize(
+    ("memo", "written", "removed"),
+    [
+        ("plain words", "plain words", 0),
+        ("only >", "only &gt;", 0),
+        ("a\tb\nc", "a\tb\nc", 0),  # not printable to Python, kept by XML
+        ("x\u00a0y\ue000z", "x\u00a0y\ue000z", 0),  # a no-break space, a private-use character
+        ("r\rs", "r&#13;s", 0),
+        ("\ufffeq\uffff", "q", 2),
+    ],
+)
+def test_each_kind_of_text_is_written_as_lxml_writes_it(memo: str, written: str, removed: int) -> None:
+    data, writer = write_xml({"transactions": [{"memo": memo}]})
+    assert f"<memo>{written}</memo>".encode() in data
+    assert writer.stats.removed_characters == removed
 
 
 def test_root_items_are_counted_and_reported() -> None:
