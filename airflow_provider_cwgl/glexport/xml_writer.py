@@ -5,8 +5,9 @@ any fetched reference records), never the whole export; ``json_scan.JsonLimits``
 
 Writing: each item is serialised straight to text, with a cached plan per (schema model, depth)
 that holds every element's tags and null rule, so a field costs one dict lookup and one append;
-text is copied as it is when ``str.isprintable`` and three ``in`` tests say it may be, numbers
-use ``str(Decimal)`` when it has no exponent (C calls, cheaper than a regex or ``format``).
+text is copied as it is when ``str.isprintable`` and three ``in`` tests say it may be, and the
+element of a short text a field has written is kept for its repeats; numbers use ``str(Decimal)``
+when it has no exponent (C calls, cheaper than a regex or ``format``).
 The output is byte for byte what lxml's ``tostring`` after ``etree.indent`` gives (tests compare it
 canonically with the spec's samples and with lxml's output).
 
@@ -38,7 +39,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any, Protocol
 
@@ -57,6 +58,11 @@ _HEADER = f'<?xml version="1.0" encoding="utf-8"?>\n<GLExport xmlns:xsi="{XSI}" 
 # XML 1.0 Char production: everything outside it must go (lone surrogates included).
 _INVALID_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+# Text values repeat (account numbers, "Main", "Each"): 12,563 distinct among 497,000 at 5,000
+# invoices. Each field keeps the element of the first short texts it writes: a dict lookup instead
+# of checking and formatting the text again. Plans live as long as the process, so this is bounded.
+TEXTS_PER_FIELD = 64
+_TEXT_CACHE_CHARS = 100
 RECORD_CACHE_SIZE = 1024  # fetched records whose XML is kept for reuse (least recently used go)
 
 
@@ -121,6 +127,7 @@ class _Field:
     name: str
     plain_list: bool  # the schema types the field as a list of plain values
     null_item: str | None  # a null among those values; None: left out (a non-nullable value type)
+    texts: dict[str, str] = field(default_factory=dict)  # text seen in this field -> its element
 
 
 _NEWLINES = ["\n" + INDENT * level for level in range(64)]
@@ -270,15 +277,7 @@ class GLExportXmlWriter:
             cls = child.__class__
             # Scalars are most of the file: handled inline, without a call.
             if cls is str:
-                if not child:
-                    append(spec.empty)
-                elif child.isprintable() and "&" not in child and "<" not in child and ">" not in child:
-                    # isprintable() excludes every character XML cannot carry (and \t, \n, \r):
-                    # most text is printable, and these are C calls far cheaper than a regex search.
-                    append(f"{spec.open}{child}{spec.close}")
-                else:
-                    text = self._text(child)
-                    append(f"{spec.open}{text}{spec.close}" if text else spec.empty)
+                append(spec.texts.get(child) or self._text_element(spec, child))
             elif cls is int:
                 append(f"{spec.open}{child}{spec.close}")
             elif child is None:
@@ -434,6 +433,24 @@ class GLExportXmlWriter:
         if len(records) > RECORD_CACHE_SIZE:
             records.popitem(last=False)
         return text
+
+    def _text_element(self, spec: _Field, text: str) -> str:
+        """The element ``spec`` holding ``text``, kept in ``spec.texts`` when short and not cleaned."""
+        if not text:
+            return spec.empty
+        if text.isprintable() and "&" not in text and "<" not in text and ">" not in text:
+            # isprintable() excludes every character XML cannot carry (and \t, \n, \r): most
+            # text is printable, and these C calls are far cheaper than a regex search.
+            element = f"{spec.open}{text}{spec.close}"
+        else:
+            removed = self.stats.removed_characters
+            cleaned = self._text(text)
+            element = f"{spec.open}{cleaned}{spec.close}" if cleaned else spec.empty
+            if self.stats.removed_characters != removed:
+                return element  # not kept: each time it is written the removal is counted
+        if len(text) <= _TEXT_CACHE_CHARS and len(spec.texts) < TEXTS_PER_FIELD:
+            spec.texts[text] = element
+        return element
 
     def _text(self, text: str) -> str:
         """``text`` escaped as lxml escapes element text, without the characters XML cannot carry."""

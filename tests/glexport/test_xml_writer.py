@@ -163,6 +163,16 @@ def test_each_kind_of_text_is_written_as_lxml_writes_it(memo: str, written: str,
     assert writer.stats.removed_characters == removed
 
 
+def test_repeated_text_is_written_and_counted_each_time() -> None:
+    # The writer keeps the element of text it has written; a repeat must come out the same, and
+    # a removed character must be counted at every occurrence.
+    items = [{"memo": "A & B", "description": "x\x00y"} for _ in range(3)]
+    data, writer = write_xml({"transactions": items})
+    assert data.count(b"<memo>A &amp; B</memo>") == 3
+    assert data.count(b"<description>xy</description>") == 3
+    assert writer.stats.removed_characters == 3
+
+
 def test_root_items_are_counted_and_reported() -> None:
     seen = []
     out = io.BytesIO()
