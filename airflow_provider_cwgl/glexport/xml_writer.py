@@ -128,6 +128,7 @@ class _Field:
     plain_list: bool  # the schema types the field as a list of plain values
     null_item: str | None  # a null among those values; None: left out (a non-nullable value type)
     texts: dict[str, str] = field(default_factory=dict)  # text seen in this field -> its element
+    numbers: dict[Decimal, str] = field(default_factory=dict)  # the same for decimal numbers
 
 
 _NEWLINES = ["\n" + INDENT * level for level in range(64)]
@@ -283,15 +284,7 @@ class GLExportXmlWriter:
             elif child is None:
                 append(spec.null)
             elif cls is Decimal:
-                # str() is the plain notation whenever it shows no exponent: only the zeros go.
-                text = str(child)
-                if "." in text and "E" not in text:
-                    text = text.rstrip("0").rstrip(".")
-                    if text == "-0":
-                        text = "0"
-                else:
-                    text = format_number(child)
-                append(f"{spec.open}{text}{spec.close}")
+                append(spec.numbers.get(child) or self._number_element(spec, child))
             elif cls is bool:
                 append(f"{spec.open}{'true' if child else 'false'}{spec.close}")
             elif cls is dict:
@@ -450,6 +443,22 @@ class GLExportXmlWriter:
                 return element  # not kept: each time it is written the removal is counted
         if len(text) <= _TEXT_CACHE_CHARS and len(spec.texts) < TEXTS_PER_FIELD:
             spec.texts[text] = element
+        return element
+
+    def _number_element(self, spec: _Field, number: Decimal) -> str:
+        """The element ``spec`` holding ``number``, kept in ``spec.numbers``: equal decimals
+        (``1.0`` and ``1.00``) are written alike, as the trailing zeros go."""
+        # str() is the plain notation whenever it shows no exponent: only the zeros go.
+        text = str(number)
+        if "." in text and "E" not in text:
+            text = text.rstrip("0").rstrip(".")
+            if text == "-0":
+                text = "0"
+        else:
+            text = format_number(number)
+        element = f"{spec.open}{text}{spec.close}"
+        if len(spec.numbers) < TEXTS_PER_FIELD:
+            spec.numbers[number] = element
         return element
 
     def _text(self, text: str) -> str:

@@ -173,6 +173,15 @@ def test_repeated_text_is_written_and_counted_each_time() -> None:
     assert writer.stats.removed_characters == 3
 
 
+def test_equal_numbers_repeated_in_a_field_are_written_alike() -> None:
+    # The writer keeps the element of a number it has written; equal decimals share it.
+    totals = ["1.0", "1.00", "1E+0", "-0.0", "0.000", "2.50", "2.5"]
+    body = '{"transactions":[' + ",".join('{"total":' + t + "}" for t in totals) + "]}"
+    data, _ = write_xml(body)
+    written = [t.text for t in root_of(data).iter("total")]
+    assert written == ["1", "1", "1", "0", "0", "2.5", "2.5"]
+
+
 def test_root_items_are_counted_and_reported() -> None:
     seen = []
     out = io.BytesIO()
