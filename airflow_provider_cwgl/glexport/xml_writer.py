@@ -4,7 +4,10 @@ Reading: root item by root item through ``json_scan.iter_root``, so memory holds
 any fetched reference records), never the whole export; ``json_scan.JsonLimits`` bounds its sizes.
 
 Writing: each item is serialised straight to text, with a cached plan per (schema model, depth)
-that holds every element's tags and null rule, so a field costs one dict lookup and one append.
+that holds every element's tags and null rule, so a field costs one dict lookup and one append;
+text is copied as it is when ``str.isprintable`` and three ``in`` tests say it may be, and the
+element of a short text a field has written is kept for its repeats; numbers use ``str(Decimal)``
+when it has no exponent (C calls, cheaper than a regex or ``format``).
 The output is byte for byte what lxml's ``tostring`` after ``etree.indent`` gives (tests compare it
 canonically with the spec's samples and with lxml's output).
 
@@ -36,7 +39,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any, Protocol
 
@@ -54,9 +57,12 @@ INDENT = "  "
 _HEADER = f'<?xml version="1.0" encoding="utf-8"?>\n<GLExport xmlns:xsi="{XSI}" xmlns:xsd="{XSD}">'
 # XML 1.0 Char production: everything outside it must go (lone surrogates included).
 _INVALID_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-# Text that needs more than copying: escapes (as lxml writes them) or removal.
-_NEEDS_WORK = re.compile("[^\t\n\x20-\x25\x27-\x3b\x3d\x3f-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+# Text values repeat (account numbers, "Main", "Each"): 12,563 distinct among 497,000 at 5,000
+# invoices. Each field keeps the element of the first short texts it writes: a dict lookup instead
+# of checking and formatting the text again. Plans live as long as the process, so this is bounded.
+TEXTS_PER_FIELD = 64
+_TEXT_CACHE_CHARS = 100
 RECORD_CACHE_SIZE = 1024  # fetched records whose XML is kept for reuse (least recently used go)
 
 
@@ -114,12 +120,15 @@ class _Field:
 
     open: str  # "\n    <name>"
     close: str  # "</name>"
+    end: str  # "\n    </name>": after the children of an object or list
     empty: str  # "\n    <name/>"
     null: str  # what a JSON null becomes: empty element (text fields) or xsi:nil
     model: str | None  # the model of an object (or of a list's objects)
     name: str
     plain_list: bool  # the schema types the field as a list of plain values
     null_item: str | None  # a null among those values; None: left out (a non-nullable value type)
+    texts: dict[str, str] = field(default_factory=dict)  # text seen in this field -> its element
+    numbers: dict[Decimal, str] = field(default_factory=dict)  # the same for decimal numbers
 
 
 _NEWLINES = ["\n" + INDENT * level for level in range(64)]
@@ -146,6 +155,7 @@ def _field_of(plan: dict[str, _Field], model: str | None, level: int, key: str) 
     made = plan[key] = _Field(
         open=f"{newline}<{name}>",
         close=f"</{name}>",
+        end=f"{newline}</{name}>",
         empty=empty,
         null=empty if spec is not None and spec.is_string else nil,
         model=spec.model if spec else None,
@@ -268,19 +278,13 @@ class GLExportXmlWriter:
             cls = child.__class__
             # Scalars are most of the file: handled inline, without a call.
             if cls is str:
-                if not child:
-                    append(spec.empty)
-                elif _NEEDS_WORK.search(child) is None:
-                    append(f"{spec.open}{child}{spec.close}")
-                else:
-                    text = self._text(child)
-                    append(f"{spec.open}{text}{spec.close}" if text else spec.empty)
+                append(spec.texts.get(child) or self._text_element(spec, child))
             elif cls is int:
                 append(f"{spec.open}{child}{spec.close}")
-            elif cls is Decimal:
-                append(f"{spec.open}{format_number(child)}{spec.close}")
             elif child is None:
                 append(spec.null)
+            elif cls is Decimal:
+                append(spec.numbers.get(child) or self._number_element(spec, child))
             elif cls is bool:
                 append(f"{spec.open}{'true' if child else 'false'}{spec.close}")
             elif cls is dict:
@@ -293,7 +297,7 @@ class GLExportXmlWriter:
                 if len(parts) == mark + 1:
                     parts[mark] = spec.empty
                 else:
-                    append(f"{_newline(level)}{spec.close}")
+                    append(spec.end)
             elif cls is list:
                 self._list(parts, spec, child, level, path, value)
             else:
@@ -361,7 +365,7 @@ class GLExportXmlWriter:
                 self._element(parts, item_spec, item, spec.model, level + 1, item_path, owner)
             else:  # a plain value or a list among objects: an element named after the item
                 self._value(parts, name, item, _plan(None, level + 1), None, level + 1, item_path, owner)
-        parts.append(f"{_newline(level)}{spec.close}")
+        parts.append(spec.end)
 
     def _element(
         self,
@@ -381,7 +385,7 @@ class GLExportXmlWriter:
         if len(parts) == mark + 1:
             parts[mark] = spec.empty
         else:
-            parts.append(f"{_newline(level)}{spec.close}")
+            parts.append(spec.end)
 
     def _scalar(self, parts: list[str], spec: _Field, value: Any) -> None:
         if value is None:
@@ -422,6 +426,40 @@ class GLExportXmlWriter:
         if len(records) > RECORD_CACHE_SIZE:
             records.popitem(last=False)
         return text
+
+    def _text_element(self, spec: _Field, text: str) -> str:
+        """The element ``spec`` holding ``text``, kept in ``spec.texts`` when short and not cleaned."""
+        if not text:
+            return spec.empty
+        if text.isprintable() and "&" not in text and "<" not in text and ">" not in text:
+            # isprintable() excludes every character XML cannot carry (and \t, \n, \r): most
+            # text is printable, and these C calls are far cheaper than a regex search.
+            element = f"{spec.open}{text}{spec.close}"
+        else:
+            removed = self.stats.removed_characters
+            cleaned = self._text(text)
+            element = f"{spec.open}{cleaned}{spec.close}" if cleaned else spec.empty
+            if self.stats.removed_characters != removed:
+                return element  # not kept: each time it is written the removal is counted
+        if len(text) <= _TEXT_CACHE_CHARS and len(spec.texts) < TEXTS_PER_FIELD:
+            spec.texts[text] = element
+        return element
+
+    def _number_element(self, spec: _Field, number: Decimal) -> str:
+        """The element ``spec`` holding ``number``, kept in ``spec.numbers``: equal decimals
+        (``1.0`` and ``1.00``) are written alike, as the trailing zeros go."""
+        # str() is the plain notation whenever it shows no exponent: only the zeros go.
+        text = str(number)
+        if "." in text and "E" not in text:
+            text = text.rstrip("0").rstrip(".")
+            if text == "-0":
+                text = "0"
+        else:
+            text = format_number(number)
+        element = f"{spec.open}{text}{spec.close}"
+        if len(spec.numbers) < TEXTS_PER_FIELD:
+            spec.numbers[number] = element
+        return element
 
     def _text(self, text: str) -> str:
         """``text`` escaped as lxml escapes element text, without the characters XML cannot carry."""

@@ -29,6 +29,13 @@ def root_of(data: bytes) -> etree._Element:
         ("1E+3", "1000"),
         ("1.5e-7", "0.00000015"),
         ("-0.0", "0"),
+        ("-0.00", "0"),
+        ("0.000", "0"),
+        ("100.00", "100"),
+        ("0.000001", "0.000001"),
+        ("0.0000001", "0.0000001"),
+        ("-1.50E+3", "-1500"),
+        ("-0E+3", "0"),
         ("123456789012.345678", "123456789012.345678"),
     ],
 )
@@ -137,6 +144,42 @@ def test_text_is_escaped_and_invalid_characters_removed() -> None:
         root_of(data).findtext("transactions/transaction/memo") == 'A & B <c> "q" \u00e9\u4e2d\U0001f600  end'
     )
     assert writer.stats.removed_characters == 3
+
+
+@pytest.mark.parametrize(
+    ("memo", "written", "removed"),
+    [
+        ("plain words", "plain words", 0),
+        ("only >", "only &gt;", 0),
+        ("a\tb\nc", "a\tb\nc", 0),  # not printable to Python, kept by XML
+        ("x\u00a0y\ue000z", "x\u00a0y\ue000z", 0),  # a no-break space, a private-use character
+        ("r\rs", "r&#13;s", 0),
+        ("\ufffeq\uffff", "q", 2),
+    ],
+)
+def test_each_kind_of_text_is_written_as_lxml_writes_it(memo: str, written: str, removed: int) -> None:
+    data, writer = write_xml({"transactions": [{"memo": memo}]})
+    assert f"<memo>{written}</memo>".encode() in data
+    assert writer.stats.removed_characters == removed
+
+
+def test_repeated_text_is_written_and_counted_each_time() -> None:
+    # The writer keeps the element of text it has written; a repeat must come out the same, and
+    # a removed character must be counted at every occurrence.
+    items = [{"memo": "A & B", "description": "x\x00y"} for _ in range(3)]
+    data, writer = write_xml({"transactions": items})
+    assert data.count(b"<memo>A &amp; B</memo>") == 3
+    assert data.count(b"<description>xy</description>") == 3
+    assert writer.stats.removed_characters == 3
+
+
+def test_equal_numbers_repeated_in_a_field_are_written_alike() -> None:
+    # The writer keeps the element of a number it has written; equal decimals share it.
+    totals = ["1.0", "1.00", "1E+0", "-0.0", "0.000", "2.50", "2.5"]
+    body = '{"transactions":[' + ",".join('{"total":' + t + "}" for t in totals) + "]}"
+    data, _ = write_xml(body)
+    written = [t.text for t in root_of(data).iter("total")]
+    assert written == ["1", "1", "1", "0", "0", "2.5", "2.5"]
 
 
 def test_root_items_are_counted_and_reported() -> None:
