@@ -15,10 +15,10 @@ def get_provider_info() -> dict[str, Any]:
 
     ``package-name`` must equal the distribution name exactly, or Airflow's discovery of every
     provider fails. The connection forms are declared here because Airflow 3.2+ builds them from
-    provider metadata, not from hook methods (``hooks.forms``, ``hooks.xero_form``).
+    provider metadata, not from hook methods (``hooks.forms``).
     """
-    from airflow_provider_cwgl.hooks import xero_form
-    from airflow_provider_cwgl.hooks.forms import FORM_BEHAVIOUR, connection_form
+    from airflow_provider_cwgl.hooks.forms import FORM_BEHAVIOUR, XERO_FORM_BEHAVIOUR, connection_form
+    from airflow_provider_cwgl.xero.settings import XERO_EXTRAS
 
     return {
         "package-name": DISTRIBUTION_NAME,
@@ -38,8 +38,8 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "xero",
                 "hook-class-name": "airflow_provider_cwgl.hooks.xero.XeroHook",
                 "hook-name": "Xero",
-                "ui-field-behaviour": xero_form.FORM_BEHAVIOUR,
-                "conn-fields": xero_form.connection_form(),
+                "ui-field-behaviour": XERO_FORM_BEHAVIOUR,
+                "conn-fields": connection_form(XERO_EXTRAS),
             },
         ],
     }

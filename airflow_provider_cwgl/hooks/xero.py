@@ -1,6 +1,6 @@
 """XeroHook: an Airflow connection of type ``xero`` -> an authenticated, paced Xero client.
 
-Its connection form is in ``hooks.xero_form`` (``get_provider_info()`` publishes it).
+Its connection form is in ``hooks.forms`` (``get_provider_info()`` publishes it).
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ def test_provider_info_declares_the_xero_form() -> None:
         "concurrent",
         "calls_per_day",
     ]
-    assert fields["calls_per_minute"]["description"].startswith("Optional; 60 when empty.")
+    assert fields["calls_per_minute"]["description"].startswith("Optional. 60 when empty.")
     assert fields["concurrent"]["schema"] == {"type": ["integer", "null"], "minimum": 1}
 
 
