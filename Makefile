@@ -72,8 +72,8 @@ xmlserializer:
 		|| echo "Mono could not be installed: tests/glexport/test_xmlserializer.py will skip"
 
 # Each suite is bounded (a test that hangs, e.g. a DAG run waiting for an approval nobody gives,
-# fails the run in minutes, not at CI's limit); a whole suite takes 2 to 4 minutes.
-SUITE_LIMIT := timeout --kill-after=30 900
+# fails the run in minutes, not at CI's limit); a whole suite takes 7 to 11 minutes.
+SUITE_LIMIT := timeout --kill-after=30 1500
 
 test-latest: $(INSTALLED) $(AZURITE) $(PRISM)
 	$(SUITE_LIMIT) $(BIN)/pytest
