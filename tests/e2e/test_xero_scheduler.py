@@ -21,7 +21,8 @@ from xero_prism import PrismProxy, prism_missing, start_prism, write_prism_copy
 from airflow_provider_cwgl.sandbox import Sandbox
 from airflow_provider_cwgl.sandbox.xero import XeroLimits, XeroSandbox
 from airflow_provider_cwgl.sandbox.xero.connectwise_books import ACCOUNT_CODES, TAX_TYPES, connectwise_books
-from e2e.test_scheduler import answer, api, runs, task_instance, wait, waiting_approvals
+from e2e.test_approvals import _finished, _trigger, _waiting
+from e2e.test_scheduler import answer, api, runs, task_instance, wait
 
 pytestmark = pytest.mark.e2e
 POST = "cwgl_gl_export_and_post"
@@ -52,24 +53,6 @@ def airflow_env(xero: tuple[XeroSandbox, PrismProxy]) -> dict[str, str]:
         "AIRFLOW_VAR_CWGL_XERO_ACCOUNT_CODES": json.dumps(ACCOUNT_CODES),
         "AIRFLOW_VAR_CWGL_XERO_TAX_TYPES": json.dumps(TAX_TYPES),
     }
-
-
-def _trigger(airflow: dict[str, Any], day: date, conf: dict[str, Any]) -> str:
-    body = {"logical_date": f"{day.isoformat()}T00:00:00Z", "conf": conf}
-    return str(api(airflow, "POST", f"dags/{POST}/dagRuns", json=body)["dag_run_id"])
-
-
-def _finished(airflow: dict[str, Any], run_id: str) -> dict[str, Any] | None:
-    return next(
-        (r for r in runs(airflow, POST) if r["dag_run_id"] == run_id and r["state"] in ("success", "failed")),
-        None,
-    )
-
-
-def _waiting(airflow: dict[str, Any], run_id: str) -> dict[str, Any] | None:
-    return next(
-        (d for d in waiting_approvals(airflow, POST) if d["task_instance"]["dag_run_id"] == run_id), None
-    )
 
 
 def _xcom(airflow: dict[str, Any], run_id: str, task_id: str, key: str = "return_value") -> Any:
